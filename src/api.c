@@ -1,0 +1,392 @@
+/*
+ * api.c - the api role: libmicrohttpd on the master's listen socket.
+ *
+ * Owns routing, bodies, bearer tokens, error shapes, per-request
+ * metrics and the graceful drain.  Handlers live in api_*.c.  One
+ * thread per connection (keep-alive clients keep theirs); database
+ * connections come from a per-process pool so a handler never opens
+ * one per request.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "api_priv.h"
+#include "conf.h"
+#include "db.h"
+#include "log.h"
+#include "proc.h"
+#include "stats.h"
+#include "util.h"
+
+const struct api_route api_routes[] = {
+	{ "GET", "/health", api_ops_health, NULL, "health" },
+	{ "GET", "/ready", api_ops_ready, NULL, "ready" },
+	{ "GET", "/metrics", api_ops_metrics, NULL, "metrics" },
+	API_NOTIFY_ROUTES
+	API_AUDIT_ROUTES
+	{ NULL, NULL, NULL, NULL, NULL }
+};
+
+void
+api_json(struct api_resp *rs, int status, json_t *j)
+{
+	json_decref(rs->json);
+	rs->status = status;
+	rs->json = j;
+}
+
+void
+api_error(struct api_resp *rs, int status, const char *error,
+    const char *field)
+{
+	json_t *j = json_object();
+
+	json_object_set_new(j, "error", json_string(error));
+	if (field != NULL)
+		json_object_set_new(j, "field", json_string(field));
+	json_object_set_new(j, "status", json_integer(status));
+	api_json(rs, status, j);
+}
+
+const char *
+api_query(struct api_req *r, const char *key)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+const char *
+api_header(struct api_req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+struct db_pool *
+api_pool(struct api_req *r)
+{
+	return r->ctx->pool;
+}
+
+/* Matches url against a pattern, capturing "{}" segments. */
+static bool
+api_match(const char *pat, const char *url, const char **arg, char *buf,
+    size_t buflen)
+{
+	size_t used = 0, n;
+	int na = 0;
+
+	while (*pat != '\0' && *url != '\0') {
+		if (pat[0] == '{' && pat[1] == '}') {
+			n = strcspn(url, "/");
+			if (n == 0 || na >= API_MAX_ARGS || used + n + 1 > buflen)
+				return false;
+			memcpy(buf + used, url, n);
+			buf[used + n] = '\0';
+			arg[na++] = buf + used;
+			used += n + 1;
+			url += n;
+			pat += 2;
+		} else if (*pat++ != *url++)
+			return false;
+	}
+	return *pat == '\0' && *url == '\0';
+}
+
+/* Finds the route; 404 or 405 when none fits. */
+static int
+api_route_find(struct api_req *r, struct api_resp *rs, char *buf, size_t len)
+{
+	bool path_ok = false;
+	int i;
+
+	for (i = 0; api_routes[i].pattern != NULL; i++) {
+		const char *arg[API_MAX_ARGS] = { NULL, NULL };
+		if (!api_match(api_routes[i].pattern, r->url, arg, buf, len))
+			continue;
+		path_ok = true;
+		if (strcmp(api_routes[i].method, r->method) != 0)
+			continue;
+		memcpy(r->arg, arg, sizeof(arg));
+		return i;
+	}
+	if (path_ok)
+		api_error(rs, 405, "method not allowed", NULL);
+	else
+		api_error(rs, 404, "not found", NULL);
+	return -1;
+}
+
+/* Checks the bearer token against the route's scope (when tokens exist). */
+static bool
+api_authorized(struct api_req *r, const struct api_route *rt,
+    struct api_resp *rs)
+{
+	const struct conf_strlist *t = &conf->http_tokens;
+	const char *h, *tok, *sc;
+	size_t n;
+	int i;
+
+	if (rt->scope == NULL || t->n == 0)
+		return true;
+	if ((h = api_header(r, "Authorization")) == NULL ||
+	    strncasecmp(h, "Bearer ", 7) != 0) {
+		api_error(rs, 401, "missing bearer token", NULL);
+		return false;
+	}
+	tok = h + 7;
+	for (i = 0; i < t->n; i++) {
+		n = strcspn(t->v[i], ":");
+		if (strlen(tok) != n || strncmp(tok, t->v[i], n) != 0)
+			continue;
+		for (sc = t->v[i] + n + 1; *sc != '\0'; sc += strspn(sc, ",")) {
+			size_t w = strcspn(sc, ",");
+			if ((w == strlen(rt->scope) && strncmp(sc, rt->scope, w) == 0) ||
+			    (w == 5 && strncmp(sc, "admin", 5) == 0))
+				return true;
+			sc += w;
+		}
+		api_error(rs, 403, "token lacks the scope", rt->scope);
+		return false;
+	}
+	api_error(rs, 401, "unknown bearer token", NULL);
+	return false;
+}
+
+static void
+api_dispatch(struct api_req *r, struct api_resp *rs)
+{
+	char buf[512];
+
+	if ((r->route = api_route_find(r, rs, buf, sizeof(buf))) < 0)
+		return;
+	if (!api_authorized(r, &api_routes[r->route], rs))
+		return;
+	if (r->body_too_big) {
+		api_error(rs, 413, "request body too large", NULL);
+		return;
+	}
+	api_routes[r->route].fn(r, rs);
+}
+
+/* Counts the request on the stats page by route and status class. */
+static void
+api_account(const struct api_req *r, int status)
+{
+	int route = r->route >= 0 && r->route < STATS_ROUTES - 1 ? r->route :
+	    STATS_ROUTES - 1;
+	int cls = status / 100;
+
+	if (stats_self == NULL)
+		return;
+	if (cls < 0 || cls > 5)
+		cls = 0;
+	__atomic_add_fetch(&stats_self->http[route][cls], 1, __ATOMIC_RELAXED);
+	stats_add(CTR_HTTP_REQUESTS, 1);
+	stats_hist_observe(&stats_self->http_latency,
+	    (uint64_t)(util_now_us() - r->started_us));
+}
+
+static enum MHD_Result
+api_send(struct api_req *r, struct api_resp *rs)
+{
+	struct MHD_Response *mr;
+	enum MHD_Result ret;
+	char *out;
+
+	if (rs->json != NULL) {
+		out = json_dumps(rs->json, JSON_COMPACT);
+		rs->content_type = "application/json";
+	} else {
+		out = rs->text;
+		rs->text = NULL;
+	}
+	if (out == NULL)
+		out = strdup("");
+	mr = MHD_create_response_from_buffer(strlen(out), out,
+	    MHD_RESPMEM_MUST_FREE);
+	if (mr == NULL) {
+		free(out);
+		return MHD_NO;
+	}
+	if (rs->content_type != NULL)
+		MHD_add_response_header(mr, "Content-Type", rs->content_type);
+	if (rs->location != NULL)
+		MHD_add_response_header(mr, "Location", rs->location);
+	if (r->ctx->draining)	/* steer keep-alive clients to a live process */
+		MHD_add_response_header(mr, "Connection", "close");
+	ret = MHD_queue_response(r->conn, (unsigned)rs->status, mr);
+	MHD_destroy_response(mr);
+	api_account(r, rs->status);
+	return ret;
+}
+
+static enum MHD_Result
+api_respond(struct api_req *r)
+{
+	struct api_resp rs;
+	enum MHD_Result ret;
+
+	memset(&rs, 0, sizeof(rs));
+	rs.status = 500;
+	api_dispatch(r, &rs);
+	if (rs.json == NULL && rs.text == NULL)
+		api_error(&rs, rs.status, "internal error", NULL);
+	ret = api_send(r, &rs);
+	json_decref(rs.json);
+	free(rs.text);
+	return ret;
+}
+
+/* Gathers the body, refusing early when Content-Length is too large. */
+static void
+api_body(struct api_req *r, const char *data, size_t n)
+{
+	size_t max = (size_t)conf->http_max_body;
+	char *nb;
+
+	if (r->body_too_big || r->body_len + n > max) {
+		r->body_too_big = true;
+		return;
+	}
+	if ((nb = realloc(r->body, r->body_len + n + 1)) == NULL) {
+		r->body_too_big = true;
+		return;
+	}
+	r->body = nb;
+	memcpy(r->body + r->body_len, data, n);
+	r->body_len += n;
+	r->body[r->body_len] = '\0';
+}
+
+static enum MHD_Result
+api_access(void *cls, struct MHD_Connection *conn, const char *url,
+    const char *method, const char *version, const char *data,
+    size_t *data_size, void **state)
+{
+	struct api_req *r = *state;
+	const char *cl;
+
+	if (r == NULL) {
+		if ((r = calloc(1, sizeof(*r))) == NULL)
+			return MHD_NO;
+		r->ctx = cls;
+		r->conn = conn;
+		r->url = url;
+		r->method = method;
+		r->route = -1;
+		r->started_us = util_now_us();
+		*state = r;
+		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+		    MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (cl != NULL && strtoull(cl, NULL, 10) >
+		    (unsigned long long)conf->http_max_body) {
+			r->body_too_big = true;
+			return api_respond(r);	/* MHD then skips the body */
+		}
+		return MHD_YES;
+	}
+	if (*data_size > 0) {
+		api_body(r, data, *data_size);
+		*data_size = 0;
+		return MHD_YES;
+	}
+	return api_respond(r);
+}
+
+static void
+api_completed(void *cls, struct MHD_Connection *conn, void **state,
+    enum MHD_RequestTerminationCode toe)
+{
+	struct api_req *r = *state;
+
+	if (r == NULL)
+		return;
+	free(r->body);
+	free(r);
+	*state = NULL;
+}
+
+static void
+api_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char buf[512];
+	size_t n;
+
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	n = strlen(buf);
+	while (n > 0 && buf[n - 1] == '\n')
+		buf[--n] = '\0';
+	log_debug("microhttpd: %s", buf);
+}
+
+static struct MHD_Daemon *
+api_start(struct api_ctx *ctx, int fd)
+{
+	return MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION |
+	    MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG,
+	    0, NULL, NULL, api_access, ctx,
+	    MHD_OPTION_LISTEN_SOCKET, fd,
+	    MHD_OPTION_NOTIFY_COMPLETED, api_completed, ctx,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)4000,
+	    MHD_OPTION_EXTERNAL_LOGGER, api_mhd_log, NULL,
+	    MHD_OPTION_END);
+}
+
+/*
+ * Stops taking connections, lets the ones we hold finish (each answer
+ * now says "Connection: close"), then stops.  The master keeps the
+ * socket open, so the new generation or a sibling takes new clients.
+ */
+static void
+api_drain(struct api_ctx *ctx, struct MHD_Daemon *d)
+{
+	const union MHD_DaemonInfo *info;
+	double until = util_now() + (proc_stop == STOP_FAST ? 0.2 :
+	    conf->shutdown_timeout * 0.8);
+
+	ctx->draining = 1;
+	MHD_quiesce_daemon(d);
+	while (util_now() < until) {
+		info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+		if (info == NULL || info->num_connections == 0)
+			break;
+		util_sleep(0.05);
+	}
+	MHD_stop_daemon(d);
+}
+
+int
+api_main(const struct proc_info *pi)
+{
+	struct api_ctx ctx;
+	struct MHD_Daemon *d;
+	int rc = 0;
+
+	memset(&ctx, 0, sizeof(ctx));
+	if ((ctx.pool = db_pool_new(conf->database_conninfo,
+	    conf->database_pool)) == NULL)
+		fatalx("out of memory");
+	if (api_notify_init(&ctx) == -1) {
+		db_pool_free(ctx.pool);
+		return 1;
+	}
+	if ((d = api_start(&ctx, pi->listen_fd)) == NULL) {
+		log_error("cannot start the HTTP server on fd %d", pi->listen_fd);
+		rc = 1;
+		goto out;
+	}
+	proc_ready();
+	while (proc_running())
+		util_sleep(0.2);
+	api_drain(&ctx, d);
+out:
+	api_notify_fini(&ctx);
+	db_pool_free(ctx.pool);
+	return rc;
+}

@@ -1,0 +1,77 @@
+/*
+ * api_ops.c - /health, /ready and /metrics.
+ *
+ * /health says the process serves; /ready says its dependencies answer;
+ * /metrics sums the shared stats page over every process (any api
+ * process can answer for all of them).
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "api_priv.h"
+#include "conf.h"
+#include "db.h"
+#include "metrics.h"
+
+void
+api_ops_health(struct api_req *r, struct api_resp *rs)
+{
+	api_json(rs, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+/* One round trip to PostgreSQL on a pooled connection. */
+static int
+api_ops_db_check(struct api_req *r, char *why, size_t len)
+{
+	PGconn *c;
+	int rc;
+
+	if ((c = db_pool_get(api_pool(r), why, len)) == NULL)
+		return -1;
+	rc = db_exec(c, "SELECT 1", why, len);
+	db_pool_put(api_pool(r), c);
+	return rc;
+}
+
+void
+api_ops_ready(struct api_req *r, struct api_resp *rs)
+{
+	char why[DB_ERRLEN];
+	json_t *checks = json_object();
+	bool ok = true;
+
+	if (api_ops_db_check(r, why, sizeof(why)) == -1) {
+		ok = false;
+		json_object_set_new(checks, "database", json_sprintf("down: %s",
+		    why));
+	} else
+		json_object_set_new(checks, "database", json_string("ok"));
+	if (r->ctx->notify != NULL) {
+		if (api_notify_ready(r->ctx, why, sizeof(why)) == -1) {
+			ok = false;
+			json_object_set_new(checks, "kafka",
+			    json_sprintf("down: %s", why));
+		} else
+			json_object_set_new(checks, "kafka", json_string("ok"));
+	}
+	api_json(rs, ok ? 200 : 503, json_pack("{s:s,s:o}", "status",
+	    ok ? "ready" : "unavailable", "checks", checks));
+}
+
+void
+api_ops_metrics(struct api_req *r, struct api_resp *rs)
+{
+	char *text = metrics_render();
+
+	if (text == NULL) {
+		api_error(rs, 500, "out of memory", NULL);
+		return;
+	}
+	rs->status = 200;
+	rs->text = text;
+	rs->content_type = "text/plain; version=0.0.4; charset=utf-8";
+}

@@ -1,0 +1,551 @@
+/*
+ * conf.c - the key table, libconfig parsing, environment overrides.
+ *
+ * Owns: turning a file plus NOTIFYD_* variables into one immutable
+ * struct conf, or into one error naming file, line and key.  Never
+ * logs (callers decide what an error means: fatal at start-up, "keep
+ * the old config" on SIGHUP) and never touches the running snapshot.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libconfig.h>
+
+#include "conf.h"
+
+const struct conf *conf;
+
+#define K(name, type, field, def, min, max, choices, reload, help) \
+	{ name, type, offsetof(struct conf, field), def, min, max, choices, \
+	  reload, help }
+
+const struct conf_key conf_keys[] = {
+K("shutdown_timeout", CONF_FLOAT, shutdown_timeout, "10", 0.1, 3600, NULL, true,
+  "seconds a graceful stop waits for children before SIGKILL"),
+
+K("database.conninfo", CONF_STRING, database_conninfo,
+  "dbname=notifyd", 0, 0, NULL, true,
+  "libpq connection string or URI"),
+K("database.migrate_on_start", CONF_BOOL, database_migrate_on_start,
+  "false", 0, 0, NULL, true,
+  "apply pending sql/ migrations before starting the children"),
+K("database.migrations_dir", CONF_STRING, database_migrations_dir,
+  NOTIFYD_SQLDIR, 0, 0, NULL, true,
+  "directory holding the NNN_name.sql migrations"),
+K("database.pool", CONF_INT, database_pool, "8", 1, 256, NULL, true,
+  "connections an api process may hold (one per HTTP thread at most)"),
+
+K("kafka.brokers", CONF_STRING, kafka_brokers, "localhost:9092",
+  0, 0, NULL, true, "bootstrap.servers for every Kafka client"),
+K("kafka.properties", CONF_STRLIST, kafka_properties, "", 0, 0, NULL, true,
+  "librdkafka properties passed through, as \"key=value\" strings"),
+
+K("http.listen", CONF_STRING, http_listen, "127.0.0.1", 0, 0, NULL, true,
+  "address the master binds (rebound on reload when changed)"),
+K("http.port", CONF_INT, http_port, "8080", 0, 65535, NULL, true,
+  "TCP port of the HTTP API"),
+K("http.processes", CONF_INT, http_processes, "1", 0, 64, NULL, true,
+  "api processes sharing the listen socket"),
+K("http.threads", CONF_INT, http_threads, "8", 1, 256, NULL, true,
+  "request threads per api process"),
+K("http.max_body", CONF_INT, http_max_body, "1048576", 1024, 67108864,
+  NULL, true, "largest request body accepted, bytes (else 413)"),
+K("http.backlog", CONF_INT, http_backlog, "1024", 16, 65535, NULL, true,
+  "listen(2) backlog of the HTTP socket"),
+K("http.kafka_ack_timeout", CONF_FLOAT, http_kafka_ack_timeout, "0.5",
+  0, 30, NULL, true,
+  "seconds a POST waits for Kafka's ack before answering PENDING"),
+K("http.tokens", CONF_STRLIST, http_tokens, "", 0, 0, NULL, true,
+  "bearer tokens as \"TOKEN:scope,scope\" (scopes: send, read, admin)"),
+
+K("email.enabled", CONF_BOOL, email_enabled, "true", 0, 0, NULL, true,
+  "run the mailer workers and the email API"),
+K("email.workers", CONF_INT, email_workers, "2", 0, 64, NULL, true,
+  "mailer processes"),
+K("email.topic", CONF_STRING, email_topic, "notifications.email",
+  0, 0, NULL, true, "Kafka topic the API queues emails on"),
+K("email.group_id", CONF_STRING, email_group_id, "notifyd-mailer",
+  0, 0, NULL, true, "consumer group of the mailer workers"),
+K("email.from", CONF_STRING, email_from, "notifications@localhost",
+  0, 0, NULL, true, "From address of every email"),
+K("email.max_content", CONF_INT, email_max_content, "262144", 1, 67108864,
+  NULL, true, "largest content accepted, bytes (else 413)"),
+K("email.rate_limit", CONF_FLOAT, email_rate_limit, "0", 0, 1e6, NULL, true,
+  "messages per second across all workers; 0 = unlimited"),
+K("email.lease", CONF_FLOAT, email_lease, "60", 1, 86400, NULL, true,
+  "seconds a worker's claim on a notification lasts"),
+K("email.batch", CONF_INT, email_batch, "64", 1, 4096, NULL, true,
+  "notifications a worker claims in one transaction"),
+K("email.smtp.url", CONF_STRING, email_smtp_url, "smtp://127.0.0.1:25",
+  0, 0, NULL, true, "smtp:// or smtps:// relay"),
+K("email.smtp.starttls", CONF_STRING, email_smtp_starttls, "opportunistic",
+  0, 0, "off|opportunistic|required", true, "STARTTLS policy for smtp://"),
+K("email.smtp.ca_file", CONF_STRING, email_smtp_ca_file, "", 0, 0, NULL,
+  true, "CA bundle for TLS; empty = system default"),
+K("email.smtp.username", CONF_STRING, email_smtp_username, "", 0, 0, NULL,
+  true, "SMTP AUTH user; empty = no AUTH"),
+K("email.smtp.password_file", CONF_STRING, email_smtp_password_file, "",
+  0, 0, NULL, true, "file holding the SMTP AUTH password"),
+K("email.smtp.connect_timeout", CONF_FLOAT, email_smtp_connect_timeout, "10",
+  0.1, 600, NULL, true, "seconds to connect to the relay"),
+K("email.smtp.timeout", CONF_FLOAT, email_smtp_timeout, "30", 0.1, 3600,
+  NULL, true, "seconds to wait for each SMTP response"),
+K("email.retry.initial", CONF_FLOAT, email_retry_initial, "1", 0, 3600,
+  NULL, true, "seconds before the first retry"),
+K("email.retry.multiplier", CONF_FLOAT, email_retry_multiplier, "2", 1, 100,
+  NULL, true, "growth of the delay between retries"),
+K("email.retry.max_delay", CONF_FLOAT, email_retry_max_delay, "60", 0, 86400,
+  NULL, true, "cap on the delay between retries, seconds"),
+K("email.retry.max_attempts", CONF_INT, email_retry_max_attempts, "3", 1, 100,
+  NULL, true, "attempts in the worker before FAILED"),
+K("email.retry.jitter", CONF_FLOAT, email_retry_jitter, "0.2", 0, 1, NULL,
+  true, "random fraction added to or taken from each delay"),
+
+K("audit.enabled", CONF_BOOL, audit_enabled, "true", 0, 0, NULL, true,
+  "run the Kafka audit role"),
+K("audit.group_id", CONF_STRING, audit_group_id,
+  "notification-service-group", 0, 0, NULL, true,
+  "consumer group of the audit role; offsets are kept per group"),
+K("audit.topics", CONF_STRING, audit_topics, "^[^_].*", 0, 0, NULL, true,
+  "regex of topics to record"),
+K("audit.exclude", CONF_STRING, audit_exclude, "", 0, 0, NULL, true,
+  "regex of topics not to record; empty = none"),
+K("audit.metadata_refresh", CONF_INT, audit_metadata_refresh, "3000",
+  100, 3600000, NULL, true, "ms between topic list refreshes"),
+K("audit.start_from", CONF_STRING, audit_start_from, "earliest", 0, 0,
+  "earliest|latest", true, "where a partition with no stored offset starts"),
+K("audit.batch_size", CONF_INT, audit_batch_size, "5000", 1, 1000000, NULL,
+  true, "rows per database transaction at most"),
+K("audit.batch_linger", CONF_INT, audit_batch_linger, "50", 0, 60000, NULL,
+  true, "ms a batch may wait to fill"),
+
+K("sweeper.enabled", CONF_BOOL, sweeper_enabled, "true", 0, 0, NULL, true,
+  "run the sweeper"),
+K("sweeper.interval", CONF_FLOAT, sweeper_interval, "10", 0.1, 86400, NULL,
+  true, "seconds between sweeps"),
+K("sweeper.pending_after", CONF_FLOAT, sweeper_pending_after, "30", 0.1,
+  86400, NULL, true, "seconds after which an unqueued PENDING row is requeued"),
+K("sweeper.max_requeues", CONF_INT, sweeper_max_requeues, "5", 0, 1000, NULL,
+  true, "times a FAILED notification is requeued at most"),
+K("sweeper.max_delay", CONF_FLOAT, sweeper_max_delay, "3600", 1, 604800, NULL,
+  true, "cap on the delay before a requeue, seconds"),
+K("sweeper.batch", CONF_INT, sweeper_batch, "500", 1, 100000, NULL, true,
+  "rows requeued per sweep at most"),
+
+K("log.level", CONF_STRING, log_level, "info", 0, 0,
+  "debug|info|warning|error", true, "lowest level logged"),
+K("log.format", CONF_STRING, log_format, "text", 0, 0, "text|json", true,
+  "text (syslog priority prefix) or json (an object per line)"),
+{ NULL, 0, 0, NULL, 0, 0, NULL, false, NULL }
+};
+
+/* Aliases kept for containers (seed 002's DATABASE_URL and friends). */
+static const struct { const char *env, *key; } conf_aliases[] = {
+	{ "NOTIFYD_DATABASE_URL", "database.conninfo" },
+	{ "NOTIFYD_SMTP_URL", "email.smtp.url" },
+	{ NULL, NULL }
+};
+
+static int
+conf_errf(char *err, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, len, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* Looks a key up by its dotted name. */
+const struct conf_key *
+conf_key_find(const char *name)
+{
+	const struct conf_key *k;
+
+	for (k = conf_keys; k->name != NULL; k++)
+		if (strcmp(k->name, name) == 0)
+			return k;
+	return NULL;
+}
+
+/* Tells whether a dotted name is a section some key lives under. */
+static bool
+conf_is_section(const char *name)
+{
+	const struct conf_key *k;
+	size_t n = strlen(name);
+
+	for (k = conf_keys; k->name != NULL; k++)
+		if (strncmp(k->name, name, n) == 0 && k->name[n] == '.')
+			return true;
+	return false;
+}
+
+/* NOTIFYD_ + the key in upper case, dots as underscores. */
+const char *
+conf_env_name(const struct conf_key *k, char *buf, size_t len)
+{
+	size_t i, j;
+
+	j = (size_t)snprintf(buf, len, "NOTIFYD_");
+	for (i = 0; k->name[i] != '\0' && j + 1 < len; i++, j++)
+		buf[j] = k->name[i] == '.' ? '_' : toupper((unsigned char)k->name[i]);
+	buf[j] = '\0';
+	return buf;
+}
+
+static void *
+conf_field(struct conf *c, const struct conf_key *k)
+{
+	return (char *)c + k->off;
+}
+
+static void
+conf_strlist_free(struct conf_strlist *l)
+{
+	int i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+static int
+conf_strlist_add(struct conf_strlist *l, const char *s)
+{
+	char **v, *d;
+
+	if ((d = strdup(s)) == NULL)
+		return -1;
+	if ((v = realloc(l->v, sizeof(*v) * (size_t)(l->n + 1))) == NULL) {
+		free(d);
+		return -1;
+	}
+	v[l->n++] = d;
+	l->v = v;
+	return 0;
+}
+
+/* Checks a string against the "a|b|c" choices of its key. */
+static bool
+conf_choice_ok(const struct conf_key *k, const char *s)
+{
+	const char *p = k->choices;
+	size_t n = strlen(s);
+
+	if (p == NULL)
+		return true;
+	while (*p != '\0') {
+		size_t w = strcspn(p, "|");
+		if (w == n && strncmp(p, s, n) == 0)
+			return true;
+		p += w + (p[w] == '|');
+	}
+	return false;
+}
+
+static int
+conf_set_string(struct conf *c, const struct conf_key *k, const char *s,
+    char *why, size_t len)
+{
+	char **dst = conf_field(c, k), *d;
+
+	if (!conf_choice_ok(k, s))
+		return conf_errf(why, len, "must be one of %s", k->choices);
+	if ((d = strdup(s)) == NULL)
+		return conf_errf(why, len, "out of memory");
+	free(*dst);
+	*dst = d;
+	return 0;
+}
+
+static int
+conf_set_number(struct conf *c, const struct conf_key *k, double v,
+    char *why, size_t len)
+{
+	if (k->min != k->max && (v < k->min || v > k->max))
+		return conf_errf(why, len, "%g is out of range [%g, %g]",
+		    v, k->min, k->max);
+	if (k->type == CONF_INT) {
+		if (v != floor(v))
+			return conf_errf(why, len, "must be an integer");
+		*(int *)conf_field(c, k) = (int)v;
+	} else
+		*(double *)conf_field(c, k) = v;
+	return 0;
+}
+
+/* Sets a key from text: defaults and environment variables. */
+static int
+conf_set_text(struct conf *c, const struct conf_key *k, const char *s,
+    char *why, size_t len)
+{
+	struct conf_strlist *l;
+	char *end, *copy, *tok, *save;
+	double v;
+
+	switch (k->type) {
+	case CONF_BOOL:
+		if (strcmp(s, "true") == 0 || strcmp(s, "1") == 0 ||
+		    strcmp(s, "yes") == 0)
+			*(bool *)conf_field(c, k) = true;
+		else if (strcmp(s, "false") == 0 || strcmp(s, "0") == 0 ||
+		    strcmp(s, "no") == 0)
+			*(bool *)conf_field(c, k) = false;
+		else
+			return conf_errf(why, len, "expected true or false");
+		return 0;
+	case CONF_INT:
+	case CONF_FLOAT:
+		errno = 0;
+		v = strtod(s, &end);
+		if (errno != 0 || end == s || *end != '\0' || !isfinite(v))
+			return conf_errf(why, len, "expected a number, got \"%s\"", s);
+		return conf_set_number(c, k, v, why, len);
+	case CONF_STRING:
+		return conf_set_string(c, k, s, why, len);
+	case CONF_STRLIST:
+		l = conf_field(c, k);
+		conf_strlist_free(l);
+		if ((copy = strdup(s)) == NULL)
+			return conf_errf(why, len, "out of memory");
+		for (tok = strtok_r(copy, ";", &save); tok != NULL;
+		    tok = strtok_r(NULL, ";", &save))
+			if (conf_strlist_add(l, tok) == -1) {
+				free(copy);
+				return conf_errf(why, len, "out of memory");
+			}
+		free(copy);
+		return 0;
+	}
+	return conf_errf(why, len, "bad key type");
+}
+
+static int
+conf_set_list(struct conf *c, const struct conf_key *k,
+    const config_setting_t *s, char *why, size_t len)
+{
+	struct conf_strlist *l = conf_field(c, k);
+	const config_setting_t *e;
+	int i;
+
+	if (config_setting_type(s) != CONFIG_TYPE_ARRAY &&
+	    config_setting_type(s) != CONFIG_TYPE_LIST)
+		return conf_errf(why, len, "expected a list of strings");
+	conf_strlist_free(l);
+	for (i = 0; (e = config_setting_get_elem(s, (unsigned)i)) != NULL; i++) {
+		if (config_setting_type(e) != CONFIG_TYPE_STRING)
+			return conf_errf(why, len, "element %d is not a string", i);
+		if (conf_strlist_add(l, config_setting_get_string(e)) == -1)
+			return conf_errf(why, len, "out of memory");
+	}
+	return 0;
+}
+
+/* Sets a key from a libconfig setting, checking its type. */
+static int
+conf_set_setting(struct conf *c, const struct conf_key *k,
+    const config_setting_t *s, char *why, size_t len)
+{
+	int t = config_setting_type(s);
+
+	switch (k->type) {
+	case CONF_BOOL:
+		if (t != CONFIG_TYPE_BOOL)
+			return conf_errf(why, len, "expected true or false");
+		*(bool *)conf_field(c, k) = config_setting_get_bool(s);
+		return 0;
+	case CONF_INT:
+		if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64)
+			return conf_errf(why, len, "expected an integer");
+		return conf_set_number(c, k,
+		    (double)config_setting_get_int64(s), why, len);
+	case CONF_FLOAT:
+		if (t == CONFIG_TYPE_FLOAT)
+			return conf_set_number(c, k,
+			    config_setting_get_float(s), why, len);
+		if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64)
+			return conf_errf(why, len, "expected a number");
+		return conf_set_number(c, k,
+		    (double)config_setting_get_int64(s), why, len);
+	case CONF_STRING:
+		if (t != CONFIG_TYPE_STRING)
+			return conf_errf(why, len, "expected a string");
+		return conf_set_string(c, k, config_setting_get_string(s),
+		    why, len);
+	case CONF_STRLIST:
+		return conf_set_list(c, k, s, why, len);
+	}
+	return conf_errf(why, len, "bad key type");
+}
+
+/* Walks a group of the file, setting keys and refusing unknown ones. */
+static int
+conf_walk(struct conf *c, const config_setting_t *g, const char *prefix,
+    const char *file, char *err, size_t len)
+{
+	const config_setting_t *s;
+	const struct conf_key *k;
+	char path[256], why[256];
+	int i;
+
+	for (i = 0; (s = config_setting_get_elem(g, (unsigned)i)) != NULL; i++) {
+		snprintf(path, sizeof(path), "%s%s%s", prefix,
+		    *prefix ? "." : "", config_setting_name(s));
+		if (config_setting_type(s) == CONFIG_TYPE_GROUP) {
+			if (conf_key_find(path) == NULL && conf_is_section(path)) {
+				if (conf_walk(c, s, path, file, err, len) == -1)
+					return -1;
+				continue;
+			}
+		}
+		if ((k = conf_key_find(path)) == NULL)
+			return conf_errf(err, len, "%s:%d: %s: unknown key%s",
+			    file, config_setting_source_line(s), path,
+			    conf_is_section(path) ? " (it is a section)" : "");
+		if (conf_set_setting(c, k, s, why, sizeof(why)) == -1)
+			return conf_errf(err, len, "%s:%d: %s: %s", file,
+			    config_setting_source_line(s), path, why);
+	}
+	return 0;
+}
+
+static int
+conf_read_file(struct conf *c, const char *path, char *err, size_t len)
+{
+	config_t cf;
+	int rc;
+	FILE *f;
+
+	if ((f = fopen(path, "r")) == NULL)
+		return conf_errf(err, len, "%s: cannot read: %s", path,
+		    strerror(errno));
+	config_init(&cf);
+	if (config_read(&cf, f) == CONFIG_FALSE) {
+		rc = conf_errf(err, len, "%s:%d: syntax error: %s", path,
+		    config_error_line(&cf), config_error_text(&cf));
+	} else
+		rc = conf_walk(c, config_root_setting(&cf), "", path, err, len);
+	config_destroy(&cf);
+	fclose(f);
+	return rc;
+}
+
+/* Applies NOTIFYD_* variables over whatever the file said. */
+static int
+conf_read_env(struct conf *c, char *err, size_t len)
+{
+	const struct conf_key *k;
+	char name[128], why[256];
+	const char *v;
+	int i;
+
+	for (i = 0; conf_aliases[i].env != NULL; i++) {
+		if ((v = getenv(conf_aliases[i].env)) == NULL)
+			continue;
+		k = conf_key_find(conf_aliases[i].key);
+		if (conf_set_text(c, k, v, why, sizeof(why)) == -1)
+			return conf_errf(err, len, "environment %s: %s: %s",
+			    conf_aliases[i].env, k->name, why);
+	}
+	for (k = conf_keys; k->name != NULL; k++) {
+		if ((v = getenv(conf_env_name(k, name, sizeof(name)))) == NULL)
+			continue;
+		if (conf_set_text(c, k, v, why, sizeof(why)) == -1)
+			return conf_errf(err, len, "environment %s: %s: %s",
+			    name, k->name, why);
+	}
+	return 0;
+}
+
+/* Checks what no single key can: list formats and key combinations. */
+static int
+conf_check(const struct conf *c, const char *file, char *err, size_t len)
+{
+	int i;
+
+	for (i = 0; i < c->kafka_properties.n; i++) {
+		const char *p = c->kafka_properties.v[i];
+		if (strchr(p, '=') == NULL || p[0] == '=')
+			return conf_errf(err, len, "%s: kafka.properties: "
+			    "\"%s\" is not key=value", file, p);
+	}
+	for (i = 0; i < c->http_tokens.n; i++) {
+		const char *p = c->http_tokens.v[i];
+		if (strchr(p, ':') == NULL || p[0] == ':')
+			return conf_errf(err, len, "%s: http.tokens: element %d "
+			    "is not TOKEN:scope[,scope]", file, i);
+	}
+	if (strncmp(c->email_smtp_url, "smtp://", 7) != 0 &&
+	    strncmp(c->email_smtp_url, "smtps://", 8) != 0)
+		return conf_errf(err, len, "%s: email.smtp.url: must start "
+		    "with smtp:// or smtps://", file);
+	return 0;
+}
+
+/* Loads defaults, then the file (if any), then the environment. */
+struct conf *
+conf_load(const char *path, char *err, size_t len)
+{
+	const struct conf_key *k;
+	struct conf *c;
+	char why[256];
+
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		conf_errf(err, len, "out of memory");
+		return NULL;
+	}
+	for (k = conf_keys; k->name != NULL; k++)
+		if (conf_set_text(c, k, k->def, why, sizeof(why)) == -1) {
+			conf_errf(err, len, "built-in default of %s: %s",
+			    k->name, why);
+			goto fail;
+		}
+	if (path != NULL && ((c->path = strdup(path)) == NULL ||
+	    conf_read_file(c, path, err, len) == -1))
+		goto fail;
+	if (conf_read_env(c, err, len) == -1 ||
+	    conf_check(c, path ? path : "(defaults)", err, len) == -1)
+		goto fail;
+	return c;
+fail:
+	conf_free(c);
+	return NULL;
+}
+
+void
+conf_free(struct conf *c)
+{
+	const struct conf_key *k;
+
+	if (c == NULL)
+		return;
+	for (k = conf_keys; k->name != NULL; k++) {
+		if (k->type == CONF_STRING) {
+			char **p = conf_field(c, k);
+			free(*p);
+		} else if (k->type == CONF_STRLIST)
+			conf_strlist_free(conf_field(c, k));
+	}
+	free(c->path);
+	free(c);
+}
+
+/* Tells whether two snapshots want the same listen socket. */
+bool
+conf_same_listen(const struct conf *a, const struct conf *b)
+{
+	return a->http_port == b->http_port &&
+	    strcmp(a->http_listen, b->http_listen) == 0;
+}

@@ -1,0 +1,113 @@
+/*
+ * conf.h - the configuration snapshot.
+ *
+ * One key table (conf.c) describes every key: type, default, bounds,
+ * whether a reload may change it, and a line of help.  A snapshot is
+ * immutable once loaded; reload builds a whole new one.
+ */
+#ifndef NOTIFYD_CONF_H
+#define NOTIFYD_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define CONF_ERRLEN 512
+
+struct conf_strlist {
+	int	 n;
+	char	**v;
+};
+
+struct conf {
+	char	*path;			/* file it was read from, or NULL */
+	double	 shutdown_timeout;
+
+	char	*database_conninfo;
+	bool	 database_migrate_on_start;
+	char	*database_migrations_dir;
+	int	 database_pool;
+
+	char	*kafka_brokers;
+	struct conf_strlist kafka_properties;	/* "key=value" pairs */
+
+	char	*http_listen;
+	int	 http_port;
+	int	 http_processes;
+	int	 http_threads;
+	int	 http_max_body;
+	int	 http_backlog;
+	double	 http_kafka_ack_timeout;
+	struct conf_strlist http_tokens;	/* "token:scope,scope" */
+
+	bool	 email_enabled;
+	int	 email_workers;
+	char	*email_topic;
+	char	*email_group_id;
+	char	*email_from;
+	int	 email_max_content;
+	double	 email_rate_limit;
+	double	 email_lease;
+	int	 email_batch;
+	char	*email_smtp_url;
+	char	*email_smtp_starttls;
+	char	*email_smtp_ca_file;
+	char	*email_smtp_username;
+	char	*email_smtp_password_file;
+	double	 email_smtp_connect_timeout;
+	double	 email_smtp_timeout;
+	double	 email_retry_initial;
+	double	 email_retry_multiplier;
+	double	 email_retry_max_delay;
+	int	 email_retry_max_attempts;
+	double	 email_retry_jitter;
+
+	bool	 audit_enabled;
+	char	*audit_group_id;
+	char	*audit_topics;
+	char	*audit_exclude;
+	int	 audit_metadata_refresh;
+	char	*audit_start_from;
+	int	 audit_batch_size;
+	int	 audit_batch_linger;
+
+	bool	 sweeper_enabled;
+	double	 sweeper_interval;
+	double	 sweeper_pending_after;
+	int	 sweeper_max_requeues;
+	double	 sweeper_max_delay;
+	int	 sweeper_batch;
+
+	char	*log_level;
+	char	*log_format;
+};
+
+enum conf_type {
+	CONF_BOOL,
+	CONF_INT,
+	CONF_FLOAT,
+	CONF_STRING,
+	CONF_STRLIST,
+};
+
+struct conf_key {
+	const char	*name;		/* dotted path, e.g. "email.smtp.url" */
+	enum conf_type	 type;
+	size_t		 off;		/* offset in struct conf */
+	const char	*def;		/* default, as text */
+	double		 min, max;	/* bounds for INT and FLOAT */
+	const char	*choices;	/* "a|b|c" for enumerated strings */
+	bool		 reload;	/* a SIGHUP may change it */
+	const char	*help;
+};
+
+extern const struct conf_key conf_keys[];
+extern const struct conf *conf;		/* the current snapshot */
+
+struct conf	*conf_load(const char *path, char *err, size_t errlen)
+		    __attribute__((warn_unused_result));
+void		 conf_free(struct conf *);
+const char	*conf_env_name(const struct conf_key *, char *, size_t);
+const struct conf_key *conf_key_find(const char *);
+bool		 conf_same_listen(const struct conf *, const struct conf *);
+
+#endif

@@ -1,0 +1,301 @@
+/*
+ * db.c - libpq connections, a pool for threaded roles, migrations.
+ *
+ * Plumbing only: no SQL of any role lives here but the migration
+ * bookkeeping.  Functions return errors in a caller-provided buffer and
+ * never log: the caller knows which notification or offset it was.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "util.h"
+
+static void
+db_errf(char *err, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, len, fmt, ap);
+	va_end(ap);
+}
+
+/* The server's message without libpq's trailing newline. */
+const char *
+db_errmsg(const PGresult *res, const PGconn *conn)
+{
+	static __thread char buf[DB_ERRLEN];
+	const char *m = res ? PQresultErrorMessage(res) : "";
+	size_t n;
+
+	if (m == NULL || *m == '\0')
+		m = conn ? PQerrorMessage(conn) : "unknown error";
+	snprintf(buf, sizeof(buf), "%s", m);
+	n = strlen(buf);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+		buf[--n] = '\0';
+	return buf;
+}
+
+/* Server NOTICEs ("relation already exists, skipping") are not news. */
+static void
+db_notice(void *arg, const char *msg)
+{
+}
+
+PGconn *
+db_connect(const char *conninfo, char *err, size_t len)
+{
+	PGconn *c = PQconnectdb(conninfo);
+
+	if (c == NULL) {
+		db_errf(err, len, "out of memory");
+		return NULL;
+	}
+	if (PQstatus(c) != CONNECTION_OK) {
+		db_errf(err, len, "connect: %s", db_errmsg(NULL, c));
+		PQfinish(c);
+		return NULL;
+	}
+	PQsetNoticeProcessor(c, db_notice, NULL);
+	return c;
+}
+
+bool
+db_broken(PGconn *c)
+{
+	return c == NULL || PQstatus(c) != CONNECTION_OK;
+}
+
+/* Runs statements that return no rows. */
+int
+db_exec(PGconn *c, const char *sql, char *err, size_t len)
+{
+	PGresult *r = PQexec(c, sql);
+	int rc = 0;
+
+	if (PQresultStatus(r) != PGRES_COMMAND_OK &&
+	    PQresultStatus(r) != PGRES_TUPLES_OK) {
+		db_errf(err, len, "%s", db_errmsg(r, c));
+		rc = -1;
+	}
+	PQclear(r);
+	return rc;
+}
+
+/* Runs one parameterised statement; the caller clears the result. */
+PGresult *
+db_query(PGconn *c, const char *sql, int n, const char *const *params,
+    char *err, size_t len)
+{
+	PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+
+	if (PQresultStatus(r) != PGRES_COMMAND_OK &&
+	    PQresultStatus(r) != PGRES_TUPLES_OK) {
+		db_errf(err, len, "%s", db_errmsg(r, c));
+		PQclear(r);
+		return NULL;
+	}
+	return r;
+}
+
+static const char db_sql_migrations[] =
+    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+    " version text PRIMARY KEY,"
+    " applied_at timestamptz NOT NULL DEFAULT now())";
+static const char db_sql_applied[] =
+    "SELECT 1 FROM schema_migrations WHERE version = $1";
+static const char db_sql_record[] =
+    "INSERT INTO schema_migrations (version) VALUES ($1)";
+
+static int
+db_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Lists NNN_name.sql files of dir, sorted; NULL-terminated. */
+static char **
+db_migration_files(const char *dir, char *err, size_t len)
+{
+	struct dirent *de;
+	char **v = NULL, **nv;
+	size_t n = 0, l;
+	DIR *d;
+
+	if ((d = opendir(dir)) == NULL) {
+		db_errf(err, len, "%s: %s", dir, strerror(errno));
+		return NULL;
+	}
+	while ((de = readdir(d)) != NULL) {
+		l = strlen(de->d_name);
+		if (l < 8 || strcmp(de->d_name + l - 4, ".sql") != 0 ||
+		    de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		if ((nv = realloc(v, sizeof(*v) * (n + 2))) == NULL)
+			break;
+		v = nv;
+		if ((v[n] = strdup(de->d_name)) == NULL)
+			break;
+		v[++n] = NULL;
+	}
+	closedir(d);
+	if (v == NULL && (v = calloc(1, sizeof(*v))) == NULL)
+		return NULL;
+	qsort(v, n, sizeof(*v), db_cmp);
+	return v;
+}
+
+static int
+db_apply_one(PGconn *c, const char *dir, const char *file, char *err,
+    size_t len)
+{
+	const char *params[1] = { file };
+	char path[4096], why[DB_ERRLEN];
+	PGresult *r;
+	char *sql;
+	int done;
+
+	if ((r = db_query(c, db_sql_applied, 1, params, err, len)) == NULL)
+		return -1;
+	done = PQntuples(r) > 0;
+	PQclear(r);
+	if (done)
+		return 0;
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	if ((sql = util_read_file(path, NULL)) == NULL) {
+		db_errf(err, len, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (db_exec(c, "BEGIN", why, sizeof(why)) == -1 ||
+	    db_exec(c, sql, why, sizeof(why)) == -1 ||
+	    (r = db_query(c, db_sql_record, 1, params, why, sizeof(why))) == NULL) {
+		db_errf(err, len, "%s: %s", path, why);
+		free(sql);
+		(void)!db_exec(c, "ROLLBACK", NULL, 0);
+		return -1;
+	}
+	PQclear(r);
+	free(sql);
+	if (db_exec(c, "COMMIT", why, sizeof(why)) == -1) {
+		db_errf(err, len, "%s: commit: %s", path, why);
+		return -1;
+	}
+	return 1;
+}
+
+/*
+ * Applies pending migrations in order, each in its own transaction,
+ * under an advisory lock so several instances starting at once do not
+ * race.  Returns how many were applied, or -1.
+ */
+int
+db_migrate(PGconn *c, const char *dir, char *err, size_t len)
+{
+	char **files;
+	int i, rc, applied = 0;
+
+	if (db_exec(c, "SELECT pg_advisory_lock(72710001)", err, len) == -1 ||
+	    db_exec(c, db_sql_migrations, err, len) == -1)
+		return -1;
+	if ((files = db_migration_files(dir, err, len)) == NULL)
+		applied = -1;
+	for (i = 0; applied >= 0 && files[i] != NULL; i++) {
+		if ((rc = db_apply_one(c, dir, files[i], err, len)) == -1)
+			applied = -1;
+		else
+			applied += rc;
+	}
+	for (i = 0; files != NULL && files[i] != NULL; i++)
+		free(files[i]);
+	free(files);
+	(void)!db_exec(c, "SELECT pg_advisory_unlock(72710001)", NULL, 0);
+	return applied;
+}
+
+struct db_pool *
+db_pool_new(const char *conninfo, int max)
+{
+	struct db_pool *p;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return NULL;
+	if ((p->idle = calloc((size_t)max, sizeof(*p->idle))) == NULL ||
+	    (p->conninfo = strdup(conninfo)) == NULL) {
+		free(p->idle);
+		free(p);
+		return NULL;
+	}
+	p->max = max;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	return p;
+}
+
+void
+db_pool_free(struct db_pool *p)
+{
+	int i;
+
+	if (p == NULL)
+		return;
+	for (i = 0; i < p->nidle; i++)
+		PQfinish(p->idle[i]);
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->cv);
+	free(p->idle);
+	free(p->conninfo);
+	free(p);
+}
+
+/* Lends an idle connection, opens one, or waits for one to come back. */
+PGconn *
+db_pool_get(struct db_pool *p, char *err, size_t len)
+{
+	PGconn *c = NULL;
+
+	pthread_mutex_lock(&p->mu);
+	while (p->nidle == 0 && p->total >= p->max)
+		pthread_cond_wait(&p->cv, &p->mu);
+	if (p->nidle > 0)
+		c = p->idle[--p->nidle];
+	else
+		p->total++;
+	pthread_mutex_unlock(&p->mu);
+	if (c != NULL)
+		return c;
+	if ((c = db_connect(p->conninfo, err, len)) == NULL) {
+		pthread_mutex_lock(&p->mu);
+		p->total--;
+		pthread_cond_signal(&p->cv);
+		pthread_mutex_unlock(&p->mu);
+	}
+	return c;
+}
+
+/* Takes a connection back; a broken one is closed, not kept. */
+void
+db_pool_put(struct db_pool *p, PGconn *c)
+{
+	bool bad = db_broken(c) || PQtransactionStatus(c) != PQTRANS_IDLE;
+
+	pthread_mutex_lock(&p->mu);
+	if (bad) {
+		p->total--;
+		pthread_mutex_unlock(&p->mu);
+		PQfinish(c);
+		pthread_mutex_lock(&p->mu);
+	} else
+		p->idle[p->nidle++] = c;
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+}

@@ -1,0 +1,40 @@
+/*
+ * db.h - libpq plumbing: connections, a small pool, migrations.
+ */
+#ifndef NOTIFYD_DB_H
+#define NOTIFYD_DB_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <libpq-fe.h>
+
+#define DB_ERRLEN 512
+
+struct db_pool {
+	pthread_mutex_t	 mu;
+	pthread_cond_t	 cv;
+	PGconn		**idle;
+	int		 nidle;
+	int		 total;		/* open, idle or lent */
+	int		 max;
+	char		*conninfo;
+};
+
+PGconn	*db_connect(const char *conninfo, char *err, size_t errlen)
+	    __attribute__((warn_unused_result));
+int	 db_exec(PGconn *, const char *sql, char *err, size_t errlen)
+	    __attribute__((warn_unused_result));
+PGresult *db_query(PGconn *, const char *sql, int n, const char *const *params,
+	    char *err, size_t errlen) __attribute__((warn_unused_result));
+bool	 db_broken(PGconn *);
+const char *db_errmsg(const PGresult *, const PGconn *);
+int	 db_migrate(PGconn *, const char *dir, char *err, size_t errlen)
+	    __attribute__((warn_unused_result));
+
+struct db_pool *db_pool_new(const char *conninfo, int max);
+void	 db_pool_free(struct db_pool *);
+PGconn	*db_pool_get(struct db_pool *, char *err, size_t errlen)
+	    __attribute__((warn_unused_result));
+void	 db_pool_put(struct db_pool *, PGconn *);
+
+#endif

@@ -1,0 +1,127 @@
+/*
+ * main.c - command line, then the master.
+ *
+ * -c FILE, -t (check and exit), -V, -h, --migrate.  Always in the
+ * foreground: systemd and container runtimes supervise us.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "db.h"
+#include "log.h"
+#include "master.h"
+#include "proc.h"
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: notifyd [-c FILE] [-t] [-f] [-V] [-h] [--migrate]\n"
+	    "  -c FILE    configuration file (default %s)\n"
+	    "  -t         check the configuration and exit\n"
+	    "  -f         stay in the foreground (always the case)\n"
+	    "  -V         print the version and exit\n"
+	    "  --migrate  apply pending database migrations and exit\n"
+	    "  -h         this help\n", NOTIFYD_CONFFILE);
+}
+
+/* Applies migrations in this process; used by --migrate and its child. */
+static int
+main_migrate(const struct conf *c)
+{
+	char err[DB_ERRLEN];
+	PGconn *db;
+	int n;
+
+	if ((db = db_connect(c->database_conninfo, err, sizeof(err))) == NULL) {
+		log_error("migrate: database: %s", err);
+		return 1;
+	}
+	n = db_migrate(db, c->database_migrations_dir, err, sizeof(err));
+	PQfinish(db);
+	if (n < 0) {
+		log_error("migrate: %s", err);
+		return 1;
+	}
+	log_info("migrate: %d migration%s applied", n, n == 1 ? "" : "s");
+	return 0;
+}
+
+/* The master opens no libpq handle: migrating at start is a child's job. */
+static int
+main_migrate_in_child(const struct conf *c)
+{
+	int status;
+	pid_t pid;
+
+	if ((pid = fork()) == -1)
+		fatal("fork");
+	if (pid == 0) {
+		log_set_role("migrate");
+		_exit(main_migrate(c));
+	}
+	while (waitpid(pid, &status, 0) == -1)
+		if (errno != EINTR)
+			fatal("waitpid");
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "migrate", no_argument, NULL, 'M' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *path = NULL;
+	char err[CONF_ERRLEN];
+	int ch, test = 0, migrate = 0;
+	struct conf *c;
+
+	while ((ch = getopt_long(argc, argv, "c:tfVh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': path = optarg; break;
+		case 't': test = 1; break;
+		case 'f': break;
+		case 'M': migrate = 1; break;
+		case 'V': printf("notifyd %s\n", PACKAGE_VERSION); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	/* Without -c, a missing default file means the embedded defaults. */
+	if (path == NULL && access(NOTIFYD_CONFFILE, F_OK) == 0)
+		path = NOTIFYD_CONFFILE;
+	if ((c = conf_load(path, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "notifyd: %s\n", err);
+		return test ? 1 : EXIT_CONFIG;
+	}
+	if (test) {
+		printf("notifyd: configuration %s OK\n", path ? path : "(defaults)");
+		conf_free(c);
+		return 0;
+	}
+	log_init("master", c->log_level, c->log_format);
+	if (migrate) {
+		ch = main_migrate(c);
+		conf_free(c);
+		return ch;
+	}
+	if (c->database_migrate_on_start && main_migrate_in_child(c) != 0)
+		fatalx("migrations failed; not starting");
+	return master_main(c, path);
+}

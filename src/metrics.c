@@ -1,0 +1,231 @@
+/*
+ * metrics.c - sums the shared stats page into Prometheus text format.
+ *
+ * Reads every slot (live or not: counters of dead children stay in
+ * their slot and keep counting when the slot is reused, so sums never
+ * go backwards).  Pure formatting: no locks, no handles.
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "metrics.h"
+#include "proc.h"
+#include "stats.h"
+
+struct mbuf {
+	char	*p;
+	size_t	 len, cap;
+	int	 oom;
+};
+
+static void
+mb_printf(struct mbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			b->oom = 1;
+			return;
+		}
+		if ((size_t)n < b->cap - b->len) {
+			b->len += (size_t)n;
+			return;
+		}
+		char *np = realloc(b->p, b->cap * 2 + (size_t)n);
+		if (np == NULL) {
+			b->oom = 1;
+			return;
+		}
+		b->p = np;
+		b->cap = b->cap * 2 + (size_t)n;
+	}
+}
+
+static void
+mb_head(struct mbuf *b, const char *name, const char *type, const char *help)
+{
+	mb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static uint64_t
+sum_ctr(enum stats_ctr c)
+{
+	uint64_t n = 0;
+	int i;
+
+	for (i = 0; i < STATS_SLOTS; i++)
+		n += __atomic_load_n(&stats->slot[i].ctr[c], __ATOMIC_RELAXED);
+	return n;
+}
+
+static const struct {
+	enum stats_ctr	 ctr;
+	const char	*name, *labels, *help;
+} metrics_ctrs[] = {
+	{ CTR_NOTIF_ACCEPTED, "notifyd_notifications_accepted_total", "",
+	  "Notifications stored by POST." },
+	{ CTR_NOTIF_QUEUED, "notifyd_notifications_queued_total", "",
+	  "Notifications acknowledged by Kafka." },
+	{ CTR_NOTIF_SENT, "notifyd_notifications_sent_total", "",
+	  "Notifications accepted by the SMTP relay (250)." },
+	{ CTR_NOTIF_FAILED, "notifyd_notifications_failed_total", "",
+	  "Notifications marked FAILED." },
+	{ CTR_NOTIF_RETRIED, "notifyd_notifications_retried_total", "",
+	  "Delivery attempts retried by a worker." },
+	{ CTR_NOTIF_REQUEUED, "notifyd_notifications_requeued_total", "",
+	  "Notifications requeued by the sweeper." },
+	{ CTR_SMTP_2XX, "notifyd_smtp_attempts_total", "{class=\"2xx\"}",
+	  "SMTP delivery attempts by outcome class." },
+	{ CTR_SMTP_4XX, "notifyd_smtp_attempts_total", "{class=\"4xx\"}", NULL },
+	{ CTR_SMTP_5XX, "notifyd_smtp_attempts_total", "{class=\"5xx\"}", NULL },
+	{ CTR_SMTP_NETERR, "notifyd_smtp_attempts_total", "{class=\"network\"}",
+	  NULL },
+	{ CTR_RATE_WAITS, "notifyd_rate_limit_waits_total", "",
+	  "Sends delayed by email.rate_limit." },
+	{ CTR_AUDIT_RECORDED, "notifyd_audit_messages_total", "",
+	  "Kafka messages recorded by the audit role." },
+	{ CTR_AUDIT_BATCHES, "notifyd_audit_batches_total", "",
+	  "Audit batches committed." },
+	{ CTR_DB_ERRORS, "notifyd_database_errors_total", "",
+	  "PostgreSQL errors seen by any process." },
+	{ CTR_KAFKA_ERRORS, "notifyd_kafka_errors_total", "",
+	  "Kafka errors seen by any process." },
+};
+
+static void
+metrics_counters(struct mbuf *b)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(metrics_ctrs) / sizeof(metrics_ctrs[0]); i++) {
+		if (metrics_ctrs[i].help != NULL)
+			mb_head(b, metrics_ctrs[i].name, "counter",
+			    metrics_ctrs[i].help);
+		mb_printf(b, "%s%s %llu\n", metrics_ctrs[i].name,
+		    metrics_ctrs[i].labels,
+		    (unsigned long long)sum_ctr(metrics_ctrs[i].ctr));
+	}
+}
+
+static void
+metrics_http(struct mbuf *b)
+{
+	const char *name;
+	uint64_t n;
+	int nroutes, r, c, i;
+
+	for (nroutes = 0; api_routes[nroutes].pattern != NULL; nroutes++)
+		;
+	mb_head(b, "notifyd_http_requests_total", "counter",
+	    "HTTP requests by route and status class.");
+	for (r = 0; r < STATS_ROUTES; r++) {
+		if (r < nroutes && r < STATS_ROUTES - 1)
+			name = api_routes[r].name;
+		else if (r == STATS_ROUTES - 1)
+			name = "unmatched";
+		else
+			continue;
+		for (c = 1; c <= 5; c++) {
+			for (n = 0, i = 0; i < STATS_SLOTS; i++)
+				n += __atomic_load_n(&stats->slot[i].http[r][c],
+				    __ATOMIC_RELAXED);
+			if (n > 0)
+				mb_printf(b, "notifyd_http_requests_total"
+				    "{route=\"%s\",code=\"%dxx\"} %llu\n", name, c,
+				    (unsigned long long)n);
+		}
+	}
+}
+
+/* Sums one histogram over all slots; off = its offset in a slot. */
+static void
+metrics_hist(struct mbuf *b, const char *name, const char *help, size_t off)
+{
+	uint64_t bucket[STATS_HIST_BUCKETS + 1] = { 0 }, count = 0, sum = 0, cum;
+	double le = 0.001;
+	int i, k;
+
+	for (i = 0; i < STATS_SLOTS; i++) {
+		const struct stats_hist *h = (const void *)
+		    ((const char *)&stats->slot[i] + off);
+		for (k = 0; k <= STATS_HIST_BUCKETS; k++)
+			bucket[k] += __atomic_load_n(&h->bucket[k], __ATOMIC_RELAXED);
+		count += __atomic_load_n(&h->count, __ATOMIC_RELAXED);
+		sum += __atomic_load_n(&h->sum_us, __ATOMIC_RELAXED);
+	}
+	mb_head(b, name, "histogram", help);
+	for (cum = 0, k = 0; k < STATS_HIST_BUCKETS; k++, le *= 2) {
+		cum += bucket[k];
+		mb_printf(b, "%s_bucket{le=\"%g\"} %llu\n", name, le,
+		    (unsigned long long)cum);
+	}
+	mb_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n", name,
+	    (unsigned long long)count);
+	mb_printf(b, "%s_sum %.6f\n%s_count %llu\n", name, (double)sum / 1e6,
+	    name, (unsigned long long)count);
+}
+
+static void
+metrics_procs(struct mbuf *b)
+{
+	int up[ROLE_MAX] = { 0 }, ready[ROLE_MAX] = { 0 }, i, r;
+
+	for (i = 0; i < STATS_SLOTS; i++) {
+		const struct stats_slot *s = &stats->slot[i];
+		int st = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
+		if (st == SLOT_FREE || s->role < 0 || s->role >= ROLE_MAX)
+			continue;
+		up[s->role]++;
+		ready[s->role] += st == SLOT_READY;
+	}
+	mb_head(b, "notifyd_processes", "gauge", "Child processes alive by role.");
+	for (r = 0; r < ROLE_MAX; r++)
+		mb_printf(b, "notifyd_processes{role=\"%s\"} %d\n",
+		    proc_role_name((enum role)r), up[r]);
+	mb_head(b, "notifyd_processes_ready", "gauge",
+	    "Child processes serving by role.");
+	for (r = 0; r < ROLE_MAX; r++)
+		mb_printf(b, "notifyd_processes_ready{role=\"%s\"} %d\n",
+		    proc_role_name((enum role)r), ready[r]);
+	mb_head(b, "notifyd_child_restarts_total", "counter",
+	    "Children respawned after dying, by role.");
+	for (r = 0; r < ROLE_MAX; r++)
+		mb_printf(b, "notifyd_child_restarts_total{role=\"%s\"} %llu\n",
+		    proc_role_name((enum role)r),
+		    (unsigned long long)stats->restarts[r]);
+}
+
+char *
+metrics_render(void)
+{
+	struct mbuf b = { NULL, 0, 16384, 0 };
+
+	if ((b.p = malloc(b.cap)) == NULL)
+		return NULL;
+	mb_head(&b, "notifyd_build_info", "gauge", "Build information.");
+	mb_printf(&b, "notifyd_build_info{version=\"%s\"} 1\n", PACKAGE_VERSION);
+	metrics_procs(&b);
+	metrics_http(&b);
+	metrics_hist(&b, "notifyd_http_request_duration_seconds",
+	    "HTTP request latency.", offsetof(struct stats_slot, http_latency));
+	metrics_counters(&b);
+	metrics_hist(&b, "notifyd_audit_commit_duration_seconds",
+	    "Audit batch commit latency.",
+	    offsetof(struct stats_slot, audit_commit));
+	if (b.oom) {
+		free(b.p);
+		return NULL;
+	}
+	return b.p;
+}

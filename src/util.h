@@ -1,0 +1,22 @@
+/*
+ * util.h - tiny helpers with no policy.
+ */
+#ifndef NOTIFYD_UTIL_H
+#define NOTIFYD_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+double	 util_now(void);		/* CLOCK_MONOTONIC, seconds */
+int64_t	 util_now_us(void);		/* CLOCK_MONOTONIC, microseconds */
+double	 util_wall(void);		/* CLOCK_REALTIME, seconds */
+void	 util_sleep(double seconds);
+int	 util_set_nonblock(int fd) __attribute__((warn_unused_result));
+int	 util_set_cloexec(int fd) __attribute__((warn_unused_result));
+char	*util_read_file(const char *path, size_t *len)
+	    __attribute__((warn_unused_result));
+double	 util_jitter(double value, double fraction);
+bool	 util_has_ctl(const char *s);	/* CR, LF or other C0 but TAB */
+
+#endif

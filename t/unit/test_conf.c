@@ -1,0 +1,195 @@
+/*
+ * test_conf.c - the key table, file parsing, errors, environment.
+ */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <libconfig.h>
+
+#include "conf.h"
+
+static char tmpl[] = "/tmp/notifyd-test-conf-XXXXXX";
+
+/* Writes text to a temporary file and returns its path. */
+static const char *
+write_conf(const char *text)
+{
+	static char path[64];
+	FILE *f;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s", tmpl);
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
+static struct conf *
+load_text(const char *text, char *err)
+{
+	const char *path = write_conf(text);
+	struct conf *c = conf_load(path, err, CONF_ERRLEN);
+
+	unlink(path);
+	return c;
+}
+
+static void
+test_defaults(void **state)
+{
+	char err[CONF_ERRLEN];
+	struct conf *c = conf_load(NULL, err, sizeof(err));
+
+	assert_non_null(c);
+	assert_int_equal(c->http_port, 8080);
+	assert_string_equal(c->email_topic, "notifications.email");
+	assert_int_equal(c->email_retry_max_attempts, 3);
+	assert_string_equal(c->audit_group_id, "notification-service-group");
+	assert_true(c->audit_enabled);
+	assert_int_equal(c->kafka_properties.n, 0);
+	conf_free(c);
+}
+
+/* etc/notifyd.conf.in must show every key of the table, and load. */
+static void
+test_sample_has_every_key(void **state)
+{
+	char path[1024], err[CONF_ERRLEN];
+	const struct conf_key *k;
+	const char *src = getenv("NOTIFYD_SRCDIR");
+	struct conf *c;
+	config_t cf;
+
+	snprintf(path, sizeof(path), "%s/etc/notifyd.conf.in", src ? src : ".");
+	config_init(&cf);
+	if (config_read_file(&cf, path) != CONFIG_TRUE)
+		fail_msg("%s:%d: %s", path, config_error_line(&cf),
+		    config_error_text(&cf));
+	for (k = conf_keys; k->name != NULL; k++)
+		if (config_lookup(&cf, k->name) == NULL)
+			fail_msg("key %s is missing from %s", k->name, path);
+	config_destroy(&cf);
+	c = conf_load(path, err, sizeof(err));
+	if (c == NULL)
+		fail_msg("%s", err);
+	conf_free(c);
+}
+
+static void
+test_values(void **state)
+{
+	char err[CONF_ERRLEN];
+	struct conf *c = load_text(
+	    "http = { port = 9999; tokens = [ \"abc:send,read\" ]; };\n"
+	    "email = { retry = { initial = 0.25; max_attempts = 5; };\n"
+	    "  smtp = { url = \"smtps://relay:465\"; starttls = \"required\"; }; };\n"
+	    "kafka = { properties = [ \"session.timeout.ms=6000\" ]; };\n"
+	    "shutdown_timeout = 3;\n", err);
+
+	if (c == NULL)
+		fail_msg("%s", err);
+	assert_int_equal(c->http_port, 9999);
+	assert_true(c->email_retry_initial > 0.24 && c->email_retry_initial < 0.26);
+	assert_int_equal(c->email_retry_max_attempts, 5);
+	assert_string_equal(c->email_smtp_starttls, "required");
+	assert_int_equal(c->http_tokens.n, 1);
+	assert_string_equal(c->kafka_properties.v[0], "session.timeout.ms=6000");
+	assert_true(c->shutdown_timeout == 3.0);
+	conf_free(c);
+}
+
+/* Each error names the file, the line and the key. */
+static void
+expect_error(const char *text, const char *line_key, const char *why)
+{
+	char err[CONF_ERRLEN];
+	struct conf *c = load_text(text, err);
+
+	assert_null(c);
+	if (strstr(err, line_key) == NULL || strstr(err, why) == NULL)
+		fail_msg("error \"%s\" lacks \"%s\" or \"%s\"", err, line_key, why);
+	assert_non_null(strstr(err, "/tmp/notifyd-test-conf-"));
+}
+
+static void
+test_errors(void **state)
+{
+	expect_error("http = {\n  prot = 1;\n};\n", ":2: http.prot", "unknown key");
+	expect_error("\n\nhttp = { port = \"x\"; };\n", ":3: http.port",
+	    "expected an integer");
+	expect_error("http = { port = 70000; };\n", ":1: http.port",
+	    "out of range");
+	expect_error("log = {\n format = \"xml\"; };\n", ":2: log.format",
+	    "must be one of text|json");
+	expect_error("email = { enabled = 1; };\n", ":1: email.enabled",
+	    "expected true or false");
+	expect_error("nosuch = { a = 1; };\n", ":1: nosuch", "unknown key");
+	expect_error("http = { port = 80 };\n", ":1:", "syntax error");
+	expect_error("kafka = { properties = [ \"novalue\" ]; };\n",
+	    "kafka.properties", "not key=value");
+	expect_error("email = { smtp = { url = \"http://x\"; }; };\n",
+	    "email.smtp.url", "smtp://");
+}
+
+static void
+test_unreadable(void **state)
+{
+	char err[CONF_ERRLEN];
+
+	assert_null(conf_load("/nonexistent/notifyd.conf", err, sizeof(err)));
+	assert_non_null(strstr(err, "/nonexistent/notifyd.conf: cannot read"));
+}
+
+static void
+test_environment(void **state)
+{
+	char err[CONF_ERRLEN], name[64];
+	struct conf *c;
+
+	setenv("NOTIFYD_HTTP_PORT", "7000", 1);
+	setenv("NOTIFYD_DATABASE_URL", "postgresql://u@h/db", 1);
+	setenv("NOTIFYD_KAFKA_PROPERTIES", "a=1;b=2", 1);
+	c = load_text("http = { port = 9999; };\n", err);
+	if (c == NULL)
+		fail_msg("%s", err);
+	assert_int_equal(c->http_port, 7000);
+	assert_string_equal(c->database_conninfo, "postgresql://u@h/db");
+	assert_int_equal(c->kafka_properties.n, 2);
+	conf_free(c);
+	setenv("NOTIFYD_HTTP_PORT", "many", 1);
+	assert_null(conf_load(NULL, err, sizeof(err)));
+	assert_non_null(strstr(err, "NOTIFYD_HTTP_PORT"));
+	unsetenv("NOTIFYD_HTTP_PORT");
+	unsetenv("NOTIFYD_DATABASE_URL");
+	unsetenv("NOTIFYD_KAFKA_PROPERTIES");
+	assert_string_equal(conf_env_name(conf_key_find("email.smtp.url"),
+	    name, sizeof(name)), "NOTIFYD_EMAIL_SMTP_URL");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_sample_has_every_key),
+		cmocka_unit_test(test_values),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_unreadable),
+		cmocka_unit_test(test_environment),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
