@@ -15,6 +15,7 @@ CREATE TABLE email_notifications (
     content          text NOT NULL,
     user_id          jsonb NOT NULL,
     recipient        text NOT NULL,
+    from_addr        text,
     metadata         jsonb,
     status           text NOT NULL DEFAULT 'PENDING'
                      CHECK (status IN ('PENDING', 'PROCESSING', 'SENT', 'FAILED')),

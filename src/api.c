@@ -66,6 +66,64 @@ api_header(struct api_req *r, const char *name)
 	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
+struct api_params_check {
+	const char *const *allowed;
+	const char	*unknown;
+};
+
+static enum MHD_Result
+api_param_visit(void *arg, enum MHD_ValueKind kind, const char *key,
+    const char *value)
+{
+	struct api_params_check *pc = arg;
+	int i;
+
+	for (i = 0; pc->allowed[i] != NULL; i++)
+		if (strcmp(pc->allowed[i], key) == 0)
+			return MHD_YES;
+	pc->unknown = key;
+	return MHD_NO;
+}
+
+/* 400 naming the first query parameter the route does not know. */
+bool
+api_params_known(struct api_req *r, const char *const *allowed,
+    struct api_resp *rs)
+{
+	struct api_params_check pc = { allowed, NULL };
+
+	MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND,
+	    api_param_visit, &pc);
+	if (pc.unknown == NULL)
+		return true;
+	api_error(rs, 400, "unknown query parameter", pc.unknown);
+	return false;
+}
+
+/* An optional integer parameter within bounds; 400 when it is not. */
+int
+api_param_int(struct api_req *r, const char *key, long long def,
+    long long min, long long max, long long *out, struct api_resp *rs)
+{
+	const char *v = api_query(r, key);
+	char *end, msg[96];
+	long long n;
+
+	*out = def;
+	if (v == NULL)
+		return 0;
+	errno = 0;
+	n = strtoll(v, &end, 10);
+	if (errno != 0 || end == v || *end != '\0' || n < min || n > max) {
+		snprintf(msg, sizeof(msg), "must be an integer from %lld to %lld",
+		    min, max);
+		api_error(rs, 400, msg, key);
+		return -1;
+	}
+	*out = n;
+	return 0;
+}
+
 struct db_pool *
 api_pool(struct api_req *r)
 {
@@ -199,7 +257,7 @@ api_send(struct api_req *r, struct api_resp *rs)
 	char *out;
 
 	if (rs->json != NULL) {
-		out = json_dumps(rs->json, JSON_COMPACT);
+		out = json_dumps(rs->json, JSON_COMPACT | JSON_REAL_PRECISION(15));
 		rs->content_type = "application/json";
 	} else {
 		out = rs->text;
@@ -330,11 +388,11 @@ api_start(struct api_ctx *ctx, int fd)
 	return MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION |
 	    MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG,
 	    0, NULL, NULL, api_access, ctx,
+	    MHD_OPTION_EXTERNAL_LOGGER, api_mhd_log, NULL,
 	    MHD_OPTION_LISTEN_SOCKET, fd,
 	    MHD_OPTION_NOTIFY_COMPLETED, api_completed, ctx,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)4000,
-	    MHD_OPTION_EXTERNAL_LOGGER, api_mhd_log, NULL,
 	    MHD_OPTION_END);
 }
 

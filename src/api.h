@@ -58,6 +58,10 @@ void	api_error(struct api_resp *, int status, const char *error,
 	    const char *field);
 const char *api_query(struct api_req *, const char *key);
 const char *api_header(struct api_req *, const char *name);
+bool	api_params_known(struct api_req *, const char *const *allowed,
+	    struct api_resp *);
+int	api_param_int(struct api_req *, const char *key, long long def,
+	    long long min, long long max, long long *out, struct api_resp *);
 struct db_pool *api_pool(struct api_req *);
 struct kafka_producer *api_producer(struct api_req *);
 

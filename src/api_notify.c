@@ -1,27 +1,448 @@
 /*
- * api_notify.c - the email notification resource.
+ * api_notify.c - the email notification resource (seed 004's API).
+ *
+ * POST stores the row (committed before anything is answered), then
+ * queues it on the email topic and waits briefly for Kafka's ack:
+ * 202 PROCESSING when acked, 202 PENDING when not (the sweeper queues
+ * it later).  Kafka being down never loses an accepted notification.
  */
 #include "config.h"
 
-#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "api.h"
 #include "api_priv.h"
+#include "conf.h"
+#include "db.h"
+#include "log.h"
+#include "notif.h"
+#include "queue.h"
+#include "stats.h"
+
+struct api_notify {
+	struct queue	*queue;
+};
 
 int
 api_notify_init(struct api_ctx *ctx)
 {
+	char err[512];
+
 	ctx->notify = NULL;
+	if (!conf->email_enabled)
+		return 0;
+	if ((ctx->notify = calloc(1, sizeof(*ctx->notify))) == NULL)
+		return -1;
+	if ((ctx->notify->queue = queue_new(ctx->pool, err, sizeof(err))) == NULL) {
+		log_error("email producer: %s", err);
+		free(ctx->notify);
+		ctx->notify = NULL;
+		return -1;
+	}
 	return 0;
 }
 
 void
 api_notify_fini(struct api_ctx *ctx)
 {
+	if (ctx->notify == NULL)
+		return;
+	queue_free(ctx->notify->queue);
+	free(ctx->notify);
+	ctx->notify = NULL;
 }
 
 int
 api_notify_ready(struct api_ctx *ctx, char *why, size_t len)
 {
+	return queue_ping(ctx->notify->queue, why, len);
+}
+
+/* The columns every read returns, in the order api_notify_row() reads. */
+#define NOTIFY_COLS \
+    "id, type, title, content, user_id::text, recipient, metadata::text, " \
+    "status, attempts, last_error, extract(epoch from sent_at)::bigint, " \
+    "message_id, extract(epoch from created_at)::bigint, " \
+    "extract(epoch from updated_at)::bigint, requeues, permanent, from_addr"
+
+static json_t *
+api_notify_jsonb(const PGresult *res, int row, int col)
+{
+	if (PQgetisnull(res, row, col))
+		return json_null();
+	return json_loads(PQgetvalue(res, row, col), JSON_DECODE_ANY, NULL);
+}
+
+static json_t *
+api_notify_int(const PGresult *res, int row, int col)
+{
+	if (PQgetisnull(res, row, col))
+		return json_null();
+	return json_integer(strtoll(PQgetvalue(res, row, col), NULL, 10));
+}
+
+static json_t *
+api_notify_str(const PGresult *res, int row, int col)
+{
+	if (PQgetisnull(res, row, col))
+		return json_null();
+	return json_string(PQgetvalue(res, row, col));
+}
+
+/* One row in the seed's shape plus the delivery fields. */
+static json_t *
+api_notify_row(const PGresult *res, int i)
+{
+	json_t *j = json_object();
+
+	json_object_set_new(j, "id", api_notify_int(res, i, 0));
+	json_object_set_new(j, "type", api_notify_str(res, i, 1));
+	json_object_set_new(j, "title", api_notify_str(res, i, 2));
+	json_object_set_new(j, "content", api_notify_str(res, i, 3));
+	json_object_set_new(j, "userId", api_notify_jsonb(res, i, 4));
+	json_object_set_new(j, "recipient", api_notify_str(res, i, 5));
+	json_object_set_new(j, "metadata", api_notify_jsonb(res, i, 6));
+	json_object_set_new(j, "status", api_notify_str(res, i, 7));
+	json_object_set_new(j, "attempts", api_notify_int(res, i, 8));
+	json_object_set_new(j, "lastError", api_notify_str(res, i, 9));
+	json_object_set_new(j, "sentAt", api_notify_int(res, i, 10));
+	json_object_set_new(j, "messageId", api_notify_str(res, i, 11));
+	json_object_set_new(j, "createdAt", api_notify_int(res, i, 12));
+	json_object_set_new(j, "updatedAt", api_notify_int(res, i, 13));
+	json_object_set_new(j, "requeues", api_notify_int(res, i, 14));
+	json_object_set_new(j, "permanent",
+	    json_boolean(*PQgetvalue(res, i, 15) == 't'));
+	if (!PQgetisnull(res, i, 16))
+		json_object_set_new(j, "from", api_notify_str(res, i, 16));
+	return j;
+}
+
+/* Runs a read with a pooled connection; 503 JSON when the database is out. */
+static PGresult *
+api_notify_query(struct api_req *r, struct api_resp *rs, const char *sql,
+    int n, const char *const *params)
+{
+	char err[DB_ERRLEN];
+	PGresult *res = NULL;
+	PGconn *c;
+
+	if ((c = db_pool_get(api_pool(r), err, sizeof(err))) != NULL) {
+		res = db_query(c, sql, n, params, err, sizeof(err));
+		db_pool_put(api_pool(r), c);
+	}
+	if (res == NULL) {
+		stats_add(CTR_DB_ERRORS, 1);
+		log_warnx("%s %s: database: %s", r->method, r->url, err);
+		api_error(rs, 503, "database unavailable", NULL);
+	}
+	return res;
+}
+
+/* Sending needs the producer, which exists only with email.enabled. */
+static bool
+api_notify_disabled(struct api_req *r, struct api_resp *rs)
+{
+	if (r->ctx->notify != NULL)
+		return false;
+	api_error(rs, 503, "email delivery is disabled (email.enabled)", NULL);
+	return true;
+}
+
+/* Content type, JSON, fields: 415 / 400 / 413 / 422 with the field named. */
+static json_t *
+api_notify_parse(struct api_req *r, struct api_resp *rs, struct notif_input *in)
+{
+	const char *ct = api_header(r, "Content-Type");
+	struct notif_error e;
+	json_error_t jerr;
+	json_t *body;
+	char msg[256];
+
+	if (ct == NULL || strncasecmp(ct, "application/json", 16) != 0 ||
+	    (ct[16] != '\0' && ct[16] != ';' && ct[16] != ' ')) {
+		api_error(rs, 415, "Content-Type must be application/json", NULL);
+		return NULL;
+	}
+	if ((body = json_loadb(r->body ? r->body : "", r->body_len,
+	    JSON_REJECT_DUPLICATES, &jerr)) == NULL) {
+		snprintf(msg, sizeof(msg), "malformed JSON: %s", jerr.text);
+		api_error(rs, 400, msg, NULL);
+		return NULL;
+	}
+	if (notif_validate(body, (size_t)conf->email_max_content, in, &e) == -1) {
+		if (e.field != NULL)
+			snprintf(msg, sizeof(msg), "%s %s", e.field, e.msg);
+		else
+			snprintf(msg, sizeof(msg), "%s", e.msg);
+		api_error(rs, e.status, msg, e.field);
+		json_decref(body);
+		return NULL;
+	}
+	return body;
+}
+
+/* The Idempotency-Key header, when present, must be short and clean. */
+static int
+api_notify_key(struct api_req *r, struct api_resp *rs, const char **key)
+{
+	*key = api_header(r, "Idempotency-Key");
+	if (*key != NULL && !notif_key_valid(*key)) {
+		api_error(rs, 400, "Idempotency-Key must be 1 to 255 characters "
+		    "without control characters", "Idempotency-Key");
+		return -1;
+	}
 	return 0;
+}
+
+static const char api_notify_sql_insert[] =
+    "INSERT INTO email_notifications (idempotency_key, request_hash, title,"
+    " content, user_id, recipient, from_addr, metadata) "
+    "VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8::jsonb) "
+    "ON CONFLICT (idempotency_key) DO NOTHING "
+    "RETURNING id, extract(epoch from created_at)::bigint";
+
+static const char api_notify_sql_by_key[] =
+    "SELECT " NOTIFY_COLS ", request_hash FROM email_notifications "
+    "WHERE idempotency_key = $1";
+
+/* Commits the row; NULL result and 0 rows means the key was seen before. */
+static PGresult *
+api_notify_insert(struct api_req *r, struct api_resp *rs,
+    const struct notif_input *in, const char *key, const char *hash)
+{
+	char *uid = json_dumps(in->user_id, JSON_ENCODE_ANY | JSON_COMPACT);
+	char *meta = in->metadata ? json_dumps(in->metadata, JSON_COMPACT |
+	    JSON_REAL_PRECISION(15)) : NULL;
+	const char *p[8] = { key, key ? hash : NULL, in->title, in->content,
+	    uid, in->recipient, in->from, meta };
+	PGresult *res = api_notify_query(r, rs, api_notify_sql_insert, 8, p);
+
+	free(uid);
+	free(meta);
+	return res;
+}
+
+/* A replayed Idempotency-Key: the original, or 409 if the body changed. */
+static void
+api_notify_replay(struct api_req *r, struct api_resp *rs, const char *key,
+    const char *hash)
+{
+	const char *p[1] = { key };
+	PGresult *res;
+
+	if ((res = api_notify_query(r, rs, api_notify_sql_by_key, 1, p)) == NULL)
+		return;
+	if (PQntuples(res) == 0)
+		api_error(rs, 503, "idempotency key race; retry", NULL);
+	else if (strcmp(PQgetvalue(res, 0, 17), hash) != 0)
+		api_error(rs, 409, "Idempotency-Key was used with a different body",
+		    "Idempotency-Key");
+	else
+		api_json(rs, 202, api_notify_row(res, 0));
+	PQclear(res);
+}
+
+/* Queues the id and waits a little for Kafka's ack. */
+static const char *
+api_notify_enqueue(struct api_req *r, int64_t id)
+{
+	struct queue_ticket *t;
+	int state;
+
+	if ((t = queue_push(r->ctx->notify->queue, id)) == NULL)
+		return "PENDING";
+	state = queue_ticket_wait(t, conf->http_kafka_ack_timeout);
+	queue_ticket_free(t);
+	return state == 1 ? "PROCESSING" : "PENDING";
+}
+
+static json_t *
+api_notify_accepted(const struct notif_input *in, int64_t id, int64_t at,
+    const char *status)
+{
+	json_t *j = json_object();
+
+	json_object_set_new(j, "id", json_integer(id));
+	json_object_set_new(j, "type", json_string(in->type));
+	json_object_set_new(j, "title", json_string(in->title));
+	json_object_set_new(j, "content", json_string(in->content));
+	json_object_set(j, "userId", in->user_id);
+	json_object_set_new(j, "recipient", json_string(in->recipient));
+	json_object_set(j, "metadata", in->metadata ? in->metadata : json_null());
+	json_object_set_new(j, "status", json_string(status));
+	json_object_set_new(j, "createdAt", json_integer(at));
+	json_object_set_new(j, "updatedAt", json_integer(at));
+	return j;
+}
+
+void
+api_notify_create(struct api_req *r, struct api_resp *rs)
+{
+	struct notif_input in;
+	const char *key, *status;
+	char hash[24], *canon;
+	json_t *body;
+	PGresult *res;
+	int64_t id, at;
+
+	if (api_notify_disabled(r, rs))
+		return;
+	if ((body = api_notify_parse(r, rs, &in)) == NULL ||
+	    api_notify_key(r, rs, &key) == -1)
+		goto out;
+	canon = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
+	snprintf(hash, sizeof(hash), "%016llx", (unsigned long long)
+	    notif_hash(canon ? canon : "", canon ? strlen(canon) : 0));
+	free(canon);
+	if ((res = api_notify_insert(r, rs, &in, key, hash)) == NULL)
+		goto out;
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		api_notify_replay(r, rs, key, hash);
+		goto out;
+	}
+	id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	at = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+	PQclear(res);
+	stats_add(CTR_NOTIF_ACCEPTED, 1);
+	status = api_notify_enqueue(r, id);
+	api_json(rs, 202, api_notify_accepted(&in, id, at, status));
+out:
+	json_decref(body);
+}
+
+static const char api_notify_sql_get[] =
+    "SELECT " NOTIFY_COLS ", (SELECT coalesce(json_agg(json_build_object("
+    " 'attempt', a.attempt, 'at', extract(epoch from a.at),"
+    " 'smtpCode', a.smtp_code, 'smtpText', a.smtp_text,"
+    " 'outcome', a.outcome) ORDER BY a.attempt), '[]')"
+    " FROM email_attempts a WHERE a.notification_id = n.id) "
+    "FROM email_notifications n WHERE id = $1";
+
+/* A path id: digits only, or 404 (an id that cannot exist). */
+static const char *
+api_notify_path_id(struct api_req *r, struct api_resp *rs)
+{
+	const char *s = r->arg[0];
+
+	if (s == NULL || *s == '\0' || strspn(s, "0123456789") != strlen(s) ||
+	    strlen(s) > 18) {
+		api_error(rs, 404, "no such notification", "id");
+		return NULL;
+	}
+	return s;
+}
+
+void
+api_notify_get(struct api_req *r, struct api_resp *rs)
+{
+	const char *p[1];
+	PGresult *res;
+	json_t *j;
+
+	if ((p[0] = api_notify_path_id(r, rs)) == NULL ||
+	    (res = api_notify_query(r, rs, api_notify_sql_get, 1, p)) == NULL)
+		return;
+	if (PQntuples(res) == 0)
+		api_error(rs, 404, "no such notification", "id");
+	else {
+		j = api_notify_row(res, 0);
+		json_object_set_new(j, "history", api_notify_jsonb(res, 0, 17));
+		api_json(rs, 200, j);
+	}
+	PQclear(res);
+}
+
+static const char api_notify_sql_list[] =
+    "SELECT " NOTIFY_COLS " FROM email_notifications "
+    "WHERE ($1::text IS NULL OR status = $1) "
+    " AND ($2::text IS NULL OR recipient = $2) "
+    " AND ($3::text IS NULL OR user_id = to_jsonb($3::text) "
+    "      OR ($3 ~ '^-?[0-9]{1,18}$' AND user_id = to_jsonb($3::bigint))) "
+    " AND ($4::bigint IS NULL OR id < $4) "
+    "ORDER BY id DESC LIMIT $5";
+
+static bool
+api_notify_status_ok(const char *s)
+{
+	return s == NULL || strcmp(s, "PENDING") == 0 ||
+	    strcmp(s, "PROCESSING") == 0 || strcmp(s, "SENT") == 0 ||
+	    strcmp(s, "FAILED") == 0;
+}
+
+/* Newest first; "next" is the cursor for ?after= when more may follow. */
+void
+api_notify_list(struct api_req *r, struct api_resp *rs)
+{
+	static const char *const known[] = { "status", "recipient", "userId",
+	    "limit", "after", NULL };
+	char lim[24], aft[24];
+	long long limit, after;
+	const char *p[5];
+	json_t *arr, *last = NULL;
+	PGresult *res;
+	int i;
+
+	if (!api_params_known(r, known, rs) ||
+	    api_param_int(r, "limit", 50, 1, 1000, &limit, rs) == -1 ||
+	    api_param_int(r, "after", 0, 1, (1LL << 62), &after, rs) == -1)
+		return;
+	if (!api_notify_status_ok(api_query(r, "status"))) {
+		api_error(rs, 400, "status must be PENDING, PROCESSING, SENT or "
+		    "FAILED", "status");
+		return;
+	}
+	snprintf(lim, sizeof(lim), "%lld", limit);
+	snprintf(aft, sizeof(aft), "%lld", after);
+	p[0] = api_query(r, "status");
+	p[1] = api_query(r, "recipient");
+	p[2] = api_query(r, "userId");
+	p[3] = after > 0 ? aft : NULL;
+	p[4] = lim;
+	if ((res = api_notify_query(r, rs, api_notify_sql_list, 5, p)) == NULL)
+		return;
+	arr = json_array();
+	for (i = 0; i < PQntuples(res); i++)
+		json_array_append_new(arr, api_notify_row(res, i));
+	if (PQntuples(res) == limit)
+		last = api_notify_int(res, PQntuples(res) - 1, 0);
+	PQclear(res);
+	api_json(rs, 200, json_pack("{s:o,s:o}", "notifications", arr, "next",
+	    last ? last : json_null()));
+}
+
+static const char api_notify_sql_retry[] =
+    "UPDATE email_notifications SET status = 'PENDING', permanent = false,"
+    " next_attempt_at = NULL, lease_until = NULL, queued_at = NULL,"
+    " updated_at = now() "
+    "WHERE id = $1 AND status = 'FAILED' RETURNING id";
+
+/* Requeues a FAILED notification by hand (permanent ones too). */
+void
+api_notify_retry(struct api_req *r, struct api_resp *rs)
+{
+	const char *p[1];
+	PGresult *res;
+	int n;
+
+	if (api_notify_disabled(r, rs) ||
+	    (p[0] = api_notify_path_id(r, rs)) == NULL ||
+	    (res = api_notify_query(r, rs, api_notify_sql_retry, 1, p)) == NULL)
+		return;
+	n = PQntuples(res);
+	PQclear(res);
+	if (n == 0) {
+		api_notify_get(r, rs);	/* 404, or the row to explain the 409 */
+		if (rs->status == 200)
+			api_error(rs, 409, "only a FAILED notification can be "
+			    "retried", "status");
+		return;
+	}
+	log_info("notification %s: requeued by request", p[0]);
+	(void)api_notify_enqueue(r, strtoll(p[0], NULL, 10));
+	api_notify_get(r, rs);
+	if (rs->status == 200)
+		rs->status = 202;
 }

@@ -299,3 +299,90 @@ db_pool_put(struct db_pool *p, PGconn *c)
 	pthread_cond_signal(&p->cv);
 	pthread_mutex_unlock(&p->mu);
 }
+
+static void
+db_arr_put(struct db_arr *a, const char *s, size_t n)
+{
+	char *np;
+
+	if (a->oom)
+		return;
+	if (a->len + n + 3 > a->cap) {
+		size_t cap = (a->cap ? a->cap * 2 : 256) + n;
+		if ((np = realloc(a->p, cap)) == NULL) {
+			a->oom = 1;
+			return;
+		}
+		a->p = np;
+		a->cap = cap;
+	}
+	if (a->len == 0)
+		a->p[a->len++] = '{';
+	memcpy(a->p + a->len, s, n);
+	a->len += n;
+}
+
+static void
+db_arr_sep(struct db_arr *a)
+{
+	if (a->n++ > 0)
+		db_arr_put(a, ",", 1);
+	else
+		db_arr_put(a, "", 0);
+}
+
+/* Adds a text element, quoted and escaped so any bytes survive. */
+void
+db_arr_text(struct db_arr *a, const char *s)
+{
+	const char *p;
+
+	db_arr_sep(a);
+	if (s == NULL) {
+		db_arr_put(a, "NULL", 4);
+		return;
+	}
+	db_arr_put(a, "\"", 1);
+	for (p = s; *p != '\0'; p++) {
+		if (*p == '"' || *p == '\\')
+			db_arr_put(a, "\\", 1);
+		db_arr_put(a, p, 1);
+	}
+	db_arr_put(a, "\"", 1);
+}
+
+void
+db_arr_int(struct db_arr *a, long long v)
+{
+	char buf[24];
+
+	db_arr_sep(a);
+	db_arr_put(a, buf, (size_t)snprintf(buf, sizeof(buf), "%lld", v));
+}
+
+void
+db_arr_float(struct db_arr *a, double v)
+{
+	char buf[32];
+
+	db_arr_sep(a);
+	db_arr_put(a, buf, (size_t)snprintf(buf, sizeof(buf), "%.6f", v));
+}
+
+const char *
+db_arr_end(struct db_arr *a)
+{
+	db_arr_put(a, "", 0);	/* an empty array still gets its "{" */
+	if (a->oom)
+		return NULL;
+	a->p[a->len] = '}';
+	a->p[a->len + 1] = '\0';
+	return a->p;
+}
+
+void
+db_arr_free(struct db_arr *a)
+{
+	free(a->p);
+	memset(a, 0, sizeof(*a));
+}

@@ -31,6 +31,20 @@ const char *db_errmsg(const PGresult *, const PGconn *);
 int	 db_migrate(PGconn *, const char *dir, char *err, size_t errlen)
 	    __attribute__((warn_unused_result));
 
+/* A PostgreSQL array literal built element by element ("{1,NULL,\"x\"}"). */
+struct db_arr {
+	char	*p;
+	size_t	 len, cap;
+	int	 n;
+	int	 oom;
+};
+
+void	 db_arr_text(struct db_arr *, const char *);	/* NULL -> NULL */
+void	 db_arr_int(struct db_arr *, long long);
+void	 db_arr_float(struct db_arr *, double);
+const char *db_arr_end(struct db_arr *);	/* NULL when out of memory */
+void	 db_arr_free(struct db_arr *);
+
 struct db_pool *db_pool_new(const char *conninfo, int max);
 void	 db_pool_free(struct db_pool *);
 PGconn	*db_pool_get(struct db_pool *, char *err, size_t errlen)

@@ -94,6 +94,8 @@ proc_child_main(const struct proc_info *pi)
 
 	switch (pi->role) {
 	case ROLE_API:		rc = api_main(pi); break;
+	case ROLE_MAILER:	rc = mailer_main(pi); break;
+	case ROLE_SWEEPER:	rc = sweeper_main(pi); break;
 	default:		rc = 1; break;
 	}
 	stats_set_state(SLOT_STOPPING);

@@ -1,0 +1,28 @@
+/*
+ * kafka.h - librdkafka plumbing shared by the api, audit and mailer roles.
+ */
+#ifndef NOTIFYD_KAFKA_H
+#define NOTIFYD_KAFKA_H
+
+#include <stddef.h>
+#include <librdkafka/rdkafka.h>
+
+#define KAFKA_ERRLEN 512
+
+/*
+ * Builds a client configuration: kafka.brokers, then the role's own
+ * defaults (NULL-terminated key, value pairs), then kafka.properties,
+ * so an operator's setting always wins.  Client logs go to our log.
+ */
+rd_kafka_conf_t	*kafka_conf_new(const char *const *defaults, char *err,
+		    size_t len) __attribute__((warn_unused_result));
+rd_kafka_t	*kafka_new(rd_kafka_type_t, rd_kafka_conf_t *, char *err,
+		    size_t len) __attribute__((warn_unused_result));
+int		 kafka_conf_set(rd_kafka_conf_t *, const char *key,
+		    const char *value, char *err, size_t len)
+		    __attribute__((warn_unused_result));
+int		 kafka_produce(rd_kafka_t *, const char *topic, const char *key,
+		    const void *value, size_t len, void *opaque)
+		    __attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,652 @@
+/*
+ * mailer.c - the email worker role (email.workers processes).
+ *
+ * Consumes the email topic in a consumer group, claims the rows it was
+ * told about in one UPDATE (status-guarded, with a lease, so no other
+ * worker or duplicate message sends the same row concurrently), sends
+ * each through one reused SMTP connection, retries 4xx and network
+ * errors here with exponential backoff, and writes outcomes and the
+ * attempts log for many messages in one statement.  A Kafka offset is
+ * stored only once its row's outcome is committed: at-least-once.
+ * Never decides anything about HTTP or the sweeper's schedule.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "conf.h"
+#include "db.h"
+#include "kafka.h"
+#include "log.h"
+#include "notif.h"
+#include "proc.h"
+#include "smtp.h"
+#include "stats.h"
+#include "util.h"
+
+struct mailer_job {
+	int64_t		 id;
+	char		*title, *content, *to, *from, *message_id;
+	int		 attempts;	/* all attempts so far, every round */
+	int		 round;		/* attempts in this worker */
+	int		 requeues;
+	double		 due;		/* monotonic time of the next attempt */
+	int32_t		 partition;
+	int64_t		 offset;
+	/* the latest attempt, until written */
+	int		 done;		/* 0 waiting, 1 final, 2 retry */
+	const char	*status;
+	bool		 permanent;
+	double		 delay;
+	struct smtp_result res;
+};
+
+struct mailer {
+	rd_kafka_t	*rk;
+	PGconn		*db;
+	struct smtp	*smtp;
+	struct mailer_job *jobs;
+	size_t		 njobs, cap;
+	char		 owner[96];
+	double		 db_retry_at;
+	double		 db_backoff;
+};
+
+static void
+mailer_job_clear(struct mailer_job *j)
+{
+	free(j->title);
+	free(j->content);
+	free(j->to);
+	free(j->from);
+	free(j->message_id);
+	memset(j, 0, sizeof(*j));
+}
+
+/* (Re)connects to PostgreSQL with a capped backoff; false while down. */
+static bool
+mailer_db(struct mailer *m)
+{
+	char err[DB_ERRLEN];
+
+	if (m->db != NULL && !db_broken(m->db))
+		return true;
+	if (m->db != NULL) {
+		PQfinish(m->db);
+		m->db = NULL;
+	}
+	if (util_now() < m->db_retry_at)
+		return false;
+	if ((m->db = db_connect(conf->database_conninfo, err, sizeof(err))) != NULL) {
+		if (m->db_backoff > 0)
+			log_info("database connection restored");
+		m->db_backoff = 0;
+		return true;
+	}
+	stats_add(CTR_DB_ERRORS, 1);
+	m->db_backoff = m->db_backoff == 0 ? 0.5 : (m->db_backoff * 2 > 10 ? 10 :
+	    m->db_backoff * 2);
+	m->db_retry_at = util_now() + m->db_backoff;
+	log_warnx("database: %s; retrying in %.1f s", err, m->db_backoff);
+	return false;
+}
+
+static rd_kafka_t *
+mailer_consumer(char *err, size_t len)
+{
+	const char *const defaults[] = {
+		"group.id", conf->email_group_id,
+		"enable.auto.commit", "true",
+		"auto.commit.interval.ms", "500",
+		"enable.auto.offset.store", "false",
+		"auto.offset.reset", "earliest",
+		"socket.nagle.disable", "true",
+		"fetch.wait.max.ms", "10",
+		NULL
+	};
+	rd_kafka_topic_partition_list_t *topics;
+	rd_kafka_conf_t *kc;
+	rd_kafka_t *rk;
+	rd_kafka_resp_err_t e;
+
+	if ((kc = kafka_conf_new(defaults, err, len)) == NULL ||
+	    (rk = kafka_new(RD_KAFKA_CONSUMER, kc, err, len)) == NULL)
+		return NULL;
+	rd_kafka_poll_set_consumer(rk);
+	topics = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(topics, conf->email_topic,
+	    RD_KAFKA_PARTITION_UA);
+	e = rd_kafka_subscribe(rk, topics);
+	rd_kafka_topic_partition_list_destroy(topics);
+	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		snprintf(err, len, "subscribe %s: %s", conf->email_topic,
+		    rd_kafka_err2str(e));
+		rd_kafka_destroy(rk);
+		return NULL;
+	}
+	return rk;
+}
+
+/* Marks a message done for Kafka: its offset is committed with the next. */
+static void
+mailer_store_offset(struct mailer *m, int32_t partition, int64_t offset)
+{
+	rd_kafka_topic_partition_list_t *l;
+
+	if (offset < 0)
+		return;
+	l = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(l, conf->email_topic,
+	    partition)->offset = offset + 1;
+	(void)rd_kafka_offsets_store(m->rk, l);	/* fails only if revoked */
+	rd_kafka_topic_partition_list_destroy(l);
+}
+
+struct mailer_msg {
+	int64_t		id;
+	int32_t		partition;
+	int64_t		offset;
+};
+
+/* Reads the id a message names; -1 for a message that names none. */
+static int64_t
+mailer_msg_id(const rd_kafka_message_t *km)
+{
+	char buf[24];
+	char *end;
+	long long id;
+
+	if (km->payload == NULL || km->len == 0 || km->len >= sizeof(buf))
+		return -1;
+	memcpy(buf, km->payload, km->len);
+	buf[km->len] = '\0';
+	id = strtoll(buf, &end, 10);
+	return *end == '\0' && id > 0 ? id : -1;
+}
+
+/* Up to max messages: waits timeout_ms for the first, not for the rest. */
+static size_t
+mailer_poll(struct mailer *m, struct mailer_msg *msgs, size_t max,
+    int timeout_ms)
+{
+	rd_kafka_message_t *km;
+	size_t n = 0;
+
+	while (n < max &&
+	    (km = rd_kafka_consumer_poll(m->rk, n == 0 ? timeout_ms : 0)) != NULL) {
+		if (km->err) {
+			if (km->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+				log_warnx("consume %s: %s", conf->email_topic,
+				    rd_kafka_message_errstr(km));
+		} else if ((msgs[n].id = mailer_msg_id(km)) < 0) {
+			log_warnx("%s [%d] offset %lld: not a notification id; "
+			    "skipped", conf->email_topic, (int)km->partition,
+			    (long long)km->offset);
+			mailer_store_offset(m, km->partition, km->offset);
+		} else {
+			msgs[n].partition = km->partition;
+			msgs[n++].offset = km->offset;
+		}
+		rd_kafka_message_destroy(km);
+	}
+	return n;
+}
+
+static const char mailer_sql_claim[] =
+    "UPDATE email_notifications SET status = 'PROCESSING',"
+    " lease_until = now() + $2::float8 * interval '1 second',"
+    " lease_owner = $3, updated_at = now() "
+    "WHERE id = ANY($1::bigint[]) AND status IN ('PENDING', 'PROCESSING')"
+    " AND (lease_until IS NULL OR lease_until < now()) "
+    "RETURNING id, title, content, recipient, from_addr, attempts,"
+    " message_id, requeues";
+
+static struct mailer_job *
+mailer_job_add(struct mailer *m)
+{
+	struct mailer_job *nj;
+
+	if (m->njobs == m->cap) {
+		m->cap = m->cap ? m->cap * 2 : 64;
+		if ((nj = realloc(m->jobs, m->cap * sizeof(*nj))) == NULL)
+			fatalx("out of memory");
+		m->jobs = nj;
+	}
+	nj = &m->jobs[m->njobs++];
+	memset(nj, 0, sizeof(*nj));
+	return nj;
+}
+
+/* Turns a claimed row into a job due now. */
+static void
+mailer_job_from_row(struct mailer *m, const PGresult *res, int i,
+    const struct mailer_msg *msg)
+{
+	struct mailer_job *j = mailer_job_add(m);
+	const char *from = PQgetisnull(res, i, 4) ? conf->email_from :
+	    PQgetvalue(res, i, 4);
+
+	j->id = msg->id;
+	j->partition = msg->partition;
+	j->offset = msg->offset;
+	j->title = strdup(PQgetvalue(res, i, 1));
+	j->content = strdup(PQgetvalue(res, i, 2));
+	j->to = strdup(PQgetvalue(res, i, 3));
+	j->from = strdup(from);
+	j->attempts = atoi(PQgetvalue(res, i, 5));
+	j->requeues = atoi(PQgetvalue(res, i, 7));
+	j->message_id = PQgetisnull(res, i, 6) ?
+	    notif_message_id(j->id, (uint32_t)random(), j->from) :
+	    strdup(PQgetvalue(res, i, 6));
+	j->due = util_now();
+	if (!j->title || !j->content || !j->to || !j->from || !j->message_id)
+		fatalx("out of memory");
+}
+
+/* Finds the claimed row for a message, if the claim returned it. */
+static int
+mailer_claimed_row(const PGresult *res, int64_t id, bool *used)
+{
+	int i;
+
+	for (i = 0; i < PQntuples(res); i++)
+		if (!used[i] && strtoll(PQgetvalue(res, i, 0), NULL, 10) == id) {
+			used[i] = true;
+			return i;
+		}
+	return -1;
+}
+
+/*
+ * Claims the rows the messages name.  A row not returned is SENT,
+ * FAILED or held by someone else: its message is done for us.
+ */
+static int
+mailer_claim(struct mailer *m, const struct mailer_msg *msgs, size_t n)
+{
+	struct db_arr ids = { 0 };
+	char lease[32], err[DB_ERRLEN];
+	const char *p[3];
+	bool used[4096] = { false };
+	PGresult *res;
+	size_t i;
+	int row;
+
+	for (i = 0; i < n; i++)
+		db_arr_int(&ids, msgs[i].id);
+	snprintf(lease, sizeof(lease), "%.3f", conf->email_lease);
+	p[0] = db_arr_end(&ids);
+	p[1] = lease;
+	p[2] = m->owner;
+	res = p[0] ? db_query(m->db, mailer_sql_claim, 3, p, err, sizeof(err)) :
+	    NULL;
+	db_arr_free(&ids);
+	if (res == NULL) {
+		stats_add(CTR_DB_ERRORS, 1);
+		log_warnx("claiming %zu notifications: %s", n, err);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		if ((row = mailer_claimed_row(res, msgs[i].id, used)) >= 0)
+			mailer_job_from_row(m, res, row, &msgs[i]);
+		else {
+			log_debug("notification %lld: not claimable (done or held "
+			    "elsewhere); skipped", (long long)msgs[i].id);
+			mailer_store_offset(m, msgs[i].partition, msgs[i].offset);
+		}
+	}
+	PQclear(res);
+	return 0;
+}
+
+/* Waits for this send's turn in the cluster-wide email.rate_limit. */
+static void
+mailer_rate_wait(void)
+{
+	int64_t now, at;
+
+	if (conf->email_rate_limit <= 0)
+		return;
+	now = util_now_us();
+	at = stats_rate_reserve(conf->email_rate_limit, now);
+	if (at > now) {
+		stats_add(CTR_RATE_WAITS, 1);
+		util_sleep((double)(at - now) / 1e6);
+	}
+}
+
+/* Decides what an attempt's result means for the row. */
+static void
+mailer_judge(struct mailer_job *j)
+{
+	const struct conf *c = conf;
+
+	j->permanent = false;
+	if (j->res.outcome == SMTP_OK) {
+		j->status = "SENT";
+		j->done = 1;
+		stats_add(CTR_SMTP_2XX, 1);
+		stats_add(CTR_NOTIF_SENT, 1);
+		return;
+	}
+	stats_add(j->res.outcome == SMTP_PERM ? CTR_SMTP_5XX :
+	    j->res.code >= 400 ? CTR_SMTP_4XX : CTR_SMTP_NETERR, 1);
+	if (j->res.outcome == SMTP_PERM || j->round >= c->email_retry_max_attempts) {
+		j->status = "FAILED";
+		j->done = 1;
+		j->permanent = j->res.outcome == SMTP_PERM;
+		j->delay = notif_requeue_delay(j->requeues, c->sweeper_interval,
+		    c->sweeper_max_delay);
+		stats_add(CTR_NOTIF_FAILED, 1);
+		return;
+	}
+	j->status = "PROCESSING";
+	j->done = 2;
+	j->delay = util_jitter(notif_backoff(j->round, c->email_retry_initial,
+	    c->email_retry_multiplier, c->email_retry_max_delay),
+	    c->email_retry_jitter);
+	stats_add(CTR_NOTIF_RETRIED, 1);
+}
+
+static void
+mailer_send(struct mailer *m, struct mailer_job *j)
+{
+	struct notif_msg nm;
+	size_t len;
+	char *msg;
+
+	memset(&nm, 0, sizeof(nm));
+	nm.from = j->from;
+	nm.to = j->to;
+	nm.subject = j->title;
+	nm.html = j->content;
+	nm.message_id = j->message_id;
+	nm.date = (int64_t)util_wall();
+	nm.boundary_salt = (uint32_t)random();
+	if ((msg = notif_build(&nm, &len)) == NULL)
+		fatalx("out of memory");
+	mailer_rate_wait();
+	j->round++;
+	j->attempts++;
+	smtp_send(m->smtp, j->from, j->to, msg, len, &j->res);
+	free(msg);
+	mailer_judge(j);
+	if (j->done == 1 && j->res.outcome == SMTP_OK)
+		log_info("notification %lld: SENT to %s (%s)", (long long)j->id,
+		    j->to, j->message_id);
+	else
+		log_info("notification %lld: attempt %d to %s: %s%s%s (%s)",
+		    (long long)j->id, j->attempts, j->to, j->status,
+		    j->permanent ? " permanently" : "", j->done == 2 ?
+		    ", will retry" : "", j->res.text);
+}
+
+static const char mailer_sql_outcome[] =
+    "WITH o AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[],"
+    "   $4::int[], $5::text[], $6::text[], $7::float8[], $8::bool[])"
+    "   AS t(id, status, attempt, code, reply, msgid, delay, permanent)),"
+    " a AS (INSERT INTO email_attempts (notification_id, attempt, smtp_code,"
+    "   smtp_text, outcome)"
+    "   SELECT id, attempt, nullif(code, 0), reply, CASE WHEN status = 'SENT'"
+    "   THEN 'sent' WHEN permanent THEN 'permanent' ELSE 'temporary' END"
+    "   FROM o ON CONFLICT DO NOTHING) "
+    "UPDATE email_notifications n SET status = o.status,"
+    " attempts = o.attempt,"
+    " last_error = CASE WHEN o.status = 'SENT' THEN n.last_error"
+    "   ELSE o.reply END,"
+    " message_id = o.msgid,"
+    " sent_at = CASE WHEN o.status = 'SENT' THEN now() ELSE n.sent_at END,"
+    " permanent = o.permanent,"
+    " next_attempt_at = CASE WHEN o.status = 'FAILED' AND NOT o.permanent"
+    "   THEN now() + o.delay * interval '1 second' END,"
+    " lease_until = CASE WHEN o.status = 'PROCESSING' THEN now() +"
+    "   (o.delay + $10::float8) * interval '1 second' END,"
+    " lease_owner = CASE WHEN o.status = 'PROCESSING' THEN $9 END,"
+    " updated_at = now() "
+    "FROM o WHERE n.id = o.id AND n.lease_owner = $9";
+
+/* The arrays of mailer_sql_outcome for every job with an unwritten result. */
+static int
+mailer_outcome_params(struct mailer *m, struct db_arr *a)
+{
+	struct mailer_job *j;
+	size_t i;
+	int n = 0;
+
+	for (i = 0; i < m->njobs; i++) {
+		j = &m->jobs[i];
+		if (j->done == 0)
+			continue;
+		db_arr_int(&a[0], j->id);
+		db_arr_text(&a[1], j->status);
+		db_arr_int(&a[2], j->attempts);
+		db_arr_int(&a[3], j->res.code);
+		db_arr_text(&a[4], j->res.text);
+		db_arr_text(&a[5], j->message_id);
+		db_arr_float(&a[6], j->delay);
+		db_arr_text(&a[7], j->permanent ? "t" : "f");
+		n++;
+	}
+	return n;
+}
+
+/* Drops finished jobs (storing their offsets); retries wait for their turn. */
+static void
+mailer_outcome_applied(struct mailer *m)
+{
+	size_t i, k = 0;
+	double now = util_now();
+
+	for (i = 0; i < m->njobs; i++) {
+		struct mailer_job *j = &m->jobs[i];
+		if (j->done == 1) {
+			mailer_store_offset(m, j->partition, j->offset);
+			mailer_job_clear(j);
+			continue;
+		}
+		if (j->done == 2) {
+			j->due = now + j->delay;
+			j->done = 0;
+		}
+		if (k != i)
+			m->jobs[k] = *j;
+		k++;
+	}
+	m->njobs = k;
+}
+
+/* Writes every pending result and attempt in one statement. */
+static int
+mailer_write_outcomes(struct mailer *m)
+{
+	struct db_arr a[8];
+	char err[DB_ERRLEN], lease[32];
+	const char *p[10];
+	PGresult *res = NULL;
+	int i, n;
+
+	memset(a, 0, sizeof(a));
+	if ((n = mailer_outcome_params(m, a)) == 0)
+		return 0;
+	for (i = 0; i < 8; i++)
+		if ((p[i] = db_arr_end(&a[i])) == NULL)
+			fatalx("out of memory");
+	snprintf(lease, sizeof(lease), "%.3f", conf->email_lease);
+	p[8] = m->owner;
+	p[9] = lease;
+	res = db_query(m->db, mailer_sql_outcome, 10, p, err, sizeof(err));
+	for (i = 0; i < 8; i++)
+		db_arr_free(&a[i]);
+	if (res == NULL) {
+		stats_add(CTR_DB_ERRORS, 1);
+		log_warnx("recording %d delivery outcomes: %s (will retry)", n, err);
+		return -1;
+	}
+	PQclear(res);
+	mailer_outcome_applied(m);
+	return 0;
+}
+
+/*
+ * Sends every job that is due, then records the results at once.  On a
+ * stop request it finishes the message in hand and no more.
+ */
+static void
+mailer_send_due(struct mailer *m)
+{
+	double now = util_now();
+	size_t i;
+
+	for (i = 0; i < m->njobs && proc_running(); i++)
+		if (m->jobs[i].done == 0 && m->jobs[i].due <= now)
+			mailer_send(m, &m->jobs[i]);
+	(void)mailer_write_outcomes(m);
+}
+
+/* Seconds until the next retry is due (capped), 0 if one is due now. */
+static double
+mailer_next_due(const struct mailer *m, double cap)
+{
+	double now = util_now(), d = cap;
+	size_t i;
+
+	for (i = 0; i < m->njobs; i++)
+		if (m->jobs[i].done == 0 && m->jobs[i].due - now < d)
+			d = m->jobs[i].due - now;
+	return d < 0 ? 0 : d;
+}
+
+static const char mailer_sql_release[] =
+    "UPDATE email_notifications SET lease_until = now(), updated_at = now() "
+    "WHERE id = ANY($1::bigint[]) AND lease_owner = $2 AND status = 'PROCESSING'";
+
+/*
+ * At a stop, rows still held (waiting for a retry) are let go with an
+ * expired lease: the next worker to see their message, or the sweeper,
+ * takes them over.
+ */
+static void
+mailer_release(struct mailer *m)
+{
+	struct db_arr ids = { 0 };
+	char err[DB_ERRLEN];
+	const char *p[2];
+	PGresult *res;
+	size_t i;
+
+	if (m->njobs == 0 || !mailer_db(m))
+		return;
+	for (i = 0; i < m->njobs; i++)
+		db_arr_int(&ids, m->jobs[i].id);
+	p[0] = db_arr_end(&ids);
+	p[1] = m->owner;
+	if (p[0] != NULL &&
+	    (res = db_query(m->db, mailer_sql_release, 2, p, err, sizeof(err))))
+		PQclear(res);
+	else
+		log_warnx("releasing %zu held notifications: %s (their leases "
+		    "expire by themselves)", m->njobs, err);
+	db_arr_free(&ids);
+	log_info("released %zu notifications waiting for a retry", m->njobs);
+}
+
+/* One turn: write what is pending, send what is due, else read Kafka. */
+static void
+mailer_turn(struct mailer *m, struct mailer_msg *msgs, size_t *backlog)
+{
+	double wait;
+
+	if (!mailer_db(m)) {
+		util_sleep(0.2);
+		return;
+	}
+	if (mailer_write_outcomes(m) == -1) {
+		util_sleep(0.2);
+		return;
+	}
+	if (*backlog > 0) {
+		if (mailer_claim(m, msgs, *backlog) == -1) {
+			util_sleep(0.2);
+			return;
+		}
+		*backlog = 0;
+	}
+	if ((wait = mailer_next_due(m, 0.2)) == 0) {
+		mailer_send_due(m);
+		return;
+	}
+	/* Hold no more than a few batches: the rest waits in Kafka. */
+	if (m->njobs >= (size_t)conf->email_batch * 4) {
+		util_sleep(wait);
+		return;
+	}
+	*backlog = mailer_poll(m, msgs, (size_t)conf->email_batch,
+	    (int)(wait * 1000));
+}
+
+static int
+mailer_init(struct mailer *m, const struct proc_info *pi)
+{
+	char err[512], host[64];
+
+	memset(m, 0, sizeof(*m));
+	if (gethostname(host, sizeof(host)) == -1)
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	snprintf(m->owner, sizeof(m->owner), "%s:%d:mailer/%d", host,
+	    (int)getpid(), pi->index);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		log_error("curl_global_init failed");
+		return 1;
+	}
+	if ((m->smtp = smtp_new(err, sizeof(err))) == NULL) {
+		log_error("%s", err);
+		return EXIT_CONFIG;
+	}
+	if ((m->rk = mailer_consumer(err, sizeof(err))) == NULL) {
+		log_error("email consumer: %s", err);
+		return EXIT_CONFIG;
+	}
+	if (!mailer_db(m))
+		return 1;	/* not ready: the master throttles our respawn */
+	return 0;
+}
+
+int
+mailer_main(const struct proc_info *pi)
+{
+	struct mailer m;
+	struct mailer_msg *msgs;
+	size_t backlog = 0, i;
+	int rc;
+
+	if ((rc = mailer_init(&m, pi)) != 0)
+		goto out;
+	if ((msgs = calloc((size_t)conf->email_batch, sizeof(*msgs))) == NULL)
+		fatalx("out of memory");
+	proc_ready();
+	while (proc_running())
+		mailer_turn(&m, msgs, &backlog);
+	if (m.db != NULL)
+		(void)mailer_write_outcomes(&m);
+	mailer_release(&m);
+	free(msgs);
+out:
+	if (m.rk != NULL) {
+		rd_kafka_consumer_close(m.rk);	/* commits the stored offsets */
+		rd_kafka_destroy(m.rk);
+	}
+	for (i = 0; i < m.njobs; i++)
+		mailer_job_clear(&m.jobs[i]);
+	free(m.jobs);
+	smtp_free(m.smtp);
+	if (m.db != NULL)
+		PQfinish(m.db);
+	curl_global_cleanup();
+	return rc;
+}

@@ -1,0 +1,494 @@
+/*
+ * notif.c - the email notification model (see notif.h).
+ *
+ * Validation refuses rather than repairs: a CR or LF in anything that
+ * becomes a header or an SMTP envelope is an error, never stripped.
+ * Messages are built with CRLF line endings only; bodies are base64 so
+ * no line is too long and no content can forge a boundary or headers.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "notif.h"
+#include "util.h"
+
+static int
+notif_fail(struct notif_error *e, int status, const char *field,
+    const char *msg)
+{
+	e->status = status;
+	e->field = field;
+	snprintf(e->msg, sizeof(e->msg), "%s", msg);
+	return -1;
+}
+
+/* A required non-empty string without control characters. */
+static int
+notif_string(json_t *body, const char *field, bool header,
+    const char **out, struct notif_error *e)
+{
+	json_t *v = json_object_get(body, field);
+	char msg[128];
+
+	if (v == NULL || json_is_null(v))
+		return notif_fail(e, 400, field, "is required");
+	if (!json_is_string(v))
+		return notif_fail(e, 400, field, "must be a string");
+	*out = json_string_value(v);
+	if (**out == '\0' || strspn(*out, " \t") == strlen(*out))
+		return notif_fail(e, 400, field, "must not be empty");
+	if (header && util_has_ctl(*out)) {
+		snprintf(msg, sizeof(msg), "must not contain CR, LF or other "
+		    "control characters");
+		return notif_fail(e, 400, field, msg);
+	}
+	return 0;
+}
+
+/* RFC 5321/5322 dot-atom local part and a DNS domain; nothing exotic. */
+bool
+notif_addr_valid(const char *a)
+{
+	static const char atext[] = "!#$%&'*+-/=?^_`{|}~";
+	const char *at = strrchr(a, '@'), *p;
+	size_t llen, dlen;
+	int label = 0;
+
+	if (at == NULL || strlen(a) > NOTIF_ADDR_MAX)
+		return false;
+	llen = (size_t)(at - a);
+	dlen = strlen(at + 1);
+	if (llen == 0 || llen > 64 || dlen == 0 || a[0] == '.' || at[-1] == '.')
+		return false;
+	for (p = a; p < at; p++)
+		if (!isalnum((unsigned char)*p) && strchr(atext, *p) == NULL &&
+		    !(*p == '.' && p[1] != '.') && !((unsigned char)*p >= 0x80))
+			return false;
+	for (p = at + 1; *p != '\0'; p++) {
+		if (*p == '.') {
+			if (label == 0 || p[-1] == '-')
+				return false;
+			label = 0;
+		} else if (isalnum((unsigned char)*p) ||
+		    (*p == '-' && label > 0) || (unsigned char)*p >= 0x80) {
+			if (++label > 63)
+				return false;
+		} else
+			return false;
+	}
+	return label > 0 && at[dlen] != '-';
+}
+
+bool
+notif_key_valid(const char *k)
+{
+	return *k != '\0' && strlen(k) <= NOTIF_KEY_MAX && !util_has_ctl(k);
+}
+
+static int
+notif_user_id(json_t *body, struct notif_input *in, struct notif_error *e)
+{
+	json_t *v = json_object_get(body, "userId");
+
+	if (v == NULL || json_is_null(v))
+		return notif_fail(e, 400, "userId", "is required");
+	if (json_is_string(v)) {
+		if (*json_string_value(v) == '\0')
+			return notif_fail(e, 400, "userId", "must not be empty");
+		if (util_has_ctl(json_string_value(v)))
+			return notif_fail(e, 400, "userId",
+			    "must not contain control characters");
+	} else if (!json_is_integer(v))
+		return notif_fail(e, 400, "userId",
+		    "must be an integer or a string");
+	in->user_id = v;
+	return 0;
+}
+
+static int
+notif_addresses(json_t *body, struct notif_input *in, struct notif_error *e)
+{
+	json_t *f;
+
+	if (notif_string(body, "recipient", true, &in->recipient, e) == -1)
+		return -1;
+	if (!notif_addr_valid(in->recipient))
+		return notif_fail(e, 400, "recipient",
+		    "is not a valid email address");
+	in->from = NULL;
+	if ((f = json_object_get(body, "from")) != NULL && !json_is_null(f)) {
+		if (notif_string(body, "from", true, &in->from, e) == -1)
+			return -1;
+		if (!notif_addr_valid(in->from))
+			return notif_fail(e, 400, "from",
+			    "is not a valid email address");
+	}
+	return 0;
+}
+
+/* Checks a POST body; on error fills e and returns -1. */
+int
+notif_validate(json_t *body, size_t max_content, struct notif_input *in,
+    struct notif_error *e)
+{
+	json_t *m;
+
+	memset(in, 0, sizeof(*in));
+	if (!json_is_object(body))
+		return notif_fail(e, 400, NULL, "body must be a JSON object");
+	if (notif_string(body, "type", true, &in->type, e) == -1)
+		return -1;
+	if (strcasecmp(in->type, "EMAIL") != 0)
+		return notif_fail(e, 422, "type",
+		    "unsupported type: only EMAIL is supported");
+	in->type = "EMAIL";
+	if (notif_string(body, "title", true, &in->title, e) == -1)
+		return -1;
+	if (strlen(in->title) > NOTIF_TITLE_MAX)
+		return notif_fail(e, 400, "title", "is longer than 998 bytes");
+	if (notif_string(body, "content", false, &in->content, e) == -1)
+		return -1;
+	if (strlen(in->content) > max_content)
+		return notif_fail(e, 413, "content",
+		    "is larger than email.max_content");
+	if (notif_user_id(body, in, e) == -1 || notif_addresses(body, in, e) == -1)
+		return -1;
+	m = json_object_get(body, "metadata");
+	if (m != NULL && !json_is_null(m) && !json_is_object(m))
+		return notif_fail(e, 400, "metadata", "must be an object");
+	in->metadata = json_is_object(m) ? m : NULL;
+	return 0;
+}
+
+static const char b64[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* Base64 of n bytes into out (4 * ceil(n / 3) bytes, no NUL). */
+static size_t
+notif_b64(const unsigned char *in, size_t n, char *out)
+{
+	size_t i, j = 0;
+
+	for (i = 0; i + 2 < n; i += 3) {
+		out[j++] = b64[in[i] >> 2];
+		out[j++] = b64[((in[i] & 3) << 4) | (in[i + 1] >> 4)];
+		out[j++] = b64[((in[i + 1] & 15) << 2) | (in[i + 2] >> 6)];
+		out[j++] = b64[in[i + 2] & 63];
+	}
+	if (i < n) {
+		out[j++] = b64[in[i] >> 2];
+		if (i + 1 < n) {
+			out[j++] = b64[((in[i] & 3) << 4) | (in[i + 1] >> 4)];
+			out[j++] = b64[(in[i + 1] & 15) << 2];
+		} else {
+			out[j++] = b64[(in[i] & 3) << 4];
+			out[j++] = '=';
+		}
+		out[j++] = '=';
+	}
+	return j;
+}
+
+static bool
+notif_is_ascii(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s >= 0x80)
+			return false;
+	return true;
+}
+
+/*
+ * RFC 2047 B-encoding for non-ASCII subjects: encoded words of at most
+ * 45 input bytes (75 chars on the wire), cut on UTF-8 character
+ * boundaries, folded with CRLF SP.
+ */
+char *
+notif_subject_encode(const char *s)
+{
+	size_t n = strlen(s), i = 0, j = 0, take;
+	char *out;
+
+	if (notif_is_ascii(s))
+		return strdup(s);
+	if ((out = malloc(n * 2 + 64 + (n / 45 + 1) * 16)) == NULL)
+		return NULL;
+	while (i < n) {
+		take = n - i > 45 ? 45 : n - i;
+		while (i + take < n && take > 0 &&
+		    ((unsigned char)s[i + take] & 0xC0) == 0x80)
+			take--;
+		if (j > 0) {
+			memcpy(out + j, "\r\n ", 3);
+			j += 3;
+		}
+		memcpy(out + j, "=?UTF-8?B?", 10);
+		j += 10;
+		j += notif_b64((const unsigned char *)s + i, take, out + j);
+		memcpy(out + j, "?=", 2);
+		j += 2;
+		i += take;
+	}
+	out[j] = '\0';
+	return out;
+}
+
+/* Tags after which the text version starts a new line. */
+static bool
+notif_tag_breaks(const char *tag, size_t n)
+{
+	static const char *const br[] = { "br", "p", "/p", "div", "/div",
+	    "li", "/li", "tr", "/tr", "h1", "/h1", "h2", "/h2", "h3", "/h3",
+	    "/h4", "/h5", "/h6", "/table", "/ul", "/ol", "hr", NULL };
+	int i;
+
+	for (i = 0; br[i] != NULL; i++)
+		if (strlen(br[i]) == n && strncasecmp(tag, br[i], n) == 0)
+			return true;
+	return false;
+}
+
+static const struct { const char *name; const char *text; } notif_entities[] = {
+	{ "amp", "&" }, { "lt", "<" }, { "gt", ">" }, { "quot", "\"" },
+	{ "apos", "'" }, { "nbsp", " " }, { "#39", "'" }, { NULL, NULL }
+};
+
+/* Decodes one entity at s (after '&'); returns bytes consumed or 0. */
+static size_t
+notif_entity(const char *s, char *out, size_t *j)
+{
+	size_t n = strcspn(s, ";< \t\r\n");
+	long cp;
+	int i;
+
+	if (s[n] != ';' || n == 0 || n > 8)
+		return 0;
+	for (i = 0; notif_entities[i].name != NULL; i++)
+		if (strlen(notif_entities[i].name) == n &&
+		    strncmp(s, notif_entities[i].name, n) == 0) {
+			out[(*j)++] = notif_entities[i].text[0];
+			return n + 1;
+		}
+	if (s[0] != '#')
+		return 0;
+	cp = s[1] == 'x' || s[1] == 'X' ? strtol(s + 2, NULL, 16) :
+	    strtol(s + 1, NULL, 10);
+	if (cp <= 0 || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+		return 0;
+	if (cp < 0x80)
+		out[(*j)++] = (char)cp;
+	else if (cp < 0x800) {
+		out[(*j)++] = (char)(0xC0 | (cp >> 6));
+		out[(*j)++] = (char)(0x80 | (cp & 0x3F));
+	} else if (cp < 0x10000) {
+		out[(*j)++] = (char)(0xE0 | (cp >> 12));
+		out[(*j)++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+		out[(*j)++] = (char)(0x80 | (cp & 0x3F));
+	} else {
+		out[(*j)++] = (char)(0xF0 | (cp >> 18));
+		out[(*j)++] = (char)(0x80 | ((cp >> 12) & 0x3F));
+		out[(*j)++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+		out[(*j)++] = (char)(0x80 | (cp & 0x3F));
+	}
+	return n + 1;
+}
+
+/* Skips a tag at s ('<'); returns the position after '>', noting breaks. */
+static const char *
+notif_skip_tag(const char *s, bool *brk, bool *skip_body)
+{
+	const char *name = s + 1, *end = strchr(s, '>');
+	size_t n = strcspn(name, " \t\r\n/>");
+
+	if (name[0] == '/')
+		n = 1 + strcspn(name + 1, " \t\r\n>");
+	*brk = notif_tag_breaks(name, n);
+	*skip_body = (n == 6 && strncasecmp(name, "script", 6) == 0) ||
+	    (n == 5 && strncasecmp(name, "style", 5) == 0);
+	return end ? end + 1 : s + strlen(s);
+}
+
+/* The text/plain alternative: tags dropped, entities decoded, lines kept. */
+char *
+notif_html_to_text(const char *h)
+{
+	char *out = malloc(strlen(h) + 1);
+	bool brk, skip, space = false;
+	size_t j = 0, k;
+
+	if (out == NULL)
+		return NULL;
+	while (*h != '\0') {
+		if (*h == '<') {
+			h = notif_skip_tag(h, &brk, &skip);
+			if (skip) {
+				const char *close = strstr(h, "</");
+				h = close ? close : h + strlen(h);
+			}
+			if (brk && j > 0 && out[j - 1] != '\n') {
+				while (j > 0 && out[j - 1] == ' ')
+					j--;
+				out[j++] = '\n';
+			}
+			space = false;
+			continue;
+		}
+		if (*h == '&' && (k = notif_entity(h + 1, out, &j)) > 0) {
+			h += k + 1;
+			space = false;
+			continue;
+		}
+		if (isspace((unsigned char)*h)) {
+			if (!space && j > 0 && out[j - 1] != '\n')
+				out[j++] = ' ';
+			space = true;
+			h++;
+			continue;
+		}
+		space = false;
+		out[j++] = *h++;
+	}
+	while (j > 0 && (out[j - 1] == ' ' || out[j - 1] == '\n'))
+		j--;
+	out[j] = '\0';
+	return out;
+}
+
+/* Turns LF or CR into CRLF: what goes on the wire has no bare ones. */
+static size_t
+notif_crlf(const char *s, char *out)
+{
+	size_t j = 0;
+
+	for (; *s != '\0'; s++) {
+		if (*s == '\r' && s[1] == '\n')
+			continue;
+		if (*s == '\r' || *s == '\n') {
+			out[j++] = '\r';
+			out[j++] = '\n';
+		} else
+			out[j++] = *s;
+	}
+	return j;
+}
+
+/* A body part: base64 lines of 76 characters, CRLF-terminated. */
+static size_t
+notif_part(char *out, const char *boundary, const char *type, const char *s)
+{
+	size_t n = strlen(s), i, j;
+
+	j = (size_t)sprintf(out, "--%s\r\nContent-Type: %s; charset=UTF-8\r\n"
+	    "Content-Transfer-Encoding: base64\r\n\r\n", boundary, type);
+	for (i = 0; i < n; i += 57) {
+		j += notif_b64((const unsigned char *)s + i, n - i > 57 ? 57 :
+		    n - i, out + j);
+		out[j++] = '\r';
+		out[j++] = '\n';
+	}
+	return j;
+}
+
+/*
+ * The whole RFC 5322 message: headers, then multipart/alternative with
+ * the derived text part first and the HTML part last (the one clients
+ * prefer).  Callers validated every header value already.
+ */
+char *
+notif_build(const struct notif_msg *m, size_t *len)
+{
+	char *subject, *text, *out, boundary[64], date[64];
+	size_t cap, j;
+	struct tm tm;
+	time_t t = (time_t)m->date;
+
+	if ((subject = notif_subject_encode(m->subject)) == NULL)
+		return NULL;
+	if ((text = notif_html_to_text(m->html)) == NULL) {
+		free(subject);
+		return NULL;
+	}
+	cap = strlen(subject) + strlen(m->from) + strlen(m->to) +
+	    strlen(m->message_id) + (strlen(text) + strlen(m->html)) * 2 + 1024;
+	if ((out = malloc(cap)) == NULL)
+		goto done;
+	gmtime_r(&t, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+	snprintf(boundary, sizeof(boundary), "=_notifyd_%08x_%lld",
+	    m->boundary_salt, (long long)m->date);
+	j = (size_t)sprintf(out, "From: %s\r\nTo: %s\r\nSubject: ", m->from, m->to);
+	j += notif_crlf(subject, out + j);
+	j += (size_t)sprintf(out + j, "\r\nDate: %s\r\nMessage-ID: %s\r\n"
+	    "MIME-Version: 1.0\r\nContent-Type: multipart/alternative; "
+	    "boundary=\"%s\"\r\n\r\n", date, m->message_id, boundary);
+	j += notif_part(out + j, boundary, "text/plain", text);
+	j += notif_part(out + j, boundary, "text/html", m->html);
+	j += (size_t)sprintf(out + j, "--%s--\r\n", boundary);
+	*len = j;
+done:
+	free(subject);
+	free(text);
+	return out;
+}
+
+/* <id.salt@domain-of-from>: unique per notification, stable per send. */
+char *
+notif_message_id(int64_t id, uint32_t salt, const char *from)
+{
+	const char *at = strrchr(from, '@');
+	char *out;
+
+	if (asprintf(&out, "<%lld.%08x@%s>", (long long)id, salt,
+	    at != NULL && at[1] != '\0' ? at + 1 : "notifyd.invalid") == -1)
+		return NULL;
+	return out;
+}
+
+/* Delay after the attempt-th failure: initial * multiplier^(n-1), capped. */
+double
+notif_backoff(int attempt, double initial, double multiplier, double max_delay)
+{
+	double d = initial * pow(multiplier, attempt > 1 ? attempt - 1 : 0);
+
+	return d > max_delay ? max_delay : d;
+}
+
+/* Delay before the sweeper requeues: doubles per requeue, capped. */
+double
+notif_requeue_delay(int requeues, double base, double max_delay)
+{
+	double d = base * pow(2, requeues > 30 ? 30 : requeues);
+
+	return d > max_delay ? max_delay : d;
+}
+
+/* FNV-1a, 64 bits: tells an idempotent replay from a changed body. */
+uint64_t
+notif_hash(const char *s, size_t n)
+{
+	uint64_t h = 1469598103934665603ULL;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+/*
+ * Key and value of the email topic's message are both the decimal id:
+ * the row in PostgreSQL is the truth, the message only says "look".
+ * Keying by id spreads notifications over partitions.
+ */
+int
+notif_queue_key(int64_t id, char *buf, size_t len)
+{
+	return snprintf(buf, len, "%lld", (long long)id);
+}

@@ -1,0 +1,63 @@
+/*
+ * notif.h - the email notification model: validation, fallbacks,
+ * message building, retry schedule.  Pure code: no I/O, no handles,
+ * no logging; the main unit-test target.
+ */
+#ifndef NOTIFYD_NOTIF_H
+#define NOTIFYD_NOTIF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#define NOTIF_ADDR_MAX	254
+#define NOTIF_TITLE_MAX	998
+#define NOTIF_KEY_MAX	255
+
+/* A validated POST body; strings point into the json object. */
+struct notif_input {
+	const char	*type;		/* always "EMAIL" */
+	const char	*title;
+	const char	*content;
+	json_t		*user_id;	/* integer or string */
+	const char	*recipient;
+	const char	*from;		/* optional, else email.from */
+	json_t		*metadata;	/* object or NULL */
+};
+
+/* Why a body was refused: an HTTP status and the field to blame. */
+struct notif_error {
+	int		 status;
+	const char	*field;
+	char		 msg[160];
+};
+
+/* What the mailer needs to build one message. */
+struct notif_msg {
+	const char	*from;
+	const char	*to;
+	const char	*subject;
+	const char	*html;
+	const char	*message_id;
+	int64_t		 date;		/* unix seconds */
+	uint32_t	 boundary_salt;
+};
+
+int	 notif_validate(json_t *body, size_t max_content, struct notif_input *,
+	    struct notif_error *) __attribute__((warn_unused_result));
+bool	 notif_addr_valid(const char *);
+bool	 notif_key_valid(const char *);
+char	*notif_subject_encode(const char *);
+char	*notif_html_to_text(const char *);
+char	*notif_build(const struct notif_msg *, size_t *len);
+char	*notif_message_id(int64_t id, uint32_t salt, const char *from);
+double	 notif_backoff(int attempt, double initial, double multiplier,
+	    double max_delay);
+double	 notif_requeue_delay(int requeues, double base, double max_delay);
+uint64_t notif_hash(const char *, size_t);
+
+/* The email topic's message: key and value for notification id. */
+int	 notif_queue_key(int64_t id, char *buf, size_t len);
+#endif

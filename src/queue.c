@@ -1,0 +1,330 @@
+/*
+ * queue.c - the email topic's producer and its acknowledgements.
+ *
+ * Owns one idempotent acks=all producer, a thread serving its delivery
+ * reports, and a thread that turns acknowledged ids into one UPDATE per
+ * few milliseconds.  A request waits on a ticket for its own ack with a
+ * bound; the ticket is reference counted because the ack may come after
+ * the request gave up.  Losing a mark is harmless: the sweeper requeues
+ * PENDING rows, and workers claim each row once.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "conf.h"
+#include "db.h"
+#include "kafka.h"
+#include "log.h"
+#include "notif.h"
+#include "queue.h"
+#include "stats.h"
+#include "util.h"
+
+struct queue_ticket {
+	pthread_mutex_t	 mu;
+	pthread_cond_t	 cv;
+	int		 refs;
+	int		 state;		/* 0 waiting, 1 acked, -1 failed */
+	int64_t		 id;
+};
+
+struct queue {
+	rd_kafka_t	*rk;
+	struct db_pool	*pool;
+	pthread_t	 poller, marker;
+	pthread_mutex_t	 mu;
+	pthread_cond_t	 cv;
+	int64_t		*acked;		/* ids waiting for their mark */
+	size_t		 nacked, cap;
+	volatile int	 stop;
+};
+
+static void
+queue_ticket_unref(struct queue_ticket *t)
+{
+	int left;
+
+	pthread_mutex_lock(&t->mu);
+	left = --t->refs;
+	pthread_mutex_unlock(&t->mu);
+	if (left == 0) {
+		pthread_mutex_destroy(&t->mu);
+		pthread_cond_destroy(&t->cv);
+		free(t);
+	}
+}
+
+static void
+queue_note_acked(struct queue *q, int64_t id)
+{
+	int64_t *n;
+
+	pthread_mutex_lock(&q->mu);
+	if (q->nacked == q->cap) {
+		q->cap = q->cap ? q->cap * 2 : 256;
+		if ((n = realloc(q->acked, q->cap * sizeof(*n))) == NULL) {
+			q->cap = q->nacked;
+			pthread_mutex_unlock(&q->mu);
+			return;	/* the sweeper will mark it */
+		}
+		q->acked = n;
+	}
+	q->acked[q->nacked++] = id;
+	pthread_cond_signal(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+}
+
+/* Delivery report: runs on the poller thread. */
+static void
+queue_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+	struct queue *q = opaque;
+	struct queue_ticket *t = m->_private;
+
+	if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		stats_add(CTR_NOTIF_QUEUED, 1);
+		queue_note_acked(q, t->id);
+	} else {
+		stats_add(CTR_KAFKA_ERRORS, 1);
+		log_warnx("notification %lld: not queued on %s: %s",
+		    (long long)t->id, conf->email_topic, rd_kafka_err2str(m->err));
+	}
+	pthread_mutex_lock(&t->mu);
+	t->state = m->err == RD_KAFKA_RESP_ERR_NO_ERROR ? 1 : -1;
+	pthread_cond_broadcast(&t->cv);
+	pthread_mutex_unlock(&t->mu);
+	queue_ticket_unref(t);
+}
+
+static void *
+queue_poller(void *arg)
+{
+	struct queue *q = arg;
+
+	while (!q->stop)
+		rd_kafka_poll(q->rk, 50);
+	return NULL;
+}
+
+static const char queue_sql_mark[] =
+    "UPDATE email_notifications SET status = 'PROCESSING', "
+    " queued_at = now(), updated_at = now() "
+    "WHERE id = ANY($1::bigint[]) AND status = 'PENDING'";
+
+/* Writes "{1,2,3}" for the ids; returns the buffer. */
+static char *
+queue_ids_array(const int64_t *ids, size_t n)
+{
+	char *buf = malloc(n * 21 + 3), *p = buf;
+	size_t i;
+
+	if (buf == NULL)
+		return NULL;
+	*p++ = '{';
+	for (i = 0; i < n; i++)
+		p += sprintf(p, "%s%lld", i ? "," : "", (long long)ids[i]);
+	*p++ = '}';
+	*p = '\0';
+	return buf;
+}
+
+/* One UPDATE for every id acknowledged since the last one. */
+int
+queue_flush_marks(struct queue *q)
+{
+	char err[DB_ERRLEN], *arr;
+	int64_t *ids;
+	size_t n;
+	PGresult *r;
+	PGconn *c;
+
+	pthread_mutex_lock(&q->mu);
+	ids = q->acked;
+	n = q->nacked;
+	q->acked = NULL;
+	q->nacked = q->cap = 0;
+	pthread_mutex_unlock(&q->mu);
+	if (n == 0)
+		return 0;
+	arr = queue_ids_array(ids, n);
+	free(ids);
+	if (arr == NULL)
+		return -1;
+	if ((c = db_pool_get(q->pool, err, sizeof(err))) == NULL ||
+	    (r = db_query(c, queue_sql_mark, 1, (const char *const *)&arr,
+	    err, sizeof(err))) == NULL) {
+		stats_add(CTR_DB_ERRORS, 1);
+		log_warnx("marking %zu notifications queued: %s (the sweeper "
+		    "will requeue them)", n, err);
+		if (c != NULL)
+			db_pool_put(q->pool, c);
+		free(arr);
+		return -1;
+	}
+	PQclear(r);
+	db_pool_put(q->pool, c);
+	free(arr);
+	return 0;
+}
+
+static void *
+queue_marker(void *arg)
+{
+	struct queue *q = arg;
+	struct timespec ts;
+
+	while (!q->stop) {
+		pthread_mutex_lock(&q->mu);
+		if (q->nacked == 0) {
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 100 * 1000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&q->cv, &q->mu, &ts);
+		}
+		pthread_mutex_unlock(&q->mu);
+		(void)queue_flush_marks(q);
+	}
+	return NULL;
+}
+
+static rd_kafka_t *
+queue_producer(struct queue *q, char *err, size_t len)
+{
+	static const char *const defaults[] = {
+		"acks", "all",
+		"enable.idempotence", "true",
+		"linger.ms", "1",
+		"message.timeout.ms", "60000",
+		"socket.nagle.disable", "true",
+		NULL
+	};
+	rd_kafka_conf_t *kc;
+
+	if ((kc = kafka_conf_new(defaults, err, len)) == NULL)
+		return NULL;
+	rd_kafka_conf_set_dr_msg_cb(kc, queue_dr);
+	rd_kafka_conf_set_opaque(kc, q);
+	return kafka_new(RD_KAFKA_PRODUCER, kc, err, len);
+}
+
+struct queue *
+queue_new(struct db_pool *pool, char *err, size_t len)
+{
+	struct queue *q;
+
+	if ((q = calloc(1, sizeof(*q))) == NULL) {
+		snprintf(err, len, "out of memory");
+		return NULL;
+	}
+	q->pool = pool;
+	pthread_mutex_init(&q->mu, NULL);
+	pthread_cond_init(&q->cv, NULL);
+	if ((q->rk = queue_producer(q, err, len)) == NULL) {
+		free(q);
+		return NULL;
+	}
+	if (pthread_create(&q->poller, NULL, queue_poller, q) != 0 ||
+	    pthread_create(&q->marker, NULL, queue_marker, q) != 0)
+		fatalx("pthread_create");
+	return q;
+}
+
+/* Waits briefly for what is in flight, then stops the threads. */
+void
+queue_free(struct queue *q)
+{
+	if (q == NULL)
+		return;
+	if (rd_kafka_flush(q->rk, 2000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		log_warnx("%d messages still unacknowledged at exit (the sweeper "
+		    "requeues them)", rd_kafka_outq_len(q->rk));
+	q->stop = 1;
+	pthread_join(q->poller, NULL);
+	pthread_mutex_lock(&q->mu);
+	pthread_cond_signal(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+	pthread_join(q->marker, NULL);
+	(void)queue_flush_marks(q);
+	rd_kafka_destroy(q->rk);
+	pthread_mutex_destroy(&q->mu);
+	pthread_cond_destroy(&q->cv);
+	free(q->acked);
+	free(q);
+}
+
+/* Produces the id; the ticket reports the ack (NULL when refused now). */
+struct queue_ticket *
+queue_push(struct queue *q, int64_t id)
+{
+	struct queue_ticket *t;
+	char key[24];
+
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return NULL;
+	pthread_mutex_init(&t->mu, NULL);
+	pthread_cond_init(&t->cv, NULL);
+	t->refs = 2;	/* the caller's and the delivery report's */
+	t->id = id;
+	notif_queue_key(id, key, sizeof(key));
+	if (kafka_produce(q->rk, conf->email_topic, key, key, strlen(key),
+	    t) == -1) {
+		stats_add(CTR_KAFKA_ERRORS, 1);
+		t->refs = 1;
+		t->state = -1;
+	}
+	return t;
+}
+
+/* 1 acked, 0 still waiting after timeout seconds, -1 failed. */
+int
+queue_ticket_wait(struct queue_ticket *t, double timeout)
+{
+	struct timespec ts;
+	double until;
+	int state;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	until = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 + timeout;
+	ts.tv_sec = (time_t)until;
+	ts.tv_nsec = (long)((until - (double)ts.tv_sec) * 1e9);
+	pthread_mutex_lock(&t->mu);
+	while (t->state == 0)
+		if (pthread_cond_timedwait(&t->cv, &t->mu, &ts) == ETIMEDOUT)
+			break;
+	state = t->state;
+	pthread_mutex_unlock(&t->mu);
+	return state;
+}
+
+void
+queue_ticket_free(struct queue_ticket *t)
+{
+	if (t != NULL)
+		queue_ticket_unref(t);
+}
+
+/* Asks a broker for metadata: the /ready check. */
+int
+queue_ping(struct queue *q, char *why, size_t len)
+{
+	const struct rd_kafka_metadata *md;
+	rd_kafka_resp_err_t err;
+
+	err = rd_kafka_metadata(q->rk, 0, NULL, &md, 1000);
+	if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		snprintf(why, len, "%s", rd_kafka_err2str(err));
+		return -1;
+	}
+	rd_kafka_metadata_destroy(md);
+	return 0;
+}

@@ -1,0 +1,163 @@
+/*
+ * sweeper.c - the sweeper role (one process): requeues what fell out.
+ *
+ * Every sweeper.interval it moves back to PENDING, and queues again:
+ * FAILED rows that are not permanent whose next_attempt_at passed (at
+ * most sweeper.max_requeues times), PENDING rows Kafka never
+ * acknowledged after sweeper.pending_after, and rows whose worker lease
+ * expired (the worker died mid-send).  FOR UPDATE SKIP LOCKED lets
+ * several notifyd instances sweep one database.  Never sends mail.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf.h"
+#include "db.h"
+#include "log.h"
+#include "proc.h"
+#include "queue.h"
+#include "stats.h"
+#include "util.h"
+
+static const char sweeper_sql[] =
+    "WITH f AS (SELECT id FROM email_notifications WHERE status = 'FAILED'"
+    "   AND NOT permanent AND next_attempt_at <= now() AND requeues < $1"
+    "   ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED),"
+    " p AS (SELECT id FROM email_notifications WHERE status = 'PENDING'"
+    "   AND queued_at IS NULL"
+    "   AND updated_at < now() - $3::float8 * interval '1 second'"
+    "   ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED),"
+    " l AS (SELECT id FROM email_notifications WHERE status = 'PROCESSING'"
+    "   AND lease_until < now()"
+    "   ORDER BY lease_until LIMIT $2 FOR UPDATE SKIP LOCKED),"
+    " s AS (SELECT id, 'failed' AS why FROM f UNION ALL"
+    "   SELECT id, 'pending' FROM p UNION ALL SELECT id, 'lease' FROM l) "
+    "UPDATE email_notifications n SET status = 'PENDING',"
+    " requeues = n.requeues + CASE WHEN n.status = 'FAILED' THEN 1 ELSE 0 END,"
+    " queued_at = NULL, lease_until = NULL, lease_owner = NULL,"
+    " next_attempt_at = NULL, updated_at = now() "
+    "FROM s WHERE n.id = s.id RETURNING n.id, s.why";
+
+struct sweeper {
+	PGconn		*db;
+	struct db_pool	*pool;		/* the queue's marks */
+	struct queue	*queue;
+};
+
+/* Picks and resets the rows to requeue; NULL on a database error. */
+static PGresult *
+sweeper_pick(struct sweeper *s)
+{
+	char maxr[16], batch[16], after[32], err[DB_ERRLEN];
+	const char *p[3] = { maxr, batch, after };
+	PGresult *res;
+
+	snprintf(maxr, sizeof(maxr), "%d", conf->sweeper_max_requeues);
+	snprintf(batch, sizeof(batch), "%d", conf->sweeper_batch);
+	snprintf(after, sizeof(after), "%.3f", conf->sweeper_pending_after);
+	if ((res = db_query(s->db, sweeper_sql, 3, p, err, sizeof(err))) == NULL) {
+		stats_add(CTR_DB_ERRORS, 1);
+		log_warnx("sweep: %s", err);
+	}
+	return res;
+}
+
+/* Queues the picked ids and waits (bounded) for Kafka to take them. */
+static int
+sweeper_queue(struct sweeper *s, const PGresult *res)
+{
+	struct queue_ticket **t;
+	int i, n = PQntuples(res), acked = 0;
+	double until = util_now() + 5;
+
+	if ((t = calloc((size_t)n, sizeof(*t))) == NULL)
+		fatalx("out of memory");
+	for (i = 0; i < n; i++)
+		t[i] = queue_push(s->queue, strtoll(PQgetvalue(res, i, 0), NULL, 10));
+	for (i = 0; i < n; i++) {
+		double left = until - util_now();
+		if (t[i] != NULL)
+			acked += queue_ticket_wait(t[i], left > 0 ? left : 0) == 1;
+		queue_ticket_free(t[i]);
+	}
+	free(t);
+	(void)queue_flush_marks(s->queue);
+	return acked;
+}
+
+static void
+sweeper_sweep(struct sweeper *s)
+{
+	int i, n, failed = 0, pending = 0, lease = 0, acked;
+	PGresult *res;
+
+	if ((res = sweeper_pick(s)) == NULL)
+		return;
+	n = PQntuples(res);
+	for (i = 0; i < n; i++) {
+		const char *why = PQgetvalue(res, i, 1);
+		failed += why[0] == 'f';
+		pending += why[0] == 'p';
+		lease += why[0] == 'l';
+	}
+	acked = n > 0 ? sweeper_queue(s, res) : 0;
+	PQclear(res);
+	stats_add(CTR_NOTIF_REQUEUED, (uint64_t)n);
+	if (n > 0)
+		log_info("sweep: requeued %d (failed %d, unqueued pending %d, "
+		    "expired lease %d); Kafka acknowledged %d", n, failed,
+		    pending, lease, acked);
+	else
+		log_debug("sweep: nothing to requeue");
+}
+
+/* Reconnects when the connection broke; false while the database is out. */
+static bool
+sweeper_db(struct sweeper *s)
+{
+	char err[DB_ERRLEN];
+
+	if (!db_broken(s->db))
+		return true;
+	PQfinish(s->db);
+	if ((s->db = db_connect(conf->database_conninfo, err, sizeof(err))) == NULL)
+		log_warnx("sweep skipped: database: %s", err);
+	return s->db != NULL;
+}
+
+int
+sweeper_main(const struct proc_info *pi)
+{
+	struct sweeper s;
+	char err[512];
+	double next;
+
+	memset(&s, 0, sizeof(s));
+	if ((s.db = db_connect(conf->database_conninfo, err, sizeof(err))) == NULL) {
+		log_error("database: %s", err);
+		return 1;	/* not ready: the master throttles our respawn */
+	}
+	if ((s.pool = db_pool_new(conf->database_conninfo, 1)) == NULL)
+		fatalx("out of memory");
+	if ((s.queue = queue_new(s.pool, err, sizeof(err))) == NULL) {
+		log_error("email producer: %s", err);
+		PQfinish(s.db);
+		db_pool_free(s.pool);
+		return EXIT_CONFIG;
+	}
+	proc_ready();
+	for (next = util_now(); proc_running(); util_sleep(0.1)) {
+		if (util_now() < next)
+			continue;
+		if (sweeper_db(&s))
+			sweeper_sweep(&s);
+		next = util_now() + conf->sweeper_interval;
+	}
+	queue_free(s.queue);
+	db_pool_free(s.pool);
+	PQfinish(s.db);
+	return 0;
+}
