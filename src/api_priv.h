@@ -34,6 +34,24 @@ void	api_notify_retry(struct api_req *, struct api_resp *);
 	{ "GET", NOTIFY_PATH "/{}", api_notify_get, "read", "notify_get" }, \
 	{ "POST", NOTIFY_PATH "/{}/retry", api_notify_retry, "send", \
 	  "notify_retry" },
-#define API_AUDIT_ROUTES
+void	api_audit_order(struct api_req *, struct api_resp *);
+void	api_audit_order_latest(struct api_req *, struct api_resp *);
+void	api_audit_customer(struct api_req *, struct api_resp *);
+void	api_audit_send(struct api_req *, struct api_resp *);
+void	api_audit_events(struct api_req *, struct api_resp *);
+void	api_audit_event(struct api_req *, struct api_resp *);
+void	api_audit_topics(struct api_req *, struct api_resp *);
+
+#define API_AUDIT_ROUTES \
+	{ "GET", "/order/{}", api_audit_order, "read", "audit_order" }, \
+	{ "GET", "/order/{}/latest", api_audit_order_latest, "read", \
+	  "audit_order_latest" }, \
+	{ "GET", "/customer/{}/notifications", api_audit_customer, "read", \
+	  "audit_customer" }, \
+	{ "POST", "/send-notification", api_audit_send, "send", \
+	  "audit_send" }, \
+	{ "GET", "/audit/events", api_audit_events, "read", "audit_events" }, \
+	{ "GET", "/audit/events/{}", api_audit_event, "read", "audit_event" }, \
+	{ "GET", "/audit/topics", api_audit_topics, "read", "audit_topics" },
 
 #endif

@@ -55,6 +55,7 @@ struct mailer {
 	char		 owner[96];
 	double		 db_retry_at;
 	double		 db_backoff;
+	double		 renew_at;	/* when held leases need extending */
 };
 
 static void
@@ -291,6 +292,8 @@ mailer_claim(struct mailer *m, const struct mailer_msg *msgs, size_t n)
 		log_warnx("claiming %zu notifications: %s", n, err);
 		return -1;
 	}
+	if (m->njobs == 0)	/* the first lease of a fresh batch */
+		m->renew_at = util_now() + conf->email_lease / 2;
 	for (i = 0; i < n; i++) {
 		if ((row = mailer_claimed_row(res, msgs[i].id, used)) >= 0)
 			mailer_job_from_row(m, res, row, &msgs[i]);
@@ -492,6 +495,43 @@ mailer_write_outcomes(struct mailer *m)
 	return 0;
 }
 
+static const char mailer_sql_renew[] =
+    "UPDATE email_notifications SET lease_until = greatest(lease_until,"
+    " now() + $3::float8 * interval '1 second') "
+    "WHERE id = ANY($1::bigint[]) AND lease_owner = $2"
+    " AND status = 'PROCESSING'";
+
+/*
+ * Extends the leases of everything held once half a lease has gone by,
+ * so a slow relay or email.rate_limit never lets the sweeper hand a row
+ * we still hold to someone else.
+ */
+static void
+mailer_renew(struct mailer *m)
+{
+	struct db_arr ids = { 0 };
+	char err[DB_ERRLEN], lease[32];
+	const char *p[3];
+	PGresult *res;
+	size_t i;
+
+	if (util_now() < m->renew_at || m->njobs == 0)
+		return;
+	for (i = 0; i < m->njobs; i++)
+		db_arr_int(&ids, m->jobs[i].id);
+	snprintf(lease, sizeof(lease), "%.3f", conf->email_lease);
+	p[0] = db_arr_end(&ids);
+	p[1] = m->owner;
+	p[2] = lease;
+	if (p[0] != NULL &&
+	    (res = db_query(m->db, mailer_sql_renew, 3, p, err, sizeof(err)))) {
+		PQclear(res);
+		m->renew_at = util_now() + conf->email_lease / 2;
+	} else
+		log_warnx("extending %zu leases: %s", m->njobs, err);
+	db_arr_free(&ids);
+}
+
 /*
  * Sends every job that is due, then records the results at once.  On a
  * stop request it finishes the message in hand and no more.
@@ -502,9 +542,11 @@ mailer_send_due(struct mailer *m)
 	double now = util_now();
 	size_t i;
 
-	for (i = 0; i < m->njobs && proc_running(); i++)
+	for (i = 0; i < m->njobs && proc_running(); i++) {
+		mailer_renew(m);
 		if (m->jobs[i].done == 0 && m->jobs[i].due <= now)
 			mailer_send(m, &m->jobs[i]);
+	}
 	(void)mailer_write_outcomes(m);
 }
 
@@ -580,6 +622,7 @@ mailer_turn(struct mailer *m, struct mailer_msg *msgs, size_t *backlog)
 		mailer_send_due(m);
 		return;
 	}
+	mailer_renew(m);
 	/* Hold no more than a few batches: the rest waits in Kafka. */
 	if (m->njobs >= (size_t)conf->email_batch * 4) {
 		util_sleep(wait);
@@ -637,7 +680,9 @@ mailer_main(const struct proc_info *pi)
 	mailer_release(&m);
 	free(msgs);
 out:
-	if (m.rk != NULL) {
+	if (m.rk != NULL && proc_stop == STOP_FAST)	/* no waiting on Kafka */
+		rd_kafka_destroy_flags(m.rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+	else if (m.rk != NULL) {
 		rd_kafka_consumer_close(m.rk);	/* commits the stored offsets */
 		rd_kafka_destroy(m.rk);
 	}

@@ -150,6 +150,7 @@ master_role_count(const struct conf *c, enum role r)
 {
 	switch (r) {
 	case ROLE_API:		return c->http_processes;
+	case ROLE_AUDIT:	return c->audit_enabled ? 1 : 0;
 	case ROLE_MAILER:	return c->email_enabled ? c->email_workers : 0;
 	case ROLE_SWEEPER:	return c->email_enabled && c->sweeper_enabled;
 	default:		return 0;

@@ -152,7 +152,7 @@ metrics_http(struct mbuf *b)
 static void
 metrics_hist(struct mbuf *b, const char *name, const char *help, size_t off)
 {
-	uint64_t bucket[STATS_HIST_BUCKETS + 1] = { 0 }, count = 0, sum = 0, cum;
+	uint64_t bucket[STATS_HIST_BUCKETS + 1] = { 0 }, count, sum = 0, cum;
 	double le = 0.001;
 	int i, k;
 
@@ -161,7 +161,6 @@ metrics_hist(struct mbuf *b, const char *name, const char *help, size_t off)
 		    ((const char *)&stats->slot[i] + off);
 		for (k = 0; k <= STATS_HIST_BUCKETS; k++)
 			bucket[k] += __atomic_load_n(&h->bucket[k], __ATOMIC_RELAXED);
-		count += __atomic_load_n(&h->count, __ATOMIC_RELAXED);
 		sum += __atomic_load_n(&h->sum_us, __ATOMIC_RELAXED);
 	}
 	mb_head(b, name, "histogram", help);
@@ -170,6 +169,12 @@ metrics_hist(struct mbuf *b, const char *name, const char *help, size_t off)
 		mb_printf(b, "%s_bucket{le=\"%g\"} %llu\n", name, le,
 		    (unsigned long long)cum);
 	}
+	/*
+	 * +Inf and _count from the buckets, not from h->count: a writer
+	 * bumps its bucket before its count, so reading both while it runs
+	 * could show a finite bucket above +Inf.
+	 */
+	count = cum + bucket[STATS_HIST_BUCKETS];
 	mb_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n", name,
 	    (unsigned long long)count);
 	mb_printf(b, "%s_sum %.6f\n%s_count %llu\n", name, (double)sum / 1e6,

@@ -94,11 +94,14 @@ proc_child_main(const struct proc_info *pi)
 
 	switch (pi->role) {
 	case ROLE_API:		rc = api_main(pi); break;
+	case ROLE_AUDIT:	rc = audit_main(pi); break;
 	case ROLE_MAILER:	rc = mailer_main(pi); break;
 	case ROLE_SWEEPER:	rc = sweeper_main(pi); break;
 	default:		rc = 1; break;
 	}
-	stats_set_state(SLOT_STOPPING);
+	/* A child that never got ready stays STARTING: the master throttles it. */
+	if (stats_self != NULL && stats_self->state == SLOT_READY)
+		stats_set_state(SLOT_STOPPING);
 	log_debug("exiting with status %d", rc);
 	exit(rc);
 }

@@ -26,6 +26,7 @@ struct smtp {
 	const char	*body;		/* the message being read by libcurl */
 	size_t		 left;
 	char		 reply[256];	/* last line the server sent */
+	char		 refusal[256];	/* first 4xx/5xx line of this transfer */
 };
 
 static size_t
@@ -56,6 +57,9 @@ smtp_debug(CURL *h, curl_infotype type, char *data, size_t n, void *arg)
 		n = sizeof(s->reply) - 1;
 	memcpy(s->reply, data, n);
 	s->reply[n] = '\0';
+	/* libcurl QUITs after a refusal: keep the refusal, not the "221 Bye". */
+	if ((data[0] == '4' || data[0] == '5') && s->refusal[0] == '\0')
+		memcpy(s->refusal, s->reply, n + 1);
 	return 0;
 }
 
@@ -153,8 +157,8 @@ smtp_classify(struct smtp *s, CURLcode rc, struct smtp_result *r)
 	    rc == CURLE_LOGIN_DENIED || rc == CURLE_QUOTE_ERROR ||
 	    rc == CURLE_WEIRD_SERVER_REPLY || rc == CURLE_UPLOAD_FAILED)) {
 		r->outcome = code >= 500 ? SMTP_PERM : SMTP_TEMP;
-		snprintf(r->text, sizeof(r->text), "%s", *s->reply ? s->reply :
-		    curl_easy_strerror(rc));
+		snprintf(r->text, sizeof(r->text), "%s", *s->refusal ?
+		    s->refusal : curl_easy_strerror(rc));
 		return;
 	}
 	r->outcome = SMTP_TEMP;
@@ -181,7 +185,7 @@ smtp_send(struct smtp *s, const char *from, const char *to, const char *msg,
 	}
 	s->body = msg;
 	s->left = len;
-	s->reply[0] = '\0';
+	s->reply[0] = s->refusal[0] = '\0';
 	curl_easy_setopt(s->curl, CURLOPT_MAIL_FROM, env_from);
 	curl_easy_setopt(s->curl, CURLOPT_MAIL_RCPT, rcpt);
 	curl_easy_setopt(s->curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);

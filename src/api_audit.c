@@ -1,0 +1,570 @@
+/*
+ * api_audit.c - the audit log over HTTP: the seed's endpoints (/order,
+ * /customer, /send-notification) in its to_dict shape, and the /audit ones.
+ *
+ * Owns the audit read queries and their parameter checks (400 JSON
+ * naming the field).  Reads only audit_events and kafka-side columns the
+ * audit role wrote; must never write anything but a manual row.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api.h"
+#include "api_priv.h"
+#include "audit_extract.h"
+#include "db.h"
+#include "log.h"
+#include "stats.h"
+
+#define API_AUDIT_ISO(col) \
+	"to_char(" col " AT TIME ZONE 'UTC', " \
+	"'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')"
+
+/* The seed's to_dict columns, in the order api_audit_row() reads. */
+#define API_AUDIT_COLS \
+	"id, notification_id, customer_id, runner_id, order_id, event::text, " \
+	"status, " API_AUDIT_ISO("created_at") ", source_topic, event_type, " \
+	"correlation_id, source_service"
+/* ... then the Kafka position, for /audit/events. */
+#define API_AUDIT_KAFKA_COLS API_AUDIT_COLS \
+	", partition, \"offset\", " API_AUDIT_ISO("kafka_ts") ", kafka_ts_type"
+
+static json_t *
+api_audit_str(const PGresult *res, int row, int col)
+{
+	if (PQgetisnull(res, row, col))
+		return json_null();
+	return json_string(PQgetvalue(res, row, col));
+}
+
+static json_t *
+api_audit_int(const PGresult *res, int row, int col)
+{
+	if (PQgetisnull(res, row, col))
+		return json_null();
+	return json_integer(strtoll(PQgetvalue(res, row, col), NULL, 10));
+}
+
+static json_t *
+api_audit_jsonb(const PGresult *res, int row, int col)
+{
+	json_t *j;
+
+	if (PQgetisnull(res, row, col))
+		return json_null();
+	j = json_loads(PQgetvalue(res, row, col), JSON_DECODE_ANY, NULL);
+	return j != NULL ? j : json_null();
+}
+
+/* One row in the seed's to_dict shape, plus our id. */
+static json_t *
+api_audit_row(const PGresult *res, int i)
+{
+	json_t *j = json_object();
+
+	json_object_set_new(j, "id", api_audit_int(res, i, 0));
+	json_object_set_new(j, "notificationId", api_audit_str(res, i, 1));
+	json_object_set_new(j, "customerId", api_audit_str(res, i, 2));
+	json_object_set_new(j, "runnerId", api_audit_str(res, i, 3));
+	json_object_set_new(j, "orderId", api_audit_str(res, i, 4));
+	json_object_set_new(j, "event", api_audit_jsonb(res, i, 5));
+	json_object_set_new(j, "status", api_audit_str(res, i, 6));
+	json_object_set_new(j, "createdAt", api_audit_str(res, i, 7));
+	json_object_set_new(j, "sourceTopic", api_audit_str(res, i, 8));
+	json_object_set_new(j, "eventType", api_audit_str(res, i, 9));
+	json_object_set_new(j, "correlationId", api_audit_str(res, i, 10));
+	json_object_set_new(j, "sourceService", api_audit_str(res, i, 11));
+	return j;
+}
+
+/* A row of API_AUDIT_KAFKA_COLS: to_dict plus where Kafka had it. */
+static json_t *
+api_audit_kafka_row(const PGresult *res, int i)
+{
+	json_t *j = api_audit_row(res, i);
+
+	json_object_set_new(j, "partition", api_audit_int(res, i, 12));
+	json_object_set_new(j, "offset", api_audit_int(res, i, 13));
+	json_object_set_new(j, "kafkaTimestamp", api_audit_str(res, i, 14));
+	json_object_set_new(j, "kafkaTimestampType", api_audit_str(res, i, 15));
+	return j;
+}
+
+/* Runs a statement on a pooled connection, once more if it had broken
+ * (a restarted server); 503 JSON when the database is out. */
+static PGresult *
+api_audit_query(struct api_req *r, struct api_resp *rs, const char *sql,
+    int n, const char *const *params)
+{
+	char err[DB_ERRLEN] = "";
+	PGresult *res = NULL;
+	bool retry = true;
+	PGconn *c;
+
+	while (res == NULL && (c = db_pool_get(api_pool(r), err,
+	    sizeof(err))) != NULL) {
+		res = db_query(c, sql, n, params, err, sizeof(err));
+		retry = retry && res == NULL && db_broken(c);
+		db_pool_put(api_pool(r), c);
+		if (!retry)
+			break;
+		retry = false;
+	}
+	if (res == NULL) {
+		stats_add(CTR_DB_ERRORS, 1);
+		log_warnx("%s %s: database: %s", r->method, r->url, err);
+		api_error(rs, 503, "database unavailable", NULL);
+	}
+	return res;
+}
+
+/* Every row of res through fn, as a JSON array. */
+static json_t *
+api_audit_rows(const PGresult *res, json_t *(*fn)(const PGresult *, int),
+    int max)
+{
+	json_t *arr = json_array();
+	int i;
+
+	for (i = 0; i < PQntuples(res) && i < max; i++)
+		json_array_append_new(arr, fn(res, i));
+	return arr;
+}
+
+static const char api_audit_sql_order[] =
+    "SELECT " API_AUDIT_COLS " FROM audit_events"
+    " WHERE order_id = $1 ORDER BY id LIMIT $2";
+
+/* GET /order/{orderId}: every record of the order, oldest first. */
+void
+api_audit_order(struct api_req *r, struct api_resp *rs)
+{
+	static const char *const known[] = { "limit", NULL };
+	const char *p[2];
+	long long limit;
+	PGresult *res;
+	char lim[24];
+
+	if (!api_params_known(r, known, rs) ||
+	    api_param_int(r, "limit", 1000, 1, 10000, &limit, rs) == -1)
+		return;
+	snprintf(lim, sizeof(lim), "%lld", limit);
+	p[0] = r->arg[0];
+	p[1] = lim;
+	if ((res = api_audit_query(r, rs, api_audit_sql_order, 2, p)) == NULL)
+		return;
+	api_json(rs, 200, api_audit_rows(res, api_audit_row, PQntuples(res)));
+	PQclear(res);
+}
+
+static const char api_audit_sql_latest[] =
+    "SELECT " API_AUDIT_COLS " FROM audit_events"
+    " WHERE order_id = $1 ORDER BY id DESC LIMIT 1";
+
+/* GET /order/{orderId}/latest: the newest record, 404 when none. */
+void
+api_audit_order_latest(struct api_req *r, struct api_resp *rs)
+{
+	static const char *const known[] = { NULL };
+	PGresult *res;
+
+	if (!api_params_known(r, known, rs) || (res = api_audit_query(r, rs,
+	    api_audit_sql_latest, 1, r->arg)) == NULL)
+		return;
+	if (PQntuples(res) == 0)
+		api_error(rs, 404, "no notifications for this order", "orderId");
+	else
+		api_json(rs, 200, api_audit_row(res, 0));
+	PQclear(res);
+}
+
+static const char api_audit_sql_customer[] =
+    "SELECT " API_AUDIT_COLS " FROM audit_events"
+    " WHERE customer_id = $1 ORDER BY id DESC LIMIT $2 OFFSET $3";
+
+/* GET /customer/{customerId}/notifications?limit=&offset=, newest first. */
+void
+api_audit_customer(struct api_req *r, struct api_resp *rs)
+{
+	static const char *const known[] = { "limit", "offset", NULL };
+	long long limit, offset;
+	char lim[24], off[24];
+	const char *p[3];
+	PGresult *res;
+
+	if (!api_params_known(r, known, rs) ||
+	    api_param_int(r, "limit", 50, 1, 1000, &limit, rs) == -1 ||
+	    api_param_int(r, "offset", 0, 0, 1000000000, &offset, rs) == -1)
+		return;
+	snprintf(lim, sizeof(lim), "%lld", limit);
+	snprintf(off, sizeof(off), "%lld", offset);
+	p[0] = r->arg[0];
+	p[1] = lim;
+	p[2] = off;
+	if ((res = api_audit_query(r, rs, api_audit_sql_customer, 3, p)) == NULL)
+		return;
+	api_json(rs, 200, api_audit_rows(res, api_audit_row, PQntuples(res)));
+	PQclear(res);
+}
+
+/* A body id: a non-empty string or an integer, as text; 400 if not. */
+static int
+api_audit_body_id(json_t *body, const char *name, bool required,
+    char *buf, size_t len, const char **out, struct api_resp *rs)
+{
+	json_t *v = json_object_get(body, name);
+
+	*out = NULL;
+	if (v == NULL || json_is_null(v)) {
+		if (required)
+			api_error(rs, 400, "required", name);
+		return required ? -1 : 0;
+	}
+	if (json_is_integer(v)) {
+		snprintf(buf, len, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		*out = buf;
+	} else if (json_is_string(v) && json_string_length(v) > 0 &&
+	    json_string_length(v) <= AUDIT_FIELD_MAX)
+		*out = json_string_value(v);
+	else {
+		api_error(rs, 400, "must be a string of 1 to 255 bytes or an "
+		    "integer", name);
+		return -1;
+	}
+	return 0;
+}
+
+static const char api_audit_sql_send[] =
+    "INSERT INTO audit_events (customer_id, runner_id, order_id, event,"
+    " source_topic, event_type, source_service)"
+    " VALUES ($1, $2, $3, $4::jsonb, 'manual', 'manual', 'api')"
+    " RETURNING " API_AUDIT_COLS;
+
+/* POST /send-notification: a manual record in the seed's body shape. */
+void
+api_audit_send(struct api_req *r, struct api_resp *rs)
+{
+	char cbuf[32], rbuf[32], obuf[32];
+	json_t *body, *event;
+	const char *p[4];
+	PGresult *res;
+	char *ev;
+
+	body = json_loadb(r->body ? r->body : "", r->body_len, 0, NULL);
+	if (!json_is_object(body)) {
+		api_error(rs, 400, "the body must be a JSON object", NULL);
+		json_decref(body);
+		return;
+	}
+	event = json_object_get(body, "event");
+	if (api_audit_body_id(body, "customerId", true, cbuf, sizeof(cbuf),
+	    &p[0], rs) == -1 || api_audit_body_id(body, "runnerId", false,
+	    rbuf, sizeof(rbuf), &p[1], rs) == -1 || api_audit_body_id(body,
+	    "orderId", true, obuf, sizeof(obuf), &p[2], rs) == -1) {
+		json_decref(body);
+		return;
+	}
+	if (event == NULL || json_is_null(event) || (ev = json_dumps(event,
+	    JSON_COMPACT | JSON_ENCODE_ANY)) == NULL) {
+		api_error(rs, 400, "required", "event");
+		json_decref(body);
+		return;
+	}
+	p[3] = ev;
+	if ((res = api_audit_query(r, rs, api_audit_sql_send, 4, p)) != NULL) {
+		api_json(rs, 201, api_audit_row(res, 0));
+		PQclear(res);
+	}
+	free(ev);
+	json_decref(body);
+}
+
+/* Exactly n digits at p, their value in *v; NULL when not. */
+static const char *
+api_audit_digits(const char *p, int n, int *v)
+{
+	int i;
+
+	for (*v = 0, i = 0; i < n; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return NULL;
+		*v = *v * 10 + (p[i] - '0');
+	}
+	return p + n;
+}
+
+static int
+api_audit_mdays(int y, int m)
+{
+	static const int days[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31,
+	    30, 31 };
+
+	if (m == 2 && y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))
+		return 29;
+	return days[m - 1];
+}
+
+/* hh:mm[:ss[.frac]] after the date; fraction kept to microseconds. */
+static const char *
+api_audit_time(const char *p, int *t)
+{
+	int i, dig;
+
+	if ((p = api_audit_digits(p, 2, &t[0])) == NULL || *p++ != ':' ||
+	    (p = api_audit_digits(p, 2, &t[1])) == NULL)
+		return NULL;
+	if (*p == ':' && (p = api_audit_digits(p + 1, 2, &t[2])) == NULL)
+		return NULL;
+	if (*p == '.' || *p == ',') {
+		for (p++, i = 0; *p >= '0' && *p <= '9'; p++, i++)
+			if (i < 6)
+				t[3] = t[3] * 10 + (*p - '0');
+		if (i == 0)
+			return NULL;
+		for (dig = i; dig < 6; dig++)
+			t[3] *= 10;
+	}
+	return p;
+}
+
+/*
+ * Strict ISO 8601: a date, or a date and time with an optional fraction
+ * and zone (none = UTC; a space stands for a '+' a query string
+ * decoded).  Written back in a form PostgreSQL reads unambiguously.
+ */
+static int
+api_audit_ts_parse(const char *s, char *out, size_t len)
+{
+	int y, mo, d, t[4] = { 0, 0, 0, 0 }, zh = 0, zm = 0;
+	char sign = '+';
+	const char *p = s;
+
+	if ((p = api_audit_digits(p, 4, &y)) == NULL || *p++ != '-' ||
+	    (p = api_audit_digits(p, 2, &mo)) == NULL || *p++ != '-' ||
+	    (p = api_audit_digits(p, 2, &d)) == NULL)
+		return -1;
+	if ((*p == 'T' || *p == 't' || *p == ' ') &&
+	    (p = api_audit_time(p + 1, t)) == NULL)
+		return -1;
+	if (*p == 'Z' || *p == 'z')
+		p++;
+	else if (*p == '+' || *p == '-' || *p == ' ') {
+		sign = *p == '-' ? '-' : '+';
+		if ((p = api_audit_digits(p + 1, 2, &zh)) == NULL)
+			return -1;
+		if (*p == ':')
+			p++;
+		if ((p = api_audit_digits(p, 2, &zm)) == NULL)
+			return -1;
+	}
+	if (*p != '\0' || y < 1 || mo < 1 || mo > 12 || d < 1 ||
+	    d > api_audit_mdays(y, mo) || t[0] > 23 || t[1] > 59 ||
+	    t[2] > 59 || zh > 15 || zm > 59)
+		return -1;
+	snprintf(out, len, "%04d-%02d-%02d %02d:%02d:%02d.%06d%c%02d:%02d",
+	    y, mo, d, t[0], t[1], t[2], t[3], sign, zh, zm);
+	return 0;
+}
+
+/* An optional timestamp parameter; 400 naming it when malformed. */
+static int
+api_audit_param_ts(struct api_req *r, const char *key, char *out,
+    size_t len, const char **val, struct api_resp *rs)
+{
+	const char *v = api_query(r, key);
+
+	*val = NULL;
+	if (v == NULL)
+		return 0;
+	if (api_audit_ts_parse(v, out, len) == -1) {
+		api_error(rs, 400, "must be an ISO 8601 timestamp, e.g. "
+		    "2025-04-05T12:00:00Z", key);
+		return -1;
+	}
+	*val = out;
+	return 0;
+}
+
+/* Plans with the actual values make each absent filter vanish. */
+static const char api_audit_sql_events[] =
+    "SELECT " API_AUDIT_KAFKA_COLS " FROM audit_events"
+    " WHERE ($1::text IS NULL OR source_topic = $1)"
+    "  AND ($2::text IS NULL OR event_type = $2)"
+    "  AND ($3::text IS NULL OR correlation_id = $3)"
+    "  AND ($4::text IS NULL OR order_id = $4)"
+    "  AND ($5::text IS NULL OR customer_id = $5)"
+    "  AND ($6::text IS NULL OR source_service = $6)"
+    "  AND ($7::timestamptz IS NULL OR created_at >= $7)"
+    "  AND ($8::timestamptz IS NULL OR created_at < $8)"
+    "  AND ($9::bigint IS NULL OR id < $9)"
+    " ORDER BY id DESC LIMIT $10";
+
+/* GET /audit/events?...: newest first; "next" is the ?after= cursor. */
+void
+api_audit_events(struct api_req *r, struct api_resp *rs)
+{
+	static const char *const known[] = { "topic", "event_type",
+	    "correlation_id", "order_id", "customer_id", "source_service",
+	    "since", "until", "limit", "after", NULL };
+	char since[48], until[48], lim[24], aft[24];
+	long long limit, after;
+	const char *p[10];
+	PGresult *res;
+	json_t *next = NULL;
+	int i;
+
+	if (!api_params_known(r, known, rs) ||
+	    api_param_int(r, "limit", 50, 1, 1000, &limit, rs) == -1 ||
+	    api_param_int(r, "after", 0, 1, (1LL << 62), &after, rs) == -1 ||
+	    api_audit_param_ts(r, "since", since, sizeof(since), &p[6], rs) ==
+	    -1 || api_audit_param_ts(r, "until", until, sizeof(until), &p[7],
+	    rs) == -1)
+		return;
+	for (i = 0; i < 6; i++)
+		p[i] = api_query(r, known[i]);
+	snprintf(aft, sizeof(aft), "%lld", after);
+	snprintf(lim, sizeof(lim), "%lld", limit + 1);
+	p[8] = after > 0 ? aft : NULL;
+	p[9] = lim;
+	if ((res = api_audit_query(r, rs, api_audit_sql_events, 10, p)) == NULL)
+		return;
+	if (PQntuples(res) > limit)
+		next = api_audit_int(res, (int)limit - 1, 0);
+	api_json(rs, 200, json_pack("{s:o,s:o}", "events", api_audit_rows(res,
+	    api_audit_kafka_row, (int)limit), "next", next ? next : json_null()));
+	PQclear(res);
+}
+
+/* Raw bytes as name and nameEncoding: text when UTF-8, else base64. */
+static void
+api_audit_bytes(json_t *j, const char *name, const char *encname,
+    const PGresult *res, int row, int col)
+{
+	const char *enc = NULL;
+	unsigned char *b = NULL;
+	json_t *v = NULL;
+	size_t n;
+
+	if (!PQgetisnull(res, row, col) && (b = PQunescapeBytea(
+	    (const unsigned char *)PQgetvalue(res, row, col), &n)) != NULL)
+		v = audit_bytes_json(b, n, &enc);
+	PQfreemem(b);
+	json_object_set_new(j, name, v != NULL ? v : json_null());
+	json_object_set_new(j, encname, enc != NULL ? json_string(enc) :
+	    json_null());
+}
+
+static const char api_audit_sql_event_id[] =
+    "SELECT " API_AUDIT_KAFKA_COLS ", key, value, headers::text"
+    " FROM audit_events WHERE id = $1::bigint";
+static const char api_audit_sql_event_uuid[] =
+    "SELECT " API_AUDIT_KAFKA_COLS ", key, value, headers::text"
+    " FROM audit_events WHERE notification_id = $1::uuid";
+
+/* Which lookup a path id asks for: 1 = id, 2 = notificationId, 0 = bad. */
+static int
+api_audit_id_kind(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n > 0 && n <= 18 && strspn(s, "0123456789") == n)
+		return 1;
+	if (n != 36)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (i == 8 || i == 13 || i == 18 || i == 23 ? s[i] != '-' :
+		    strchr("0123456789abcdefABCDEF", s[i]) == NULL)
+			return 0;
+	return 2;
+}
+
+/* GET /audit/events/{id or notificationId}: the record with its bytes. */
+void
+api_audit_event(struct api_req *r, struct api_resp *rs)
+{
+	static const char *const known[] = { NULL };
+	int kind = api_audit_id_kind(r->arg[0]);
+	PGresult *res;
+	json_t *j;
+
+	if (!api_params_known(r, known, rs))
+		return;
+	if (kind == 0) {
+		api_error(rs, 400, "must be a numeric id or a notificationId",
+		    "id");
+		return;
+	}
+	if ((res = api_audit_query(r, rs, kind == 1 ? api_audit_sql_event_id :
+	    api_audit_sql_event_uuid, 1, r->arg)) == NULL)
+		return;
+	if (PQntuples(res) == 0) {
+		api_error(rs, 404, "no such audit event", "id");
+		PQclear(res);
+		return;
+	}
+	j = api_audit_kafka_row(res, 0);
+	api_audit_bytes(j, "key", "keyEncoding", res, 0, 16);
+	api_audit_bytes(j, "value", "valueEncoding", res, 0, 17);
+	json_object_set_new(j, "tombstone", json_boolean(PQgetisnull(res, 0,
+	    17) && !PQgetisnull(res, 0, 12)));
+	json_object_set_new(j, "headers", api_audit_jsonb(res, 0, 18));
+	api_json(rs, 200, j);
+	PQclear(res);
+}
+
+/* Full scan grouped by partition: counts cost what the table holds. */
+static const char api_audit_sql_topics[] =
+    "SELECT source_topic, partition, count(*), max(\"offset\"), "
+    API_AUDIT_ISO("max(created_at)") ", " API_AUDIT_ISO("max(kafka_ts)")
+    " FROM audit_events WHERE partition IS NOT NULL"
+    " GROUP BY source_topic, partition ORDER BY source_topic, partition";
+
+/* Adds one partition row to its topic's entry (rows come by topic). */
+static void
+api_audit_topic_add(json_t *topics, const PGresult *res, int i)
+{
+	json_t *t = json_array_get(topics, json_array_size(topics) - 1);
+	const char *name = PQgetvalue(res, i, 0), *seen;
+	long long count = strtoll(PQgetvalue(res, i, 2), NULL, 10);
+
+	if (t == NULL || strcmp(json_string_value(json_object_get(t, "topic")),
+	    name) != 0) {
+		t = json_pack("{s:s,s:I,s:n,s:[]}", "topic", name, "count",
+		    (json_int_t)0, "lastSeen", "partitions");
+		json_array_append_new(topics, t);
+	}
+	json_object_set_new(t, "count", json_integer(json_integer_value(
+	    json_object_get(t, "count")) + count));
+	seen = PQgetvalue(res, i, 4);
+	if (json_is_null(json_object_get(t, "lastSeen")) || strcmp(seen,
+	    json_string_value(json_object_get(t, "lastSeen"))) > 0)
+		json_object_set_new(t, "lastSeen", json_string(seen));
+	json_array_append_new(json_object_get(t, "partitions"), json_pack(
+	    "{s:o,s:I,s:o,s:o,s:o}", "partition", api_audit_int(res, i, 1),
+	    "count", (json_int_t)count, "lastOffset", api_audit_int(res, i, 3),
+	    "lastSeen", api_audit_str(res, i, 4), "lastKafkaTimestamp",
+	    api_audit_str(res, i, 5)));
+}
+
+/* GET /audit/topics: per topic and partition, counts and positions. */
+void
+api_audit_topics(struct api_req *r, struct api_resp *rs)
+{
+	static const char *const known[] = { NULL };
+	json_t *topics;
+	PGresult *res;
+	int i;
+
+	if (!api_params_known(r, known, rs) || (res = api_audit_query(r, rs,
+	    api_audit_sql_topics, 0, NULL)) == NULL)
+		return;
+	topics = json_array();
+	for (i = 0; i < PQntuples(res); i++)
+		api_audit_topic_add(topics, res, i);
+	api_json(rs, 200, json_pack("{s:o}", "topics", topics));
+	PQclear(res);
+}

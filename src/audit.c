@@ -1,0 +1,442 @@
+/*
+ * audit.c - the audit role: every message of every topic, once, in
+ * PostgreSQL.
+ *
+ * One consumer in audit.group_id, subscribed by regex.  Offsets live
+ * only in kafka_offsets, committed in the same transaction as the rows
+ * (audit_batch.c); on assignment each partition starts after its stored
+ * offset.  While PostgreSQL is down the batch stays in memory, the
+ * partitions are paused, and the same batch is retried with backoff.
+ * Must never commit offsets to Kafka, drop a polled message of a
+ * partition it still owns, or stop on a malformed message.
+ */
+#include "config.h"
+
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit.h"
+#include "conf.h"
+#include "db.h"
+#include "kafka.h"
+#include "log.h"
+#include "proc.h"
+#include "stats.h"
+#include "util.h"
+
+#define AUDIT_BACKOFF_FIRST	0.1	/* seconds */
+#define AUDIT_BACKOFF_MAX	2.0
+#define AUDIT_IDLE_MS		500	/* poll timeout with nothing to do */
+
+struct audit {
+	rd_kafka_t	*rk;
+	PGconn		*db;
+	struct audit_batch batch;
+	regex_t		 exclude;
+	bool		 has_exclude;
+	bool		 failing;	/* the last commit failed */
+	bool		 paused;
+	bool		 broken;	/* out of memory: exit, restart clean */
+	double		 backoff;
+	double		 retry_at;	/* util_now() of the next attempt */
+	int64_t		 missing;	/* start of a partition never stored */
+};
+
+/* False for internal topics (__*) and for audit.exclude. */
+static bool
+audit_wanted(const struct audit *a, const char *topic)
+{
+	if (topic[0] == '_' && topic[1] == '_')
+		return false;
+	return !a->has_exclude || regexec(&a->exclude, topic, 0, NULL, 0) != 0;
+}
+
+/* A copy of parts without the topics we do not record. */
+static rd_kafka_topic_partition_list_t *
+audit_filter(const struct audit *a, const rd_kafka_topic_partition_list_t *in)
+{
+	rd_kafka_topic_partition_list_t *out;
+	int i;
+
+	out = rd_kafka_topic_partition_list_new(in->cnt > 0 ? in->cnt : 1);
+	for (i = 0; i < in->cnt; i++)
+		if (audit_wanted(a, in->elems[i].topic))
+			rd_kafka_topic_partition_list_add(out, in->elems[i].topic,
+			    in->elems[i].partition);
+	return out;
+}
+
+/* A live database connection, reconnecting when it broke. */
+static int
+audit_db(struct audit *a, char *err, size_t len)
+{
+	if (a->db != NULL && !db_broken(a->db))
+		return 0;
+	PQfinish(a->db);
+	a->db = db_connect(conf->database_conninfo, err, len);
+	return a->db != NULL ? 0 : -1;
+}
+
+/* Pauses or resumes fetching on every assigned partition. */
+static void
+audit_pause(struct audit *a, bool pause)
+{
+	rd_kafka_topic_partition_list_t *parts = NULL;
+	rd_kafka_resp_err_t err;
+
+	if ((err = rd_kafka_assignment(a->rk, &parts)) == 0)
+		err = pause ? rd_kafka_pause_partitions(a->rk, parts) :
+		    rd_kafka_resume_partitions(a->rk, parts);
+	if (err != 0)
+		log_warnx("cannot %s partitions: %s", pause ? "pause" :
+		    "resume", rd_kafka_err2str(err));
+	else
+		a->paused = pause;
+	if (parts != NULL)
+		rd_kafka_topic_partition_list_destroy(parts);
+}
+
+/* A commit failed: keep the batch, pause, retry later. */
+static void
+audit_failed(struct audit *a, const char *why)
+{
+	const rd_kafka_message_t *m = a->batch.n > 0 ? a->batch.msg[0] : NULL;
+
+	stats_add(CTR_DB_ERRORS, 1);
+	a->backoff = a->backoff == 0 ? AUDIT_BACKOFF_FIRST :
+	    (a->backoff * 2 > AUDIT_BACKOFF_MAX ? AUDIT_BACKOFF_MAX :
+	    a->backoff * 2);
+	a->retry_at = util_now() + a->backoff;
+	if (m != NULL && !a->failing)
+		log_warnx("batch of %d messages from %s [%d] at offset %lld not "
+		    "committed: %s; consumption paused, retrying", a->batch.n,
+		    rd_kafka_topic_name(m->rkt), (int)m->partition,
+		    (long long)m->offset, why);
+	else if (!a->failing)
+		log_warnx("database unavailable: %s; retrying", why);
+	else
+		log_debug("database still unavailable: %s", why);
+	a->failing = true;
+	if (!a->paused)
+		audit_pause(a, true);
+}
+
+/* A commit (or a reconnect) worked after failures: resume. */
+static void
+audit_recovered(struct audit *a)
+{
+	if (!a->failing)
+		return;
+	log_info("database reachable again; consumption resumed");
+	a->failing = false;
+	a->backoff = 0;
+	a->retry_at = 0;
+	if (a->paused)
+		audit_pause(a, false);
+}
+
+/* Commits the batch (an empty one just checks the database). */
+static int
+audit_flush(struct audit *a)
+{
+	char err[DB_ERRLEN];
+	int64_t t0 = util_now_us();
+	int recorded, n = a->batch.n;
+
+	if (audit_db(a, err, sizeof(err)) == -1 ||
+	    audit_batch_commit(a->db, conf->audit_group_id, &a->batch,
+	    &recorded, err, sizeof(err)) != AUDIT_COMMITTED) {
+		audit_failed(a, err);
+		return -1;
+	}
+	if (n > 0) {
+		stats_add(CTR_AUDIT_RECORDED, (uint64_t)recorded);
+		stats_add(CTR_AUDIT_BATCHES, 1);
+		if (stats_self != NULL)
+			stats_hist_observe(&stats_self->audit_commit,
+			    (uint64_t)(util_now_us() - t0));
+		if (recorded < n)
+			log_debug("batch of %d: %d already recorded", n,
+			    n - recorded);
+	}
+	audit_batch_clear(&a->batch);
+	audit_recovered(a);
+	return 0;
+}
+
+/* Reads the stored offsets of parts, waiting for the database. */
+static int
+audit_offsets(struct audit *a, rd_kafka_topic_partition_list_t *parts)
+{
+	char err[DB_ERRLEN];
+	double backoff = AUDIT_BACKOFF_FIRST, until;
+	bool logged = false;
+
+	for (;;) {
+		if (audit_db(a, err, sizeof(err)) == 0 &&
+		    audit_offsets_load(a->db, conf->audit_group_id, parts,
+		    a->missing, err, sizeof(err)) == 0)
+			return 0;
+		stats_add(CTR_DB_ERRORS, 1);
+		if (!logged)
+			log_warnx("cannot read the offsets of %d assigned "
+			    "partitions: %s; retrying", parts->cnt, err);
+		logged = true;
+		for (until = util_now() + backoff; util_now() < until;
+		    util_sleep(0.1))
+			if (!proc_running())
+				return -1;
+		backoff = backoff * 2 > AUDIT_BACKOFF_MAX ? AUDIT_BACKOFF_MAX :
+		    backoff * 2;
+	}
+}
+
+/* New partitions start right after what the database holds. */
+static void
+audit_assign(struct audit *a, rd_kafka_topic_partition_list_t *parts,
+    bool coop)
+{
+	rd_kafka_topic_partition_list_t *want = audit_filter(a, parts);
+	rd_kafka_error_t *e = NULL;
+	rd_kafka_resp_err_t err = 0;
+	int i;
+
+	if (want->cnt > 0 && audit_offsets(a, want) == -1) {
+		rd_kafka_topic_partition_list_destroy(want);
+		want = rd_kafka_topic_partition_list_new(1);
+	}
+	for (i = 0; i < want->cnt; i++)
+		log_debug("assigned %s [%d] from offset %lld",
+		    want->elems[i].topic, (int)want->elems[i].partition,
+		    (long long)want->elems[i].offset);
+	if (coop)
+		e = rd_kafka_incremental_assign(a->rk, want);
+	else
+		err = rd_kafka_assign(a->rk, want);
+	if (e != NULL) {
+		log_error("incremental assign: %s", rd_kafka_error_string(e));
+		rd_kafka_error_destroy(e);
+	} else if (err != 0)
+		log_error("assign: %s", rd_kafka_err2str(err));
+	else
+		log_info("assigned %d partitions (%d not recorded)", want->cnt,
+		    parts->cnt - want->cnt);
+	rd_kafka_topic_partition_list_destroy(want);
+}
+
+/* Commits what we hold before giving partitions away; drops it if not. */
+static void
+audit_revoke(struct audit *a, rd_kafka_topic_partition_list_t *parts,
+    bool coop)
+{
+	rd_kafka_topic_partition_list_t *want = audit_filter(a, parts);
+	rd_kafka_error_t *e = NULL;
+
+	if (a->batch.n > 0 && audit_flush(a) == -1 &&
+	    audit_batch_drop(&a->batch, want) == -1)
+		a->broken = true;
+	if (coop)
+		e = rd_kafka_incremental_unassign(a->rk, want);
+	else
+		(void)rd_kafka_assign(a->rk, NULL);
+	if (e != NULL) {
+		log_error("incremental unassign: %s", rd_kafka_error_string(e));
+		rd_kafka_error_destroy(e);
+	}
+	log_info("revoked %d partitions%s", parts->cnt,
+	    rd_kafka_assignment_lost(a->rk) ? " (lost)" : "");
+	rd_kafka_topic_partition_list_destroy(want);
+	if (!coop)
+		a->paused = false;
+}
+
+static void
+audit_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+    rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+	struct audit *a = opaque;
+	bool coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+
+	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
+		audit_assign(a, parts, coop);
+	else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
+		audit_revoke(a, parts, coop);
+	else {
+		log_error("rebalance: %s", rd_kafka_err2str(err));
+		audit_revoke(a, parts, coop);
+	}
+}
+
+/* The consumer, subscribed to audit.topics (always as a regex). */
+static rd_kafka_t *
+audit_consumer_new(struct audit *a, char *err, size_t len)
+{
+	static const char *const defaults[] = {
+		"enable.auto.commit", "false",
+		"enable.auto.offset.store", "false",
+		"auto.offset.reset", "earliest",
+		"enable.partition.eof", "false",
+		NULL
+	};
+	rd_kafka_topic_partition_list_t *sub;
+	rd_kafka_conf_t *kc;
+	rd_kafka_resp_err_t e;
+	char refresh[16], pattern[1024];
+	rd_kafka_t *rk;
+
+	snprintf(refresh, sizeof(refresh), "%d", conf->audit_metadata_refresh);
+	if ((kc = kafka_conf_new((const char *const *)defaults, err, len)) == NULL)
+		return NULL;
+	if (kafka_conf_set(kc, "group.id", conf->audit_group_id, err, len) ==
+	    -1 || kafka_conf_set(kc, "topic.metadata.refresh.interval.ms",
+	    refresh, err, len) == -1) {
+		rd_kafka_conf_destroy(kc);
+		return NULL;
+	}
+	rd_kafka_conf_set_rebalance_cb(kc, audit_rebalance);
+	rd_kafka_conf_set_opaque(kc, a);
+	if ((rk = kafka_new(RD_KAFKA_CONSUMER, kc, err, len)) == NULL)
+		return NULL;
+	rd_kafka_poll_set_consumer(rk);
+	snprintf(pattern, sizeof(pattern), "%s%s",
+	    conf->audit_topics[0] == '^' ? "" : "^", conf->audit_topics);
+	sub = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(sub, pattern, RD_KAFKA_PARTITION_UA);
+	e = rd_kafka_subscribe(rk, sub);
+	rd_kafka_topic_partition_list_destroy(sub);
+	if (e != 0) {
+		snprintf(err, len, "subscribe %.200s: %s", pattern,
+		    rd_kafka_err2str(e));
+		rd_kafka_destroy(rk);
+		return NULL;
+	}
+	return rk;
+}
+
+/* A consumed message goes into the batch; errors are only logged. */
+static void
+audit_take(struct audit *a, rd_kafka_message_t *m)
+{
+	if (m->err != 0) {
+		/* A regex matching no topic yet is no news. */
+		if (m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+			log_debug("consume: %s", rd_kafka_message_errstr(m));
+		else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+			log_warnx("consume %s [%d]: %s", m->rkt ?
+			    rd_kafka_topic_name(m->rkt) : "-", (int)m->partition,
+			    rd_kafka_message_errstr(m));
+		rd_kafka_message_destroy(m);
+		return;
+	}
+	if (audit_batch_add(&a->batch, m) == -1) {
+		log_error("out of memory holding %s [%d] at offset %lld; "
+		    "restarting from the stored offsets",
+		    rd_kafka_topic_name(m->rkt), (int)m->partition,
+		    (long long)m->offset);
+		rd_kafka_message_destroy(m);
+		a->broken = true;
+	}
+}
+
+/* How long the next poll may block, in ms. */
+static int
+audit_wait_ms(const struct audit *a)
+{
+	double left;
+
+	if (a->failing)
+		left = (a->retry_at - util_now()) * 1000;
+	else if (a->batch.n == 0)
+		return AUDIT_IDLE_MS;
+	else if (a->batch.n >= conf->audit_batch_size)
+		return 0;
+	else
+		left = conf->audit_batch_linger -
+		    (double)(util_now_us() - a->batch.started_us) / 1000;
+	return left <= 0 ? 0 : left > AUDIT_IDLE_MS ? AUDIT_IDLE_MS : (int)left;
+}
+
+/* Whether to commit now: full, lingered long enough, or a retry is due. */
+static bool
+audit_due(const struct audit *a)
+{
+	if (a->failing)
+		return util_now() >= a->retry_at;
+	if (a->batch.n == 0)
+		return false;
+	return a->batch.n >= conf->audit_batch_size ||
+	    util_now_us() - a->batch.started_us >=
+	    (int64_t)conf->audit_batch_linger * 1000;
+}
+
+static int
+audit_init(struct audit *a)
+{
+	char err[KAFKA_ERRLEN];
+	int e;
+
+	a->missing = strcmp(conf->audit_start_from, "latest") == 0 ?
+	    RD_KAFKA_OFFSET_END : RD_KAFKA_OFFSET_BEGINNING;
+	if (conf->audit_exclude[0] != '\0') {
+		if ((e = regcomp(&a->exclude, conf->audit_exclude,
+		    REG_EXTENDED | REG_NOSUB)) != 0) {
+			regerror(e, &a->exclude, err, sizeof(err));
+			log_error("audit.exclude: %s", err);
+			return EXIT_CONFIG;
+		}
+		a->has_exclude = true;
+	}
+	if (audit_db(a, err, sizeof(err)) == -1)
+		log_warnx("database: %s; will retry", err);
+	if ((a->rk = audit_consumer_new(a, err, sizeof(err))) == NULL) {
+		log_error("kafka consumer: %s", err);
+		return EXIT_CONFIG;
+	}
+	return 0;
+}
+
+/* Commits what is left, leaves the group, frees everything. */
+static void
+audit_fini(struct audit *a)
+{
+	if (a->rk != NULL) {
+		if (a->batch.n > 0 && !a->broken && audit_flush(a) == -1)
+			log_warnx("%d messages not committed at exit; they will "
+			    "be read again", a->batch.n);
+		if (proc_stop != STOP_FAST && !a->broken)
+			(void)rd_kafka_consumer_close(a->rk);
+		audit_batch_free(&a->batch);
+		rd_kafka_destroy_flags(a->rk, proc_stop == STOP_FAST ||
+		    a->broken ? RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE : 0);
+	}
+	audit_batch_free(&a->batch);
+	PQfinish(a->db);
+	if (a->has_exclude)
+		regfree(&a->exclude);
+}
+
+int
+audit_main(const struct proc_info *pi)
+{
+	rd_kafka_message_t *m;
+	struct audit a;
+	int rc;
+
+	memset(&a, 0, sizeof(a));
+	if ((rc = audit_init(&a)) != 0) {
+		audit_fini(&a);
+		return rc;
+	}
+	proc_ready();
+	while (proc_running() && !a.broken) {
+		if ((m = rd_kafka_consumer_poll(a.rk, audit_wait_ms(&a))) != NULL)
+			audit_take(&a, m);
+		if (audit_due(&a))
+			(void)audit_flush(&a);
+	}
+	rc = a.broken ? 1 : 0;
+	audit_fini(&a);
+	return rc;
+}

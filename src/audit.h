@@ -1,0 +1,60 @@
+/*
+ * audit.h - the audit role's batch, shared by audit.c (the consumer)
+ * and audit_batch.c (its encoding and its database transaction).
+ */
+#ifndef NOTIFYD_AUDIT_H
+#define NOTIFYD_AUDIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+#include <librdkafka/rdkafka.h>
+
+struct audit_buf {
+	char		*p;
+	size_t		 len, cap;
+};
+
+/* The highest offset of one partition in the batch. */
+struct audit_pos {
+	rd_kafka_topic_t *rkt;
+	int32_t		 partition;
+	int64_t		 offset;
+};
+
+/*
+ * Messages consumed but not yet committed.  The messages are kept (not
+ * only their encoding) so a failed batch can be retried, re-encoded for
+ * the replay path, or filtered when partitions are revoked.
+ */
+struct audit_batch {
+	rd_kafka_message_t **msg;
+	int		 n, cap;
+	struct audit_buf copy;		/* binary COPY data of msg[0..n) */
+	struct audit_pos *pos;
+	int		 npos, poscap, last;
+	int64_t		 started_us;	/* when msg[0] arrived */
+};
+
+enum audit_commit {
+	AUDIT_COMMITTED,
+	AUDIT_RETRY,		/* connection or server trouble: keep the batch */
+};
+
+int	 audit_batch_add(struct audit_batch *, rd_kafka_message_t *)
+	    __attribute__((warn_unused_result));
+void	 audit_batch_clear(struct audit_batch *);
+void	 audit_batch_free(struct audit_batch *);
+int	 audit_batch_drop(struct audit_batch *,
+	    const rd_kafka_topic_partition_list_t *)
+	    __attribute__((warn_unused_result));
+enum audit_commit audit_batch_commit(PGconn *, const char *group,
+	    struct audit_batch *, int *recorded, char *err, size_t len)
+	    __attribute__((warn_unused_result));
+int	 audit_offsets_load(PGconn *, const char *group,
+	    rd_kafka_topic_partition_list_t *, int64_t missing, char *err,
+	    size_t len) __attribute__((warn_unused_result));
+
+#endif

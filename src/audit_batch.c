@@ -1,0 +1,602 @@
+/*
+ * audit_batch.c - the audit role's batch: binary COPY encoding, and the
+ * one transaction that writes its rows and its offsets together.
+ *
+ * Owns the audit_events COPY format, the replay path (a unique violation
+ * or a value PostgreSQL refuses as jsonb: staged, then INSERT ... ON
+ * CONFLICT DO NOTHING) and the kafka_offsets SQL.  Never talks to Kafka
+ * beyond reading the messages it was handed, and never logs: audit.c
+ * decides what a failure means.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit.h"
+#include "audit_extract.h"
+#include "db.h"
+#include "util.h"
+
+#define AUDIT_NCOLS	15
+#define AUDIT_COLS \
+	"source_topic, partition, \"offset\", key, value, headers, kafka_ts, " \
+	"kafka_ts_type, event, event_type, correlation_id, source_service, " \
+	"customer_id, runner_id, order_id"
+#define AUDIT_PG_EPOCH_MS 946684800000LL	/* 2000-01-01 in unix ms */
+#define AUDIT_CHUNK	(1 << 20)		/* bytes per CopyData message */
+
+static const char audit_copy_header[19] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
+
+/* Grows b to hold n more bytes; a failure sticks (cap = 0, p freed). */
+static int
+audit_buf_reserve(struct audit_buf *b, size_t n)
+{
+	size_t cap = b->cap ? b->cap : 65536;
+	char *np;
+
+	if (b->len + n <= b->cap)
+		return 0;
+	while (cap < b->len + n)
+		cap *= 2;
+	if ((np = realloc(b->p, cap)) == NULL)
+		return -1;
+	b->p = np;
+	b->cap = cap;
+	return 0;
+}
+
+static void
+audit_put32(struct audit_buf *b, uint32_t v)
+{
+	unsigned char *p = (unsigned char *)b->p + b->len;
+
+	p[0] = v >> 24;
+	p[1] = v >> 16;
+	p[2] = v >> 8;
+	p[3] = v;
+	b->len += 4;
+}
+
+static void
+audit_put64(struct audit_buf *b, uint64_t v)
+{
+	audit_put32(b, (uint32_t)(v >> 32));
+	audit_put32(b, (uint32_t)v);
+}
+
+/* One field: its length then its bytes; p NULL is SQL NULL.  jsonb
+ * fields (version > 0) carry their format version byte first. */
+static int
+audit_put_field(struct audit_buf *b, const void *p, size_t len, int version)
+{
+	size_t extra = version > 0 ? 1 : 0;
+
+	if (audit_buf_reserve(b, 4 + extra + len) == -1)
+		return -1;
+	if (p == NULL) {
+		audit_put32(b, 0xffffffffu);
+		return 0;
+	}
+	audit_put32(b, (uint32_t)(len + extra));
+	if (extra)
+		b->p[b->len++] = (char)version;
+	memcpy(b->p + b->len, p, len);
+	b->len += len;
+	return 0;
+}
+
+static int
+audit_put_int(struct audit_buf *b, uint64_t v, int bytes)
+{
+	if (audit_buf_reserve(b, 4 + (size_t)bytes) == -1)
+		return -1;
+	audit_put32(b, (uint32_t)bytes);
+	if (bytes == 4)
+		audit_put32(b, (uint32_t)v);
+	else
+		audit_put64(b, v);
+	return 0;
+}
+
+/* The headers as a jsonb array, or NULL when the message has none. */
+static int
+audit_put_headers(struct audit_buf *b, const rd_kafka_message_t *m)
+{
+	rd_kafka_headers_t *hdrs;
+	const char *name;
+	const void *val;
+	size_t i, size, n;
+	json_t *a, *h;
+	int rc = -1;
+
+	if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+	    rd_kafka_header_cnt(hdrs) == 0)
+		return audit_put_field(b, NULL, 0, 0);
+	if ((a = json_array()) == NULL)
+		return -1;
+	for (i = 0; rd_kafka_header_get_all(hdrs, i, &name, &val, &size) ==
+	    RD_KAFKA_RESP_ERR_NO_ERROR; i++)
+		if ((h = audit_header_json(name, val, size)) == NULL ||
+		    json_array_append_new(a, h) == -1)
+			goto out;
+	n = json_dumpb(a, NULL, 0, JSON_COMPACT);
+	if (n == 0 || audit_buf_reserve(b, 5 + n) == -1)
+		goto out;
+	audit_put32(b, (uint32_t)(n + 1));
+	b->p[b->len++] = 1;
+	b->len += json_dumpb(a, b->p + b->len, n, JSON_COMPACT);
+	rc = 0;
+out:
+	json_decref(a);
+	return rc;
+}
+
+/* Kafka's timestamp (ms) and its type, or two NULLs. */
+static int
+audit_put_ts(struct audit_buf *b, const rd_kafka_message_t *m)
+{
+	rd_kafka_timestamp_type_t type;
+	int64_t ts = rd_kafka_message_timestamp(m, &type);
+
+	if (type == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE || ts < 0)
+		return audit_put_field(b, NULL, 0, 0) == -1 ? -1 :
+		    audit_put_field(b, NULL, 0, 0);
+	if (audit_put_int(b, (uint64_t)((ts - AUDIT_PG_EPOCH_MS) * 1000), 8) ==
+	    -1)
+		return -1;
+	return type == RD_KAFKA_TIMESTAMP_CREATE_TIME ?
+	    audit_put_field(b, "create", 6, 0) :
+	    audit_put_field(b, "log_append", 10, 0);
+}
+
+/*
+ * Appends one message as a COPY row.  For the staging table (stage)
+ * the event goes as text, so PostgreSQL may refuse it row by row.
+ */
+static int
+audit_encode(struct audit_buf *b, const rd_kafka_message_t *m, bool stage)
+{
+	const char *topic = rd_kafka_topic_name(m->rkt);
+	struct audit_fields f;
+	int i, rc = -1;
+
+	audit_extract(&f, m->payload, m->len);
+	if (audit_buf_reserve(b, 2) == -1)
+		goto out;
+	b->p[b->len++] = 0;
+	b->p[b->len++] = AUDIT_NCOLS;
+	if (audit_put_field(b, topic, strlen(topic), 0) == -1 ||
+	    audit_put_int(b, (uint32_t)m->partition, 4) == -1 ||
+	    audit_put_int(b, (uint64_t)m->offset, 8) == -1 ||
+	    audit_put_field(b, m->key, m->key_len, 0) == -1 ||
+	    audit_put_field(b, m->payload, m->len, 0) == -1 ||
+	    audit_put_headers(b, m) == -1 || audit_put_ts(b, m) == -1 ||
+	    audit_put_field(b, f.root ? m->payload : NULL, m->len,
+	    stage ? 0 : 1) == -1)
+		goto out;
+	for (i = 0; i < AUDIT_F_MAX; i++)
+		if (audit_put_field(b, f.f[i].p, f.f[i].len, 0) == -1)
+			goto out;
+	rc = 0;
+out:
+	audit_extract_clear(&f);
+	return rc;
+}
+
+/* The batch's position entry for a message's partition, made if new. */
+static struct audit_pos *
+audit_pos_find(struct audit_batch *b, const rd_kafka_message_t *m)
+{
+	struct audit_pos *p;
+	int i;
+
+	if (b->last < b->npos && b->pos[b->last].rkt == m->rkt &&
+	    b->pos[b->last].partition == m->partition)
+		return &b->pos[b->last];
+	for (i = 0; i < b->npos; i++)
+		if (b->pos[i].rkt == m->rkt && b->pos[i].partition == m->partition)
+			return &b->pos[b->last = i];
+	if (b->npos == b->poscap) {
+		int cap = b->poscap ? b->poscap * 2 : 64;
+		if ((p = realloc(b->pos, sizeof(*p) * (size_t)cap)) == NULL)
+			return NULL;
+		b->pos = p;
+		b->poscap = cap;
+	}
+	p = &b->pos[b->last = b->npos++];
+	p->rkt = m->rkt;
+	p->partition = m->partition;
+	p->offset = -1;
+	return p;
+}
+
+/* Starts the COPY data with the binary format's signature and header. */
+static int
+audit_batch_start(struct audit_batch *b)
+{
+	if (audit_buf_reserve(&b->copy, sizeof(audit_copy_header)) == -1)
+		return -1;
+	memcpy(b->copy.p, audit_copy_header, sizeof(audit_copy_header));
+	b->copy.len = sizeof(audit_copy_header);
+	return 0;
+}
+
+/* Takes m into the batch (it is destroyed with the batch), or -1. */
+int
+audit_batch_add(struct audit_batch *b, rd_kafka_message_t *m)
+{
+	struct audit_pos *p;
+	size_t mark;
+
+	if (b->n == b->cap) {
+		int cap = b->cap ? b->cap * 2 : 1024;
+		rd_kafka_message_t **nm = realloc(b->msg, sizeof(*nm) *
+		    (size_t)cap);
+		if (nm == NULL)
+			return -1;
+		b->msg = nm;
+		b->cap = cap;
+	}
+	if (b->copy.len == 0 && audit_batch_start(b) == -1)
+		return -1;
+	mark = b->copy.len;
+	if ((p = audit_pos_find(b, m)) == NULL ||
+	    audit_encode(&b->copy, m, false) == -1) {
+		b->copy.len = mark;
+		return -1;
+	}
+	if (m->offset > p->offset)
+		p->offset = m->offset;
+	if (b->n == 0)
+		b->started_us = util_now_us();
+	b->msg[b->n++] = m;
+	return 0;
+}
+
+/* Forgets every message, keeping the buffers for the next batch. */
+void
+audit_batch_clear(struct audit_batch *b)
+{
+	int i;
+
+	for (i = 0; i < b->n; i++)
+		rd_kafka_message_destroy(b->msg[i]);
+	b->n = 0;
+	b->npos = 0;
+	b->last = 0;
+	b->copy.len = 0;
+}
+
+void
+audit_batch_free(struct audit_batch *b)
+{
+	audit_batch_clear(b);
+	free(b->msg);
+	free(b->pos);
+	free(b->copy.p);
+	memset(b, 0, sizeof(*b));
+}
+
+/*
+ * Removes the messages of revoked partitions (their new owner starts
+ * from the offsets in the database) and re-encodes the rest.
+ */
+int
+audit_batch_drop(struct audit_batch *b,
+    const rd_kafka_topic_partition_list_t *parts)
+{
+	rd_kafka_message_t *m;
+	int i, n = b->n, rc = 0;
+	int64_t started = b->started_us;
+
+	b->n = 0;
+	b->npos = 0;
+	b->last = 0;
+	b->copy.len = 0;
+	for (i = 0; i < n; i++) {
+		m = b->msg[i];
+		if (rc == 0 && rd_kafka_topic_partition_list_find(parts,
+		    rd_kafka_topic_name(m->rkt), m->partition) == NULL &&
+		    (rc = audit_batch_add(b, m)) == 0)
+			continue;
+		rd_kafka_message_destroy(m);	/* revoked, or out of memory */
+	}
+	if (b->n > 0)
+		b->started_us = started;
+	return rc;
+}
+
+/* ---- the transaction ---- */
+
+static const char audit_sql_copy[] =
+    "COPY audit_events (" AUDIT_COLS ") FROM STDIN (FORMAT binary)";
+static const char audit_sql_stage[] =
+    "CREATE TEMP TABLE IF NOT EXISTS audit_stage ("
+    " n bigint GENERATED ALWAYS AS IDENTITY, source_topic text,"
+    " partition integer, \"offset\" bigint, key bytea, value bytea,"
+    " headers jsonb, kafka_ts timestamptz, kafka_ts_type text, event text,"
+    " event_type text, correlation_id text, source_service text,"
+    " customer_id text, runner_id text, order_id text)"
+    " ON COMMIT DELETE ROWS";
+static const char audit_sql_stage_copy[] =
+    "COPY audit_stage (" AUDIT_COLS ") FROM STDIN (FORMAT binary)";
+static const char audit_sql_replay[] =
+    "INSERT INTO audit_events (" AUDIT_COLS ")"
+    " SELECT source_topic, partition, \"offset\", key, value, headers,"
+    "  kafka_ts, kafka_ts_type, audit_try_jsonb(event), event_type,"
+    "  correlation_id, source_service, customer_id, runner_id, order_id"
+    " FROM audit_stage ORDER BY n"
+    " ON CONFLICT DO NOTHING";
+
+/* Keeps the server's message and SQLSTATE of a failed result. */
+static void
+audit_result_error(PGresult *r, PGconn *c, char *state, char *err,
+    size_t len)
+{
+	const char *s = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) :
+	    NULL;
+
+	snprintf(state, 6, "%s", s != NULL ? s : "");
+	snprintf(err, len, "%s", db_errmsg(r, c));
+}
+
+/* Runs a COPY ... FROM STDIN with buf (a binary body but its trailer). */
+static int
+audit_copy(PGconn *c, const char *sql, const struct audit_buf *buf,
+    char *state, char *err, size_t len)
+{
+	PGresult *r = PQexec(c, sql);
+	size_t off, n;
+	int ok, rc = 0;
+
+	if (PQresultStatus(r) != PGRES_COPY_IN) {
+		audit_result_error(r, c, state, err, len);
+		PQclear(r);
+		return -1;
+	}
+	PQclear(r);
+	for (off = 0, ok = 1; ok && off < buf->len; off += n) {
+		n = buf->len - off < AUDIT_CHUNK ? buf->len - off : AUDIT_CHUNK;
+		ok = PQputCopyData(c, buf->p + off, (int)n) == 1;
+	}
+	ok = ok && PQputCopyData(c, "\377\377", 2) == 1;
+	if (PQputCopyEnd(c, ok ? NULL : "client failed") != 1)
+		ok = 0;
+	while ((r = PQgetResult(c)) != NULL) {
+		if (PQresultStatus(r) != PGRES_COMMAND_OK && rc == 0) {
+			audit_result_error(r, c, state, err, len);
+			rc = -1;
+		}
+		PQclear(r);
+	}
+	if (!ok && rc == 0) {
+		audit_result_error(NULL, c, state, err, len);
+		rc = -1;
+	}
+	return rc;
+}
+
+/* Stages the batch with the event as text, then inserts what is new. */
+static int
+audit_replay(PGconn *c, struct audit_batch *b, int *recorded, char *state,
+    char *err, size_t len)
+{
+	struct audit_buf stage = { NULL, 0, 0 };
+	PGresult *r;
+	int i, rc = -1;
+
+	if (db_exec(c, audit_sql_stage, err, len) == -1 ||
+	    audit_buf_reserve(&stage, sizeof(audit_copy_header)) == -1)
+		goto out;
+	memcpy(stage.p, audit_copy_header, sizeof(audit_copy_header));
+	stage.len = sizeof(audit_copy_header);
+	for (i = 0; i < b->n; i++)
+		if (audit_encode(&stage, b->msg[i], true) == -1) {
+			snprintf(err, len, "out of memory");
+			goto out;
+		}
+	if (audit_copy(c, audit_sql_stage_copy, &stage, state, err, len) == -1 ||
+	    (r = db_query(c, audit_sql_replay, 0, NULL, err, len)) == NULL)
+		goto out;
+	*recorded = atoi(PQcmdTuples(r));
+	PQclear(r);
+	rc = 0;
+out:
+	free(stage.p);
+	return rc;
+}
+
+/* Text arrays for unnest(): '{"topic",...}', '{0,...}', '{42,...}'. */
+struct audit_arrays {
+	struct audit_buf t, p, o;
+};
+
+static int
+audit_arrays_add(struct audit_arrays *a, const char *topic, int32_t part,
+    int64_t off)
+{
+	const char *s;
+	char sep;
+
+	if (audit_buf_reserve(&a->t, 2 * strlen(topic) + 4) == -1 ||
+	    audit_buf_reserve(&a->p, 16) == -1 ||
+	    audit_buf_reserve(&a->o, 24) == -1)
+		return -1;
+	sep = a->t.len == 0 ? '{' : ',';
+	a->t.p[a->t.len++] = sep;
+	a->t.p[a->t.len++] = '"';
+	for (s = topic; *s != '\0'; s++) {
+		if (*s == '"' || *s == '\\')
+			a->t.p[a->t.len++] = '\\';
+		a->t.p[a->t.len++] = *s;
+	}
+	a->t.p[a->t.len++] = '"';
+	a->p.len += (size_t)sprintf(a->p.p + a->p.len, "%c%d",
+	    a->p.len == 0 ? '{' : ',', (int)part);
+	a->o.len += (size_t)sprintf(a->o.p + a->o.len, "%c%lld",
+	    a->o.len == 0 ? '{' : ',', (long long)off);
+	return 0;
+}
+
+/* Closes the three arrays as C strings ('{}' when empty). */
+static int
+audit_arrays_end(struct audit_arrays *a)
+{
+	struct audit_buf *v[3] = { &a->t, &a->p, &a->o };
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		if (audit_buf_reserve(v[i], 3) == -1)
+			return -1;
+		if (v[i]->len == 0)
+			v[i]->p[v[i]->len++] = '{';
+		v[i]->p[v[i]->len++] = '}';
+		v[i]->p[v[i]->len] = '\0';
+	}
+	return 0;
+}
+
+static void
+audit_arrays_free(struct audit_arrays *a)
+{
+	free(a->t.p);
+	free(a->p.p);
+	free(a->o.p);
+}
+
+/* Ordered by topic and partition: concurrent writers never deadlock. */
+static const char audit_sql_offsets_save[] =
+    "INSERT INTO kafka_offsets (group_id, topic, partition, \"offset\")"
+    " SELECT $1, t, p, o"
+    " FROM unnest($2::text[], $3::integer[], $4::bigint[]) AS u(t, p, o)"
+    " ORDER BY t, p"
+    " ON CONFLICT (group_id, topic, partition) DO UPDATE"
+    " SET \"offset\" = GREATEST(kafka_offsets.\"offset\", EXCLUDED.\"offset\"),"
+    "  updated_at = now()";
+
+/* Moves each partition's stored offset up to the batch's last one. */
+static int
+audit_offsets_save(PGconn *c, const char *group, const struct audit_batch *b,
+    char *err, size_t len)
+{
+	struct audit_arrays a;
+	const char *params[4];
+	PGresult *r = NULL;
+	int i;
+
+	memset(&a, 0, sizeof(a));
+	for (i = 0; i < b->npos; i++)
+		if (audit_arrays_add(&a, rd_kafka_topic_name(b->pos[i].rkt),
+		    b->pos[i].partition, b->pos[i].offset) == -1)
+			break;
+	if (i < b->npos || audit_arrays_end(&a) == -1)
+		snprintf(err, len, "out of memory");
+	else {
+		params[0] = group;
+		params[1] = a.t.p;
+		params[2] = a.p.p;
+		params[3] = a.o.p;
+		r = db_query(c, audit_sql_offsets_save, 4, params, err, len);
+	}
+	audit_arrays_free(&a);
+	PQclear(r);
+	return r != NULL ? 0 : -1;
+}
+
+/* One transaction: the rows (by COPY, or the replay path) and offsets. */
+static int
+audit_tx(PGconn *c, const char *group, struct audit_batch *b, bool replay,
+    int *recorded, char *state, char *err, size_t len)
+{
+	int rc;
+
+	state[0] = '\0';
+	if (db_exec(c, "BEGIN", err, len) == -1)
+		return -1;
+	rc = replay ? audit_replay(c, b, recorded, state, err, len) :
+	    audit_copy(c, audit_sql_copy, &b->copy, state, err, len);
+	if (rc == 0 && !replay)
+		*recorded = b->n;
+	if (rc == 0 && audit_offsets_save(c, group, b, err, len) == 0 &&
+	    db_exec(c, "COMMIT", err, len) == 0)
+		return 0;
+	if (!db_broken(c))
+		(void)!db_exec(c, "ROLLBACK", NULL, 0);
+	return -1;
+}
+
+/*
+ * Commits the batch and its offsets.  A unique violation (rows another
+ * consumer or an earlier attempt already committed) or a value the
+ * server refuses sends the batch down the replay path; anything else is
+ * for the caller to retry with the same batch.
+ */
+enum audit_commit
+audit_batch_commit(PGconn *c, const char *group, struct audit_batch *b,
+    int *recorded, char *err, size_t len)
+{
+	char state[6];
+
+	*recorded = 0;
+	if (b->n == 0)
+		return AUDIT_COMMITTED;
+	if (audit_tx(c, group, b, false, recorded, state, err, len) == 0)
+		return AUDIT_COMMITTED;
+	if (db_broken(c) || (strncmp(state, "22", 2) != 0 &&
+	    strncmp(state, "23", 2) != 0 && strncmp(state, "54", 2) != 0))
+		return AUDIT_RETRY;
+	if (audit_tx(c, group, b, true, recorded, state, err, len) == 0)
+		return AUDIT_COMMITTED;
+	return AUDIT_RETRY;
+}
+
+/* ---- offsets on assignment ---- */
+
+static const char audit_sql_offsets_load[] =
+    "SELECT o.topic, o.partition, o.\"offset\" FROM kafka_offsets o"
+    " JOIN unnest($2::text[], $3::integer[]) AS u(t, p)"
+    "  ON o.topic = u.t AND o.partition = u.p"
+    " WHERE o.group_id = $1";
+
+/*
+ * Sets each partition's start: after its stored offset, or missing
+ * (RD_KAFKA_OFFSET_BEGINNING or _END) when the group has none.
+ */
+int
+audit_offsets_load(PGconn *c, const char *group,
+    rd_kafka_topic_partition_list_t *parts, int64_t missing, char *err,
+    size_t len)
+{
+	rd_kafka_topic_partition_t *tp;
+	struct audit_arrays a;
+	const char *params[3];
+	PGresult *r = NULL;
+	int i;
+
+	memset(&a, 0, sizeof(a));
+	for (i = 0; i < parts->cnt; i++)
+		if (audit_arrays_add(&a, parts->elems[i].topic,
+		    parts->elems[i].partition, 0) == -1)
+			break;
+	if (i < parts->cnt || audit_arrays_end(&a) == -1)
+		snprintf(err, len, "out of memory");
+	else {
+		params[0] = group;
+		params[1] = a.t.p;
+		params[2] = a.p.p;
+		r = db_query(c, audit_sql_offsets_load, 3, params, err, len);
+	}
+	audit_arrays_free(&a);
+	if (r == NULL)
+		return -1;
+	for (i = 0; i < parts->cnt; i++)
+		parts->elems[i].offset = missing;
+	for (i = 0; i < PQntuples(r); i++)
+		if ((tp = rd_kafka_topic_partition_list_find(parts,
+		    PQgetvalue(r, i, 0), atoi(PQgetvalue(r, i, 1)))) != NULL)
+			tp->offset = strtoll(PQgetvalue(r, i, 2), NULL, 10) + 1;
+	PQclear(r);
+	return 0;
+}

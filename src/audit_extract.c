@@ -1,0 +1,253 @@
+/*
+ * audit_extract.c - the audit log's reading of a Kafka message.
+ *
+ * Owns the seed's field fallbacks (type/event_type/eventType, ...,
+ * payload or the message itself) and how bytes become JSON (text when
+ * they are clean UTF-8, base64 otherwise).  Pure: no I/O, no logging,
+ * never fails on any input; a value that is not a JSON object or array
+ * simply yields no fields and event_type "unknown".
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit_extract.h"
+
+/* Names tried in order, per field; NULL-terminated. */
+static const char *const audit_names[AUDIT_F_MAX][4] = {
+	[AUDIT_F_EVENT_TYPE] =	{ "type", "event_type", "eventType", NULL },
+	[AUDIT_F_CORRELATION_ID] =	{ "correlation_id", "correlationId", NULL },
+	[AUDIT_F_SOURCE_SERVICE] =	{ "source", "source_service", NULL },
+	[AUDIT_F_CUSTOMER_ID] =	{ "customer_id", "customerId", NULL },
+	[AUDIT_F_RUNNER_ID] =	{ "runner_id", "runnerId", NULL },
+	[AUDIT_F_ORDER_ID] =		{ "order_id", "orderId", NULL },
+};
+
+static const char audit_b64[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* The column name of a field, for logs and tests. */
+const char *
+audit_field_name(enum audit_field af)
+{
+	static const char *const names[AUDIT_F_MAX] = { "event_type",
+	    "correlation_id", "source_service", "customer_id", "runner_id",
+	    "order_id" };
+
+	return af < AUDIT_F_MAX ? names[af] : "?";
+}
+
+/* Length of the UTF-8 sequence starting at p, or 0 when invalid. */
+static size_t
+audit_utf8_seq(const unsigned char *p, size_t left)
+{
+	size_t n, i;
+	unsigned cp;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2, cp = p[0] & 0x1f;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 3, cp = p[0] & 0x0f;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4, cp = p[0] & 0x07;
+	else
+		return 0;
+	if (n > left)
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 ||
+	    cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+bool
+audit_utf8_text(const void *vp, size_t len)
+{
+	const unsigned char *p = vp;
+	size_t i = 0, n;
+
+	while (i < len) {
+		if (p[i] == 0)
+			return false;
+		if (p[i] < 0x80) {
+			i++;
+			continue;
+		}
+		if ((n = audit_utf8_seq(p + i, len - i)) == 0)
+			return false;
+		i += n;
+	}
+	return true;
+}
+
+size_t
+audit_utf8_cut(const char *p, size_t len, size_t max)
+{
+	if (len <= max)
+		return len;
+	/* Step back over continuation bytes to a lead byte. */
+	while (max > 0 && ((unsigned char)p[max] & 0xc0) == 0x80)
+		max--;
+	return max;
+}
+
+/* A scalar as text: strings as they are, numbers printed, else NULL. */
+static void
+audit_scalar(struct audit_fields *f, enum audit_field af, json_t *v)
+{
+	struct audit_str *s = &f->f[af];
+
+	if (json_is_string(v)) {
+		s->p = json_string_value(v);
+		s->len = json_string_length(v);
+		/* \u0000 cannot be stored in a text column: cut there. */
+		s->len = strnlen(s->p, s->len);
+	} else if (json_is_integer(v)) {
+		snprintf(f->num[af], sizeof(f->num[af]), "%" JSON_INTEGER_FORMAT,
+		    json_integer_value(v));
+		s->p = f->num[af];
+		s->len = strlen(s->p);
+	} else if (json_is_real(v)) {
+		snprintf(f->num[af], sizeof(f->num[af]), "%.17g",
+		    json_real_value(v));
+		s->p = f->num[af];
+		s->len = strlen(s->p);
+	} else
+		return;
+	s->len = audit_utf8_cut(s->p, s->len, AUDIT_FIELD_MAX);
+}
+
+/* The first of a field's names present in obj with a usable value. */
+static void
+audit_lookup(struct audit_fields *f, enum audit_field af, json_t *obj)
+{
+	const char *const *name;
+
+	for (name = audit_names[af]; *name != NULL; name++) {
+		audit_scalar(f, af, json_object_get(obj, *name));
+		if (f->f[af].p != NULL)
+			return;
+	}
+}
+
+/* Parses only what may be a JSON object or array: text starts quickly. */
+static json_t *
+audit_parse(const char *p, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' ||
+	    p[i] == '\r'))
+		i++;
+	if (i == len || (p[i] != '{' && p[i] != '['))
+		return NULL;
+	return json_loadb(p, len, 0, NULL);
+}
+
+void
+audit_extract(struct audit_fields *f, const void *value, size_t len)
+{
+	json_t *payload;
+	int af;
+
+	memset(f->f, 0, sizeof(f->f));
+	f->root = value != NULL ? audit_parse(value, len) : NULL;
+	if (json_is_object(f->root)) {
+		audit_lookup(f, AUDIT_F_EVENT_TYPE, f->root);
+		audit_lookup(f, AUDIT_F_CORRELATION_ID, f->root);
+		audit_lookup(f, AUDIT_F_SOURCE_SERVICE, f->root);
+		payload = json_object_get(f->root, "payload");
+		if (!json_is_object(payload))
+			payload = f->root;
+		for (af = AUDIT_F_CUSTOMER_ID; af <= AUDIT_F_ORDER_ID; af++) {
+			audit_lookup(f, af, payload);
+			if (f->f[af].p == NULL && payload != f->root)
+				audit_lookup(f, af, f->root);
+		}
+	}
+	if (f->f[AUDIT_F_EVENT_TYPE].p == NULL || f->f[AUDIT_F_EVENT_TYPE].len == 0) {
+		f->f[AUDIT_F_EVENT_TYPE].p = "unknown";
+		f->f[AUDIT_F_EVENT_TYPE].len = 7;
+	}
+}
+
+void
+audit_extract_clear(struct audit_fields *f)
+{
+	json_decref(f->root);
+	f->root = NULL;
+}
+
+/* Standard base64 with padding, as a jansson string. */
+static json_t *
+audit_base64(const unsigned char *p, size_t len)
+{
+	size_t i, o = 0;
+	unsigned v;
+	json_t *j;
+	char *out;
+
+	if ((out = malloc((len + 2) / 3 * 4 + 1)) == NULL)
+		return NULL;
+	for (i = 0; i < len; i += 3) {
+		v = (unsigned)p[i] << 16;
+		if (i + 1 < len)
+			v |= (unsigned)p[i + 1] << 8;
+		if (i + 2 < len)
+			v |= p[i + 2];
+		out[o++] = audit_b64[(v >> 18) & 63];
+		out[o++] = audit_b64[(v >> 12) & 63];
+		out[o++] = i + 1 < len ? audit_b64[(v >> 6) & 63] : '=';
+		out[o++] = i + 2 < len ? audit_b64[v & 63] : '=';
+	}
+	j = json_stringn(out, o);
+	free(out);
+	return j;
+}
+
+json_t *
+audit_bytes_json(const void *p, size_t len, const char **encoding)
+{
+	if (p == NULL) {
+		*encoding = NULL;
+		return json_null();
+	}
+	if (audit_utf8_text(p, len)) {
+		*encoding = "utf-8";
+		return json_stringn(p, len);
+	}
+	*encoding = "base64";
+	return audit_base64(p, len);
+}
+
+json_t *
+audit_header_json(const char *name, const void *value, size_t len)
+{
+	const char *enc, *kenc;
+	json_t *h = json_object(), *k, *v;
+
+	k = audit_bytes_json(name, strlen(name), &kenc);
+	v = audit_bytes_json(value, len, &enc);
+	if (h == NULL || k == NULL || v == NULL) {
+		json_decref(h);
+		json_decref(k);
+		json_decref(v);
+		return NULL;
+	}
+	json_object_set_new(h, "key", k);
+	if (strcmp(kenc, "utf-8") != 0)
+		json_object_set_new(h, "keyEncoding", json_string(kenc));
+	json_object_set_new(h, "value", v);
+	if (enc != NULL)
+		json_object_set_new(h, "encoding", json_string(enc));
+	return h;
+}
