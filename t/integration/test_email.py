@@ -41,7 +41,7 @@ def post(d, body, headers=None):
     return resp
 
 
-def wait_status(d, nid, status, timeout=30):
+def wait_status(d, nid, status, timeout=45):
     def check():
         code, body, _ = d.get("%s/%d" % (PATH, nid))
         assert code == 200, body
@@ -113,7 +113,7 @@ def test_permanent_failure_is_never_requeued(conf, notifyd, smtp):
     assert failed["permanent"] is True and failed["attempts"] == 1
     assert "550" in failed["lastError"]
     mark = d.mark()
-    d.wait_log(r"sweep: nothing to requeue", since=mark, timeout=5)
+    d.wait_log(r"sweep: nothing to requeue", since=mark, timeout=15)
     time.sleep(2)  # several sweeps: it must stay as it is
     _, again, _ = d.get("%s/%d" % (PATH, resp["id"]))
     assert again["status"] == "FAILED" and again["requeues"] == 0
