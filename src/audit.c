@@ -5,8 +5,10 @@
  * One consumer in audit.group_id, subscribed by regex.  Offsets live
  * only in kafka_offsets, committed in the same transaction as the rows
  * (audit_batch.c); on assignment each partition starts after its stored
- * offset.  While PostgreSQL is down the batch stays in memory, the
- * partitions are paused, and the same batch is retried with backoff.
+ * offset.  While a batch fills, its COPY is already open and fed, so
+ * PostgreSQL inserts while we consume.  While PostgreSQL is down the
+ * batch stays in memory, the partitions are paused, and the same batch
+ * is retried with backoff.
  * Must never commit offsets to Kafka, drop a polled message of a
  * partition it still owns, or stop on a malformed message.
  */
@@ -29,6 +31,7 @@
 #define AUDIT_BACKOFF_FIRST	0.1	/* seconds */
 #define AUDIT_BACKOFF_MAX	2.0
 #define AUDIT_IDLE_MS		500	/* poll timeout with nothing to do */
+#define AUDIT_STREAM_BYTES	(64 * 1024)	/* COPY data sent while filling */
 
 struct audit {
 	rd_kafka_t	*rk;
@@ -74,6 +77,8 @@ audit_db(struct audit *a, char *err, size_t len)
 {
 	if (a->db != NULL && !db_broken(a->db))
 		return 0;
+	if (a->batch.stream == a->db)
+		audit_batch_unstream(&a->batch);
 	PQfinish(a->db);
 	a->db = db_connect(conf->database_conninfo, err, len);
 	return a->db != NULL ? 0 : -1;
@@ -98,9 +103,18 @@ audit_pause(struct audit *a, bool pause)
 		rd_kafka_topic_partition_list_destroy(parts);
 }
 
+/* libpq's multi-line messages on one log line. */
+static void
+audit_oneline(char *s)
+{
+	for (; *s != '\0'; s++)
+		if (*s == '\n' || *s == '\t')
+			*s = ' ';
+}
+
 /* A commit failed: keep the batch, pause, retry later. */
 static void
-audit_failed(struct audit *a, const char *why)
+audit_failed(struct audit *a, char *why)
 {
 	const rd_kafka_message_t *m = a->batch.n > 0 ? a->batch.msg[0] : NULL;
 
@@ -109,6 +123,7 @@ audit_failed(struct audit *a, const char *why)
 	    (a->backoff * 2 > AUDIT_BACKOFF_MAX ? AUDIT_BACKOFF_MAX :
 	    a->backoff * 2);
 	a->retry_at = util_now() + a->backoff;
+	audit_oneline(why);
 	if (m != NULL && !a->failing)
 		log_warnx("batch of %d messages from %s [%d] at offset %lld not "
 		    "committed: %s; consumption paused, retrying", a->batch.n,
@@ -180,6 +195,7 @@ audit_offsets(struct audit *a, rd_kafka_topic_partition_list_t *parts)
 		    a->missing, err, sizeof(err)) == 0)
 			return 0;
 		stats_add(CTR_DB_ERRORS, 1);
+		audit_oneline(err);
 		if (!logged)
 			log_warnx("cannot read the offsets of %d assigned "
 			    "partitions: %s; retrying", parts->cnt, err);
@@ -203,6 +219,8 @@ audit_assign(struct audit *a, rd_kafka_topic_partition_list_t *parts,
 	rd_kafka_resp_err_t err = 0;
 	int i;
 
+	/* Cooperative: the connection may be feeding the batch's COPY. */
+	audit_batch_unstream(&a->batch);
 	if (want->cnt > 0 && audit_offsets(a, want) == -1) {
 		rd_kafka_topic_partition_list_destroy(want);
 		want = rd_kafka_topic_partition_list_new(1);
@@ -278,6 +296,8 @@ audit_consumer_new(struct audit *a, char *err, size_t len)
 		"enable.auto.offset.store", "false",
 		"auto.offset.reset", "earliest",
 		"enable.partition.eof", "false",
+		/* Pre-fetch ~1 s of traffic, not librdkafka's 64 MB. */
+		"queued.max.messages.kbytes", "8192",
 		NULL
 	};
 	rd_kafka_topic_partition_list_t *sub;
@@ -287,7 +307,7 @@ audit_consumer_new(struct audit *a, char *err, size_t len)
 	rd_kafka_t *rk;
 
 	snprintf(refresh, sizeof(refresh), "%d", conf->audit_metadata_refresh);
-	if ((kc = kafka_conf_new((const char *const *)defaults, err, len)) == NULL)
+	if ((kc = kafka_conf_new(defaults, err, len)) == NULL)
 		return NULL;
 	if (kafka_conf_set(kc, "group.id", conf->audit_group_id, err, len) ==
 	    -1 || kafka_conf_set(kc, "topic.metadata.refresh.interval.ms",
@@ -337,7 +357,11 @@ audit_take(struct audit *a, rd_kafka_message_t *m)
 		    (long long)m->offset);
 		rd_kafka_message_destroy(m);
 		a->broken = true;
+		return;
 	}
+	if (!a->failing && a->db != NULL && !db_broken(a->db) &&
+	    a->batch.copy.len - a->batch.sent >= AUDIT_STREAM_BYTES)
+		audit_batch_stream(&a->batch, a->db);
 }
 
 /* How long the next poll may block, in ms. */
@@ -407,11 +431,11 @@ audit_fini(struct audit *a)
 			    "be read again", a->batch.n);
 		if (proc_stop != STOP_FAST && !a->broken)
 			(void)rd_kafka_consumer_close(a->rk);
+		/* Messages must go before their client. */
 		audit_batch_free(&a->batch);
 		rd_kafka_destroy_flags(a->rk, proc_stop == STOP_FAST ||
 		    a->broken ? RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE : 0);
 	}
-	audit_batch_free(&a->batch);
 	PQfinish(a->db);
 	if (a->has_exclude)
 		regfree(&a->exclude);

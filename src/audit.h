@@ -36,6 +36,9 @@ struct audit_batch {
 	struct audit_pos *pos;
 	int		 npos, poscap, last;
 	int64_t		 started_us;	/* when msg[0] arrived */
+	PGconn		*stream;	/* COPY open on it, fed while filling */
+	size_t		 sent;		/* bytes of copy already streamed */
+	bool		 stream_failed;	/* redo it all at commit */
 };
 
 enum audit_commit {
@@ -47,6 +50,8 @@ int	 audit_batch_add(struct audit_batch *, rd_kafka_message_t *)
 	    __attribute__((warn_unused_result));
 void	 audit_batch_clear(struct audit_batch *);
 void	 audit_batch_free(struct audit_batch *);
+void	 audit_batch_stream(struct audit_batch *, PGconn *);
+void	 audit_batch_unstream(struct audit_batch *);
 int	 audit_batch_drop(struct audit_batch *,
 	    const rd_kafka_topic_partition_list_t *)
 	    __attribute__((warn_unused_result));

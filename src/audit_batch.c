@@ -267,6 +267,9 @@ audit_batch_clear(struct audit_batch *b)
 	b->npos = 0;
 	b->last = 0;
 	b->copy.len = 0;
+	b->sent = 0;
+	b->stream = NULL;
+	b->stream_failed = false;
 }
 
 void
@@ -291,6 +294,7 @@ audit_batch_drop(struct audit_batch *b,
 	int i, n = b->n, rc = 0;
 	int64_t started = b->started_us;
 
+	audit_batch_unstream(b);
 	b->n = 0;
 	b->npos = 0;
 	b->last = 0;
@@ -342,27 +346,45 @@ audit_result_error(PGresult *r, PGconn *c, char *state, char *err,
 	snprintf(err, len, "%s", db_errmsg(r, c));
 }
 
-/* Runs a COPY ... FROM STDIN with buf (a binary body but its trailer). */
+/* Starts a COPY ... FROM STDIN. */
 static int
-audit_copy(PGconn *c, const char *sql, const struct audit_buf *buf,
-    char *state, char *err, size_t len)
+audit_copy_begin(PGconn *c, const char *sql, char *state, char *err,
+    size_t len)
 {
 	PGresult *r = PQexec(c, sql);
-	size_t off, n;
-	int ok, rc = 0;
+	int rc = 0;
 
 	if (PQresultStatus(r) != PGRES_COPY_IN) {
 		audit_result_error(r, c, state, err, len);
-		PQclear(r);
-		return -1;
+		rc = -1;
 	}
 	PQclear(r);
-	for (off = 0, ok = 1; ok && off < buf->len; off += n) {
+	return rc;
+}
+
+/* Sends buf from byte off on, in CopyData messages of bounded size. */
+static int
+audit_copy_send(PGconn *c, const struct audit_buf *buf, size_t off)
+{
+	size_t n;
+
+	for (; off < buf->len; off += n) {
 		n = buf->len - off < AUDIT_CHUNK ? buf->len - off : AUDIT_CHUNK;
-		ok = PQputCopyData(c, buf->p + off, (int)n) == 1;
+		if (PQputCopyData(c, buf->p + off, (int)n) != 1)
+			return -1;
 	}
+	return 0;
+}
+
+/* Ends the COPY (with its trailer when ok) and reads its outcome. */
+static int
+audit_copy_end(PGconn *c, int ok, char *state, char *err, size_t len)
+{
+	PGresult *r;
+	int rc = 0;
+
 	ok = ok && PQputCopyData(c, "\377\377", 2) == 1;
-	if (PQputCopyEnd(c, ok ? NULL : "client failed") != 1)
+	if (PQputCopyEnd(c, ok ? NULL : "client gave up") != 1)
 		ok = 0;
 	while ((r = PQgetResult(c)) != NULL) {
 		if (PQresultStatus(r) != PGRES_COMMAND_OK && rc == 0) {
@@ -376,6 +398,63 @@ audit_copy(PGconn *c, const char *sql, const struct audit_buf *buf,
 		rc = -1;
 	}
 	return rc;
+}
+
+/* Runs a COPY ... FROM STDIN with buf (a binary body but its trailer). */
+static int
+audit_copy(PGconn *c, const char *sql, const struct audit_buf *buf,
+    char *state, char *err, size_t len)
+{
+	if (audit_copy_begin(c, sql, state, err, len) == -1)
+		return -1;
+	return audit_copy_end(c, audit_copy_send(c, buf, 0) == 0, state, err,
+	    len);
+}
+
+/*
+ * Streaming: while the batch fills, its COPY is already open and fed,
+ * so the server inserts while we consume.  The whole encoding stays in
+ * the batch, so a stream that fails is simply redone at commit.
+ */
+void
+audit_batch_stream(struct audit_batch *b, PGconn *c)
+{
+	char state[6], err[DB_ERRLEN];
+
+	if (b->stream_failed || b->n == 0)
+		return;
+	if (b->stream == NULL) {
+		if (db_exec(c, "BEGIN", err, sizeof(err)) == -1 ||
+		    audit_copy_begin(c, audit_sql_copy, state, err,
+		    sizeof(err)) == -1) {
+			b->stream_failed = true;
+			if (!db_broken(c))
+				(void)!db_exec(c, "ROLLBACK", NULL, 0);
+			return;
+		}
+		b->stream = c;
+		b->sent = 0;
+	}
+	if (audit_copy_send(c, &b->copy, b->sent) == -1)
+		b->stream_failed = true;
+	else
+		b->sent = b->copy.len;
+}
+
+/* Gives up an open stream (its rows are sent again at commit). */
+void
+audit_batch_unstream(struct audit_batch *b)
+{
+	char state[6], err[DB_ERRLEN];
+	PGconn *c = b->stream;
+
+	b->stream = NULL;
+	b->sent = 0;
+	b->stream_failed = false;
+	if (c == NULL || db_broken(c))
+		return;
+	(void)audit_copy_end(c, 0, state, err, sizeof(err));
+	(void)!db_exec(c, "ROLLBACK", NULL, 0);
 }
 
 /* Stages the batch with the event as text, then inserts what is new. */
@@ -513,10 +592,18 @@ audit_tx(PGconn *c, const char *group, struct audit_batch *b, bool replay,
 	int rc;
 
 	state[0] = '\0';
-	if (db_exec(c, "BEGIN", err, len) == -1)
-		return -1;
-	rc = replay ? audit_replay(c, b, recorded, state, err, len) :
-	    audit_copy(c, audit_sql_copy, &b->copy, state, err, len);
+	if (!replay && b->stream == c && !b->stream_failed)
+		rc = audit_copy_end(c, audit_copy_send(c, &b->copy, b->sent) ==
+		    0, state, err, len);
+	else {
+		audit_batch_unstream(b);
+		if (db_exec(c, "BEGIN", err, len) == -1)
+			return -1;
+		rc = replay ? audit_replay(c, b, recorded, state, err, len) :
+		    audit_copy(c, audit_sql_copy, &b->copy, state, err, len);
+	}
+	b->stream = NULL;
+	b->stream_failed = false;
 	if (rc == 0 && !replay)
 		*recorded = b->n;
 	if (rc == 0 && audit_offsets_save(c, group, b, err, len) == 0 &&

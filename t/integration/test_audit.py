@@ -7,6 +7,7 @@ python3-kafka (KafkaProducer) and kcat (nd.KafkaMock.produce).
 import base64
 import json
 import os
+import re
 import signal
 import threading
 import time
@@ -22,6 +23,20 @@ AUDIT = {"enabled": True, "metadata_refresh": 500, "batch_linger": 20}
 
 def audit_conf(conf, **audit):
     return nd.merge(conf, {"audit": dict(AUDIT, **audit)})
+
+
+def make_conf(db, smtp, kafka, session_ms=None, **audit):
+    """Test settings on a given mock (kafka_factory), audit enabled.
+
+    A shorter session makes the group drop a killed member sooner (the
+    mock needs at least 3 s to assign at all)."""
+    conf = audit_conf(nd.base_conf(db.conninfo, kafka.bootstrap, smtp.url,
+                                   nd.free_port()), **audit)
+    if session_ms is not None:
+        conf["kafka"]["properties"] = [
+            "session.timeout.ms=%d" % session_ms if p.startswith("session.")
+            else p for p in conf["kafka"]["properties"]]
+    return conf
 
 
 @pytest.fixture
@@ -114,8 +129,13 @@ FIELDS = ("event_type, correlation_id, source_service, customer_id,"
           " runner_id, order_id")
 
 
-def test_records_every_topic_with_fields(conf, kafka, db, notifyd, producer):
-    d = notifyd(audit_conf(conf, exclude="^ignored"))
+def test_records_every_topic_with_fields(db, smtp, kafka_factory, notifyd,
+                                        producer):
+    # Topics that exist at start are in the first assignment; late-topic
+    # below needs a metadata refresh and a rebalance.
+    kafka = kafka_factory(topics=[("order-events", 1), ("payment_events", 1),
+                                  ("ignored-topic", 1)])
+    d = notifyd(make_conf(db, smtp, kafka, exclude="^ignored"))
     p = producer(kafka)
     for i, (msg, _) in enumerate(SEED_MESSAGES):
         p.send("order-events" if i % 2 else "payment_events",
@@ -187,6 +207,31 @@ def test_bytes_are_kept_exactly(conf, kafka, db, notifyd, producer):
         "valueEncoding"] == "utf-8"
 
 
+def test_replay_of_committed_rows_is_harmless(db, smtp, kafka_factory,
+                                             notifyd, producer):
+    """Rows another consumer (a zombie) committed already: the COPY hits
+    the unique constraint, the batch goes through the replay path, and
+    only the missing rows are added."""
+    kafka = kafka_factory(topics=[("replay", 1)])
+    conf = make_conf(db, smtp, kafka)
+    assert notifyd(conf, wait_ready=False, args=("--migrate",)).wait() == 0
+    db.query("INSERT INTO audit_events (source_topic, partition, \"offset\","
+             " event_type, value) VALUES ('replay', 0, 1, 'zombie', 'z')")
+    p = producer(kafka)
+    for n in range(4):
+        p.send("replay", b'{"type": "real", "n": %d}' % n, partition=0)
+    p.flush()
+    d = notifyd(conf)
+    wait_count(db, 4)
+    assert_exactly_once(db, 4)
+    assert db.query("SELECT \"offset\", event_type FROM audit_events"
+                    " ORDER BY 1") == [(0, "real"), (1, "zombie"),
+                                       (2, "real"), (3, "real")]
+    assert db.scalar("SELECT \"offset\" FROM kafka_offsets"
+                     " WHERE topic = 'replay'") == 3
+    d.wait_log("already recorded")
+
+
 def decode(text, encoding):
     if text is None:
         return None
@@ -194,3 +239,299 @@ def decode(text, encoding):
         return base64.b64decode(text)
     assert encoding == "utf-8"
     return text.encode()
+
+
+# ---------------------------------------------------------------- exactly once
+
+class Producing(threading.Thread):
+    """Produces total JSON messages with kcat in chunks, spread over
+    pause seconds, while the test breaks things."""
+
+    def __init__(self, kafka, topic, partitions, total, chunks, pause,
+                 pad=900):
+        super().__init__(daemon=True)
+        self.kafka, self.topic, self.total = kafka, topic, total
+        # Chunks go round the partitions: each mock partition keeps only
+        # ~5 MB, and an unkeyed chunk would all land on one.
+        self.partitions = partitions
+        self.chunks, self.pause = chunks, pause
+        # ~1 KB messages: a batch of a few hundred is more than the
+        # role streams into its open COPY before committing (256 KB).
+        self.pad = "x" * pad
+        self.error = None
+        self.sent = 0
+
+    def run(self):
+        try:
+            per = self.total // self.chunks
+            for c in range(self.chunks):
+                self.kafka.produce(self.topic, [
+                    '{"type": "load", "orderId": "o-%d", "n": %d, "pad": "%s"}'
+                    % (n, n, self.pad)
+                    for n in range(c * per, (c + 1) * per)],
+                    partition=c % self.partitions)
+                self.sent += per
+                time.sleep(self.pause / self.chunks)    # pacing, not waiting
+        except Exception as e:      # noqa: BLE001 - reported by the test
+            self.error = e
+
+    def finish(self, timeout=60):
+        self.join(timeout)
+        assert not self.is_alive(), "producer stuck"
+        assert self.error is None, self.error
+        assert self.sent == self.total
+
+
+def test_kill_9_loses_and_doubles_nothing(db, smtp, kafka_factory, notifyd):
+    kafka = kafka_factory(topics=[("stress", 8)])
+    d = notifyd(make_conf(db, smtp, kafka, session_ms=4000, batch_size=300,
+                          batch_linger=30))
+    prod = Producing(kafka, "stress", 8, 20000, 40, 16)
+    prod.start()
+    kills = 0
+    while kills < 4:
+        before = count(db)
+        # Kill only a process that made progress: each one joined the
+        # group, got partitions and committed at least one batch.
+        pid = nd.wait_until(lambda: count(db) > before and audit_pid(d),
+                            40, msg="audit progress after %d kills" % kills)
+        os.kill(pid, signal.SIGKILL)
+        kills += 1
+        nd.wait_until(lambda: audit_pid(d) not in (None, pid), 10,
+                      msg="audit respawned")
+    prod.finish()
+    wait_count(db, 20000, 60)
+    assert_exactly_once(db, 20000)
+    assert d.log().count("audit/0 pid") >= 4     # the master saw each death
+
+
+def test_postgres_outage_loses_and_doubles_nothing(pg, db, smtp,
+                                                   kafka_factory, notifyd):
+    kafka = kafka_factory(topics=[("outage", 4)])
+    d = notifyd(make_conf(db, smtp, kafka, batch_size=500))
+    prod = Producing(kafka, "outage", 4, 8000, 32, 14)
+    prod.start()
+    wait_count(db, 500)
+    mark = d.mark()
+    pg.stop()
+    try:
+        d.wait_log("not committed: .*consumption paused", 10, mark)
+        time.sleep(10)      # the outage itself, not a wait for readiness
+    finally:
+        pg.start()
+    d.wait_log("database reachable again; consumption resumed", 15, mark)
+    prod.finish()
+    wait_count(db, 8000, 60)
+    assert_exactly_once(db, 8000)
+    assert d.alive() and audit_pid(d) is not None
+
+
+def owned(d):
+    """Partitions of "six" an instance was ever assigned (its log)."""
+    return set(re.findall(r"assigned six \[(\d)\]", d.log()))
+
+
+@pytest.mark.parametrize("strategy", ["range,roundrobin",
+                                      "cooperative-sticky"])
+def test_two_instances_share_a_group(db, smtp, kafka_factory, notifyd,
+                                     strategy):
+    kafka = kafka_factory(topics=[("six", 6)])
+    conf = make_conf(db, smtp, kafka, session_ms=4000)
+    conf["kafka"]["properties"].append(
+        "partition.assignment.strategy=" + strategy)
+    a = notifyd(conf)
+    b = notifyd(nd.merge(conf, {"http": {"port": nd.free_port()}}))
+    # b joined: the group shares the partitions between the two.
+    b.wait_log(r"assigned six \[", 30)
+    kafka.produce("six", ['{"type": "a", "n": %d}' % n for n in range(3000)])
+    wait_count(db, 3000)
+    assert_exactly_once(db, 3000)
+    assert 0 < len(owned(b)) < 6 and 0 < len(owned(a))
+
+    a.kill()
+    kafka.produce("six", ['{"type": "b", "n": %d}' % n for n in range(3000)])
+    # b takes a's partitions over (all at once when eager, a's three
+    # added to its own when cooperative).
+    nd.wait_until(lambda: owned(b) == set("012345"), 30,
+                  msg="b owns all six partitions")
+    wait_count(db, 6000, 30)
+    assert_exactly_once(db, 6000)
+
+
+# ---------------------------------------------------------------- HTTP
+
+TO_DICT = {"notificationId", "customerId", "runnerId", "orderId", "event",
+           "status", "createdAt", "sourceTopic", "eventType",
+           "correlationId", "sourceService"}
+
+
+def order_msg(i, order="o-1", customer="cu-1"):
+    return json.dumps({"type": "order.step%d" % i,
+                       "correlation_id": "c-%d" % (i % 2), "source": "svc",
+                       "payload": {"order_id": order,
+                                   "customer_id": customer}}).encode()
+
+
+@pytest.fixture
+def served(db, smtp, kafka_factory, notifyd, producer):
+    """notifyd with nine recorded messages on two topics."""
+    kafka = kafka_factory(topics=[("orders", 2), ("users", 1)])
+    d = notifyd(make_conf(db, smtp, kafka))
+    p = producer(kafka)
+    for i in range(7):
+        p.send("orders", order_msg(i), partition=0)
+    p.send("orders", order_msg(9, "o-2", "cu-2"), partition=1)
+    p.send("users", b'{"type": "user.created", "customerId": "cu-1"}')
+    p.flush()
+    wait_count(db, 9)
+    return d
+
+
+def test_seed_endpoints(served):
+    d = served
+    assert d.get("/health")[:2] == (200, {"status": "ok"})
+    st, rows, _ = d.get("/order/o-1")
+    assert st == 200 and len(rows) == 7
+    assert TO_DICT <= set(rows[0])
+    assert [r["eventType"] for r in rows] == ["order.step%d" % i
+                                              for i in range(7)]
+    r = rows[3]
+    assert (r["orderId"], r["customerId"], r["runnerId"], r["status"],
+            r["sourceTopic"], r["correlationId"], r["sourceService"]) == \
+        ("o-1", "cu-1", None, "captured", "orders", "c-1", "svc")
+    assert r["event"]["payload"]["order_id"] == "o-1"
+    assert r["createdAt"].startswith("20") and "T" in r["createdAt"]
+    st, latest, _ = d.get("/order/o-1/latest")
+    assert st == 200 and latest["eventType"] == "order.step6"
+    st, body, _ = d.get("/order/none/latest")
+    assert st == 404 and body["error"]
+    assert d.get("/order/none")[:2] == (200, [])
+
+    st, rows, _ = d.get("/customer/cu-1/notifications")
+    assert st == 200 and len(rows) == 8
+    ids = [r["id"] for r in rows]
+    assert ids == sorted(ids, reverse=True)     # newest first
+    assert d.get("/customer/cu-1/notifications?limit=3")[1] == rows[:3]
+    st, page, _ = d.get("/customer/cu-1/notifications?limit=3&offset=6")
+    assert page == rows[6:]
+
+    st, made, _ = d.post("/send-notification", json={
+        "customerId": "cu-9", "runnerId": "r-9", "orderId": "o-9",
+        "event": "Your order has been placed"})
+    assert st == 201, made
+    assert TO_DICT <= set(made)
+    assert (made["customerId"], made["runnerId"], made["orderId"],
+            made["event"]) == ("cu-9", "r-9", "o-9",
+                               "Your order has been placed")
+    assert d.get("/order/o-9/latest")[1]["notificationId"] == \
+        made["notificationId"]
+    st, made, _ = d.post("/send-notification", json={
+        "customerId": 5, "orderId": "o-9", "event": {"any": ["json"]}})
+    assert st == 201 and made["runnerId"] is None and made["customerId"] == "5"
+
+
+SEND_400 = [
+    (b"not json", None),
+    (b"[]", None),
+    (b"{}", "customerId"),
+    (b'{"customerId": "c", "event": "e"}', "orderId"),
+    (b'{"customerId": "c", "orderId": "o"}', "event"),
+    (b'{"customerId": {"x": 1}, "orderId": "o", "event": "e"}', "customerId"),
+    (b'{"customerId": "", "orderId": "o", "event": "e"}', "customerId"),
+    (b'{"customerId": "c", "orderId": "o", "runnerId": [1], "event": "e"}',
+     "runnerId"),
+    (b'{"customerId": "%s", "orderId": "o", "event": "e"}' % (b"x" * 256),
+     "customerId"),
+]
+
+EVENTS_400 = [
+    ("limit=abc", "limit"), ("limit=0", "limit"), ("limit=1001", "limit"),
+    ("limit=", "limit"), ("after=x", "after"), ("after=-1", "after"),
+    ("since=yesterday", "since"), ("since=2025-02-30T00:00:00Z", "since"),
+    ("until=2025-01-01T25:00:00Z", "until"), ("until=2025-1-1", "until"),
+    ("since=2025-01-01T00:00:00+0", "since"),
+    ("bogus=1", "bogus"), ("topic=a&orderId=1", "orderId"),
+]
+
+
+def test_audit_400s(conf, notifyd):
+    """Bad bodies and parameters: 400 JSON naming the field (no Kafka
+    needed: the api role answers without the audit role)."""
+    d = notifyd(conf)
+    for body, field in SEND_400:
+        st, err, _ = d.post("/send-notification", body=body,
+                            headers={"Content-Type": "application/json"})
+        assert st == 400 and err["status"] == 400 and err["error"], body
+        assert err.get("field") == field, (body, err)
+    for query, field in EVENTS_400:
+        st, err, _ = d.get("/audit/events?" + query)
+        assert st == 400 and err["field"] == field, (query, err)
+    for path, field in (("/customer/c/notifications?limit=x", "limit"),
+                        ("/customer/c/notifications?offset=-1", "offset"),
+                        ("/customer/c/notifications?page=2", "page"),
+                        ("/order/o-1?limit=0", "limit"),
+                        ("/order/o-1/latest?x=1", "x"),
+                        ("/audit/topics?x=1", "x"),
+                        ("/audit/events/abc", "id"),
+                        ("/audit/events/1?x=1", "x")):
+        st, err, _ = d.get(path)
+        assert st == 400 and err["field"] == field, (path, err)
+
+
+def test_audit_events_query_and_pages(served):
+    d = served
+    seen, after, pages = [], None, 0
+    while True:
+        url = "/audit/events?limit=4" + ("&after=%d" % after if after else "")
+        st, body, _ = d.get(url)
+        assert st == 200, body
+        seen += body["events"]
+        pages += 1
+        after = body["next"]
+        if after is None:
+            break
+    ids = [e["id"] for e in seen]
+    assert pages == 3 and len(ids) == 9 and ids == sorted(ids, reverse=True)
+    assert {"partition", "offset", "kafkaTimestamp"} <= set(seen[0])
+    assert TO_DICT <= set(seen[0])
+
+    def n(query):
+        st, body, _ = d.get("/audit/events?limit=1000&" + query)
+        assert st == 200, (query, body)
+        return len(body["events"])
+    assert n("topic=orders") == 8
+    assert n("topic=users") == 1
+    assert n("event_type=order.step3") == 1
+    assert n("correlation_id=c-1") == 4     # steps 1, 3, 5 and 9
+    assert n("order_id=o-2") == 1
+    assert n("customer_id=cu-1") == 8
+    assert n("source_service=svc") == 8
+    assert n("topic=orders&customer_id=cu-2") == 1
+    assert n("since=2000-01-01T00:00:00Z") == 9
+    assert n("since=2000-01-01T00:00:00%2B02:00&until=2999-01-01") == 9
+    assert n("until=2000-01-01") == 0
+    assert n("since=2999-12-31T23:59:59.999999-01:00") == 0
+    assert n("after=%d" % ids[2]) == 6
+
+
+def test_audit_event_and_topics(served, db):
+    d = served
+    assert d.get("/audit/events/987654321")[0] == 404
+    some = db.query("SELECT id, notification_id::text FROM audit_events"
+                    " WHERE source_topic = 'users'")[0]
+    for ref in some:
+        st, ev, _ = d.get("/audit/events/%s" % ref)
+        assert st == 200 and ev["id"] == some[0]
+        assert ev["eventType"] == "user.created" and ev["key"] is None
+        assert json.loads(ev["value"]) == {"type": "user.created",
+                                           "customerId": "cu-1"}
+    d.post("/send-notification", json={"customerId": "c", "orderId": "o",
+                                       "event": "manual"})
+    st, body, _ = d.get("/audit/topics")
+    assert st == 200
+    topics = {t["topic"]: t for t in body["topics"]}
+    assert set(topics) == {"orders", "users"}     # manual rows are no topic
+    assert topics["orders"]["count"] == 8
+    assert [(p["partition"], p["count"], p["lastOffset"])
+            for p in topics["orders"]["partitions"]] == [(0, 7, 6), (1, 1, 0)]
+    assert topics["users"]["lastSeen"]

@@ -1,0 +1,198 @@
+/*
+ * test_audit_extract.c - the audit log's field fallbacks and byte checks.
+ */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "audit_extract.h"
+
+/* Extracts from a C string and checks every field (NULL = SQL NULL). */
+static void
+check(const char *value, const char *const want[AUDIT_F_MAX])
+{
+	struct audit_fields f;
+	int i;
+
+	audit_extract(&f, value, value ? strlen(value) : 0);
+	for (i = 0; i < AUDIT_F_MAX; i++) {
+		if (want[i] == NULL) {
+			if (f.f[i].p != NULL)
+				fail_msg("%s: %s = %.*s, want NULL", value,
+				    audit_field_name(i), (int)f.f[i].len, f.f[i].p);
+			continue;
+		}
+		if (f.f[i].p == NULL || f.f[i].len != strlen(want[i]) ||
+		    memcmp(f.f[i].p, want[i], f.f[i].len) != 0)
+			fail_msg("%s: %s = %.*s, want %s", value,
+			    audit_field_name(i), (int)f.f[i].len,
+			    f.f[i].p ? f.f[i].p : "(null)", want[i]);
+	}
+	audit_extract_clear(&f);
+}
+
+static void
+test_snake_case(void **state)
+{
+	const char *want[] = { "order.created", "c-1", "order-service",
+	    "cu-1", "r-1", "o-1" };
+
+	check("{\"type\":\"order.created\",\"correlation_id\":\"c-1\","
+	    "\"source\":\"order-service\",\"payload\":{\"customer_id\":\"cu-1\","
+	    "\"runner_id\":\"r-1\",\"order_id\":\"o-1\"}}", want);
+}
+
+static void
+test_camel_case_and_numbers(void **state)
+{
+	const char *want[] = { "payment.done", "c-2", "payments", "42", "7",
+	    "1.5" };
+
+	check("{\"eventType\":\"payment.done\",\"correlationId\":\"c-2\","
+	    "\"source_service\":\"payments\",\"payload\":{\"customerId\":42,"
+	    "\"runnerId\":7,\"orderId\":1.5}}", want);
+}
+
+static void
+test_precedence_and_fallbacks(void **state)
+{
+	/* type before event_type before eventType; ids from the payload
+	 * first, then the top level; non-scalars are no value. */
+	const char *want[] = { "a", NULL, "s", "top", "in", NULL };
+
+	check("{\"eventType\":\"c\",\"event_type\":\"b\",\"type\":\"a\","
+	    "\"source\":\"s\",\"source_service\":\"t\",\"customerId\":\"top\","
+	    "\"order_id\":{\"x\":1},\"payload\":{\"runner_id\":\"in\"}}", want);
+	{
+		const char *w2[] = { "b", NULL, NULL, NULL, NULL, "p" };
+		check("{\"type\":null,\"event_type\":\"b\",\"payload\":"
+		    "{\"orderId\":\"p\"},\"order_id\":\"top\"}", w2);
+	}
+	{
+		/* payload not an object: the message itself */
+		const char *w3[] = { "unknown", NULL, NULL, "c", NULL, NULL };
+		check("{\"payload\":\"text\",\"customer_id\":\"c\"}", w3);
+	}
+}
+
+static void
+test_not_json(void **state)
+{
+	const char *unknown[] = { "unknown", NULL, NULL, NULL, NULL, NULL };
+	static const char bin[] = "{\"type\":\"x\0\"}";
+	struct audit_fields f;
+
+	check("plain text", unknown);
+	check("", unknown);
+	check(NULL, unknown);			/* tombstone */
+	check("{\"type\": broken", unknown);
+	check("[1, 2, 3]", unknown);		/* JSON, but no fields */
+	check("\"just a string\"", unknown);
+	check("{\"type\":\"\"}", unknown);	/* empty is no type */
+	audit_extract(&f, bin, sizeof(bin) - 1);
+	assert_null(f.root);			/* a NUL byte is not JSON */
+	audit_extract_clear(&f);
+	audit_extract(&f, "[1]", 3);
+	assert_non_null(f.root);		/* stored as the event */
+	audit_extract_clear(&f);
+}
+
+static void
+test_long_fields_are_cut(void **state)
+{
+	char buf[1024], val[700];
+	struct audit_fields f;
+	const char *unknown[] = { "unknown", NULL, NULL, NULL, NULL, NULL };
+
+	/* 300 two-byte characters: cut at 255 bytes, on a boundary. */
+	val[0] = '\0';
+	while (strlen(val) < 600)
+		strcat(val, "\xc3\xa9");
+	snprintf(buf, sizeof(buf), "{\"type\":\"%s\"}", val);
+	audit_extract(&f, buf, strlen(buf));
+	assert_int_equal(f.f[AUDIT_F_EVENT_TYPE].len, 254);
+	assert_true(audit_utf8_text(f.f[AUDIT_F_EVENT_TYPE].p, 254));
+	audit_extract_clear(&f);
+	/* \u0000 is refused by the parser: the value is not JSON at all */
+	check("{\"type\":\"a\\u0000b\"}", unknown);
+}
+
+static void
+test_utf8(void **state)
+{
+	assert_true(audit_utf8_text("abc \xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+	    15));
+	assert_false(audit_utf8_text("a\0b", 3));
+	assert_false(audit_utf8_text("\xff", 1));
+	assert_false(audit_utf8_text("\xc3", 1));		/* truncated */
+	assert_false(audit_utf8_text("\xc0\xaf", 2));		/* overlong */
+	assert_false(audit_utf8_text("\xed\xa0\x80", 3));	/* surrogate */
+	assert_false(audit_utf8_text("\xf4\x90\x80\x80", 4));	/* > U+10FFFF */
+	assert_int_equal(audit_utf8_cut("ab\xc3\xa9", 4, 3), 2);
+	assert_int_equal(audit_utf8_cut("abc", 3, 3), 3);
+}
+
+/* Renders a json_t compactly for comparison; the caller frees. */
+static char *
+dump(json_t *j)
+{
+	char *s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+
+	json_decref(j);
+	return s;
+}
+
+static void
+test_bytes_json(void **state)
+{
+	const char *enc;
+	char *s;
+
+	s = dump(audit_bytes_json("hi\n", 3, &enc));
+	assert_string_equal(s, "\"hi\\n\"");
+	assert_string_equal(enc, "utf-8");
+	free(s);
+	s = dump(audit_bytes_json("\0\xff\x01", 3, &enc));
+	assert_string_equal(s, "\"AP8B\"");
+	assert_string_equal(enc, "base64");
+	free(s);
+	s = dump(audit_bytes_json("ab\0", 3, &enc));
+	assert_string_equal(s, "\"YWIA\"");
+	free(s);
+	s = dump(audit_bytes_json(NULL, 0, &enc));
+	assert_string_equal(s, "null");
+	assert_null(enc);
+	free(s);
+	s = dump(audit_header_json("h", "\x00", 1));
+	assert_string_equal(s, "{\"key\":\"h\",\"value\":\"AA==\","
+	    "\"encoding\":\"base64\"}");
+	free(s);
+	s = dump(audit_header_json("\xff", NULL, 0));
+	assert_string_equal(s, "{\"key\":\"/w==\",\"keyEncoding\":\"base64\","
+	    "\"value\":null}");
+	free(s);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_snake_case),
+		cmocka_unit_test(test_camel_case_and_numbers),
+		cmocka_unit_test(test_precedence_and_fallbacks),
+		cmocka_unit_test(test_not_json),
+		cmocka_unit_test(test_long_fields_are_cut),
+		cmocka_unit_test(test_utf8),
+		cmocka_unit_test(test_bytes_json),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
