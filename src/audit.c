@@ -15,6 +15,7 @@
 #include "config.h"
 
 #include <regex.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -287,6 +288,57 @@ audit_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 	}
 }
 
+/*
+ * Copies one topic's partition lags from librdkafka's statistics.  Its
+ * own consumer_lag counts from the offset committed to Kafka, which we
+ * never do (offsets live in PostgreSQL): the lag is the high watermark
+ * less the next offset this process will read.
+ */
+static int
+audit_stats_topic(const char *topic, json_t *parts, int n)
+{
+	json_int_t hi, app;
+	const char *id;
+	json_t *p;
+
+	json_object_foreach(parts, id, p) {
+		hi = json_integer_value(json_object_get(p, "hi_offset"));
+		app = json_integer_value(json_object_get(p, "app_offset"));
+		if (n >= STATS_LAG_MAX || strcmp(id, "-1") == 0 || hi < 0 ||
+		    app < 0)
+			continue;
+		snprintf(stats->lag[n].topic, sizeof(stats->lag[n].topic), "%s",
+		    topic);
+		stats->lag[n].partition = (int32_t)atoi(id);
+		stats->lag[n++].lag = hi > app ? hi - app : 0;
+	}
+	return n;
+}
+
+/*
+ * librdkafka's statistics (every statistics.interval.ms, on our poll):
+ * the consumer lag of each assigned partition goes to the stats page,
+ * under a sequence counter so /metrics never reads a half-written table.
+ */
+static int
+audit_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+	json_t *root, *topics, *t;
+	const char *name;
+	int n = 0;
+
+	if ((root = json_loadb(json, len, 0, NULL)) == NULL)
+		return 0;
+	__atomic_add_fetch(&stats->lag_seq, 1, __ATOMIC_ACQ_REL);
+	topics = json_object_get(root, "topics");
+	json_object_foreach(topics, name, t)
+		n = audit_stats_topic(name, json_object_get(t, "partitions"), n);
+	stats->nlag = n;
+	__atomic_add_fetch(&stats->lag_seq, 1, __ATOMIC_ACQ_REL);
+	json_decref(root);
+	return 0;	/* librdkafka frees json */
+}
+
 /* The consumer, subscribed to audit.topics (always as a regex). */
 static rd_kafka_t *
 audit_consumer_new(struct audit *a, char *err, size_t len)
@@ -298,6 +350,8 @@ audit_consumer_new(struct audit *a, char *err, size_t len)
 		"enable.partition.eof", "false",
 		/* Pre-fetch ~1 s of traffic, not librdkafka's 64 MB. */
 		"queued.max.messages.kbytes", "8192",
+		/* per-partition consumer lag for /metrics */
+		"statistics.interval.ms", "5000",
 		NULL
 	};
 	rd_kafka_topic_partition_list_t *sub;
@@ -316,6 +370,7 @@ audit_consumer_new(struct audit *a, char *err, size_t len)
 		return NULL;
 	}
 	rd_kafka_conf_set_rebalance_cb(kc, audit_rebalance);
+	rd_kafka_conf_set_stats_cb(kc, audit_stats);
 	rd_kafka_conf_set_opaque(kc, a);
 	if ((rk = kafka_new(RD_KAFKA_CONSUMER, kc, err, len)) == NULL)
 		return NULL;

@@ -211,6 +211,51 @@ metrics_procs(struct mbuf *b)
 		    (unsigned long long)stats->restarts[r]);
 }
 
+/* Writes a label value with Prometheus escaping (\\, \", \n). */
+static void
+mb_label(struct mbuf *b, const char *v)
+{
+	for (; *v != '\0'; v++) {
+		if (*v == '\\' || *v == '"')
+			mb_printf(b, "\\%c", *v);
+		else if (*v == '\n')
+			mb_printf(b, "\\n");
+		else
+			mb_printf(b, "%c", *v);
+	}
+}
+
+/* The audit consumer's lag per partition, read under its sequence counter. */
+static void
+metrics_lag(struct mbuf *b)
+{
+	struct stats_lag copy[STATS_LAG_MAX];
+	uint32_t seq;
+	int n = 0, tries, i;
+
+	for (tries = 0; tries < 5; tries++) {
+		seq = __atomic_load_n(&stats->lag_seq, __ATOMIC_ACQUIRE);
+		if (seq & 1)
+			continue;
+		n = stats->nlag;
+		if (n < 0 || n > STATS_LAG_MAX)
+			n = 0;
+		memcpy(copy, stats->lag, sizeof(copy[0]) * (size_t)n);
+		if (__atomic_load_n(&stats->lag_seq, __ATOMIC_ACQUIRE) == seq)
+			break;
+		n = 0;
+	}
+	mb_head(b, "notifyd_audit_consumer_lag", "gauge",
+	    "Messages behind the high watermark, by topic and partition.");
+	for (i = 0; i < n; i++) {
+		copy[i].topic[sizeof(copy[i].topic) - 1] = '\0';
+		mb_printf(b, "notifyd_audit_consumer_lag{topic=\"");
+		mb_label(b, copy[i].topic);
+		mb_printf(b, "\",partition=\"%d\"} %lld\n", (int)copy[i].partition,
+		    (long long)copy[i].lag);
+	}
+}
+
 char *
 metrics_render(void)
 {
@@ -228,6 +273,7 @@ metrics_render(void)
 	metrics_hist(&b, "notifyd_audit_commit_duration_seconds",
 	    "Audit batch commit latency.",
 	    offsetof(struct stats_slot, audit_commit));
+	metrics_lag(&b);
 	if (b.oom) {
 		free(b.p);
 		return NULL;

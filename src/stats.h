@@ -66,11 +66,24 @@ struct stats_slot {
 	struct stats_hist audit_commit;
 };
 
+/* Consumer lag of the audit role, from librdkafka's statistics. */
+#define STATS_LAG_MAX	128
+
+struct stats_lag {
+	char		topic[112];
+	int32_t		partition;
+	int64_t		lag;
+};
+
 struct stats_page {
 	uint64_t	restarts[8];	/* by role */
 	/* shared token bucket of email.rate_limit, in microseconds */
 	int64_t		rate_next_us;
 	struct stats_slot slot[STATS_SLOTS];
+	/* written by the audit process only; seq is odd while it writes */
+	uint32_t	lag_seq;
+	int		nlag;
+	struct stats_lag lag[STATS_LAG_MAX];
 };
 
 extern struct stats_page *stats;

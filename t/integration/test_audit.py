@@ -535,3 +535,22 @@ def test_audit_event_and_topics(served, db):
     assert [(p["partition"], p["count"], p["lastOffset"])
             for p in topics["orders"]["partitions"]] == [(0, 7, 6), (1, 1, 0)]
     assert topics["users"]["lastSeen"]
+
+
+def test_consumer_lag_in_metrics(db, smtp, kafka_factory, notifyd):
+    """librdkafka's per-partition consumer lag reaches /metrics; it drops
+    to 0 once everything produced is recorded."""
+    kafka = kafka_factory(topics=[("lag-topic", 2)])
+    conf = make_conf(db, smtp, kafka)
+    conf["kafka"]["properties"].append("statistics.interval.ms=500")
+    d = notifyd(conf)
+    kafka.produce("lag-topic", ['{"n": %d}' % i for i in range(50)])
+    wait_count(db, 50)
+    line = re.compile(r'^notifyd_audit_consumer_lag\{topic="lag-topic",'
+                      r'partition="([01])"\} (\d+)$', re.M)
+
+    def settled():
+        text = d.get("/metrics")[1]
+        lags = dict(line.findall(text))
+        return len(lags) == 2 and set(lags.values()) == {"0"}
+    nd.wait_until(settled, timeout=20)
