@@ -124,6 +124,81 @@ api_param_int(struct api_req *r, const char *key, long long def,
 	return 0;
 }
 
+/* Column readers for result rows: SQL NULL becomes JSON null. */
+json_t *
+api_col_str(const PGresult *res, int row, int col)
+{
+	if (PQgetisnull(res, row, col))
+		return json_null();
+	return json_string(PQgetvalue(res, row, col));
+}
+
+json_t *
+api_col_int(const PGresult *res, int row, int col)
+{
+	if (PQgetisnull(res, row, col))
+		return json_null();
+	return json_integer(strtoll(PQgetvalue(res, row, col), NULL, 10));
+}
+
+json_t *
+api_col_jsonb(const PGresult *res, int row, int col)
+{
+	json_t *j;
+
+	if (PQgetisnull(res, row, col))
+		return json_null();
+	j = json_loads(PQgetvalue(res, row, col), JSON_DECODE_ANY, NULL);
+	return j != NULL ? j : json_null();
+}
+
+/*
+ * Runs one statement on a pooled connection; 503 JSON when the database
+ * is out.  With retry, a connection found broken (PostgreSQL restarted
+ * since it was pooled) is replaced once: only for statements that are
+ * harmless to run twice, since a write may have committed before the
+ * connection dropped.
+ */
+static PGresult *
+api_db_run(struct api_req *r, struct api_resp *rs, const char *sql,
+    int n, const char *const *params, bool retry)
+{
+	char err[DB_ERRLEN] = "";
+	PGresult *res = NULL;
+	PGconn *c;
+
+	while ((c = db_pool_get(api_pool(r), err, sizeof(err))) != NULL) {
+		res = db_query(c, sql, n, params, err, sizeof(err));
+		retry = retry && res == NULL && db_broken(c);
+		db_pool_put(api_pool(r), c);
+		if (!retry)
+			break;
+		retry = false;
+	}
+	if (res == NULL) {
+		stats_add(CTR_DB_ERRORS, 1);
+		log_warnx("%s %s: database: %s", r->method, r->url, err);
+		api_error(rs, 503, "database unavailable", NULL);
+	}
+	return res;
+}
+
+/* Reads and idempotent writes. */
+PGresult *
+api_db_query(struct api_req *r, struct api_resp *rs, const char *sql,
+    int n, const char *const *params)
+{
+	return api_db_run(r, rs, sql, n, params, true);
+}
+
+/* Writes that must not run twice. */
+PGresult *
+api_db_write(struct api_req *r, struct api_resp *rs, const char *sql,
+    int n, const char *const *params)
+{
+	return api_db_run(r, rs, sql, n, params, false);
+}
+
 struct db_pool *
 api_pool(struct api_req *r)
 {

@@ -13,6 +13,7 @@
 #include <stddef.h>
 
 #include <jansson.h>
+#include <libpq-fe.h>
 #include <microhttpd.h>
 
 #define API_MAX_ARGS	2
@@ -63,6 +64,13 @@ bool	api_params_known(struct api_req *, const char *const *allowed,
 int	api_param_int(struct api_req *, const char *key, long long def,
 	    long long min, long long max, long long *out, struct api_resp *);
 struct db_pool *api_pool(struct api_req *);
+PGresult *api_db_query(struct api_req *, struct api_resp *, const char *sql,
+	    int n, const char *const *params);
+PGresult *api_db_write(struct api_req *, struct api_resp *, const char *sql,
+	    int n, const char *const *params);
+json_t	*api_col_str(const PGresult *, int row, int col);
+json_t	*api_col_int(const PGresult *, int row, int col);
+json_t	*api_col_jsonb(const PGresult *, int row, int col);
 struct kafka_producer *api_producer(struct api_req *);
 
 /* Handlers. */

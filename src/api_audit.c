@@ -33,32 +33,6 @@
 #define API_AUDIT_KAFKA_COLS API_AUDIT_COLS \
 	", partition, \"offset\", " API_AUDIT_ISO("kafka_ts") ", kafka_ts_type"
 
-static json_t *
-api_audit_str(const PGresult *res, int row, int col)
-{
-	if (PQgetisnull(res, row, col))
-		return json_null();
-	return json_string(PQgetvalue(res, row, col));
-}
-
-static json_t *
-api_audit_int(const PGresult *res, int row, int col)
-{
-	if (PQgetisnull(res, row, col))
-		return json_null();
-	return json_integer(strtoll(PQgetvalue(res, row, col), NULL, 10));
-}
-
-static json_t *
-api_audit_jsonb(const PGresult *res, int row, int col)
-{
-	json_t *j;
-
-	if (PQgetisnull(res, row, col))
-		return json_null();
-	j = json_loads(PQgetvalue(res, row, col), JSON_DECODE_ANY, NULL);
-	return j != NULL ? j : json_null();
-}
 
 /* One row in the seed's to_dict shape, plus our id. */
 static json_t *
@@ -66,18 +40,18 @@ api_audit_row(const PGresult *res, int i)
 {
 	json_t *j = json_object();
 
-	json_object_set_new(j, "id", api_audit_int(res, i, 0));
-	json_object_set_new(j, "notificationId", api_audit_str(res, i, 1));
-	json_object_set_new(j, "customerId", api_audit_str(res, i, 2));
-	json_object_set_new(j, "runnerId", api_audit_str(res, i, 3));
-	json_object_set_new(j, "orderId", api_audit_str(res, i, 4));
-	json_object_set_new(j, "event", api_audit_jsonb(res, i, 5));
-	json_object_set_new(j, "status", api_audit_str(res, i, 6));
-	json_object_set_new(j, "createdAt", api_audit_str(res, i, 7));
-	json_object_set_new(j, "sourceTopic", api_audit_str(res, i, 8));
-	json_object_set_new(j, "eventType", api_audit_str(res, i, 9));
-	json_object_set_new(j, "correlationId", api_audit_str(res, i, 10));
-	json_object_set_new(j, "sourceService", api_audit_str(res, i, 11));
+	json_object_set_new(j, "id", api_col_int(res, i, 0));
+	json_object_set_new(j, "notificationId", api_col_str(res, i, 1));
+	json_object_set_new(j, "customerId", api_col_str(res, i, 2));
+	json_object_set_new(j, "runnerId", api_col_str(res, i, 3));
+	json_object_set_new(j, "orderId", api_col_str(res, i, 4));
+	json_object_set_new(j, "event", api_col_jsonb(res, i, 5));
+	json_object_set_new(j, "status", api_col_str(res, i, 6));
+	json_object_set_new(j, "createdAt", api_col_str(res, i, 7));
+	json_object_set_new(j, "sourceTopic", api_col_str(res, i, 8));
+	json_object_set_new(j, "eventType", api_col_str(res, i, 9));
+	json_object_set_new(j, "correlationId", api_col_str(res, i, 10));
+	json_object_set_new(j, "sourceService", api_col_str(res, i, 11));
 	return j;
 }
 
@@ -87,40 +61,15 @@ api_audit_kafka_row(const PGresult *res, int i)
 {
 	json_t *j = api_audit_row(res, i);
 
-	json_object_set_new(j, "partition", api_audit_int(res, i, 12));
-	json_object_set_new(j, "offset", api_audit_int(res, i, 13));
-	json_object_set_new(j, "kafkaTimestamp", api_audit_str(res, i, 14));
-	json_object_set_new(j, "kafkaTimestampType", api_audit_str(res, i, 15));
+	json_object_set_new(j, "partition", api_col_int(res, i, 12));
+	json_object_set_new(j, "offset", api_col_int(res, i, 13));
+	json_object_set_new(j, "kafkaTimestamp", api_col_str(res, i, 14));
+	json_object_set_new(j, "kafkaTimestampType", api_col_str(res, i, 15));
 	return j;
 }
 
 /* Runs a statement on a pooled connection, once more if it had broken
  * (a restarted server); 503 JSON when the database is out. */
-static PGresult *
-api_audit_query(struct api_req *r, struct api_resp *rs, const char *sql,
-    int n, const char *const *params)
-{
-	char err[DB_ERRLEN] = "";
-	PGresult *res = NULL;
-	bool retry = true;
-	PGconn *c;
-
-	while (res == NULL && (c = db_pool_get(api_pool(r), err,
-	    sizeof(err))) != NULL) {
-		res = db_query(c, sql, n, params, err, sizeof(err));
-		retry = retry && res == NULL && db_broken(c);
-		db_pool_put(api_pool(r), c);
-		if (!retry)
-			break;
-		retry = false;
-	}
-	if (res == NULL) {
-		stats_add(CTR_DB_ERRORS, 1);
-		log_warnx("%s %s: database: %s", r->method, r->url, err);
-		api_error(rs, 503, "database unavailable", NULL);
-	}
-	return res;
-}
 
 /* Every row of res through fn, as a JSON array. */
 static json_t *
@@ -155,7 +104,7 @@ api_audit_order(struct api_req *r, struct api_resp *rs)
 	snprintf(lim, sizeof(lim), "%lld", limit);
 	p[0] = r->arg[0];
 	p[1] = lim;
-	if ((res = api_audit_query(r, rs, api_audit_sql_order, 2, p)) == NULL)
+	if ((res = api_db_query(r, rs, api_audit_sql_order, 2, p)) == NULL)
 		return;
 	api_json(rs, 200, api_audit_rows(res, api_audit_row, PQntuples(res)));
 	PQclear(res);
@@ -172,7 +121,7 @@ api_audit_order_latest(struct api_req *r, struct api_resp *rs)
 	static const char *const known[] = { NULL };
 	PGresult *res;
 
-	if (!api_params_known(r, known, rs) || (res = api_audit_query(r, rs,
+	if (!api_params_known(r, known, rs) || (res = api_db_query(r, rs,
 	    api_audit_sql_latest, 1, r->arg)) == NULL)
 		return;
 	if (PQntuples(res) == 0)
@@ -205,7 +154,7 @@ api_audit_customer(struct api_req *r, struct api_resp *rs)
 	p[0] = r->arg[0];
 	p[1] = lim;
 	p[2] = off;
-	if ((res = api_audit_query(r, rs, api_audit_sql_customer, 3, p)) == NULL)
+	if ((res = api_db_query(r, rs, api_audit_sql_customer, 3, p)) == NULL)
 		return;
 	api_json(rs, 200, api_audit_rows(res, api_audit_row, PQntuples(res)));
 	PQclear(res);
@@ -275,7 +224,7 @@ api_audit_send(struct api_req *r, struct api_resp *rs)
 		return;
 	}
 	p[3] = ev;
-	if ((res = api_audit_query(r, rs, api_audit_sql_send, 4, p)) != NULL) {
+	if ((res = api_db_write(r, rs, api_audit_sql_send, 4, p)) != NULL) {
 		api_json(rs, 201, api_audit_row(res, 0));
 		PQclear(res);
 	}
@@ -430,10 +379,10 @@ api_audit_events(struct api_req *r, struct api_resp *rs)
 	snprintf(lim, sizeof(lim), "%lld", limit + 1);
 	p[8] = after > 0 ? aft : NULL;
 	p[9] = lim;
-	if ((res = api_audit_query(r, rs, api_audit_sql_events, 10, p)) == NULL)
+	if ((res = api_db_query(r, rs, api_audit_sql_events, 10, p)) == NULL)
 		return;
 	if (PQntuples(res) > limit)
-		next = api_audit_int(res, (int)limit - 1, 0);
+		next = api_col_int(res, (int)limit - 1, 0);
 	api_json(rs, 200, json_pack("{s:o,s:o}", "events", api_audit_rows(res,
 	    api_audit_kafka_row, (int)limit), "next", next ? next : json_null()));
 	PQclear(res);
@@ -498,7 +447,7 @@ api_audit_event(struct api_req *r, struct api_resp *rs)
 		    "id");
 		return;
 	}
-	if ((res = api_audit_query(r, rs, kind == 1 ? api_audit_sql_event_id :
+	if ((res = api_db_query(r, rs, kind == 1 ? api_audit_sql_event_id :
 	    api_audit_sql_event_uuid, 1, r->arg)) == NULL)
 		return;
 	if (PQntuples(res) == 0) {
@@ -511,7 +460,7 @@ api_audit_event(struct api_req *r, struct api_resp *rs)
 	api_audit_bytes(j, "value", "valueEncoding", res, 0, 17);
 	json_object_set_new(j, "tombstone", json_boolean(PQgetisnull(res, 0,
 	    17) && !PQgetisnull(res, 0, 12)));
-	json_object_set_new(j, "headers", api_audit_jsonb(res, 0, 18));
+	json_object_set_new(j, "headers", api_col_jsonb(res, 0, 18));
 	api_json(rs, 200, j);
 	PQclear(res);
 }
@@ -544,10 +493,10 @@ api_audit_topic_add(json_t *topics, const PGresult *res, int i)
 	    json_string_value(json_object_get(t, "lastSeen"))) > 0)
 		json_object_set_new(t, "lastSeen", json_string(seen));
 	json_array_append_new(json_object_get(t, "partitions"), json_pack(
-	    "{s:o,s:I,s:o,s:o,s:o}", "partition", api_audit_int(res, i, 1),
-	    "count", (json_int_t)count, "lastOffset", api_audit_int(res, i, 3),
-	    "lastSeen", api_audit_str(res, i, 4), "lastKafkaTimestamp",
-	    api_audit_str(res, i, 5)));
+	    "{s:o,s:I,s:o,s:o,s:o}", "partition", api_col_int(res, i, 1),
+	    "count", (json_int_t)count, "lastOffset", api_col_int(res, i, 3),
+	    "lastSeen", api_col_str(res, i, 4), "lastKafkaTimestamp",
+	    api_col_str(res, i, 5)));
 }
 
 /* GET /audit/topics: per topic and partition, counts and positions. */
@@ -559,7 +508,7 @@ api_audit_topics(struct api_req *r, struct api_resp *rs)
 	PGresult *res;
 	int i;
 
-	if (!api_params_known(r, known, rs) || (res = api_audit_query(r, rs,
+	if (!api_params_known(r, known, rs) || (res = api_db_query(r, rs,
 	    api_audit_sql_topics, 0, NULL)) == NULL)
 		return;
 	topics = json_array();

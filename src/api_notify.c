@@ -67,78 +67,34 @@ api_notify_ready(struct api_ctx *ctx, char *why, size_t len)
     "message_id, extract(epoch from created_at)::bigint, " \
     "extract(epoch from updated_at)::bigint, requeues, permanent, from_addr"
 
-static json_t *
-api_notify_jsonb(const PGresult *res, int row, int col)
-{
-	if (PQgetisnull(res, row, col))
-		return json_null();
-	return json_loads(PQgetvalue(res, row, col), JSON_DECODE_ANY, NULL);
-}
-
-static json_t *
-api_notify_int(const PGresult *res, int row, int col)
-{
-	if (PQgetisnull(res, row, col))
-		return json_null();
-	return json_integer(strtoll(PQgetvalue(res, row, col), NULL, 10));
-}
-
-static json_t *
-api_notify_str(const PGresult *res, int row, int col)
-{
-	if (PQgetisnull(res, row, col))
-		return json_null();
-	return json_string(PQgetvalue(res, row, col));
-}
-
 /* One row in the seed's shape plus the delivery fields. */
 static json_t *
 api_notify_row(const PGresult *res, int i)
 {
 	json_t *j = json_object();
 
-	json_object_set_new(j, "id", api_notify_int(res, i, 0));
-	json_object_set_new(j, "type", api_notify_str(res, i, 1));
-	json_object_set_new(j, "title", api_notify_str(res, i, 2));
-	json_object_set_new(j, "content", api_notify_str(res, i, 3));
-	json_object_set_new(j, "userId", api_notify_jsonb(res, i, 4));
-	json_object_set_new(j, "recipient", api_notify_str(res, i, 5));
-	json_object_set_new(j, "metadata", api_notify_jsonb(res, i, 6));
-	json_object_set_new(j, "status", api_notify_str(res, i, 7));
-	json_object_set_new(j, "attempts", api_notify_int(res, i, 8));
-	json_object_set_new(j, "lastError", api_notify_str(res, i, 9));
-	json_object_set_new(j, "sentAt", api_notify_int(res, i, 10));
-	json_object_set_new(j, "messageId", api_notify_str(res, i, 11));
-	json_object_set_new(j, "createdAt", api_notify_int(res, i, 12));
-	json_object_set_new(j, "updatedAt", api_notify_int(res, i, 13));
-	json_object_set_new(j, "requeues", api_notify_int(res, i, 14));
+	json_object_set_new(j, "id", api_col_int(res, i, 0));
+	json_object_set_new(j, "type", api_col_str(res, i, 1));
+	json_object_set_new(j, "title", api_col_str(res, i, 2));
+	json_object_set_new(j, "content", api_col_str(res, i, 3));
+	json_object_set_new(j, "userId", api_col_jsonb(res, i, 4));
+	json_object_set_new(j, "recipient", api_col_str(res, i, 5));
+	json_object_set_new(j, "metadata", api_col_jsonb(res, i, 6));
+	json_object_set_new(j, "status", api_col_str(res, i, 7));
+	json_object_set_new(j, "attempts", api_col_int(res, i, 8));
+	json_object_set_new(j, "lastError", api_col_str(res, i, 9));
+	json_object_set_new(j, "sentAt", api_col_int(res, i, 10));
+	json_object_set_new(j, "messageId", api_col_str(res, i, 11));
+	json_object_set_new(j, "createdAt", api_col_int(res, i, 12));
+	json_object_set_new(j, "updatedAt", api_col_int(res, i, 13));
+	json_object_set_new(j, "requeues", api_col_int(res, i, 14));
 	json_object_set_new(j, "permanent",
 	    json_boolean(*PQgetvalue(res, i, 15) == 't'));
 	if (!PQgetisnull(res, i, 16))
-		json_object_set_new(j, "from", api_notify_str(res, i, 16));
+		json_object_set_new(j, "from", api_col_str(res, i, 16));
 	return j;
 }
 
-/* Runs a read with a pooled connection; 503 JSON when the database is out. */
-static PGresult *
-api_notify_query(struct api_req *r, struct api_resp *rs, const char *sql,
-    int n, const char *const *params)
-{
-	char err[DB_ERRLEN];
-	PGresult *res = NULL;
-	PGconn *c;
-
-	if ((c = db_pool_get(api_pool(r), err, sizeof(err))) != NULL) {
-		res = db_query(c, sql, n, params, err, sizeof(err));
-		db_pool_put(api_pool(r), c);
-	}
-	if (res == NULL) {
-		stats_add(CTR_DB_ERRORS, 1);
-		log_warnx("%s %s: database: %s", r->method, r->url, err);
-		api_error(rs, 503, "database unavailable", NULL);
-	}
-	return res;
-}
 
 /* Sending needs the producer, which exists only with email.enabled. */
 static bool
@@ -217,7 +173,7 @@ api_notify_insert(struct api_req *r, struct api_resp *rs,
 	    JSON_REAL_PRECISION(15)) : NULL;
 	const char *p[8] = { key, key ? hash : NULL, in->title, in->content,
 	    uid, in->recipient, in->from, meta };
-	PGresult *res = api_notify_query(r, rs, api_notify_sql_insert, 8, p);
+	PGresult *res = api_db_write(r, rs, api_notify_sql_insert, 8, p);
 
 	free(uid);
 	free(meta);
@@ -232,7 +188,7 @@ api_notify_replay(struct api_req *r, struct api_resp *rs, const char *key,
 	const char *p[1] = { key };
 	PGresult *res;
 
-	if ((res = api_notify_query(r, rs, api_notify_sql_by_key, 1, p)) == NULL)
+	if ((res = api_db_query(r, rs, api_notify_sql_by_key, 1, p)) == NULL)
 		return;
 	if (PQntuples(res) == 0)
 		api_error(rs, 503, "idempotency key race; retry", NULL);
@@ -343,13 +299,13 @@ api_notify_get(struct api_req *r, struct api_resp *rs)
 	json_t *j;
 
 	if ((p[0] = api_notify_path_id(r, rs)) == NULL ||
-	    (res = api_notify_query(r, rs, api_notify_sql_get, 1, p)) == NULL)
+	    (res = api_db_query(r, rs, api_notify_sql_get, 1, p)) == NULL)
 		return;
 	if (PQntuples(res) == 0)
 		api_error(rs, 404, "no such notification", "id");
 	else {
 		j = api_notify_row(res, 0);
-		json_object_set_new(j, "history", api_notify_jsonb(res, 0, 17));
+		json_object_set_new(j, "history", api_col_jsonb(res, 0, 17));
 		api_json(rs, 200, j);
 	}
 	PQclear(res);
@@ -401,13 +357,13 @@ api_notify_list(struct api_req *r, struct api_resp *rs)
 	p[2] = api_query(r, "userId");
 	p[3] = after > 0 ? aft : NULL;
 	p[4] = lim;
-	if ((res = api_notify_query(r, rs, api_notify_sql_list, 5, p)) == NULL)
+	if ((res = api_db_query(r, rs, api_notify_sql_list, 5, p)) == NULL)
 		return;
 	arr = json_array();
 	for (i = 0; i < PQntuples(res); i++)
 		json_array_append_new(arr, api_notify_row(res, i));
 	if (PQntuples(res) == limit)
-		last = api_notify_int(res, PQntuples(res) - 1, 0);
+		last = api_col_int(res, PQntuples(res) - 1, 0);
 	PQclear(res);
 	api_json(rs, 200, json_pack("{s:o,s:o}", "notifications", arr, "next",
 	    last ? last : json_null()));
@@ -429,7 +385,7 @@ api_notify_retry(struct api_req *r, struct api_resp *rs)
 
 	if (api_notify_disabled(r, rs) ||
 	    (p[0] = api_notify_path_id(r, rs)) == NULL ||
-	    (res = api_notify_query(r, rs, api_notify_sql_retry, 1, p)) == NULL)
+	    (res = api_db_query(r, rs, api_notify_sql_retry, 1, p)) == NULL)
 		return;
 	n = PQntuples(res);
 	PQclear(res);

@@ -23,17 +23,25 @@ api_ops_health(struct api_req *r, struct api_resp *rs)
 	api_json(rs, 200, json_pack("{s:s}", "status", "ok"));
 }
 
-/* One round trip to PostgreSQL on a pooled connection. */
+/*
+ * One round trip to PostgreSQL on a pooled connection, and once more if
+ * that connection had broken since it was pooled (a database restart
+ * should not make the first probe after it fail).
+ */
 static int
 api_ops_db_check(struct api_req *r, char *why, size_t len)
 {
+	int tries, rc = -1;
 	PGconn *c;
-	int rc;
 
-	if ((c = db_pool_get(api_pool(r), why, len)) == NULL)
-		return -1;
-	rc = db_exec(c, "SELECT 1", why, len);
-	db_pool_put(api_pool(r), c);
+	for (tries = 0; tries < 2 && rc == -1; tries++) {
+		if ((c = db_pool_get(api_pool(r), why, len)) == NULL)
+			return -1;
+		rc = db_exec(c, "SELECT 1", why, len);
+		if (rc == -1 && !db_broken(c))
+			tries = 2;	/* a live server refused: no retry */
+		db_pool_put(api_pool(r), c);
+	}
 	return rc;
 }
 

@@ -137,7 +137,7 @@ test_errors(void **state)
 	expect_error("email = { enabled = 1; };\n", ":1: email.enabled",
 	    "expected true or false");
 	expect_error("nosuch = { a = 1; };\n", ":1: nosuch", "unknown key");
-	expect_error("http = { port = 80 };\n", ":1:", "syntax error");
+	expect_error("http = { port = ; };\n", ":1:", "syntax error");
 	expect_error("kafka = { properties = [ \"novalue\" ]; };\n",
 	    "kafka.properties", "not key=value");
 	expect_error("email = { smtp = { url = \"http://x\"; }; };\n",
