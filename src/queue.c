@@ -203,7 +203,9 @@ queue_producer(struct queue *q, char *err, size_t len)
 	static const char *const defaults[] = {
 		"acks", "all",
 		"enable.idempotence", "true",
-		"linger.ms", "1",
+		/* Each POST waits for its own ack: lingering only adds to it,
+		 * and concurrent requests still share produce batches. */
+		"linger.ms", "0",
 		"message.timeout.ms", "60000",
 		"socket.nagle.disable", "true",
 		NULL
