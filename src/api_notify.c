@@ -1,7 +1,8 @@
 /*
  * api_notify.c - the email notification resource (seed 004's API).
  *
- * POST stores the row (committed before anything is answered), then
+ * POST stores the row (committed before anything is answered, in a
+ * group commit with the other requests in flight: api_store.c), then
  * queues it on the email topic and waits briefly for Kafka's ack:
  * 202 PROCESSING when acked, 202 PENDING when not (the sweeper queues
  * it later).  Kafka being down never loses an accepted notification.
@@ -22,7 +23,8 @@
 #include "stats.h"
 
 struct api_notify {
-	struct queue	*queue;
+	struct queue		*queue;
+	struct api_store	*store;
 };
 
 int
@@ -41,6 +43,13 @@ api_notify_init(struct api_ctx *ctx)
 		ctx->notify = NULL;
 		return -1;
 	}
+	if ((ctx->notify->store = api_store_new(ctx->pool, ctx->notify->queue)) == NULL) {
+		log_warnx("notification store: out of memory");
+		queue_free(ctx->notify->queue);
+		free(ctx->notify);
+		ctx->notify = NULL;
+		return -1;
+	}
 	return 0;
 }
 
@@ -49,6 +58,7 @@ api_notify_fini(struct api_ctx *ctx)
 {
 	if (ctx->notify == NULL)
 		return;
+	api_store_free(ctx->notify->store);
 	queue_free(ctx->notify->queue);
 	free(ctx->notify);
 	ctx->notify = NULL;
@@ -60,11 +70,17 @@ api_notify_ready(struct api_ctx *ctx, char *why, size_t len)
 	return queue_ping(ctx->notify->queue, why, len);
 }
 
+/* A PENDING row Kafka acknowledged is queued: PROCESSING to clients. */
+#define NOTIFY_STATUS \
+    "CASE WHEN status = 'PENDING' AND queued_at IS NOT NULL " \
+    "THEN 'PROCESSING' ELSE status END"
+
 /* The columns every read returns, in the order api_notify_row() reads. */
 #define NOTIFY_COLS \
     "id, type, title, content, user_id::text, recipient, metadata::text, " \
-    "status, attempts, last_error, extract(epoch from sent_at)::bigint, " \
-    "message_id, extract(epoch from created_at)::bigint, " \
+    NOTIFY_STATUS ", attempts, last_error, " \
+    "extract(epoch from sent_at)::bigint, message_id, " \
+    "extract(epoch from created_at)::bigint, " \
     "extract(epoch from updated_at)::bigint, requeues, permanent, from_addr"
 
 /* One row in the seed's shape plus the delivery fields. */
@@ -152,32 +168,49 @@ api_notify_key(struct api_req *r, struct api_resp *rs, const char **key)
 	return 0;
 }
 
-static const char api_notify_sql_insert[] =
-    "INSERT INTO email_notifications (idempotency_key, request_hash, title,"
-    " content, user_id, recipient, from_addr, metadata) "
-    "VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8::jsonb) "
-    "ON CONFLICT (idempotency_key) DO NOTHING "
-    "RETURNING id, extract(epoch from created_at)::bigint";
-
 static const char api_notify_sql_by_key[] =
     "SELECT " NOTIFY_COLS ", request_hash FROM email_notifications "
     "WHERE idempotency_key = $1";
 
-/* Commits the row; NULL result and 0 rows means the key was seen before. */
-static PGresult *
+/*
+ * Commits the row, in a group commit with the other requests in flight.
+ * -1 after answering 503 (database out) or 500 (this row refused by
+ * the server); 0 when the key was seen before; 1 stored.
+ */
+static int
 api_notify_insert(struct api_req *r, struct api_resp *rs,
-    const struct notif_input *in, const char *key, const char *hash)
+    const struct notif_input *in, const char *key, const char *hash,
+    struct api_store_req *q)
 {
 	char *uid = json_dumps(in->user_id, JSON_ENCODE_ANY | JSON_COMPACT);
 	char *meta = in->metadata ? json_dumps(in->metadata, JSON_COMPACT |
 	    JSON_REAL_PRECISION(15)) : NULL;
-	const char *p[8] = { key, key ? hash : NULL, in->title, in->content,
-	    uid, in->recipient, in->from, meta };
-	PGresult *res = api_db_write(r, rs, api_notify_sql_insert, 8, p);
 
+	memset(q, 0, sizeof(*q));
+	q->state = API_STORE_ERROR;
+	q->key = key;
+	q->hash = key ? hash : NULL;
+	q->title = in->title;
+	q->content = in->content;
+	q->user_id = uid;
+	q->recipient = in->recipient;
+	q->from = in->from;
+	q->metadata = meta;
+	if (uid == NULL || (in->metadata != NULL && meta == NULL))
+		snprintf(q->err, sizeof(q->err), "out of memory");
+	else
+		api_store_insert(r->ctx->notify->store, q);
 	free(uid);
 	free(meta);
-	return res;
+	if (q->state != API_STORE_ERROR)
+		return q->state == API_STORE_NEW ? 1 : 0;
+	stats_add(CTR_DB_ERRORS, 1);
+	log_warnx("%s %s: database: %s", r->method, r->url, q->err);
+	if (q->refused)
+		api_error(rs, 500, "the database refused the notification", NULL);
+	else
+		api_error(rs, 503, "database unavailable", NULL);
+	return -1;
 }
 
 /* A replayed Idempotency-Key: the original, or 409 if the body changed. */
@@ -200,18 +233,24 @@ api_notify_replay(struct api_req *r, struct api_resp *rs, const char *key,
 	PQclear(res);
 }
 
-/* Queues the id and waits a little for Kafka's ack. */
+/* Waits a little for Kafka's ack of t, then frees it. */
 static const char *
-api_notify_enqueue(struct api_req *r, int64_t id)
+api_notify_acked(struct queue_ticket *t)
 {
-	struct queue_ticket *t;
 	int state;
 
-	if ((t = queue_push(r->ctx->notify->queue, id)) == NULL)
+	if (t == NULL)
 		return "PENDING";
 	state = queue_ticket_wait(t, conf->http_kafka_ack_timeout);
 	queue_ticket_free(t);
 	return state == 1 ? "PROCESSING" : "PENDING";
+}
+
+/* Queues the id and waits a little for Kafka's ack. */
+static const char *
+api_notify_enqueue(struct api_req *r, int64_t id)
+{
+	return api_notify_acked(queue_push(r->ctx->notify->queue, id));
 }
 
 static json_t *
@@ -237,11 +276,11 @@ void
 api_notify_create(struct api_req *r, struct api_resp *rs)
 {
 	struct notif_input in;
+	struct api_store_req q;
 	const char *key, *status;
 	char hash[24], *canon;
 	json_t *body;
-	PGresult *res;
-	int64_t id, at;
+	int stored;
 
 	if (api_notify_disabled(r, rs))
 		return;
@@ -252,19 +291,15 @@ api_notify_create(struct api_req *r, struct api_resp *rs)
 	snprintf(hash, sizeof(hash), "%016llx", (unsigned long long)
 	    notif_hash(canon ? canon : "", canon ? strlen(canon) : 0));
 	free(canon);
-	if ((res = api_notify_insert(r, rs, &in, key, hash)) == NULL)
+	if ((stored = api_notify_insert(r, rs, &in, key, hash, &q)) == -1)
 		goto out;
-	if (PQntuples(res) == 0) {
-		PQclear(res);
+	if (stored == 0) {
 		api_notify_replay(r, rs, key, hash);
 		goto out;
 	}
-	id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	at = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
-	PQclear(res);
 	stats_add(CTR_NOTIF_ACCEPTED, 1);
-	status = api_notify_enqueue(r, id);
-	api_json(rs, 202, api_notify_accepted(&in, id, at, status));
+	status = api_notify_acked(q.ticket);
+	api_json(rs, 202, api_notify_accepted(&in, q.id, q.at, status));
 out:
 	json_decref(body);
 }
@@ -313,7 +348,8 @@ api_notify_get(struct api_req *r, struct api_resp *rs)
 
 static const char api_notify_sql_list[] =
     "SELECT " NOTIFY_COLS " FROM email_notifications "
-    "WHERE ($1::text IS NULL OR status = $1) "
+    "WHERE ($1::text IS NULL OR ((status = $1 OR ($1 = 'PROCESSING'"
+    "  AND status = 'PENDING')) AND " NOTIFY_STATUS " = $1)) "
     " AND ($2::text IS NULL OR recipient = $2) "
     " AND ($3::text IS NULL OR user_id = to_jsonb($3::text) "
     "      OR ($3 ~ '^-?[0-9]{1,18}$' AND user_id = to_jsonb($3::bigint))) "

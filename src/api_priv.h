@@ -5,12 +5,40 @@
 #define NOTIFYD_API_PRIV_H
 
 #include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 
 #include "api.h"
 
 struct db_pool;
 struct api_notify;
+struct api_store;
+struct queue;
+struct queue_ticket;
+
+/* One POSTed row on its way into a group commit (api_store.c). */
+enum api_store_state {
+	API_STORE_NEW,		/* inserted: id and at are set */
+	API_STORE_SEEN,		/* its Idempotency-Key was stored before */
+	API_STORE_ERROR,	/* err says why */
+};
+
+struct api_store_req {
+	const char		*key, *hash, *title, *content, *user_id;
+	const char		*recipient, *from, *metadata;
+	int64_t			 id, at;
+	enum api_store_state	 state;
+	struct queue_ticket	*ticket;	/* the new row's Kafka ack */
+	char			 err[256];
+	bool			 refused;	/* by the server, for this row */
+	bool			 finished;
+	struct api_store_req	*next;
+};
+
+struct api_store *api_store_new(struct db_pool *, struct queue *);
+void	api_store_free(struct api_store *);
+void	api_store_insert(struct api_store *, struct api_store_req *);
 
 struct api_ctx {
 	struct db_pool		*pool;

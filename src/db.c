@@ -108,6 +108,39 @@ db_query(PGconn *c, const char *sql, int n, const char *const *params,
 	return r;
 }
 
+/*
+ * Runs a named prepared statement, preparing it on first use on this
+ * connection: a hot statement is then parsed and planned once, not per
+ * call.  Outside a transaction block only, since the first call's
+ * "does not exist" error would abort an open transaction.
+ */
+PGresult *
+db_query_named(PGconn *c, const char *name, const char *sql, int n,
+    const char *const *params, char *err, size_t len)
+{
+	PGresult *r = PQexecPrepared(c, name, n, params, NULL, NULL, 0);
+	const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+
+	if (state != NULL && strcmp(state, "26000") == 0) {
+		PQclear(r);
+		r = PQprepare(c, name, sql, n, NULL);
+		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+			db_errf(err, len, "%s", db_errmsg(r, c));
+			PQclear(r);
+			return NULL;
+		}
+		PQclear(r);
+		r = PQexecPrepared(c, name, n, params, NULL, NULL, 0);
+	}
+	if (PQresultStatus(r) != PGRES_COMMAND_OK &&
+	    PQresultStatus(r) != PGRES_TUPLES_OK) {
+		db_errf(err, len, "%s", db_errmsg(r, c));
+		PQclear(r);
+		return NULL;
+	}
+	return r;
+}
+
 static const char db_sql_migrations[] =
     "CREATE TABLE IF NOT EXISTS schema_migrations ("
     " version text PRIMARY KEY,"
@@ -336,6 +369,7 @@ void
 db_arr_text(struct db_arr *a, const char *s)
 {
 	const char *p;
+	size_t n;
 
 	db_arr_sep(a);
 	if (s == NULL) {
@@ -343,10 +377,14 @@ db_arr_text(struct db_arr *a, const char *s)
 		return;
 	}
 	db_arr_put(a, "\"", 1);
-	for (p = s; *p != '\0'; p++) {
-		if (*p == '"' || *p == '\\')
-			db_arr_put(a, "\\", 1);
-		db_arr_put(a, p, 1);
+	for (p = s; *p != '\0'; ) {
+		n = strcspn(p, "\"\\");
+		db_arr_put(a, p, n);
+		if (p[n] == '\0')
+			break;
+		db_arr_put(a, "\\", 1);
+		db_arr_put(a, p + n, 1);
+		p += n + 1;
 	}
 	db_arr_put(a, "\"", 1);
 }

@@ -26,6 +26,9 @@ int	 db_exec(PGconn *, const char *sql, char *err, size_t errlen)
 	    __attribute__((warn_unused_result));
 PGresult *db_query(PGconn *, const char *sql, int n, const char *const *params,
 	    char *err, size_t errlen) __attribute__((warn_unused_result));
+PGresult *db_query_named(PGconn *, const char *name, const char *sql, int n,
+	    const char *const *params, char *err, size_t errlen)
+	    __attribute__((warn_unused_result));
 bool	 db_broken(PGconn *);
 const char *db_errmsg(const PGresult *, const PGconn *);
 int	 db_migrate(PGconn *, const char *dir, char *err, size_t errlen)

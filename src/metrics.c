@@ -75,6 +75,8 @@ static const struct {
 } metrics_ctrs[] = {
 	{ CTR_NOTIF_ACCEPTED, "notifyd_notifications_accepted_total", "",
 	  "Notifications stored by POST." },
+	{ CTR_NOTIF_INSERTS, "notifyd_notification_inserts_total", "",
+	  "INSERT statements (group commits) storing POSTed notifications." },
 	{ CTR_NOTIF_QUEUED, "notifyd_notifications_queued_total", "",
 	  "Notifications acknowledged by Kafka." },
 	{ CTR_NOTIF_SENT, "notifyd_notifications_sent_total", "",

@@ -113,10 +113,17 @@ queue_poller(void *arg)
 	return NULL;
 }
 
+/*
+ * Sets only queued_at: no indexed column changes, so the mark is a HOT
+ * update when the page has room (sql/003_queued_mark.sql); the API shows
+ * such a PENDING row as PROCESSING.  A join on the primary key, since
+ * "id = ANY($1) AND status = ..." lets the planner AND in the status
+ * index, whose dead entries grow with traffic until a vacuum.
+ */
 static const char queue_sql_mark[] =
-    "UPDATE email_notifications SET status = 'PROCESSING', "
-    " queued_at = now(), updated_at = now() "
-    "WHERE id = ANY($1::bigint[]) AND status = 'PENDING'";
+    "UPDATE email_notifications n SET queued_at = now(), updated_at = now() "
+    "FROM unnest($1::bigint[]) AS a(id) "
+    "WHERE n.id = a.id AND n.status = 'PENDING' AND n.queued_at IS NULL";
 
 /* Writes "{1,2,3}" for the ids; returns the buffer. */
 static char *
@@ -174,6 +181,23 @@ queue_flush_marks(struct queue *q)
 	return 0;
 }
 
+/*
+ * Flushes marks at most every QUEUE_MARK_MS: each flush is a commit, and
+ * under load acks arrive far faster than commits are worth spending on
+ * them.  A mark only tells the sweeper the row is queued, so a few
+ * milliseconds of delay cost nothing.
+ */
+#define QUEUE_MARK_MS	20
+
+static void
+queue_deadline(struct timespec *ts, long ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_nsec += ms * 1000000L;
+	ts->tv_sec += ts->tv_nsec / 1000000000L;
+	ts->tv_nsec %= 1000000000L;
+}
+
 static void *
 queue_marker(void *arg)
 {
@@ -182,17 +206,19 @@ queue_marker(void *arg)
 
 	while (!q->stop) {
 		pthread_mutex_lock(&q->mu);
-		if (q->nacked == 0) {
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += 100 * 1000000L;
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
-			pthread_cond_timedwait(&q->cv, &q->mu, &ts);
-		}
+		queue_deadline(&ts, 100);
+		while (q->nacked == 0 && !q->stop)
+			if (pthread_cond_timedwait(&q->cv, &q->mu, &ts) != 0)
+				break;
 		pthread_mutex_unlock(&q->mu);
 		(void)queue_flush_marks(q);
+		/* Let acks gather (stop wakes it early through the cv). */
+		pthread_mutex_lock(&q->mu);
+		queue_deadline(&ts, QUEUE_MARK_MS);
+		while (!q->stop)
+			if (pthread_cond_timedwait(&q->cv, &q->mu, &ts) != 0)
+				break;
+		pthread_mutex_unlock(&q->mu);
 	}
 	return NULL;
 }

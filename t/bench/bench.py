@@ -837,8 +837,8 @@ def fig_post(pg, res):
             lat.append(p99)
             log("post run %d: notifyd %.0f req/s (p99 %.1f ms), pgbench %.0f "
                 "tps" % (r + 1, rps, p99, tps))
-        queued = pg.scalar(db, "SELECT count(*) FILTER (WHERE status = "
-                           "'PROCESSING') * 100.0 / count(*) "
+        queued = pg.scalar(db, "SELECT count(*) FILTER (WHERE queued_at "
+                           "IS NOT NULL) * 100.0 / count(*) "
                            "FROM email_notifications")
     finally:
         if daemon:

@@ -3,9 +3,11 @@
 Real PostgreSQL, librdkafka's mock broker and an aiosmtpd server whose
 answers the tests steer (per recipient, or globally with set_mode).
 """
+import concurrent.futures
 import email.utils
 import os
 import signal
+import threading
 import time
 
 import nd
@@ -329,3 +331,80 @@ def test_sigterm_finishes_the_message_in_hand(conf, notifyd, smtp, db):
     attempts, last_error, released = row[0]
     assert attempts == 1 and last_error, row   # the outcome was committed
     assert released is True                    # the next worker may take it
+
+
+def metric(d, name):
+    st, text, _ = d.get("/metrics")
+    assert st == 200
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError("%s not in /metrics" % name)
+
+
+def test_concurrent_posts_share_commits(conf, notifyd, smtp, db):
+    """Requests in flight are stored by one INSERT per group, each request
+    gets its own row's id, and one Idempotency-Key raced by many requests
+    stores one row."""
+    d = notifyd(email_conf(conf, email={"workers": 0}))
+    start = threading.Barrier(24)
+
+    def one(k):
+        start.wait()
+        out = []
+        for i in range(8):
+            if k < 16:
+                body = notification("u%d-%d@example.com" % (k, i),
+                                    title="t%d-%d" % (k, i))
+                out.append((body["title"], post(d, body)))
+            else:
+                out.append(("raced", post(d, notification(title="raced"),
+                                          headers={"Idempotency-Key": "race"})))
+        return out
+
+    with concurrent.futures.ThreadPoolExecutor(24) as ex:
+        answers = [a for f in [ex.submit(one, k) for k in range(24)]
+                   for a in f.result()]
+    mine = {t: r for t, r in answers if t != "raced"}
+    raced = {r["id"] for t, r in answers if t == "raced"}
+    assert len(mine) == 128 and len(raced) == 1
+    rows = dict(db.query("SELECT id, title FROM email_notifications"))
+    assert len(rows) == 129
+    for title, resp in mine.items():
+        assert rows[resp["id"]] == title == resp["title"]
+    assert rows[raced.pop()] == "raced"
+    assert metric(d, "notifyd_notification_inserts_total") < 129
+
+
+def test_a_refused_row_fails_alone(conf, notifyd, smtp, db):
+    """A row the database refuses fails its own request (500), not the
+    others committed in the same group."""
+    d = notifyd(email_conf(conf, email={"workers": 0}))
+    db.query("""
+        CREATE FUNCTION t_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.title = 'slow' THEN PERFORM pg_sleep(1); END IF;
+            IF NEW.title = 'poison' THEN RAISE EXCEPTION 'poisoned'; END IF;
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER refuse BEFORE INSERT ON email_notifications
+            FOR EACH ROW EXECUTE FUNCTION t_refuse();""")
+    with concurrent.futures.ThreadPoolExecutor(12) as ex:
+        slow = ex.submit(d.post, PATH, json=notification(title="slow"))
+        time.sleep(0.3)     # the next ones gather while "slow" commits
+        rest = [ex.submit(d.post, PATH, json=notification(
+            "r%d@example.com" % i, title="poison" if i == 5 else "ok%d" % i))
+            for i in range(10)]
+        answers = [f.result() for f in rest]
+        assert slow.result()[0] == 202
+    for i, (st, body, _) in enumerate(answers):
+        if i == 5:
+            assert st == 500 and "refused" in body["error"], body
+        else:
+            assert st == 202 and body["title"] == "ok%d" % i, body
+    assert db.scalar("SELECT count(*) FROM email_notifications") == 10
+    assert db.scalar("SELECT count(*) FROM email_notifications "
+                     "WHERE title = 'poison'") == 0
+    assert d.wait_log("database: .*poisoned")
+    # "slow" alone, then the ten as one group (retried row by row)
+    assert metric(d, "notifyd_notification_inserts_total") == 2

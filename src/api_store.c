@@ -1,0 +1,286 @@
+/*
+ * api_store.c - group commit of accepted notifications.
+ *
+ * Each POST must be committed before it is answered, and a commit costs
+ * a WAL flush.  Requests in flight therefore hand their row to a
+ * store thread that inserts everything waiting in a single statement
+ * (one flush for the lot), produces the new rows to the email topic,
+ * and wakes each request with its own outcome and Kafka ticket.  A lone
+ * request pays one extra thread hand-off; concurrent ones share the
+ * commit and the produce request.  Two threads, so that a batch can be
+ * gathered and sent while the previous one waits for its flush.
+ */
+#include "config.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_priv.h"
+#include "db.h"
+#include "log.h"
+#include "queue.h"
+#include "stats.h"
+#include "util.h"
+
+#define STORE_MAX_BATCH	256
+#define STORE_THREADS	1
+
+struct api_store {
+	struct db_pool		*pool;
+	struct queue		*queue;
+	pthread_t		 thread[STORE_THREADS];
+	pthread_mutex_t		 mu;
+	pthread_cond_t		 work, done;
+	struct api_store_req	*head, **tail;
+	bool			 stop;
+};
+
+/*
+ * Ids come from the sequence first so that every input row can be
+ * matched to its outcome: a row skipped by ON CONFLICT (an Idempotency-
+ * Key seen before, or twice in this batch) comes back with a NULL id.
+ */
+static const char store_sql_insert[] =
+    "WITH v AS ("
+    " SELECT nextval('email_notifications_id_seq') AS id, t.*"
+    " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
+    "  $5::text[], $6::text[], $7::text[], $8::text[]) WITH ORDINALITY"
+    "  AS t(k, h, title, content, uid, rcpt, from_addr, meta, ord)),"
+    " i AS (INSERT INTO email_notifications (id, idempotency_key,"
+    "  request_hash, title, content, user_id, recipient, from_addr, metadata)"
+    " SELECT id, k, h, title, content, uid::jsonb, rcpt, from_addr,"
+    "  meta::jsonb FROM v ORDER BY ord"
+    " ON CONFLICT (idempotency_key) DO NOTHING"
+    " RETURNING id, extract(epoch from created_at)::bigint AS at) "
+    "SELECT i.id, i.at FROM v LEFT JOIN i USING (id) ORDER BY v.ord";
+
+#define STORE_NCOLS 8
+
+static void
+store_row_params(const struct api_store_req *q, const char *v[STORE_NCOLS])
+{
+	v[0] = q->key;
+	v[1] = q->hash;
+	v[2] = q->title;
+	v[3] = q->content;
+	v[4] = q->user_id;
+	v[5] = q->recipient;
+	v[6] = q->from;
+	v[7] = q->metadata;
+}
+
+/* Runs the INSERT for n requests; the result has one row per request. */
+static PGresult *
+store_insert(PGconn *c, struct api_store_req *const *reqs, int n, char *err,
+    size_t len)
+{
+	struct db_arr a[STORE_NCOLS];
+	const char *v[STORE_NCOLS], *p[STORE_NCOLS];
+	PGresult *res = NULL;
+	int i, k;
+
+	memset(a, 0, sizeof(a));
+	for (i = 0; i < n; i++) {
+		store_row_params(reqs[i], v);
+		for (k = 0; k < STORE_NCOLS; k++)
+			db_arr_text(&a[k], v[k]);
+	}
+	for (k = 0; k < STORE_NCOLS; k++)
+		if ((p[k] = db_arr_end(&a[k])) == NULL)
+			break;
+	if (k < STORE_NCOLS)
+		snprintf(err, len, "out of memory");
+	else if ((res = db_query_named(c, "api_store_insert", store_sql_insert,
+	    STORE_NCOLS, p, err, len)) != NULL && PQntuples(res) != n) {
+		snprintf(err, len, "insert returned %d rows for %d",
+		    PQntuples(res), n);
+		PQclear(res);
+		res = NULL;
+	}
+	for (k = 0; k < STORE_NCOLS; k++)
+		db_arr_free(&a[k]);
+	return res;
+}
+
+static void
+store_outcome(struct api_store_req *q, const PGresult *res, int row)
+{
+	if (PQgetisnull(res, row, 0))
+		q->state = API_STORE_SEEN;
+	else {
+		q->id = strtoll(PQgetvalue(res, row, 0), NULL, 10);
+		q->at = strtoll(PQgetvalue(res, row, 1), NULL, 10);
+		q->state = API_STORE_NEW;
+	}
+
+}
+
+static void
+store_fail(struct api_store_req *q, const char *err)
+{
+	q->state = API_STORE_ERROR;
+	q->refused = false;
+	snprintf(q->err, sizeof(q->err), "%s", err);
+}
+
+/*
+ * One statement for the batch.  When it fails and the connection is
+ * still good, the failure belongs to some row's data: each row is then
+ * tried alone so that one bad row does not fail the others.  When the
+ * connection broke, whether the batch committed is unknown: all fail
+ * (the client retries, with its Idempotency-Key if it has one).
+ */
+static void
+store_batch(struct api_store *s, struct api_store_req **reqs, int n)
+{
+	char err[DB_ERRLEN] = "";
+	PGresult *res;
+	PGconn *c;
+	int i;
+
+	if ((c = db_pool_get(s->pool, err, sizeof(err))) == NULL) {
+		for (i = 0; i < n; i++)
+			store_fail(reqs[i], err);
+		return;
+	}
+	if ((res = store_insert(c, reqs, n, err, sizeof(err))) != NULL) {
+		for (i = 0; i < n; i++)
+			store_outcome(reqs[i], res, i);
+		PQclear(res);
+	} else if (n > 1 && !db_broken(c)) {
+		for (i = 0; i < n; i++) {
+			if ((res = store_insert(c, reqs + i, 1, err,
+			    sizeof(err))) == NULL) {
+				store_fail(reqs[i], err);
+				reqs[i]->refused = !db_broken(c);
+				continue;
+			}
+			store_outcome(reqs[i], res, 0);
+			PQclear(res);
+		}
+	} else {
+		for (i = 0; i < n; i++)
+			store_fail(reqs[i], err);
+	}
+	db_pool_put(s->pool, c);
+}
+
+/*
+ * Queues the batch's new rows on the email topic right after their
+ * commit, back to back, so that they share produce requests; each
+ * request then waits on its own ticket.
+ */
+static void
+store_produce(struct api_store *s, struct api_store_req **reqs, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (reqs[i]->state == API_STORE_NEW)
+			reqs[i]->ticket = queue_push(s->queue, reqs[i]->id);
+}
+
+/* Takes up to STORE_MAX_BATCH waiting requests off the list. */
+static int
+store_take(struct api_store *s, struct api_store_req **reqs)
+{
+	int n = 0;
+
+	while (s->head != NULL && n < STORE_MAX_BATCH) {
+		reqs[n++] = s->head;
+		s->head = s->head->next;
+	}
+	if (s->head == NULL)
+		s->tail = &s->head;
+	return n;
+}
+
+static void *
+store_main(void *arg)
+{
+	struct api_store *s = arg;
+	struct api_store_req *reqs[STORE_MAX_BATCH];
+	int n;
+
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		while (s->head == NULL && !s->stop)
+			pthread_cond_wait(&s->work, &s->mu);
+		if (s->head == NULL)
+			break;
+		n = store_take(s, reqs);
+		pthread_mutex_unlock(&s->mu);
+		store_batch(s, reqs, n);
+		stats_add(CTR_NOTIF_INSERTS, 1);
+		store_produce(s, reqs, n);
+		pthread_mutex_lock(&s->mu);
+		while (n > 0)
+			reqs[--n]->finished = true;
+		pthread_cond_broadcast(&s->done);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+struct api_store *
+api_store_new(struct db_pool *pool, struct queue *queue)
+{
+	struct api_store *s;
+	int i;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	s->pool = pool;
+	s->queue = queue;
+	s->tail = &s->head;
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->work, NULL);
+	pthread_cond_init(&s->done, NULL);
+	for (i = 0; i < STORE_THREADS; i++)
+		if (pthread_create(&s->thread[i], NULL, store_main, s) != 0)
+			fatalx("pthread_create");
+	return s;
+}
+
+/* Inserts what is queued, then stops the thread. */
+void
+api_store_free(struct api_store *s)
+{
+	int i;
+
+	if (s == NULL)
+		return;
+	pthread_mutex_lock(&s->mu);
+	s->stop = true;
+	pthread_cond_broadcast(&s->work);
+	pthread_mutex_unlock(&s->mu);
+	for (i = 0; i < STORE_THREADS; i++)
+		pthread_join(s->thread[i], NULL);
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->work);
+	pthread_cond_destroy(&s->done);
+	free(s);
+}
+
+/*
+ * Queues q for the next batch and waits until it is committed or failed;
+ * a committed row also has its ticket (NULL if Kafka refused it now).
+ */
+void
+api_store_insert(struct api_store *s, struct api_store_req *q)
+{
+	q->next = NULL;
+	q->ticket = NULL;
+	q->finished = false;
+	q->state = API_STORE_ERROR;
+	pthread_mutex_lock(&s->mu);
+	*s->tail = q;
+	s->tail = &q->next;
+	pthread_cond_signal(&s->work);
+	while (!q->finished)
+		pthread_cond_wait(&s->done, &s->mu);
+	pthread_mutex_unlock(&s->mu);
+}
