@@ -304,6 +304,12 @@ audit_stats_topic(const char *topic, json_t *parts, int n)
 	json_object_foreach(parts, id, p) {
 		hi = json_integer_value(json_object_get(p, "hi_offset"));
 		app = json_integer_value(json_object_get(p, "app_offset"));
+		/* Nothing read since the assignment (an idle partition): the
+		 * fetch position is ours when nothing waits in the queue. */
+		if (app < 0 && json_integer_value(json_object_get(p,
+		    "fetchq_cnt")) == 0)
+			app = json_integer_value(json_object_get(p,
+			    "next_offset"));
 		if (n >= STATS_LAG_MAX || strcmp(id, "-1") == 0 || hi < 0 ||
 		    app < 0)
 			continue;

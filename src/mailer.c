@@ -198,14 +198,20 @@ mailer_poll(struct mailer *m, struct mailer_msg *msgs, size_t max,
 	return n;
 }
 
+/*
+ * A join on the primary key rather than "id = ANY($1) AND status IN ...",
+ * which lets the planner AND in the status index and scan its dead
+ * entries (see queue.c).  A duplicate id joins twice but updates once.
+ */
 static const char mailer_sql_claim[] =
-    "UPDATE email_notifications SET status = 'PROCESSING',"
+    "UPDATE email_notifications n SET status = 'PROCESSING',"
     " lease_until = now() + $2::float8 * interval '1 second',"
     " lease_owner = $3, updated_at = now() "
-    "WHERE id = ANY($1::bigint[]) AND status IN ('PENDING', 'PROCESSING')"
-    " AND (lease_until IS NULL OR lease_until < now()) "
-    "RETURNING id, title, content, recipient, from_addr, attempts,"
-    " message_id, requeues";
+    "FROM unnest($1::bigint[]) AS a(id) "
+    "WHERE n.id = a.id AND n.status IN ('PENDING', 'PROCESSING')"
+    " AND (n.lease_until IS NULL OR n.lease_until < now()) "
+    "RETURNING n.id, n.title, n.content, n.recipient, n.from_addr,"
+    " n.attempts, n.message_id, n.requeues";
 
 static struct mailer_job *
 mailer_job_add(struct mailer *m)

@@ -3,7 +3,7 @@
  *
  * One easy handle per worker, so libcurl keeps one connection to the
  * relay open across messages (it drops it after a failed transfer).
- * The server's last reply line is captured from libcurl's debug stream
+ * The server's last reply line is captured from the header callback
  * because libcurl itself only keeps the code.  Addresses arrive
  * validated: libcurl does not refuse CR/LF in envelopes.
  */
@@ -43,16 +43,22 @@ smtp_read(char *buf, size_t size, size_t n, void *arg)
 	return want;
 }
 
-/* Keeps the last reply line, for lastError and the attempts log. */
-static int
-smtp_debug(CURL *h, curl_infotype type, char *data, size_t n, void *arg)
+/*
+ * Keeps the last reply line, for lastError and the attempts log: libcurl
+ * hands SMTP reply lines to the header callback.  (The debug callback
+ * sees them too, but turning VERBOSE on makes libcurl format every
+ * event and pass every body chunk through it, a cost paid per message.)
+ */
+static size_t
+smtp_header(char *data, size_t size, size_t nitems, void *arg)
 {
 	struct smtp *s = arg;
+	size_t n = size * nitems, total = n;
 
-	if (type != CURLINFO_HEADER_IN)
-		return 0;
 	while (n > 0 && (data[n - 1] == '\n' || data[n - 1] == '\r'))
 		n--;
+	if (n == 0)
+		return total;
 	if (n >= sizeof(s->reply))
 		n = sizeof(s->reply) - 1;
 	memcpy(s->reply, data, n);
@@ -60,7 +66,7 @@ smtp_debug(CURL *h, curl_infotype type, char *data, size_t n, void *arg)
 	/* libcurl QUITs after a refusal: keep the refusal, not the "221 Bye". */
 	if ((data[0] == '4' || data[0] == '5') && s->refusal[0] == '\0')
 		memcpy(s->refusal, s->reply, n + 1);
-	return 0;
+	return total;
 }
 
 static int
@@ -82,9 +88,8 @@ smtp_setup(struct smtp *s, char *err, size_t len)
 	curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
 	curl_easy_setopt(h, CURLOPT_READFUNCTION, smtp_read);
 	curl_easy_setopt(h, CURLOPT_READDATA, s);
-	curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);
-	curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, smtp_debug);
-	curl_easy_setopt(h, CURLOPT_DEBUGDATA, s);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, smtp_header);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, s);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
 	    (long)(c->email_smtp_connect_timeout * 1000));
 	curl_easy_setopt(h, CURLOPT_SERVER_RESPONSE_TIMEOUT,
