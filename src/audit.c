@@ -14,6 +14,7 @@
  */
 #include "config.h"
 
+#include <malloc.h>
 #include <regex.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -43,6 +44,7 @@ struct audit {
 	bool		 failing;	/* the last commit failed */
 	bool		 paused;
 	bool		 broken;	/* out of memory: exit, restart clean */
+	bool		 busy;		/* recorded since the last trim */
 	double		 backoff;
 	double		 retry_at;	/* util_now() of the next attempt */
 	int64_t		 missing;	/* start of a partition never stored */
@@ -516,8 +518,19 @@ audit_main(const struct proc_info *pi)
 	}
 	proc_ready();
 	while (proc_running() && !a.broken) {
-		if ((m = rd_kafka_consumer_poll(a.rk, audit_wait_ms(&a))) != NULL)
+		if ((m = rd_kafka_consumer_poll(a.rk, audit_wait_ms(&a))) != NULL) {
 			audit_take(&a, m);
+			a.busy = true;
+		} else if (a.busy && a.batch.n == 0) {
+			/*
+			 * A burst is over: hand back what glibc keeps of it
+			 * (every arena: librdkafka's threads fill their own),
+			 * so the resting size does not depend on the largest
+			 * burst so far.
+			 */
+			malloc_trim(0);
+			a.busy = false;
+		}
 		if (audit_due(&a))
 			(void)audit_flush(&a);
 	}
