@@ -714,19 +714,20 @@ def fig_email(pg, res):
         workers, m // 1000)
     res.target = "ratio ≥ 0.5"
     size = OPTS.mail_size
-    mine, limits, gaps = [], [], []
+    mine, limits, gaps, curl = [], [], [], []
     for r in range(OPTS.runs):
         sink = SmtpSink()
         try:
             rate, gap = email_once(pg, sink, m, workers)
             gaps.append(gap)
             limit = smtp_source(sink, m, workers, size)
+            curl.append(curlsend(sink, m, workers, size))
         finally:
             sink.stop()
         mine.append(rate)
         limits.append(limit)
-        log("email run %d: notifyd %.0f SENT/s, smtp-source %.0f msgs/s"
-            % (r + 1, rate, limit))
+        log("email run %d: notifyd %.0f SENT/s, smtp-source %.0f msgs/s, "
+            "libcurl alone %.0f msgs/s" % (r + 1, rate, limit, curl[-1]))
     res.value, res.limit = "%.0f" % median(mine), "%.0f" % median(limits)
     res.ratio = median(mine) / median(limits)
     res.ok = res.ratio >= 0.5
@@ -735,6 +736,12 @@ def fig_email(pg, res):
                          ", ".join("%.0f" % x for x in mine),
                          ", ".join("%.0f" % x for x in limits),
                          ", ".join("%.2f" % x for x in gaps)))
+    res.notes.append(
+        "libcurl alone (t/bench/curlsend: %d processes, one reused "
+        "connection each, no database or Kafka): %s msgs/s, median %.0f = "
+        "%.2f of smtp-source; notifyd reaches %.2f of it" % (
+            workers, ", ".join("%.0f" % x for x in curl), median(curl),
+            median(curl) / median(limits), median(mine) / median(curl)))
 
 
 EMAIL_INSERT = (
@@ -744,14 +751,14 @@ EMAIL_INSERT = (
     " '<p>Your payment has been confirmed.</p>', '123'::jsonb,"
     " 'user' || g || '@example.com',"
     " '{\"orderId\":\"ORD-12345\",\"amount\":99.99}'::jsonb,"
-    " 'PROCESSING', now() FROM generate_series(1, %d) g RETURNING id")
+    " 'PENDING', now() FROM generate_series(1, %d) g RETURNING id")
 
 
 def email_once(pg, sink, m, workers):
     """m queued notifications, 4 workers: SENT rows per second.
 
     The rows are inserted as the API leaves them once Kafka acknowledged
-    them (PROCESSING); notifyd starts, its 4 workers join their group (the
+    them (PENDING with queued_at set); notifyd starts, its 4 workers join their group (the
     mock takes 3 s, and a late joiner would pause everyone for a rebalance
     mid-run), and only then are the ids produced to the email topic,
     exactly the messages the API produces (key = value = id).
@@ -797,6 +804,14 @@ def email_once(pg, sink, m, workers):
             daemon.stop()
         km.stop()
         pg.drop_db(db)
+
+
+def curlsend(sink, m, sessions, size):
+    """libcurl's own ceiling: t/bench/curlsend into the same sink."""
+    exe = Path(OPTS.builddir) / "t/bench/curlsend"
+    r = run([str(exe), "smtp://127.0.0.1:%d" % sink.port, str(sessions),
+             str(m), str(size)], timeout=300)
+    return float(r.stdout.split()[0])
 
 
 def smtp_source(sink, m, sessions, size):
@@ -1412,9 +1427,10 @@ def check_tools():
     for t in ("psql", "pgbench", "pg_ctl"):
         if not (nd.PGBIN / t).exists():
             missing.append(str(nd.PGBIN / t))
-    for path in (nd.notifyd_path(), nd.kmock_path()):
+    curlsend = str(Path(OPTS.builddir) / "t/bench/curlsend")
+    for path in (nd.notifyd_path(), nd.kmock_path(), curlsend):
         if not os.access(path, os.X_OK):
-            missing.append(path + " (make; make t/helpers/kmock)")
+            missing.append(path + " (make t/helpers/kmock t/bench/curlsend)")
     if missing:
         sys.exit("bench: missing: %s" % ", ".join(missing))
 
