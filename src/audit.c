@@ -45,6 +45,7 @@ struct audit {
 	bool		 paused;
 	bool		 broken;	/* out of memory: exit, restart clean */
 	bool		 busy;		/* recorded since the last trim */
+	bool		 reseek;	/* the connection was replaced */
 	double		 backoff;
 	double		 retry_at;	/* util_now() of the next attempt */
 	int64_t		 missing;	/* start of a partition never stored */
@@ -74,17 +75,75 @@ audit_filter(const struct audit *a, const rd_kafka_topic_partition_list_t *in)
 	return out;
 }
 
-/* A live database connection, reconnecting when it broke. */
+/*
+ * A live database connection, reconnecting when it broke.  The session
+ * commits asynchronously unless audit.synchronous_commit: a batch and its
+ * offsets commit together, so a commit lost in a crash loses both, and
+ * audit_reseek() reads the messages again.
+ */
 static int
 audit_db(struct audit *a, char *err, size_t len)
 {
 	if (a->db != NULL && !db_broken(a->db))
 		return 0;
+	if (a->db != NULL)
+		a->reseek = true;
 	if (a->batch.stream == a->db)
 		audit_batch_unstream(&a->batch);
 	PQfinish(a->db);
-	a->db = db_connect(conf->database_conninfo, err, len);
-	return a->db != NULL ? 0 : -1;
+	if ((a->db = db_connect(conf->database_conninfo, err, len)) == NULL)
+		return -1;
+	if (!conf->audit_synchronous_commit &&
+	    db_exec(a->db, "SET synchronous_commit = off", err, len) == -1) {
+		PQfinish(a->db);
+		a->db = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * After a reconnect, PostgreSQL may have lost commits it acknowledged
+ * (asynchronous commit, or a failover): every assigned partition starts
+ * again from the offset the database holds now, and the batch in hand,
+ * which may begin past a lost one, is dropped to be read again.
+ */
+static int
+audit_reseek(struct audit *a, char *err, size_t len)
+{
+	rd_kafka_topic_partition_list_t *parts = NULL;
+	rd_kafka_error_t *e;
+	int i, rc = -1;
+
+	if (rd_kafka_assignment(a->rk, &parts) != 0 || parts == NULL) {
+		snprintf(err, len, "cannot read the assignment");
+		goto out;
+	}
+	if (parts->cnt > 0 && audit_offsets_load(a->db, conf->audit_group_id,
+	    parts, a->missing, err, len) == -1)
+		goto out;
+	audit_batch_clear(&a->batch);
+	if (parts->cnt > 0 &&
+	    (e = rd_kafka_seek_partitions(a->rk, parts, 5000)) != NULL) {
+		snprintf(err, len, "seek: %s", rd_kafka_error_string(e));
+		rd_kafka_error_destroy(e);
+		goto out;
+	}
+	for (i = 0; i < parts->cnt; i++)
+		if (parts->elems[i].err != 0) {
+			snprintf(err, len, "seek %s [%d]: %s", parts->elems[i].topic,
+			    (int)parts->elems[i].partition,
+			    rd_kafka_err2str(parts->elems[i].err));
+			goto out;
+		}
+	log_info("reconnected: %d partitions restart from the stored offsets",
+	    parts->cnt);
+	a->reseek = false;
+	rc = 0;
+out:
+	if (parts != NULL)
+		rd_kafka_topic_partition_list_destroy(parts);
+	return rc;
 }
 
 /* Pauses or resumes fetching on every assigned partition. */
@@ -164,6 +223,7 @@ audit_flush(struct audit *a)
 	int recorded, n = a->batch.n;
 
 	if (audit_db(a, err, sizeof(err)) == -1 ||
+	    (a->reseek && audit_reseek(a, err, sizeof(err)) == -1) ||
 	    audit_batch_commit(a->db, conf->audit_group_id, &a->batch,
 	    &recorded, err, sizeof(err)) != AUDIT_COMMITTED) {
 		audit_failed(a, err);

@@ -69,6 +69,7 @@ struct conf {
 	char	*audit_start_from;
 	int	 audit_batch_size;
 	int	 audit_batch_linger;
+	bool	 audit_synchronous_commit;
 
 	bool	 sweeper_enabled;
 	double	 sweeper_interval;

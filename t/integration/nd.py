@@ -170,6 +170,14 @@ class Postgres:
             self._run("pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop")
             self.running = False
 
+    def crash(self):
+        """Immediate shutdown: like a crash, commits not yet in the WAL on
+        disk are lost (this server runs with synchronous_commit=off)."""
+        if self.running:
+            self._run("pg_ctl", "-D", self.data, "-m", "immediate", "-w",
+                      "stop")
+            self.running = False
+
     def destroy(self):
         try:
             self.stop()

@@ -326,6 +326,32 @@ def test_postgres_outage_loses_and_doubles_nothing(pg, db, smtp,
     assert d.alive() and audit_pid(d) is not None
 
 
+def test_postgres_crash_loses_and_doubles_nothing(pg, db, smtp,
+                                                  kafka_factory, notifyd):
+    """A crash loses commits PostgreSQL acknowledged but had not flushed
+    (asynchronous commit, as audit.synchronous_commit = false asks): the
+    audit role must read them again from the offsets that survived."""
+    kafka = kafka_factory(topics=[("crash", 4)])
+    d = notifyd(make_conf(db, smtp, kafka, batch_size=200))
+    prod = Producing(kafka, "crash", 4, 12000, 32, 10)
+    prod.start()
+    for crash in range(3):
+        wait_count(db, 1000 * (crash + 1), 60)
+        mark = d.mark()
+        pg.crash()
+        try:
+            d.wait_log("not committed: .*consumption paused|database "
+                       "unavailable", 10, mark)
+        finally:
+            pg.start()
+        d.wait_log("database reachable again; consumption resumed", 20,
+                   mark)
+    prod.finish()
+    wait_count(db, 12000, 90)
+    assert_exactly_once(db, 12000)
+    assert d.alive() and audit_pid(d) is not None
+
+
 def owned(d):
     """Partitions of "six" an instance was ever assigned (its log)."""
     return set(re.findall(r"assigned six \[(\d)\]", d.log()))
