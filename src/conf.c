@@ -127,8 +127,9 @@ K("audit.batch_size", CONF_INT, audit_batch_size, "5000", 1, 1000000, NULL,
 K("audit.batch_linger", CONF_INT, audit_batch_linger, "50", 0, 60000, NULL,
   true, "ms a batch may wait to fill"),
 K("audit.synchronous_commit", CONF_BOOL, audit_synchronous_commit, "false",
-  0, 0, NULL, true, "wait for the WAL flush at each batch commit; off is "
-  "safe: a lost commit loses its offsets too and is read again"),
+  0, 0, NULL, true, "wait for PostgreSQL's WAL flush at each batch commit; "
+  "off is safe: a commit lost in a crash loses its offsets too, and the "
+  "messages are read again"),
 
 K("sweeper.enabled", CONF_BOOL, sweeper_enabled, "true", 0, 0, NULL, true,
   "run the sweeper"),

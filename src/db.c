@@ -76,20 +76,16 @@ db_broken(PGconn *c)
 	return c == NULL || PQstatus(c) != CONNECTION_OK;
 }
 
-/* Runs statements that return no rows. */
-int
-db_exec(PGconn *c, const char *sql, char *err, size_t len)
+/* r when it succeeded; otherwise NULL, r cleared and err set. */
+static PGresult *
+db_result(PGresult *r, PGconn *c, char *err, size_t len)
 {
-	PGresult *r = PQexec(c, sql);
-	int rc = 0;
-
-	if (PQresultStatus(r) != PGRES_COMMAND_OK &&
-	    PQresultStatus(r) != PGRES_TUPLES_OK) {
-		db_errf(err, len, "%s", db_errmsg(r, c));
-		rc = -1;
-	}
+	if (PQresultStatus(r) == PGRES_COMMAND_OK ||
+	    PQresultStatus(r) == PGRES_TUPLES_OK)
+		return r;
+	db_errf(err, len, "%s", db_errmsg(r, c));
 	PQclear(r);
-	return rc;
+	return NULL;
 }
 
 /* Runs one parameterised statement; the caller clears the result. */
@@ -97,15 +93,8 @@ PGresult *
 db_query(PGconn *c, const char *sql, int n, const char *const *params,
     char *err, size_t len)
 {
-	PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
-
-	if (PQresultStatus(r) != PGRES_COMMAND_OK &&
-	    PQresultStatus(r) != PGRES_TUPLES_OK) {
-		db_errf(err, len, "%s", db_errmsg(r, c));
-		PQclear(r);
-		return NULL;
-	}
-	return r;
+	return db_result(PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0),
+	    c, err, len);
 }
 
 /*
@@ -123,22 +112,25 @@ db_query_named(PGconn *c, const char *name, const char *sql, int n,
 
 	if (state != NULL && strcmp(state, "26000") == 0) {
 		PQclear(r);
-		r = PQprepare(c, name, sql, n, NULL);
-		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-			db_errf(err, len, "%s", db_errmsg(r, c));
-			PQclear(r);
+		if ((r = db_result(PQprepare(c, name, sql, n, NULL), c, err,
+		    len)) == NULL)
 			return NULL;
-		}
 		PQclear(r);
 		r = PQexecPrepared(c, name, n, params, NULL, NULL, 0);
 	}
-	if (PQresultStatus(r) != PGRES_COMMAND_OK &&
-	    PQresultStatus(r) != PGRES_TUPLES_OK) {
-		db_errf(err, len, "%s", db_errmsg(r, c));
-		PQclear(r);
-		return NULL;
-	}
-	return r;
+	return db_result(r, c, err, len);
+}
+
+/* Runs statements that return no rows. */
+int
+db_exec(PGconn *c, const char *sql, char *err, size_t len)
+{
+	PGresult *r = db_result(PQexec(c, sql), c, err, len);
+
+	if (r == NULL)
+		return -1;
+	PQclear(r);
+	return 0;
 }
 
 static const char db_sql_migrations[] =

@@ -1264,66 +1264,61 @@ exactly "committed", with no polling error.
 """
 
 ANALYSIS = """\
-## What bounds the misses (profiled 2026-11-25; perf + CPU accounting)
+## What bounds the misses (profiled 2026-11-26; perf + timing probes)
 
-Measured with `perf record -g -p` on notifyd's processes and per-process
-CPU from /proc during each load, on this 2-CPU machine (other engineers'
-test suites were running at the same time, so absolute figures are noisy;
-the ratios less so).
+Measured with `perf record -a` during each load and with temporary
+timing probes in the daemon, on this 2-CPU machine shared with other
+work: absolute figures move by ±20% from run to run (the limits too:
+COPY 20–32k rows/s, pgbench 4.5–7.2k tps within one hour), the ratios
+less.
 
-* **audit ingest** (~0.6–0.7 of COPY): not CPU-bound.  During steady
-  state PostgreSQL used 0.80 of a core, notifyd-audit 0.19, and 0.69 of
-  the two cores were idle.  The audit role is strictly serial: decode and
-  encode a batch (JSON parsing in jansson is 54% of its CPU, memmove and
-  malloc 25%), then COPY it, then commit and wait for the WAL flush,
-  then fetch the next.  PostgreSQL idles while notifyd encodes and
-  notifyd idles while PostgreSQL writes; psql's single COPY keeps the
-  server busy the whole time.  Fix (daemon, for the lead): overlap the
-  two, e.g. stream rows to the open COPY as they arrive (PQputCopyData
-  per message, commit at batch_size/linger) or encode the next batch on
-  a thread while the previous commits.
-* **email delivery** (~0.3 of smtp-source): CPU-bound on this machine
-  (0.16 of a core idle): mailers 0.71 cores for ~4 000 msgs/s, PostgreSQL
-  0.44, smtp-sink 0.40.  77% of the mailers' CPU is in the kernel
-  (context switches and socket calls: libcurl waits for each of
-  MAIL, RCPT, DATA and the final dot in turn, and polls between them),
-  libcurl 11%, libc 9%, notifyd's own code < 1%.  smtp-source does the
-  same dialogue from one event-driven process.  What would help: an SMTP
-  client that uses PIPELINING (MAIL+RCPT+DATA in one write, RFC 2920)
-  and sends several messages per wake-up; the database side (one claim
-  and one outcome transaction per 64 messages) is not the bound.
-* **POST accepted** (~0.3 of pgbench): not CPU-bound (0.45 of the two
-  cores idle; PostgreSQL 0.79, notifyd-api 0.36).  Each request waits in
-  turn for its INSERT's commit (WAL flush) and for Kafka's
-  acknowledgement of the produce (`acks=all`, idempotent, `linger.ms=1`),
-  and the coalesced "mark PROCESSING" UPDATE adds a second commit per
-  group of requests that competes for the same WAL flushes.  With
-  `http.kafka_ack_timeout = 0` (answer without waiting for the ack; a
-  diagnostic only, it changes the answer to PENDING) the same run went
-  from 1 066 to 1 746 req/s, so the ack wait is about 40% of a request's
-  time; the rest is the commit.  At concurrency 8 throughput is 8 ÷
-  (commit + ack round trip), where pgbench pays the commit only.  What
-  would help: group the POSTs' INSERTs (one multi-row INSERT/commit for
-  the requests in flight) and overlap the Kafka wait with the next
-  commit.
+* **audit ingest** (0.66–0.82 of COPY over this stop's runs; the median
+  of a run decides): PostgreSQL-bound.  Per batch (~3 400 rows) the
+  audit role waited 129 ms at the end of its COPY for the server to
+  finish the rows already streamed to it, 0.7 ms for the offsets and
+  21 ms for the COMMIT's WAL flush.  The flush is now off the path
+  (`audit.synchronous_commit = false`, safe because the offsets commit
+  with the rows and a reconnect re-reads from them).  What remains is
+  the server's own speed while it shares the two cores: the mock broker
+  keeps only ~5 MB per partition, so the topic cannot be filled before
+  notifyd starts and the feeder's kcat processes and the mock run during
+  the ingest, where psql's COPY has the machine to itself.
+* **email delivery** (~0.25–0.35 of smtp-source): bounded by libcurl.
+  `t/bench/curlsend`, measured in the same run, drives libcurl exactly
+  as a worker does (one easy handle per process, reused connection)
+  with no database or Kafka: it reaches only ~0.4 of smtp-source with
+  the same 4 sessions, so 0.5 is out of reach through libcurl here.
+  libcurl sends MAIL, RCPT, DATA and the final dot each after the
+  previous reply (no PIPELINING) and polls between them; most of the
+  workers' CPU is in the kernel.  notifyd reaches ~0.6 of libcurl alone;
+  the rest is PostgreSQL (claim and outcome updates and the attempts
+  log, ~22% of the CPU) on the same two cores.  Since the last stop the
+  reply lines come from libcurl's header callback instead of VERBOSE
+  (which formatted every event), and the claim joins on the primary key.
+* **POST accepted** (0.55–0.69 of pgbench, from 0.42): requests in
+  flight are now stored by one INSERT per group (api_store.c; groups of
+  2.6–3.8 at concurrency 8), produced back to back after the commit, and
+  Kafka's ack sets only `queued_at` (a HOT update: no index entries; it
+  was a full-row status update, one UPDATE per few requests, costing as
+  much as the INSERT).  What remains: a request still waits for its
+  group's commit (~1.5 ms under this load) and then for Kafka's ack
+  (~0.9 ms), in sequence, where pgbench waits for the commit only; and
+  wrk, notifyd, the mock broker and PostgreSQL share the two cores.
+  A second store thread (two groups in flight) measured worse: the
+  groups halve.
 * **end to end** p99 (close to 50 ms, passing or missing by a few ms from
   run to run): p50 is ~9 ms; the tail comes from requests whose mailer
   is busy with the previous batch (claim → send → outcome commit) and
   from the producer's and the mock's round trips; not profiled further.
-* **audit query** p99 at concurrency 8 (8–12 ms, around the target): wrk,
+* **audit query** p99 at concurrency 8 (around the target): wrk,
   notifyd and PostgreSQL share two cores; with one client the p99 is
   ~4 ms, so the concurrency-8 tail is queueing for CPU, not the query
   (an index scan on (order_id, id)).
-* **memory**: idle ~8 MB PSS for 6 processes.  While recording, the
-  audit process alone reaches 60–90 MB: librdkafka's pre-fetch queue
-  (`queued.max.messages.kbytes`, 64 MB by default) plus the 5 000-row
-  batch.  At rest afterwards the figure depends on what glibc keeps
-  (13–90 MB over runs, not monotonic: retention, no sign of a leak; a
-  leak check needs valgrind/ASan on the audit role).  With
-  `--kafka-prop queued.max.messages.kbytes=8192` the peak fell to 58 MB
-  and the at-rest figure to 14 MB after 1M messages.  What would help:
-  set `queued.max.messages.kbytes` (e.g. 8 MB) in the audit consumer's
-  defaults, and `malloc_trim(0)` after a batch is freed.
+* **memory** (passes since this stop): the audit role calls
+  `malloc_trim(0)` when a burst ends, so the resting size no longer
+  depends on the largest burst so far (56 MB PSS after 1M messages
+  before, 16 MB after).  While recording, the audit process still peaks
+  near 50 MB: librdkafka's pre-fetch (capped at 8 MB) and the batch.
 """
 
 SEEDS = """\
