@@ -479,6 +479,14 @@ class Feeder:
                         "FROM kafka_offsets WHERE topic = %s", (self.topic,))
             return int(cur.fetchone()[0])
 
+    def drain(self, deadline):
+        """Waits until everything produced so far is recorded."""
+        while self.recorded() < self.produced:
+            if time.monotonic() > deadline:
+                raise RuntimeError("timed out: %d of %d recorded" %
+                                   (self.recorded(), self.produced))
+            time.sleep(0.05)
+
     def feed(self, deadline, daemon=None, on_progress=None, upto=None):
         """Keeps feeding until the first upto (default: all) messages are
         recorded, or raises."""
@@ -1136,11 +1144,14 @@ def fig_memory(pg, res):
                     peak[0], peak[1] = mem[0], per_process(daemon)
         deadline = time.monotonic() + max(180, n / 1000)
         feeder.feed(deadline, daemon, progress, upto=n // 2)
+        feeder.drain(deadline)  # at rest: nothing produced is left to read
         time.sleep(3)
         half = tree_memory(daemon.pids())
+        half_by = per_process(daemon)
         feeder.feed(deadline, daemon, progress)
         time.sleep(3)
         after = tree_memory(daemon.pids())
+        after_by = per_process(daemon)
     finally:
         feeder.close()
         if daemon:
@@ -1162,6 +1173,11 @@ def fig_memory(pg, res):
             nprocs, idle[0], n // 2000, half[0], n // 1000, after[0], growth,
             ", ".join("%d: %.1f" % (k // 1000, m[0]) for k, m in samples),
             peak[0], ", ".join("%s %.1f" % kv for kv in peak[1].items())))
+    res.notes.append(
+        "at rest by process (MB PSS, after %dk → after %dk): %s" % (
+            n // 2000, n // 1000, ", ".join(
+                "%s %.1f → %.1f" % (k, half_by.get(k, 0), v)
+                for k, v in after_by.items())))
 
 
 def per_process(daemon):
