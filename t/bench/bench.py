@@ -1236,7 +1236,8 @@ exactly "committed", with no polling error.
   an empty Fetch for the whole wait (500 ms by default) instead of
   answering when data arrives as a real broker does.
 * **email delivery**: M notifications inserted as the API leaves them once
-  Kafka acknowledged them (`PROCESSING`); notifyd starts with
+  Kafka acknowledged them (`PENDING` with `queued_at` set, which the API
+  shows as `PROCESSING`); notifyd starts with
   `email.workers = 4` against `smtp-sink`, its workers get 6 s to join
   their group, then the ids are produced to the email topic (4
   partitions) exactly as the API produces them.  Rate = SENT rows
@@ -1245,7 +1246,10 @@ exactly "committed", with no polling error.
   -m M -l SIZE` into the same smtp-sink (4 sessions, reused
   connections), wall time; SIZE = 500 bytes of body, which with
   smtp-source's own headers is about the ~610 bytes of notifyd's
-  messages (measured by the end-to-end figure).
+  messages (measured by the end-to-end figure).  Also in the same run,
+  for the library's own ceiling: `t/bench/curlsend URL 4 M SIZE`, four
+  processes driving libcurl as a worker does (one easy handle, one
+  reused connection each) with no database or Kafka (details only).
 * **POST accepted**: `wrk -t2 -c8 -d10s -s t/bench/post.lua` against
   notifyd with `email.enabled = true` and `email.workers = 0` (each POST
   is stored and produced to Kafka, no SMTP); the script sends the seed's
@@ -1331,10 +1335,16 @@ less.
   ~4 ms, so the concurrency-8 tail is queueing for CPU, not the query
   (an index scan on (order_id, id)).
 * **memory** (passes since this stop): the audit role calls
-  `malloc_trim(0)` when a burst ends, so the resting size no longer
-  depends on the largest burst so far (56 MB PSS after 1M messages
-  before, 16 MB after).  While recording, the audit process still peaks
-  near 50 MB: librdkafka's pre-fetch (capped at 8 MB) and the batch.
+  `malloc_trim(0)` when a burst ends, and every process limits glibc to
+  two malloc arenas (`mallopt(M_ARENA_MAX, 2)` before any thread
+  starts): with glibc's default, every librdkafka and HTTP thread filled
+  its own arena and what fragmented there stayed resident (the audit
+  process at rest: 6–22 MB PSS by run, 56 MB tree total at the last
+  stop; now 6.0 MB, 16 MB for the tree, no growth between 500k and 1M).
+  While recording, the audit process still peaks near 50 MB:
+  librdkafka's pre-fetch (capped at 8 MB) and the batch.  The RSS sum in
+  the limit column counts each shared library once per process (six
+  processes); PSS counts each resident page once.
 """
 
 SEEDS = """\
