@@ -27,6 +27,7 @@
 #include "util.h"
 
 #define STORE_MAX_BATCH	256
+#define STORE_MAX_BYTES	(4 << 20)
 #define STORE_THREADS	1
 
 struct api_store {
@@ -184,13 +185,34 @@ store_produce(struct api_store *s, struct api_store_req **reqs, int n)
 			reqs[i]->ticket = queue_push(s->queue, reqs[i]->id);
 }
 
-/* Takes up to STORE_MAX_BATCH waiting requests off the list. */
+/* The bytes a request adds to the statement's arrays (before escaping). */
+static size_t
+store_req_size(const struct api_store_req *q)
+{
+	const char *v[STORE_NCOLS];
+	size_t n = 0;
+	int k;
+
+	store_row_params(q, v);
+	for (k = 0; k < STORE_NCOLS; k++)
+		n += v[k] != NULL ? strlen(v[k]) : 0;
+	return n;
+}
+
+/*
+ * Takes waiting requests off the list: up to STORE_MAX_BATCH of them and
+ * STORE_MAX_BYTES of text, so that large bodies (http.max_body may be
+ * tens of MB) do not build one huge statement; always at least one.
+ */
 static int
 store_take(struct api_store *s, struct api_store_req **reqs)
 {
+	size_t bytes = 0;
 	int n = 0;
 
-	while (s->head != NULL && n < STORE_MAX_BATCH) {
+	while (s->head != NULL && n < STORE_MAX_BATCH &&
+	    (n == 0 || bytes + store_req_size(s->head) <= STORE_MAX_BYTES)) {
+		bytes += store_req_size(s->head);
 		reqs[n++] = s->head;
 		s->head = s->head->next;
 	}

@@ -408,3 +408,35 @@ def test_a_refused_row_fails_alone(conf, notifyd, smtp, db):
     assert d.wait_log("database: .*poisoned")
     # "slow" alone, then the ten as one group (retried row by row)
     assert metric(d, "notifyd_notification_inserts_total") == 2
+
+
+def test_large_bodies_split_the_group(conf, notifyd, smtp, db):
+    """A group stops at 4 MB of text: twenty 250 kB notifications that
+    gather behind a slow one are stored by at least two INSERTs, each
+    request still getting its own row."""
+    d = notifyd(email_conf(conf, email={"workers": 0}))
+    db.query("""
+        CREATE FUNCTION t_slow() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.title = 'slow' THEN PERFORM pg_sleep(1); END IF;
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER slow BEFORE INSERT ON email_notifications
+            FOR EACH ROW EXECUTE FUNCTION t_slow();""")
+    big = "<p>" + "x" * 250000 + "</p>"
+    with concurrent.futures.ThreadPoolExecutor(21) as ex:
+        slow = ex.submit(d.post, PATH, json=notification(title="slow"))
+        time.sleep(0.3)
+        rest = [ex.submit(d.post, PATH, json=notification(
+            "b%d@example.com" % i, title="big%d" % i, content=big))
+            for i in range(20)]
+        answers = [f.result() for f in rest]
+        assert slow.result()[0] == 202
+    for i, (st, body, _) in enumerate(answers):
+        assert st == 202 and body["title"] == "big%d" % i, (st, body)
+    rows = dict(db.query("SELECT title, length(content) FROM "
+                         "email_notifications"))
+    assert len(rows) == 21 and all(rows["big%d" % i] == len(big)
+                                   for i in range(20))
+    inserts = metric(d, "notifyd_notification_inserts_total")
+    assert 3 <= inserts <= 4, inserts   # "slow", then 20 x 250 kB in 2 or 3
