@@ -207,12 +207,14 @@ store_req_size(const struct api_store_req *q)
 static int
 store_take(struct api_store *s, struct api_store_req **reqs)
 {
-	size_t bytes = 0;
+	size_t bytes = 0, size;
 	int n = 0;
 
-	while (s->head != NULL && n < STORE_MAX_BATCH &&
-	    (n == 0 || bytes + store_req_size(s->head) <= STORE_MAX_BYTES)) {
-		bytes += store_req_size(s->head);
+	while (s->head != NULL && n < STORE_MAX_BATCH) {
+		size = store_req_size(s->head);
+		if (n > 0 && bytes + size > STORE_MAX_BYTES)
+			break;
+		bytes += size;
 		reqs[n++] = s->head;
 		s->head = s->head->next;
 	}

@@ -193,7 +193,8 @@ static void
 queue_deadline(struct timespec *ts, long ms)
 {
 	clock_gettime(CLOCK_REALTIME, ts);
-	ts->tv_nsec += ms * 1000000L;
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (ms % 1000) * 1000000L;
 	ts->tv_sec += ts->tv_nsec / 1000000000L;
 	ts->tv_nsec %= 1000000000L;
 }
@@ -318,13 +319,9 @@ int
 queue_ticket_wait(struct queue_ticket *t, double timeout)
 {
 	struct timespec ts;
-	double until;
 	int state;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	until = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 + timeout;
-	ts.tv_sec = (time_t)until;
-	ts.tv_nsec = (long)((until - (double)ts.tv_sec) * 1e9);
+	queue_deadline(&ts, (long)(timeout * 1000));
 	pthread_mutex_lock(&t->mu);
 	while (t->state == 0)
 		if (pthread_cond_timedwait(&t->cv, &t->mu, &ts) == ETIMEDOUT)

@@ -34,9 +34,13 @@ wait_for() {
 
 cleanup() {
 	trap - INT TERM EXIT
-	[ -n "${nd_pid:-}" ] && kill -TERM "$nd_pid" 2>/dev/null && wait "$nd_pid" 2>/dev/null
-	[ -n "${kafka_pid:-}" ] && kill "$kafka_pid" 2>/dev/null
-	[ -n "${smtp_pid:-}" ] && kill "$smtp_pid" 2>/dev/null
+	# Ctrl-C reaches the whole process group: the helpers may be gone
+	# already, and a failed kill must not end the script (set -e) before
+	# PostgreSQL is stopped.
+	[ -n "${nd_pid:-}" ] && kill -TERM "$nd_pid" 2>/dev/null &&
+		wait "$nd_pid" 2>/dev/null || true
+	[ -n "${kafka_pid:-}" ] && kill "$kafka_pid" 2>/dev/null || true
+	[ -n "${smtp_pid:-}" ] && kill "$smtp_pid" 2>/dev/null || true
 	run_pg "$PGBIN/pg_ctl" -D "$var/pg/data" -m fast -w stop >/dev/null 2>&1 || true
 	echo "stopped; data kept under $var"
 }

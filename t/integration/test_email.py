@@ -376,27 +376,35 @@ def test_concurrent_posts_share_commits(conf, notifyd, smtp, db):
     assert metric(d, "notifyd_notification_inserts_total") < 129
 
 
-def test_a_refused_row_fails_alone(conf, notifyd, smtp, db):
-    """A row the database refuses fails its own request (500), not the
-    others committed in the same group."""
-    d = notifyd(email_conf(conf, email={"workers": 0}))
+def behind_a_slow_insert(d, db, bodies):
+    """POSTs bodies together while the store thread is held by a one-second
+    INSERT (title "slow"), so that they gather into one group; a row titled
+    "poison" is refused by the server.  Returns their answers in order."""
     db.query("""
-        CREATE FUNCTION t_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+        CREATE FUNCTION t_gate() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
             IF NEW.title = 'slow' THEN PERFORM pg_sleep(1); END IF;
             IF NEW.title = 'poison' THEN RAISE EXCEPTION 'poisoned'; END IF;
             RETURN NEW;
         END $$;
-        CREATE TRIGGER refuse BEFORE INSERT ON email_notifications
-            FOR EACH ROW EXECUTE FUNCTION t_refuse();""")
-    with concurrent.futures.ThreadPoolExecutor(12) as ex:
+        CREATE TRIGGER gate BEFORE INSERT ON email_notifications
+            FOR EACH ROW EXECUTE FUNCTION t_gate();""")
+    with concurrent.futures.ThreadPoolExecutor(len(bodies) + 1) as ex:
         slow = ex.submit(d.post, PATH, json=notification(title="slow"))
         time.sleep(0.3)     # the next ones gather while "slow" commits
-        rest = [ex.submit(d.post, PATH, json=notification(
-            "r%d@example.com" % i, title="poison" if i == 5 else "ok%d" % i))
-            for i in range(10)]
+        rest = [ex.submit(d.post, PATH, json=b) for b in bodies]
         answers = [f.result() for f in rest]
         assert slow.result()[0] == 202
+    return answers
+
+
+def test_a_refused_row_fails_alone(conf, notifyd, smtp, db):
+    """A row the database refuses fails its own request (500), not the
+    others committed in the same group."""
+    d = notifyd(email_conf(conf, email={"workers": 0}))
+    answers = behind_a_slow_insert(d, db, [notification(
+        "r%d@example.com" % i, title="poison" if i == 5 else "ok%d" % i)
+        for i in range(10)])
     for i, (st, body, _) in enumerate(answers):
         if i == 5:
             assert st == 500 and "refused" in body["error"], body
@@ -415,23 +423,10 @@ def test_large_bodies_split_the_group(conf, notifyd, smtp, db):
     gather behind a slow one are stored by at least two INSERTs, each
     request still getting its own row."""
     d = notifyd(email_conf(conf, email={"workers": 0}))
-    db.query("""
-        CREATE FUNCTION t_slow() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-            IF NEW.title = 'slow' THEN PERFORM pg_sleep(1); END IF;
-            RETURN NEW;
-        END $$;
-        CREATE TRIGGER slow BEFORE INSERT ON email_notifications
-            FOR EACH ROW EXECUTE FUNCTION t_slow();""")
     big = "<p>" + "x" * 250000 + "</p>"
-    with concurrent.futures.ThreadPoolExecutor(21) as ex:
-        slow = ex.submit(d.post, PATH, json=notification(title="slow"))
-        time.sleep(0.3)
-        rest = [ex.submit(d.post, PATH, json=notification(
-            "b%d@example.com" % i, title="big%d" % i, content=big))
-            for i in range(20)]
-        answers = [f.result() for f in rest]
-        assert slow.result()[0] == 202
+    answers = behind_a_slow_insert(d, db, [notification(
+        "b%d@example.com" % i, title="big%d" % i, content=big)
+        for i in range(20)])
     for i, (st, body, _) in enumerate(answers):
         assert st == 202 and body["title"] == "big%d" % i, (st, body)
     rows = dict(db.query("SELECT title, length(content) FROM "
