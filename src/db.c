@@ -98,27 +98,73 @@ db_query(PGconn *c, const char *sql, int n, const char *const *params,
 }
 
 /*
+ * Connections this thread prepared statements on, by connection and
+ * server pid (a new connection may reuse a freed one's address): knowing
+ * it avoids a failed execute, which PostgreSQL logs as an ERROR.
+ */
+#define DB_PREPARED_MAX 32
+static __thread struct {
+	const PGconn	*c;
+	int		 pid;
+	const char	*name;
+} db_prepared[DB_PREPARED_MAX];
+static __thread unsigned db_prepared_next;
+
+static bool
+db_prepared_has(const PGconn *c, const char *name)
+{
+	int i;
+
+	for (i = 0; i < DB_PREPARED_MAX; i++)
+		if (db_prepared[i].c == c && db_prepared[i].name == name &&
+		    db_prepared[i].pid == PQbackendPID(c))
+			return true;
+	return false;
+}
+
+static void
+db_prepared_add(const PGconn *c, const char *name)
+{
+	unsigned i = db_prepared_next++ % DB_PREPARED_MAX;
+
+	db_prepared[i].c = c;
+	db_prepared[i].pid = PQbackendPID(c);
+	db_prepared[i].name = name;
+}
+
+/*
  * Runs a named prepared statement, preparing it on first use on this
  * connection: a hot statement is then parsed and planned once, not per
- * call.  Outside a transaction block only, since the first call's
- * "does not exist" error would abort an open transaction.
+ * call.  name must be a string constant (it is remembered by address).
+ * Outside a transaction block only: should the memory above be wrong,
+ * the "does not exist" error that sends us to prepare again would abort
+ * an open transaction.
  */
 PGresult *
 db_query_named(PGconn *c, const char *name, const char *sql, int n,
     const char *const *params, char *err, size_t len)
 {
-	PGresult *r = PQexecPrepared(c, name, n, params, NULL, NULL, 0);
-	const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+	PGresult *r = NULL;
+	const char *state;
 
-	if (state != NULL && strcmp(state, "26000") == 0) {
-		PQclear(r);
-		if ((r = db_result(PQprepare(c, name, sql, n, NULL), c, err,
-		    len)) == NULL)
-			return NULL;
-		PQclear(r);
+	if (db_prepared_has(c, name)) {
 		r = PQexecPrepared(c, name, n, params, NULL, NULL, 0);
+		state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+		if (state == NULL || strcmp(state, "26000") != 0)
+			return db_result(r, c, err, len);
+		PQclear(r);
 	}
-	return db_result(r, c, err, len);
+	r = PQprepare(c, name, sql, n, NULL);
+	state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+	if (state != NULL && strcmp(state, "42P05") == 0) {
+		PQclear(r);	/* prepared before we forgot it: fine */
+	} else if ((r = db_result(r, c, err, len)) == NULL)
+		return NULL;
+	else
+		PQclear(r);
+	db_prepared_add(c, name);
+	return db_result(PQexecPrepared(c, name, n, params, NULL, NULL, 0), c,
+	    err, len);
 }
 
 /* Runs statements that return no rows. */
