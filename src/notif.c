@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "notif.h"
+#include "utf8.h"
 #include "util.h"
 
 static int
@@ -85,10 +86,21 @@ notif_addr_valid(const char *a)
 	return label > 0 && at[dlen] != '-';
 }
 
+/*
+ * An Idempotency-Key: 1 to 255 visible ASCII characters (0x21-0x7E).
+ * No space, tab, DEL or 8-bit byte: a header's bytes are no charset,
+ * and the key is stored as text.
+ */
 bool
 notif_key_valid(const char *k)
 {
-	return *k != '\0' && strlen(k) <= NOTIF_KEY_MAX && !util_has_ctl(k);
+	size_t n;
+
+	for (n = 0; k[n] != '\0'; n++)
+		if ((unsigned char)k[n] < 0x21 || (unsigned char)k[n] > 0x7E ||
+		    n == NOTIF_KEY_MAX)
+			return false;
+	return n > 0;
 }
 
 static int
@@ -132,16 +144,126 @@ notif_addresses(json_t *body, struct notif_input *in, struct notif_error *e)
 	return 0;
 }
 
+/* Whether j is or holds a string with a NUL in it (\u0000). */
+static bool
+notif_has_nul(json_t *j)
+{
+	const char *k;
+	json_t *v;
+	size_t i;
+
+	if (json_is_string(j))
+		return strlen(json_string_value(j)) != json_string_length(j);
+	json_object_foreach(j, k, v)
+		if (notif_has_nul(v))
+			return true;
+	json_array_foreach(j, i, v)
+		if (notif_has_nul(v))
+			return true;
+	return false;
+}
+
+/* The member of body holding a NUL (which no text column takes), or NULL. */
+static const char *
+notif_nul_field(json_t *body)
+{
+	const char *k;
+	json_t *v;
+
+	json_object_foreach(body, k, v)
+		if (notif_has_nul(v))
+			return k;
+	return NULL;
+}
+
+/* Whether j is or holds a number beyond 64-bit integers. */
+static bool
+notif_has_big(json_t *j)
+{
+	const char *k;
+	json_t *v;
+	size_t i;
+
+	if (json_is_real(j))
+		return fabs(json_real_value(j)) >= 9223372036854775808.0;
+	json_object_foreach(j, k, v)
+		if (notif_has_big(v))
+			return true;
+	json_array_foreach(j, i, v)
+		if (notif_has_big(v))
+			return true;
+	return false;
+}
+
+/* The member a too big integer sits in, found by reading it as a real. */
+static void
+notif_big_field(const char *buf, size_t len, struct notif_error *e)
+{
+	static const char *const fields[] = { "type", "title", "content",
+	    "userId", "recipient", "from", "metadata", NULL };
+	json_t *j, *v;
+	const char *k;
+	char name[64];
+	int i;
+
+	j = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL |
+	    JSON_DECODE_INT_AS_REAL, NULL);
+	json_object_foreach(j, k, v) {
+		if (!notif_has_big(v))
+			continue;
+		for (i = 0; fields[i] != NULL && strcmp(fields[i], k) != 0; i++)
+			;
+		e->field = fields[i];	/* a name outlives j only if static */
+		if (e->field != NULL)
+			snprintf(e->msg, sizeof(e->msg), "holds an integer "
+			    "beyond 64 bits");
+		else
+			snprintf(e->msg, sizeof(e->msg), "member \"%s\" holds an "
+			    "integer beyond 64 bits", utf8_escape(k, strlen(k),
+			    name, sizeof(name)));
+		break;
+	}
+	json_decref(j);
+}
+
+/*
+ * Parses a POST body.  \u0000 passes the parser so that notif_validate
+ * names the field holding it; an integer beyond 64 bits, which jansson
+ * cannot hold, is named by a second parse that reads it as a real.
+ */
+json_t *
+notif_parse(const char *buf, size_t len, struct notif_error *e)
+{
+	json_error_t jerr;
+	json_t *body;
+
+	if ((body = json_loadb(buf, len, JSON_REJECT_DUPLICATES |
+	    JSON_ALLOW_NUL, &jerr)) != NULL)
+		return body;
+	e->status = 400;
+	e->field = NULL;
+	e->msg[0] = '\0';
+	if (json_error_code(&jerr) == json_error_numeric_overflow)
+		notif_big_field(buf, len, e);
+	if (e->msg[0] == '\0')
+		snprintf(e->msg, sizeof(e->msg), "malformed JSON: %.140s",
+		    jerr.text);
+	return NULL;
+}
+
 /* Checks a POST body; on error fills e and returns -1. */
 int
 notif_validate(json_t *body, size_t max_content, struct notif_input *in,
     struct notif_error *e)
 {
+	const char *field;
 	json_t *m;
 
 	memset(in, 0, sizeof(*in));
 	if (!json_is_object(body))
 		return notif_fail(e, 400, NULL, "body must be a JSON object");
+	if ((field = notif_nul_field(body)) != NULL)
+		return notif_fail(e, 400, field, "must not contain NUL (\\u0000)");
 	if (notif_string(body, "type", true, &in->type, e) == -1)
 		return -1;
 	if (strcasecmp(in->type, "EMAIL") != 0)

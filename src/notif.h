@@ -45,6 +45,8 @@ struct notif_msg {
 	uint32_t	 boundary_salt;
 };
 
+json_t	*notif_parse(const char *buf, size_t len, struct notif_error *)
+	    __attribute__((warn_unused_result));
 int	 notif_validate(json_t *body, size_t max_content, struct notif_input *,
 	    struct notif_error *) __attribute__((warn_unused_result));
 bool	 notif_addr_valid(const char *);
