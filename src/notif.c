@@ -16,7 +16,6 @@
 #include <time.h>
 
 #include "notif.h"
-#include "utf8.h"
 #include "util.h"
 
 static int
@@ -164,8 +163,8 @@ notif_has_nul(json_t *j)
 }
 
 /* The member of body holding a NUL (which no text column takes), or NULL. */
-static const char *
-notif_nul_field(json_t *body)
+const char *
+notif_nul_member(json_t *body)
 {
 	const char *k;
 	json_t *v;
@@ -199,37 +198,28 @@ notif_has_big(json_t *j)
 static void
 notif_big_field(const char *buf, size_t len, struct notif_error *e)
 {
-	static const char *const fields[] = { "type", "title", "content",
-	    "userId", "recipient", "from", "metadata", NULL };
 	json_t *j, *v;
 	const char *k;
-	char name[64];
-	int i;
 
 	j = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL |
 	    JSON_DECODE_INT_AS_REAL, NULL);
 	json_object_foreach(j, k, v) {
 		if (!notif_has_big(v))
 			continue;
-		for (i = 0; fields[i] != NULL && strcmp(fields[i], k) != 0; i++)
-			;
-		e->field = fields[i];	/* a name outlives j only if static */
-		if (e->field != NULL)
-			snprintf(e->msg, sizeof(e->msg), "holds an integer "
-			    "beyond 64 bits");
-		else
-			snprintf(e->msg, sizeof(e->msg), "member \"%s\" holds an "
-			    "integer beyond 64 bits", utf8_escape(k, strlen(k),
-			    name, sizeof(name)));
+		if (strlen(k) < sizeof(e->name))	/* j goes: keep a copy */
+			e->field = strcpy(e->name, k);
+		snprintf(e->msg, sizeof(e->msg), "%s integer beyond 64 bits",
+		    e->field != NULL ? "holds an" : "a member holds an");
 		break;
 	}
 	json_decref(j);
 }
 
 /*
- * Parses a POST body.  \u0000 passes the parser so that notif_validate
- * names the field holding it; an integer beyond 64 bits, which jansson
- * cannot hold, is named by a second parse that reads it as a real.
+ * Parses a POST body.  \u0000 passes the parser so that the caller can
+ * name the member holding it (notif_nul_member); an integer beyond 64
+ * bits, which jansson cannot hold, is named by a second parse that reads
+ * it as a real.
  */
 json_t *
 notif_parse(const char *buf, size_t len, struct notif_error *e)
@@ -262,7 +252,7 @@ notif_validate(json_t *body, size_t max_content, struct notif_input *in,
 	memset(in, 0, sizeof(*in));
 	if (!json_is_object(body))
 		return notif_fail(e, 400, NULL, "body must be a JSON object");
-	if ((field = notif_nul_field(body)) != NULL)
+	if ((field = notif_nul_member(body)) != NULL)
 		return notif_fail(e, 400, field, "must not contain NUL (\\u0000)");
 	if (notif_string(body, "type", true, &in->type, e) == -1)
 		return -1;

@@ -209,6 +209,32 @@ def test_json_nul_and_big_integers_name_the_field(conf, notifyd, db):
     assert body["userId"] == 9223372036854775807
 
 
+def send_post(d, text):
+    return lambda: d.post("/send-notification", body=text,
+                          headers={"Content-Type": "application/json"})
+
+
+def test_manual_record_nul_and_big_integers_name_the_field(conf, notifyd, db):
+    """POST /send-notification: the same rules as the notifications POST."""
+    d = notifyd(conf)
+    check_refusals(d, db, [
+        (send_post(d, r'{"customerId":"c\u0000","orderId":"o","event":"e"}'),
+         "customerId"),
+        (send_post(d, r'{"customerId":"c","orderId":"o","event":{"a":"\u0000"}}'),
+         "event"),
+        (send_post(d, r'{"customerId":"c","runnerId":"\u0000","orderId":"o",'
+                      r'"event":"e"}'), "runnerId"),
+        (send_post(d, '{"customerId":99999999999999999999,"orderId":"o",'
+                      '"event":"e"}'), "customerId"),
+        (send_post(d, '{"customerId":"c","orderId":"o",'
+                      '"event":[1,-99999999999999999999]}'), "event"),
+    ])
+    assert db.scalar("SELECT count(*) FROM audit_events") == 0
+    status, body, _ = send_post(d, '{"customerId":9223372036854775807,'
+                                   '"orderId":"o","event":"e"}')()
+    assert status == 201 and body["customerId"] == "9223372036854775807"
+
+
 def test_malformed_json_error_is_still_json(conf, notifyd, db):
     """jansson quotes the bytes near a syntax error and may cut a character
     in two (an escape before a non-ASCII one): the error must still come
