@@ -132,6 +132,10 @@ def test_bad_query_name_is_400(conf, notifyd, db):
     assert body["field"] == "\\xFFx"
     status, body, _ = d.get("/audit/events?a%00b=1")
     assert status == 400 and body["field"] == "a\\x00b", body
+    # A bound on parameters keeps the repeat check cheap.
+    many = "&".join("p%d=1" % i for i in range(40))
+    status, body, _ = d.get("/audit/events?" + many)
+    assert status == 400 and body["error"] == "too many query parameters"
 
 
 def email_conf(conf):
