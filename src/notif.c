@@ -85,16 +85,14 @@ notif_addr_valid(const char *a)
 	return label > 0 && at[dlen] != '-';
 }
 
-/*
- * An Idempotency-Key: 1 to 255 visible ASCII characters (0x21-0x7E).
- * No space, tab, DEL or 8-bit byte: a header's bytes are no charset,
- * and the key is stored as text.
- */
 bool
 notif_key_valid(const char *k)
 {
 	size_t n;
 
+	/* 1 to 255 visible ASCII characters (0x21-0x7E): no space, tab,
+	 * DEL or 8-bit byte, since a header's bytes have no charset and
+	 * the key is stored as text. */
 	for (n = 0; k[n] != '\0'; n++)
 		if ((unsigned char)k[n] < 0x21 || (unsigned char)k[n] > 0x7E ||
 		    n == NOTIF_KEY_MAX)
