@@ -141,6 +141,17 @@ notif_addresses(json_t *body, struct notif_input *in, struct notif_error *e)
 	return 0;
 }
 
+/* A 400 naming member k, copied into e so that it outlives the body. */
+static int
+notif_fail_member(struct notif_error *e, const char *k, const char *msg)
+{
+	if (strlen(k) < sizeof(e->name))
+		return notif_fail(e, 400, strcpy(e->name, k), msg);
+	notif_fail(e, 400, NULL, msg);
+	snprintf(e->msg, sizeof(e->msg), "a member %s", msg);
+	return -1;
+}
+
 /* Whether j is or holds a string with a NUL in it (\u0000). */
 static bool
 notif_has_nul(json_t *j)
@@ -201,15 +212,11 @@ notif_big_field(const char *buf, size_t len, struct notif_error *e)
 
 	j = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL |
 	    JSON_DECODE_INT_AS_REAL, NULL);
-	json_object_foreach(j, k, v) {
-		if (!notif_has_big(v))
-			continue;
-		if (strlen(k) < sizeof(e->name))	/* j goes: keep a copy */
-			e->field = strcpy(e->name, k);
-		snprintf(e->msg, sizeof(e->msg), "%s integer beyond 64 bits",
-		    e->field != NULL ? "holds an" : "a member holds an");
-		break;
-	}
+	json_object_foreach(j, k, v)
+		if (notif_has_big(v)) {
+			notif_fail_member(e, k, "holds an integer beyond 64 bits");
+			break;
+		}
 	json_decref(j);
 }
 
@@ -251,7 +258,7 @@ notif_validate(json_t *body, size_t max_content, struct notif_input *in,
 	if (!json_is_object(body))
 		return notif_fail(e, 400, NULL, "body must be a JSON object");
 	if ((field = notif_nul_member(body)) != NULL)
-		return notif_fail(e, 400, field, "must not contain NUL (\\u0000)");
+		return notif_fail_member(e, field, "must not contain NUL (\\u0000)");
 	if (notif_string(body, "type", true, &in->type, e) == -1)
 		return -1;
 	if (strcasecmp(in->type, "EMAIL") != 0)

@@ -18,6 +18,8 @@
 
 #define GOOD "\"type\":\"EMAIL\",\"title\":\"Hi\",\"content\":\"<p>x</p>\"," \
 	"\"recipient\":\"user@example.com\""
+/* A member name too long to copy into notif_error (64 bytes). */
+#define LONG "0123456789012345678901234567890123456789012345678901234567890123"
 
 /* Parses and validates text; the status and field of the refusal. */
 static int
@@ -67,12 +69,12 @@ test_nul_names_the_field(void **state)
 	    "{\"b\":\"x\\u0000y\"}]}}", "metadata", nul);
 	expect_field("{" GOOD ",\"userId\":1,\"extra\":[\"\\u0000\"]}",
 	    "extra", nul);
+	expect_field("{" GOOD ",\"userId\":1,\"" LONG "\":\"\\u0000\"}",
+	    NULL, "a member must not contain NUL");
 	/* A NUL in a key is still the parser's: no field to name. */
 	expect_field("{" GOOD ",\"userId\":1,\"metadata\":{\"a\\u0000\":1}}",
 	    NULL, "malformed JSON");
 }
-
-#define LONG "0123456789012345678901234567890123456789012345678901234567890123"
 
 static void
 test_big_integer_names_the_field(void **state)
