@@ -22,15 +22,16 @@
 #include "log.h"
 #include "proc.h"
 #include "stats.h"
+#include "utf8.h"
 #include "util.h"
 
 const struct api_route api_routes[] = {
-	{ "GET", "/health", api_ops_health, NULL, "health" },
-	{ "GET", "/ready", api_ops_ready, NULL, "ready" },
-	{ "GET", "/metrics", api_ops_metrics, NULL, "metrics" },
+	{ "GET", "/health", api_ops_health, NULL, "health", { NULL } },
+	{ "GET", "/ready", api_ops_ready, NULL, "ready", { NULL } },
+	{ "GET", "/metrics", api_ops_metrics, NULL, "metrics", { NULL } },
 	API_NOTIFY_ROUTES
 	API_AUDIT_ROUTES
-	{ NULL, NULL, NULL, NULL, NULL }
+	{ NULL, NULL, NULL, NULL, NULL, { NULL } }
 };
 
 void
@@ -41,15 +42,27 @@ api_json(struct api_resp *rs, int status, json_t *j)
 	rs->json = j;
 }
 
+/* A JSON string of s, whose bytes that are not UTF-8 come out as \xNN. */
+static json_t *
+api_text(const char *s)
+{
+	char buf[512];
+	json_t *j;
+
+	if ((j = json_string(s)) != NULL)
+		return j;
+	return json_string(utf8_escape(s, strlen(s), buf, sizeof(buf)));
+}
+
 void
 api_error(struct api_resp *rs, int status, const char *error,
     const char *field)
 {
 	json_t *j = json_object();
 
-	json_object_set_new(j, "error", json_string(error));
+	json_object_set_new(j, "error", api_text(error));
 	if (field != NULL)
-		json_object_set_new(j, "field", json_string(field));
+		json_object_set_new(j, "field", api_text(field));
 	json_object_set_new(j, "status", json_integer(status));
 	api_json(rs, status, j);
 }
@@ -254,6 +267,75 @@ api_route_find(struct api_req *r, struct api_resp *rs, char *buf, size_t len)
 	return -1;
 }
 
+#define API_MAX_QUERY	32	/* parameters per request; a route knows 10 */
+
+/* The query parameters seen so far, and why the request is refused. */
+struct api_query_check {
+	const char	*seen[API_MAX_QUERY];
+	int		 n;
+	const char	*error;
+	const char	*field;
+	char		 name[64];	/* a name that is not text, escaped */
+};
+
+static enum MHD_Result
+api_query_visit(void *arg, enum MHD_ValueKind kind, const char *key,
+    size_t key_size, const char *value, size_t value_size)
+{
+	struct api_query_check *qc = arg;
+	int i;
+
+	if (key == NULL)
+		return MHD_YES;
+	if (!utf8_valid(key, key_size)) {
+		qc->error = "query parameter names must be UTF-8 without NUL";
+		qc->field = utf8_escape(key, key_size, qc->name, sizeof(qc->name));
+		return MHD_NO;
+	}
+	qc->field = key;
+	if (value != NULL && !utf8_valid(value, value_size))
+		qc->error = "must be UTF-8 without NUL";
+	for (i = 0; i < qc->n && qc->error == NULL; i++)
+		if (strcmp(qc->seen[i], key) == 0)
+			qc->error = "must not be repeated";
+	if (qc->error == NULL && qc->n == API_MAX_QUERY) {
+		qc->error = "too many query parameters";
+		qc->field = NULL;
+	}
+	if (qc->error != NULL)
+		return MHD_NO;
+	qc->seen[qc->n++] = key;
+	return MHD_YES;
+}
+
+/*
+ * 400 naming the first path segment or query parameter that PostgreSQL
+ * text cannot hold (invalid UTF-8, NUL) or that comes twice: checked
+ * once for every route, before its handler, so bad bytes never reach a
+ * statement and a client never gets a 503 for them.
+ */
+static bool
+api_input_valid(struct api_req *r, const struct api_route *rt,
+    struct api_resp *rs)
+{
+	struct api_query_check qc;
+	int i;
+
+	for (i = 0; i < API_MAX_ARGS && r->arg[i] != NULL; i++)
+		if (!utf8_valid(r->arg[i], strlen(r->arg[i]))) {
+			api_error(rs, 400, "must be UTF-8 without NUL",
+			    rt->arg_name[i]);
+			return false;
+		}
+	memset(&qc, 0, sizeof(qc));
+	MHD_get_connection_values_n(r->conn, MHD_GET_ARGUMENT_KIND,
+	    api_query_visit, &qc);
+	if (qc.error == NULL)
+		return true;
+	api_error(rs, 400, qc.error, qc.field);
+	return false;
+}
+
 /* Checks the bearer token against the route's scope (when tokens exist). */
 static bool
 api_authorized(struct api_req *r, const struct api_route *rt,
@@ -297,7 +379,8 @@ api_dispatch(struct api_req *r, struct api_resp *rs)
 
 	if ((r->route = api_route_find(r, rs, buf, sizeof(buf))) < 0)
 		return;
-	if (!api_authorized(r, &api_routes[r->route], rs))
+	if (!api_authorized(r, &api_routes[r->route], rs) ||
+	    !api_input_valid(r, &api_routes[r->route], rs))
 		return;
 	if (r->body_too_big) {
 		api_error(rs, 413, "request body too large", NULL);
@@ -457,6 +540,13 @@ api_mhd_log(void *cls, const char *fmt, va_list ap)
 	log_debug("microhttpd: %s", buf);
 }
 
+/* libmicrohttpd's %HH decoding, except that %00 stays visible (utf8.c). */
+static size_t
+api_unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+	return utf8_url_decode(s);
+}
+
 static struct MHD_Daemon *
 api_start(struct api_ctx *ctx, int fd)
 {
@@ -464,6 +554,7 @@ api_start(struct api_ctx *ctx, int fd)
 	    MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG,
 	    0, NULL, NULL, api_access, ctx,
 	    MHD_OPTION_EXTERNAL_LOGGER, api_mhd_log, NULL,
+	    MHD_OPTION_UNESCAPE_CALLBACK, api_unescape, NULL,
 	    MHD_OPTION_LISTEN_SOCKET, fd,
 	    MHD_OPTION_NOTIFY_COMPLETED, api_completed, ctx,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,

@@ -57,11 +57,14 @@ void	api_notify_retry(struct api_req *, struct api_resp *);
 
 #define NOTIFY_PATH "/notification_service/api/notifications"
 #define API_NOTIFY_ROUTES \
-	{ "POST", NOTIFY_PATH, api_notify_create, "send", "notify_create" }, \
-	{ "GET", NOTIFY_PATH, api_notify_list, "read", "notify_list" }, \
-	{ "GET", NOTIFY_PATH "/{}", api_notify_get, "read", "notify_get" }, \
+	{ "POST", NOTIFY_PATH, api_notify_create, "send", "notify_create", \
+	  { NULL } }, \
+	{ "GET", NOTIFY_PATH, api_notify_list, "read", "notify_list", \
+	  { NULL } }, \
+	{ "GET", NOTIFY_PATH "/{}", api_notify_get, "read", "notify_get", \
+	  { "id" } }, \
 	{ "POST", NOTIFY_PATH "/{}/retry", api_notify_retry, "send", \
-	  "notify_retry" },
+	  "notify_retry", { "id" } },
 void	api_audit_order(struct api_req *, struct api_resp *);
 void	api_audit_order_latest(struct api_req *, struct api_resp *);
 void	api_audit_customer(struct api_req *, struct api_resp *);
@@ -71,15 +74,19 @@ void	api_audit_event(struct api_req *, struct api_resp *);
 void	api_audit_topics(struct api_req *, struct api_resp *);
 
 #define API_AUDIT_ROUTES \
-	{ "GET", "/order/{}", api_audit_order, "read", "audit_order" }, \
+	{ "GET", "/order/{}", api_audit_order, "read", "audit_order", \
+	  { "orderId" } }, \
 	{ "GET", "/order/{}/latest", api_audit_order_latest, "read", \
-	  "audit_order_latest" }, \
+	  "audit_order_latest", { "orderId" } }, \
 	{ "GET", "/customer/{}/notifications", api_audit_customer, "read", \
-	  "audit_customer" }, \
+	  "audit_customer", { "customerId" } }, \
 	{ "POST", "/send-notification", api_audit_send, "send", \
-	  "audit_send" }, \
-	{ "GET", "/audit/events", api_audit_events, "read", "audit_events" }, \
-	{ "GET", "/audit/events/{}", api_audit_event, "read", "audit_event" }, \
-	{ "GET", "/audit/topics", api_audit_topics, "read", "audit_topics" },
+	  "audit_send", { NULL } }, \
+	{ "GET", "/audit/events", api_audit_events, "read", "audit_events", \
+	  { NULL } }, \
+	{ "GET", "/audit/events/{}", api_audit_event, "read", "audit_event", \
+	  { "id" } }, \
+	{ "GET", "/audit/topics", api_audit_topics, "read", "audit_topics", \
+	  { NULL } },
 
 #endif
