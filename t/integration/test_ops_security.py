@@ -314,3 +314,41 @@ def test_bad_config_at_start_exits_78_at_priority_3(conf, notifyd):
     d = notifyd(conf, wait_ready=False)
     assert d.wait(timeout=15) == 78, d.log()
     assert re.search(r"^<3>notifyd .*bogus_key", d.log(), re.M), d.log()
+
+
+# ================================================================ image, compose
+
+def dockerfile_runtime():
+    """The runtime stage's instructions, continuation lines joined."""
+    text = re.sub(r"\\\n", " ", (nd.REPO / "Dockerfile").read_text())
+    stage = text.split("\nFROM ")[-1]
+    return [l.strip() for l in stage.splitlines()
+            if l.strip() and not l.strip().startswith("#")]
+
+
+def test_runtime_image_keeps_no_build_leftovers():
+    runtime = dockerfile_runtime()
+    env = " ".join(l for l in runtime if l.startswith("ENV "))
+    assert "DEBIAN_FRONTEND" not in env, env
+    installs = [l for l in runtime if "apt-get install" in l]
+    assert installs
+    for run in installs:
+        assert "apt-get clean" in run, run
+        assert "rm -rf /var/lib/apt/lists/*" in run, run
+    # A uid above 999 with --system made useradd warn.
+    users = [l for l in runtime if "useradd" in l]
+    assert users and "--system" not in users[0], users
+    text = (nd.REPO / "Dockerfile").read_text()
+    assert "--format docker" in text    # podman drops HEALTHCHECK without
+
+
+def test_every_image_name_is_fully_qualified():
+    """podman refuses short names (apache/kafka:3.7.0) to pull."""
+    dockerfile = (nd.REPO / "Dockerfile").read_text()
+    froms = re.findall(r"^FROM\s+(\S+)", dockerfile, re.M)
+    images = re.findall(r"^\s+image:\s*(\S+)",
+                        (nd.REPO / "docker-compose.yml").read_text(), re.M)
+    assert len(froms) == 2 and len(images) == 4
+    for name in froms + images:
+        host = name.split("/")[0]
+        assert "/" in name and ("." in host or host == "localhost"), name
