@@ -92,9 +92,11 @@ K("email.smtp.starttls", CONF_STRING, email_smtp_starttls, "opportunistic",
 K("email.smtp.ca_file", CONF_STRING, email_smtp_ca_file, "", 0, 0, NULL,
   true, "CA bundle for TLS; empty = system default"),
 K("email.smtp.username", CONF_STRING, email_smtp_username, "", 0, 0, NULL,
-  true, "SMTP AUTH user; empty = no AUTH"),
+  true, "SMTP AUTH user; empty = no AUTH; needs starttls = \"required\" "
+  "or an smtps:// url"),
 K("email.smtp.password_file", CONF_STRING, email_smtp_password_file, "",
-  0, 0, NULL, true, "file holding the SMTP AUTH password"),
+  0, 0, NULL, true, "file holding the SMTP AUTH password; a warning is "
+  "logged when its group or others can read it"),
 K("email.smtp.connect_timeout", CONF_FLOAT, email_smtp_connect_timeout, "10",
   0.1, 600, NULL, true, "seconds to connect to the relay"),
 K("email.smtp.timeout", CONF_FLOAT, email_smtp_timeout, "30", 0.1, 3600,
