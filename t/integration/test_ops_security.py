@@ -352,3 +352,14 @@ def test_every_image_name_is_fully_qualified():
     for name in froms + images:
         host = name.split("/")[0]
         assert "/" in name and ("." in host or host == "localhost"), name
+
+
+def test_unit_checks_config_in_the_main_process():
+    """A failing ExecStartPre= is restarted forever: RestartPreventExitStatus=
+    only looks at the main process, which must do the check itself."""
+    text = (nd.REPO / "contrib/systemd/notifyd.service.in").read_text()
+    lines = [l.strip() for l in text.splitlines()
+             if l.strip() and not l.strip().startswith("#")]
+    assert not [l for l in lines if l.startswith("ExecStartPre")], lines
+    assert "RestartPreventExitStatus=78" in lines
+    assert "Restart=on-failure" in lines

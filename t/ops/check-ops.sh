@@ -115,8 +115,9 @@ install_packages() {
 	done
 	[ -z "$missing" ] && return
 	say "installing$missing"
+	apt-get update >"$WORK/apt.log" 2>&1 || fail "apt-get update (see $WORK/apt.log)"
 	DEBIAN_FRONTEND=noninteractive apt-get install -y \
-		--no-install-recommends $missing >"$WORK/apt.log" 2>&1 ||
+		--no-install-recommends $missing >>"$WORK/apt.log" 2>&1 ||
 		fail "apt-get install$missing (see $WORK/apt.log)"
 }
 
@@ -182,7 +183,7 @@ image_build() {
 image_shape() {
 	local hc env junk
 	hc=$(podman image inspect --format '{{json .Config.Healthcheck}}' "$IMAGE")
-	case $hc in *"/health"*) ok "HEALTHCHECK kept: $hc" ;;
+	case $hc in *"/health"*) ok "HEALTHCHECK kept in the image" ;;
 	*) fail "no HEALTHCHECK in the image: $hc" ;; esac
 	env=$(podman image inspect --format '{{json .Config.Env}}' "$IMAGE")
 	case $env in *DEBIAN_FRONTEND*) fail "DEBIAN_FRONTEND in the image: $env" ;;
