@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <libconfig.h>
 
@@ -91,9 +92,11 @@ K("email.smtp.starttls", CONF_STRING, email_smtp_starttls, "opportunistic",
 K("email.smtp.ca_file", CONF_STRING, email_smtp_ca_file, "", 0, 0, NULL,
   true, "CA bundle for TLS; empty = system default"),
 K("email.smtp.username", CONF_STRING, email_smtp_username, "", 0, 0, NULL,
-  true, "SMTP AUTH user; empty = no AUTH"),
+  true, "SMTP AUTH user; empty = no AUTH; needs starttls = \"required\" "
+  "or an smtps:// url"),
 K("email.smtp.password_file", CONF_STRING, email_smtp_password_file, "",
-  0, 0, NULL, true, "file holding the SMTP AUTH password"),
+  0, 0, NULL, true, "file holding the SMTP AUTH password; a warning is "
+  "logged when its group or others can read it"),
 K("email.smtp.connect_timeout", CONF_FLOAT, email_smtp_connect_timeout, "10",
   0.1, 600, NULL, true, "seconds to connect to the relay"),
 K("email.smtp.timeout", CONF_FLOAT, email_smtp_timeout, "30", 0.1, 3600,
@@ -495,6 +498,14 @@ conf_check(const struct conf *c, const char *file, char *err, size_t len)
 	    strncmp(c->email_smtp_url, "smtps://", 8) != 0)
 		return conf_errf(err, len, "%s: email.smtp.url: must start "
 		    "with smtp:// or smtps://", file);
+	/* AUTH sends the password: never over a connection that may be clear. */
+	if (*c->email_smtp_username != '\0' &&
+	    strncmp(c->email_smtp_url, "smtps://", 8) != 0 &&
+	    strcmp(c->email_smtp_starttls, "required") != 0)
+		return conf_errf(err, len, "%s: email.smtp.username is set but "
+		    "email.smtp.starttls is \"%s\": AUTH needs TLS (starttls = "
+		    "\"required\" or an smtps:// url)", file,
+		    c->email_smtp_starttls);
 	return 0;
 }
 
@@ -544,6 +555,26 @@ conf_free(struct conf *c)
 	}
 	free(c->path);
 	free(c);
+}
+
+/*
+ * Fills msg and returns 1 when the password file can be read by its
+ * group or by others: the secret leaks to every local user.  0 when it
+ * is private, unset or absent (the mailer reports an unreadable one).
+ */
+int
+conf_check_secret_modes(const struct conf *c, char *msg, size_t len)
+{
+	const char *f = c->email_smtp_password_file;
+	struct stat st;
+
+	if (*f == '\0' || stat(f, &st) == -1 ||
+	    (st.st_mode & (S_IRGRP | S_IROTH)) == 0)
+		return 0;
+	snprintf(msg, len, "email.smtp.password_file %s is readable by its "
+	    "group or others (mode %04o): chmod 600 it", f,
+	    (unsigned)(st.st_mode & 07777));
+	return 1;
 }
 
 /* Tells whether two snapshots want the same listen socket. */

@@ -110,5 +110,7 @@ void		 conf_free(struct conf *);
 const char	*conf_env_name(const struct conf_key *, char *, size_t);
 const struct conf_key *conf_key_find(const char *);
 bool		 conf_same_listen(const struct conf *, const struct conf *);
+int		 conf_check_secret_modes(const struct conf *, char *msg,
+		    size_t len) __attribute__((warn_unused_result));
 
 #endif

@@ -74,6 +74,16 @@ main_migrate_in_child(const struct conf *c)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 }
 
+/* Warns about a secret others can read; the daemon still starts. */
+static void
+main_check_secrets(const struct conf *c)
+{
+	char msg[CONF_ERRLEN];
+
+	if (conf_check_secret_modes(c, msg, sizeof(msg)) != 0)
+		log_warnx("%s", msg);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -107,15 +117,25 @@ main(int argc, char **argv)
 	if (path == NULL && access(NOTIFYD_CONFFILE, F_OK) == 0)
 		path = NOTIFYD_CONFFILE;
 	if ((c = conf_load(path, err, sizeof(err))) == NULL) {
-		fprintf(stderr, "notifyd: %s\n", err);
+		/*
+		 * At start-up this is the unit's only word on why it failed:
+		 * priority 3 so `journalctl -p err` shows it, and 78 so
+		 * RestartPreventExitStatus= stops the restart loop.
+		 */
+		if (test)
+			fprintf(stderr, "notifyd: %s\n", err);
+		else
+			log_error("%s", err);
 		return test ? 1 : EXIT_CONFIG;
 	}
+	if (!test)
+		log_init("master", c->log_level, c->log_format);
+	main_check_secrets(c);
 	if (test) {
 		printf("notifyd: configuration %s OK\n", path ? path : "(defaults)");
 		conf_free(c);
 		return 0;
 	}
-	log_init("master", c->log_level, c->log_format);
 	if (migrate) {
 		ch = main_migrate(c);
 		conf_free(c);
