@@ -84,8 +84,8 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *path = NULL;
-	char err[CONF_ERRLEN];
-	int ch, test = 0, migrate = 0;
+	char err[CONF_ERRLEN], unknown[CONF_ERRLEN];
+	int ch, test = 0, migrate = 0, strange;
 	struct conf *c;
 
 	while ((ch = getopt_long(argc, argv, "c:tfVh", longopts, NULL)) != -1) {
@@ -110,12 +110,21 @@ main(int argc, char **argv)
 		fprintf(stderr, "notifyd: %s\n", err);
 		return test ? 1 : EXIT_CONFIG;
 	}
+	/* A misspelt variable is an error under -t, a warning at start. */
+	strange = conf_env_unknown(environ, unknown, sizeof(unknown)) == -1;
+	if (test && strange) {
+		fprintf(stderr, "notifyd: %s\n", unknown);
+		conf_free(c);
+		return 1;
+	}
 	if (test) {
 		printf("notifyd: configuration %s OK\n", path ? path : "(defaults)");
 		conf_free(c);
 		return 0;
 	}
 	log_init("master", c->log_level, c->log_format);
+	if (strange)
+		log_warnx("%s", unknown);
 	if (migrate) {
 		ch = main_migrate(c);
 		conf_free(c);
