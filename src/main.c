@@ -33,6 +33,16 @@ usage(FILE *f)
 	    "  -h         this help\n", NOTIFYD_CONFFILE);
 }
 
+/* A configuration error before logging starts: still one line. */
+static void
+main_say(const char *msg)
+{
+	char shown[CONF_ERRLEN * 4];
+
+	log_escape(shown, sizeof(shown), msg, strlen(msg));
+	fprintf(stderr, "notifyd: %s\n", shown);
+}
+
 /* Applies migrations in this process; used by --migrate and its child. */
 static int
 main_migrate(const struct conf *c)
@@ -107,13 +117,13 @@ main(int argc, char **argv)
 	if (path == NULL && access(NOTIFYD_CONFFILE, F_OK) == 0)
 		path = NOTIFYD_CONFFILE;
 	if ((c = conf_load(path, err, sizeof(err))) == NULL) {
-		fprintf(stderr, "notifyd: %s\n", err);
+		main_say(err);
 		return test ? 1 : EXIT_CONFIG;
 	}
 	/* A misspelt variable is an error under -t, a warning at start. */
 	strange = conf_env_unknown(environ, unknown, sizeof(unknown)) == -1;
 	if (test && strange) {
-		fprintf(stderr, "notifyd: %s\n", unknown);
+		main_say(unknown);
 		conf_free(c);
 		return 1;
 	}

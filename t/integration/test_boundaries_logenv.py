@@ -192,3 +192,12 @@ def test_numbers_beyond_jansson_are_audited_as_json(db, smtp, kafka_factory,
     assert st == 200, body
     assert len(body) == 1 and body[0]["orderId"] == \
         "123456789012345678901234567891", body
+
+
+def test_config_error_is_one_line(conf, tmp_path):
+    """-t prints the bad value it quotes escaped, on one line."""
+    r = check(tmp_path, conf, {"NOTIFYD_HTTP_PORT": "1\n<3>notifyd: FORGED"})
+    assert r.returncode == 1
+    assert r.stderr.count("\n") == 1, r.stderr
+    assert "NOTIFYD_HTTP_PORT: http.port" in r.stderr
+    assert "1\\n<3>notifyd: FORGED" in r.stderr, r.stderr
