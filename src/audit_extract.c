@@ -236,32 +236,41 @@ audit_quote_numbers(const char *p, size_t len, size_t *outlen)
 }
 
 /*
- * Parses only what may be a JSON object or array: text starts quickly.
- * Valid JSON with numbers beyond jansson's range (PostgreSQL's jsonb
- * takes them) is parsed again with those numbers as strings, so it is
- * still recorded as JSON and its fields are still read.
+ * Parses JSON text (any value).  Valid JSON with numbers beyond
+ * jansson's range (PostgreSQL's jsonb takes them) is parsed again with
+ * those numbers as strings of their digits, so it still counts as JSON
+ * and its fields can still be read.
  */
+json_t *
+audit_json_load(const char *p, size_t len)
+{
+	json_error_t jerr;
+	json_t *root;
+	size_t n;
+	char *q;
+
+	root = json_loadb(p, len, JSON_DECODE_ANY, &jerr);
+	if (root != NULL || json_error_code(&jerr) != json_error_numeric_overflow)
+		return root;
+	if ((q = audit_quote_numbers(p, len, &n)) == NULL)
+		return NULL;
+	root = json_loadb(q, n, JSON_DECODE_ANY, NULL);
+	free(q);
+	return root;
+}
+
+/* Parses only what may be a JSON object or array: text starts quickly. */
 static json_t *
 audit_parse(const char *p, size_t len)
 {
-	json_error_t jerr;
-	size_t i = 0, n;
-	json_t *root;
-	char *q;
+	size_t i = 0;
 
 	while (i < len && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' ||
 	    p[i] == '\r'))
 		i++;
 	if (i == len || (p[i] != '{' && p[i] != '['))
 		return NULL;
-	root = json_loadb(p, len, 0, &jerr);
-	if (root != NULL || json_error_code(&jerr) != json_error_numeric_overflow)
-		return root;
-	if ((q = audit_quote_numbers(p, len, &n)) == NULL)
-		return NULL;
-	root = json_loadb(q, n, 0, NULL);
-	free(q);
-	return root;
+	return audit_json_load(p, len);
 }
 
 void

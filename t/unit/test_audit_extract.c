@@ -141,6 +141,23 @@ test_huge_numbers(void **state)
 	check("{\"type\":\"t\",\"payload\":{\"customerId\":\"cu\","
 	    "\"order_id\":99999999999999999999,\"x\":[1e400,{\"y\":-1e999}]}}",
 	    nested);
+	/* audit_json_load: any value; big numbers as their digits. */
+	{
+		const char *a = "[1e400, 7, \"1e400\"]";
+		json_t *j = audit_json_load(a, strlen(a));
+
+		assert_non_null(j);
+		assert_string_equal(json_string_value(json_array_get(j, 0)),
+		    "1e400");
+		assert_int_equal(json_integer_value(json_array_get(j, 1)), 7);
+		assert_string_equal(json_string_value(json_array_get(j, 2)),
+		    "1e400");
+		json_decref(j);
+		j = audit_json_load("-99999999999999999999", 21);
+		assert_string_equal(json_string_value(j), "-99999999999999999999");
+		json_decref(j);
+		assert_null(audit_json_load("{\"a\":1e400", 11));
+	}
 	/* Still not JSON: a bad number, or another error after the big one. */
 	assert_false(is_json("{\"n\":123456789012345678901234567890,}"));
 	assert_false(is_json("{\"n\":0123456789012345678901234567890}"));
