@@ -35,6 +35,19 @@
 	", partition, \"offset\", " API_AUDIT_ISO("kafka_ts") ", kafka_ts_type"
 
 
+/* The event column; numbers jansson cannot hold show as their digits. */
+static json_t *
+api_audit_event_json(const PGresult *res, int row, int col)
+{
+	json_t *j;
+
+	if (PQgetisnull(res, row, col))
+		return json_null();
+	j = audit_json_load(PQgetvalue(res, row, col),
+	    (size_t)PQgetlength(res, row, col));
+	return j != NULL ? j : json_null();
+}
+
 /* One row in the seed's to_dict shape, plus our id. */
 static json_t *
 api_audit_row(const PGresult *res, int i)
@@ -46,7 +59,7 @@ api_audit_row(const PGresult *res, int i)
 	json_object_set_new(j, "customerId", api_col_str(res, i, 2));
 	json_object_set_new(j, "runnerId", api_col_str(res, i, 3));
 	json_object_set_new(j, "orderId", api_col_str(res, i, 4));
-	json_object_set_new(j, "event", api_col_jsonb(res, i, 5));
+	json_object_set_new(j, "event", api_audit_event_json(res, i, 5));
 	json_object_set_new(j, "status", api_col_str(res, i, 6));
 	json_object_set_new(j, "createdAt", api_col_str(res, i, 7));
 	json_object_set_new(j, "sourceTopic", api_col_str(res, i, 8));

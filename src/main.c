@@ -33,6 +33,16 @@ usage(FILE *f)
 	    "  -h         this help\n", NOTIFYD_CONFFILE);
 }
 
+/* A configuration error before logging starts: still one line. */
+static void
+main_say(const char *msg)
+{
+	char shown[CONF_ERRLEN * 4];
+
+	log_escape(shown, sizeof(shown), msg, strlen(msg));
+	fprintf(stderr, "notifyd: %s\n", shown);
+}
+
 /* Applies migrations in this process; used by --migrate and its child. */
 static int
 main_migrate(const struct conf *c)
@@ -94,8 +104,8 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *path = NULL;
-	char err[CONF_ERRLEN];
-	int ch, test = 0, migrate = 0;
+	char err[CONF_ERRLEN], unknown[CONF_ERRLEN];
+	int ch, test = 0, migrate = 0, strange;
 	struct conf *c;
 
 	while ((ch = getopt_long(argc, argv, "c:tfVh", longopts, NULL)) != -1) {
@@ -123,14 +133,23 @@ main(int argc, char **argv)
 		 * RestartPreventExitStatus= stops the restart loop.
 		 */
 		if (test)
-			fprintf(stderr, "notifyd: %s\n", err);
+			main_say(err);
 		else
 			log_error("%s", err);
 		return test ? 1 : EXIT_CONFIG;
 	}
+	/* A misspelt variable is an error under -t, a warning at start. */
+	strange = conf_env_unknown(environ, unknown, sizeof(unknown)) == -1;
+	if (test && strange) {
+		main_say(unknown);
+		conf_free(c);
+		return 1;
+	}
 	if (!test)
 		log_init("master", c->log_level, c->log_format);
 	main_check_secrets(c);
+	if (strange)
+		log_warnx("%s", unknown);
 	if (test) {
 		printf("notifyd: configuration %s OK\n", path ? path : "(defaults)");
 		conf_free(c);

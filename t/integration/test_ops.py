@@ -717,7 +717,9 @@ def test_log_json_escapes(conf, notifyd, tmp_path):
     d.signal(signal.SIGHUP)
     d.wait_log(r"reload failed", since=mark)
     msgs = [json.loads(line)["msg"] for line in d.log().splitlines()]
-    assert any(str(path) in m and "bogus" in m for m in msgs), msgs[-3:]
+    # log.c escapes backslash and tab (\\, \t) before JSON encoding.
+    shown = str(path).replace("\\", "\\\\").replace("\t", "\\t")
+    assert any(shown in m and "bogus" in m for m in msgs), msgs[-3:]
 
 
 # ================================================================ containers
