@@ -20,8 +20,10 @@ for t in ${FUZZ_TARGETS:?}; do
 	mkdir -p "$out/$t.work" "$out/$t.crash"
 	seeds="$src/corpus/$t"
 	[ -d "$seeds" ] || seeds=
+	dict=
+	[ -f "$src/$t.dict" ] && dict="-dict=$src/$t.dict"
 	"$bindir/$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
-	    -print_final_stats=1 -artifact_prefix="$out/$t.crash/" \
+	    -print_final_stats=1 -artifact_prefix="$out/$t.crash/" $dict \
 	    "$out/$t.work" $seeds >"$out/$t.log" 2>&1
 	rc=$?
 	runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$out/$t.log")
