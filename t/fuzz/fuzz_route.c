@@ -17,10 +17,12 @@
 
 #define FUZZ_MAXARGS	2
 
-/* Kept in step with api_routes[] in src/api.c by hand. */
+/* Kept in step with api_routes[] (src/api.c, api_priv.h) by hand. */
 static const char *const fuzz_patterns[] = {
-	"/health", "/ready", "/metrics", "/api/v1/notifications",
-	"/api/v1/notifications/{}", "/api/v1/notifications/{}/retry",
+	"/health", "/ready", "/metrics",
+	"/notification_service/api/notifications",
+	"/notification_service/api/notifications/{}",
+	"/notification_service/api/notifications/{}/retry",
 	"/order/{}", "/order/{}/latest", "/customer/{}/notifications",
 	"/send-notification", "/audit/events", "/audit/events/{}",
 	"/audit/topics", "/{}/{}", "{}", NULL
