@@ -32,7 +32,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
         build-essential autoconf automake libtool pkg-config \
         librdkafka-dev libpq-dev libcurl4-openssl-dev libjansson-dev \
-        libconfig-dev libmicrohttpd-dev \
+        libconfig-dev libmicrohttpd-dev libidn2-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -49,7 +49,7 @@ ENV DEBIAN_FRONTEND=noninteractive
 # and STARTTLS, and curl for the health check (libcurl is there anyway).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-        librdkafka1 libpq5 libcurl4 libjansson4 libconfig9 libmicrohttpd12 \
+        librdkafka1 libpq5 libcurl4 libjansson4 libconfig9 libmicrohttpd12 libidn2-0 \
         ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 notifyd \
