@@ -233,6 +233,24 @@ mailer_job_add(struct mailer *m)
 	return nj;
 }
 
+/*
+ * Derived from the row, so a send after a crash keeps the same id; its
+ * domain is the sender's in A-labels (a header carries no 8-bit here).
+ */
+static char *
+mailer_message_id(const struct mailer_job *j, int64_t created_us)
+{
+	char *wire = NULL, *id;
+
+	if (j->from == NULL ||
+	    notif_addr_wire(j->from, true, &wire) != NOTIF_ADDR_OK)
+		wire = NULL;
+	id = notif_message_id(j->id, notif_message_salt(j->id, created_us),
+	    wire != NULL ? wire : "notifyd@notifyd.invalid");
+	free(wire);
+	return id;
+}
+
 /* Turns a claimed row into a job due now. */
 static void
 mailer_job_from_row(struct mailer *m, const PGresult *res, int i,
@@ -251,10 +269,9 @@ mailer_job_from_row(struct mailer *m, const PGresult *res, int i,
 	j->from = strdup(from);
 	j->attempts = atoi(PQgetvalue(res, i, 5));
 	j->requeues = atoi(PQgetvalue(res, i, 7));
-	/* Derived from the row: a send after a crash keeps the same id. */
-	j->message_id = PQgetisnull(res, i, 6) ? notif_message_id(j->id,
-	    notif_message_salt(j->id, strtoll(PQgetvalue(res, i, 8), NULL, 10)),
-	    j->from) : strdup(PQgetvalue(res, i, 6));
+	j->message_id = PQgetisnull(res, i, 6) ? mailer_message_id(j,
+	    strtoll(PQgetvalue(res, i, 8), NULL, 10)) :
+	    strdup(PQgetvalue(res, i, 6));
 	j->due = util_now();
 	if (!j->title || !j->content || !j->to || !j->from || !j->message_id)
 		fatalx("out of memory");

@@ -31,6 +31,8 @@ struct smtp {
 	/* SMTPUTF8 (RFC 6531), as the connection's last EHLO announced it */
 	int		 ehlo;		/* 0 unknown, 1 reading EHLO, 2 read */
 	bool		 utf8_offered;
+	bool		 tls_offered;	/* STARTTLS: another EHLO will follow */
+	bool		 tls_wanted;	/* we ask for STARTTLS when offered */
 	bool		 need_utf8;	/* this message has a non-ASCII address */
 	bool		 utf8_refused;	/* stopped before MAIL FROM for that */
 };
@@ -46,7 +48,7 @@ smtp_track_ehlo(struct smtp *s, const char *line, size_t n)
 {
 	if (n >= 3 && strncmp(line, "220", 3) == 0) {	/* greeting, STARTTLS */
 		s->ehlo = 1;
-		s->utf8_offered = false;
+		s->utf8_offered = s->tls_offered = false;
 		return true;
 	}
 	if (s->ehlo != 1 || n < 4 || strncmp(line, "250", 3) != 0)
@@ -54,10 +56,14 @@ smtp_track_ehlo(struct smtp *s, const char *line, size_t n)
 	if (n >= 12 && strncasecmp(line + 4, "SMTPUTF8", 8) == 0 &&
 	    (n == 12 || line[12] == ' '))
 		s->utf8_offered = true;
+	if (n >= 12 && strncasecmp(line + 4, "STARTTLS", 8) == 0)
+		s->tls_offered = true;
 	if (line[3] != ' ')
 		return true;
 	s->ehlo = 2;
-	if (s->need_utf8 && !s->utf8_offered) {
+	/* After STARTTLS the relay greets and is asked again: judge that. */
+	if (s->need_utf8 && !s->utf8_offered &&
+	    !(s->tls_offered && s->tls_wanted)) {
 		s->utf8_refused = true;
 		return false;
 	}
@@ -119,6 +125,8 @@ smtp_setup(struct smtp *s, char *err, size_t len)
 		tls = CURLUSESSL_ALL;
 	if (strncmp(c->email_smtp_url, "smtps://", 8) == 0)
 		tls = CURLUSESSL_ALL;
+	s->tls_wanted = tls != CURLUSESSL_NONE &&
+	    strncmp(c->email_smtp_url, "smtps://", 8) != 0;
 	curl_easy_setopt(h, CURLOPT_URL, c->email_smtp_url);
 	curl_easy_setopt(h, CURLOPT_USE_SSL, tls);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);

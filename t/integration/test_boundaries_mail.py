@@ -354,7 +354,8 @@ def test_control_characters_in_title_refused(conf, notifyd, smtp, db):
 
 
 def test_idn_domain_goes_out_as_a_labels(conf, notifyd, smtp):
-    d = notifyd(email_conf(conf))
+    d = notifyd(email_conf(conf, email={
+        "allowed_from": ["@b\u00fccher.example"]}))
     resp = post(d, notification("u@ex\u00e4mple.com"))
     assert resp["recipient"] == "u@ex\u00e4mple.com"
     wait_status(d, resp["id"], "SENT")
@@ -363,6 +364,15 @@ def test_idn_domain_goes_out_as_a_labels(conf, notifyd, smtp):
     assert m["msg"]["To"] == "u@xn--exmple-cua.com"
     assert max(m["raw"]) < 0x80         # nothing 8-bit without SMTPUTF8
     refused(d, notification("u@\u2603.com"), 422, "recipient")
+    resp = post(d, notification("v@example.com",
+                                **{"from": "news@b\u00fccher.example"}))
+    sent = wait_status(d, resp["id"], "SENT")
+    (m,) = [m for m in smtp.wait_messages(2)
+            if m["rcpt_tos"] == ["v@example.com"]]
+    assert m["mail_from"] == "news@xn--bcher-kva.example"
+    assert m["msg"]["From"] == "news@xn--bcher-kva.example"
+    assert sent["messageId"].endswith("@xn--bcher-kva.example>")
+    assert max(m["raw"]) < 0x80
 
 
 def test_non_ascii_local_part_refused_without_smtputf8(conf, notifyd, db):
