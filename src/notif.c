@@ -183,104 +183,6 @@ notif_addr_valid(const char *a)
 	return label > 0 && at[dlen] != '-';
 }
 
-/*
- * The address as it goes on the wire: an internationalized domain as
- * A-labels (IDNA2008 through libidn2), the local part as it is.  A
- * non-ASCII local part needs SMTPUTF8, which only smtputf8 allows.
- * *out is malloc'ed on success.
- */
-enum notif_addr_rc
-notif_addr_wire(const char *a, bool smtputf8, char **out)
-{
-	const char *at = strrchr(a, '@');
-	char *ascii = NULL;
-	size_t llen;
-	int rc;
-
-	*out = NULL;
-	if (at == NULL)
-		return NOTIF_ADDR_BAD_DOMAIN;
-	llen = (size_t)(at - a);
-	for (size_t i = 0; i < llen; i++)
-		if ((unsigned char)a[i] >= 0x80 && !smtputf8)
-			return NOTIF_ADDR_NEEDS_UTF8;
-	if (notif_is_ascii(at + 1))
-		return (*out = strdup(a)) == NULL ? NOTIF_ADDR_NOMEM :
-		    NOTIF_ADDR_OK;
-	rc = idn2_to_ascii_8z(at + 1, &ascii, IDN2_NFC_INPUT |
-	    IDN2_NONTRANSITIONAL);
-	if (rc != IDN2_OK)
-		return NOTIF_ADDR_BAD_DOMAIN;
-	if (llen + 1 + strlen(ascii) > NOTIF_ADDR_MAX) {
-		idn2_free(ascii);
-		return NOTIF_ADDR_BAD_DOMAIN;
-	}
-	if (asprintf(out, "%.*s@%s", (int)llen, a, ascii) == -1)
-		*out = NULL;
-	idn2_free(ascii);
-	return *out == NULL ? NOTIF_ADDR_NOMEM : NOTIF_ADDR_OK;
-}
-
-/* A from address email.allowed_from admits (email.from always is). */
-bool
-notif_from_allowed(const char *from, const struct notif_policy *p)
-{
-	const char *dom = strrchr(from, '@');
-	int i;
-
-	if (strcasecmp(from, p->from) == 0)
-		return true;
-	for (i = 0; i < p->nallowed; i++) {
-		const char *e = p->allowed[i];
-		if (e[0] == '@' ? dom != NULL && strcasecmp(dom, e) == 0 :
-		    strcasecmp(from, e) == 0)
-			return true;
-	}
-	return false;
-}
-
-static int
-notif_policy_addr(const char *field, const char *a, bool smtputf8,
-    struct notif_error *e)
-{
-	char *wire;
-
-	switch (notif_addr_wire(a, smtputf8, &wire)) {
-	case NOTIF_ADDR_OK:
-		free(wire);
-		return 0;
-	case NOTIF_ADDR_NEEDS_UTF8:
-		return notif_fail(e, 422, field, "has a non-ASCII local part, "
-		    "which needs SMTPUTF8 (email.smtputf8 is off)");
-	case NOTIF_ADDR_BAD_DOMAIN:
-		return notif_fail(e, 422, field, "has a domain that is not a "
-		    "valid internationalized domain name (IDNA2008)");
-	default:
-		return notif_fail(e, 500, field, "out of memory");
-	}
-}
-
-/*
- * What a valid body must also meet to be sendable by this deployment:
- * addresses the relay can take, a sender email.allowed_from admits.
- * Refusals are 422 naming the field: never accept and then fail.
- */
-int
-notif_check_policy(const struct notif_input *in, const struct notif_policy *p,
-    struct notif_error *e)
-{
-	if (notif_policy_addr("recipient", in->recipient, p->smtputf8, e) == -1)
-		return -1;
-	if (in->from == NULL)
-		return 0;
-	if (notif_policy_addr("from", in->from, p->smtputf8, e) == -1)
-		return -1;
-	if (!notif_from_allowed(in->from, p))
-		return notif_fail(e, 422, "from", "is not allowed "
-		    "(email.from or email.allowed_from)");
-	return 0;
-}
-
 bool
 notif_key_valid(const char *k)
 {
@@ -680,6 +582,104 @@ notif_message_id(int64_t id, uint32_t salt, const char *from)
 	    at != NULL && at[1] != '\0' ? at + 1 : "notifyd.invalid") == -1)
 		return NULL;
 	return out;
+}
+
+/*
+ * The address as it goes on the wire: an internationalized domain as
+ * A-labels (IDNA2008 through libidn2), the local part as it is.  A
+ * non-ASCII local part needs SMTPUTF8, which only smtputf8 allows.
+ * *out is malloc'ed on success.
+ */
+enum notif_addr_rc
+notif_addr_wire(const char *a, bool smtputf8, char **out)
+{
+	const char *at = strrchr(a, '@');
+	char *ascii = NULL;
+	size_t llen, i;
+	int rc;
+
+	*out = NULL;
+	if (at == NULL)
+		return NOTIF_ADDR_BAD_DOMAIN;
+	llen = (size_t)(at - a);
+	for (i = 0; i < llen; i++)
+		if ((unsigned char)a[i] >= 0x80 && !smtputf8)
+			return NOTIF_ADDR_NEEDS_UTF8;
+	if (notif_is_ascii(at + 1))
+		return (*out = strdup(a)) == NULL ? NOTIF_ADDR_NOMEM :
+		    NOTIF_ADDR_OK;
+	rc = idn2_to_ascii_8z(at + 1, &ascii, IDN2_NFC_INPUT |
+	    IDN2_NONTRANSITIONAL);
+	if (rc != IDN2_OK)
+		return NOTIF_ADDR_BAD_DOMAIN;
+	if (llen + 1 + strlen(ascii) > NOTIF_ADDR_MAX) {
+		idn2_free(ascii);
+		return NOTIF_ADDR_BAD_DOMAIN;
+	}
+	if (asprintf(out, "%.*s@%s", (int)llen, a, ascii) == -1)
+		*out = NULL;
+	idn2_free(ascii);
+	return *out == NULL ? NOTIF_ADDR_NOMEM : NOTIF_ADDR_OK;
+}
+
+/* A from address email.allowed_from admits (email.from always is). */
+bool
+notif_from_allowed(const char *from, const struct notif_policy *p)
+{
+	const char *dom = strrchr(from, '@');
+	int i;
+
+	if (strcasecmp(from, p->from) == 0)
+		return true;
+	for (i = 0; i < p->nallowed; i++) {
+		const char *e = p->allowed[i];
+		if (e[0] == '@' ? dom != NULL && strcasecmp(dom, e) == 0 :
+		    strcasecmp(from, e) == 0)
+			return true;
+	}
+	return false;
+}
+
+static int
+notif_policy_addr(const char *field, const char *a, bool smtputf8,
+    struct notif_error *e)
+{
+	char *wire;
+
+	switch (notif_addr_wire(a, smtputf8, &wire)) {
+	case NOTIF_ADDR_OK:
+		free(wire);
+		return 0;
+	case NOTIF_ADDR_NEEDS_UTF8:
+		return notif_fail(e, 422, field, "has a non-ASCII local part, "
+		    "which needs SMTPUTF8 (email.smtputf8 is off)");
+	case NOTIF_ADDR_BAD_DOMAIN:
+		return notif_fail(e, 422, field, "has a domain that is not a "
+		    "valid internationalized domain name (IDNA2008)");
+	default:
+		return notif_fail(e, 500, field, "out of memory");
+	}
+}
+
+/*
+ * What a valid body must also meet to be sendable by this deployment:
+ * addresses the relay can take, a sender email.allowed_from admits.
+ * Refusals are 422 naming the field: never accept and then fail.
+ */
+int
+notif_check_policy(const struct notif_input *in, const struct notif_policy *p,
+    struct notif_error *e)
+{
+	if (notif_policy_addr("recipient", in->recipient, p->smtputf8, e) == -1)
+		return -1;
+	if (in->from == NULL)
+		return 0;
+	if (notif_policy_addr("from", in->from, p->smtputf8, e) == -1)
+		return -1;
+	if (!notif_from_allowed(in->from, p))
+		return notif_fail(e, 422, "from", "is not allowed "
+		    "(email.from or email.allowed_from)");
+	return 0;
 }
 
 /* Delay after the attempt-th failure: initial * multiplier^(n-1), capped. */
