@@ -135,6 +135,16 @@ api_notify_refuse(struct api_resp *rs, const struct notif_error *e)
 	api_error(rs, e->status, msg, e->field);
 }
 
+/* Addresses the relay can take, a sender email.allowed_from admits. */
+static int
+api_notify_policy(const struct notif_input *in, struct notif_error *e)
+{
+	struct notif_policy p = { conf->email_from, conf->email_allowed_from.v,
+	    conf->email_allowed_from.n, conf->email_smtputf8 };
+
+	return notif_check_policy(in, &p, e);
+}
+
 /* Content type, JSON, fields: 415 / 400 / 413 / 422 with the field named. */
 static json_t *
 api_notify_parse(struct api_req *r, struct api_resp *rs, struct notif_input *in)
@@ -153,7 +163,8 @@ api_notify_parse(struct api_req *r, struct api_resp *rs, struct notif_input *in)
 		api_notify_refuse(rs, &e);
 		return NULL;
 	}
-	if (notif_validate(body, (size_t)conf->email_max_content, in, &e) == -1) {
+	if (notif_validate(body, (size_t)conf->email_max_content, in, &e) == -1 ||
+	    api_notify_policy(in, &e) == -1) {
 		api_notify_refuse(rs, &e);
 		json_decref(body);
 		return NULL;

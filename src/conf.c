@@ -21,6 +21,7 @@
 #include <libconfig.h>
 
 #include "conf.h"
+#include "notif.h"
 
 const struct conf *conf;
 
@@ -76,7 +77,13 @@ K("email.topic", CONF_STRING, email_topic, "notifications.email",
 K("email.group_id", CONF_STRING, email_group_id, "notifyd-mailer",
   0, 0, NULL, true, "consumer group of the mailer workers"),
 K("email.from", CONF_STRING, email_from, "notifications@localhost",
-  0, 0, NULL, true, "From address of every email"),
+  0, 0, NULL, true,
+  "From address of every email (checked like a recipient)"),
+K("email.allowed_from", CONF_STRLIST, email_allowed_from, "", 0, 0, NULL,
+  true, "other from addresses a POST may set, \"a@b\" or \"@domain\" "
+  "(any other from: 422)"),
+K("email.smtputf8", CONF_BOOL, email_smtputf8, "false", 0, 0, NULL, true,
+  "the relay offers SMTPUTF8: accept non-ASCII local parts (off: 422)"),
 K("email.max_content", CONF_INT, email_max_content, "262144", 1, 67108864,
   NULL, true, "largest content accepted, bytes (else 413)"),
 K("email.rate_limit", CONF_FLOAT, email_rate_limit, "0", 0, 1e6, NULL, true,
@@ -574,6 +581,36 @@ conf_env_unknown(char *const *envp, char *err, size_t len)
 	return -1;
 }
 
+/*
+ * email.from is validated like a recipient (it becomes MAIL FROM and the
+ * From header); email.allowed_from holds addresses and "@domain" entries.
+ */
+static int
+conf_check_from(const struct conf *c, const char *file, char *err, size_t len)
+{
+	char *wire, buf[NOTIF_ADDR_MAX + 2];
+	const char *e;
+	int i;
+
+	if (!notif_addr_valid(c->email_from) ||
+	    notif_addr_wire(c->email_from, c->email_smtputf8, &wire) !=
+	    NOTIF_ADDR_OK)
+		return conf_errf(err, len, "%s: email.from: \"%s\" is not a "
+		    "valid email address", file, c->email_from);
+	free(wire);
+	for (i = 0; i < c->email_allowed_from.n; i++) {
+		e = c->email_allowed_from.v[i];
+		snprintf(buf, sizeof(buf), "%s%s", e[0] == '@' ? "x" : "", e);
+		if (!notif_addr_valid(buf) || notif_addr_wire(buf,
+		    c->email_smtputf8, &wire) != NOTIF_ADDR_OK)
+			return conf_errf(err, len, "%s: email.allowed_from: "
+			    "element %d is neither an address nor @domain",
+			    file, i);
+		free(wire);
+	}
+	return 0;
+}
+
 /* Checks what no single key can: list formats and key combinations. */
 static int
 conf_check(const struct conf *c, const char *file, char *err, size_t len)
@@ -592,6 +629,8 @@ conf_check(const struct conf *c, const char *file, char *err, size_t len)
 			return conf_errf(err, len, "%s: http.tokens: element %d "
 			    "is not TOKEN:scope[,scope]", file, i);
 	}
+	if (conf_check_from(c, file, err, len) == -1)
+		return -1;
 	if (strncmp(c->email_smtp_url, "smtp://", 7) != 0 &&
 	    strncmp(c->email_smtp_url, "smtps://", 8) != 0)
 		return conf_errf(err, len, "%s: email.smtp.url: must start "

@@ -44,6 +44,8 @@ struct conf {
 	char	*email_topic;
 	char	*email_group_id;
 	char	*email_from;
+	struct conf_strlist email_allowed_from;	/* "a@b" or "@b" */
+	bool	 email_smtputf8;
 	int	 email_max_content;
 	double	 email_rate_limit;
 	double	 email_lease;

@@ -40,6 +40,7 @@ struct mailer_job {
 	int64_t		 offset;
 	/* the latest attempt, until written */
 	int		 done;		/* 0 waiting, 1 final, 2 retry */
+	bool		 stored;	/* its outcome is committed */
 	const char	*status;
 	bool		 permanent;
 	double		 delay;
@@ -56,6 +57,8 @@ struct mailer {
 	double		 db_retry_at;
 	double		 db_backoff;
 	double		 renew_at;	/* when held leases need extending */
+	double		 write_at;	/* when a failed outcome write is retried */
+	double		 write_backoff;
 };
 
 static void
@@ -211,7 +214,8 @@ static const char mailer_sql_claim[] =
     "WHERE n.id = a.id AND n.status IN ('PENDING', 'PROCESSING')"
     " AND (n.lease_until IS NULL OR n.lease_until < now()) "
     "RETURNING n.id, n.title, n.content, n.recipient, n.from_addr,"
-    " n.attempts, n.message_id, n.requeues";
+    " n.attempts, n.message_id, n.requeues,"
+    " (extract(epoch from n.created_at) * 1000000)::bigint";
 
 static struct mailer_job *
 mailer_job_add(struct mailer *m)
@@ -227,6 +231,24 @@ mailer_job_add(struct mailer *m)
 	nj = &m->jobs[m->njobs++];
 	memset(nj, 0, sizeof(*nj));
 	return nj;
+}
+
+/*
+ * Derived from the row, so a send after a crash keeps the same id; its
+ * domain is the sender's in A-labels (a header carries no 8-bit here).
+ */
+static char *
+mailer_message_id(const struct mailer_job *j, int64_t created_us)
+{
+	char *wire = NULL, *id;
+
+	if (j->from == NULL ||
+	    notif_addr_wire(j->from, true, &wire) != NOTIF_ADDR_OK)
+		wire = NULL;
+	id = notif_message_id(j->id, notif_message_salt(j->id, created_us),
+	    wire != NULL ? wire : "notifyd@notifyd.invalid");
+	free(wire);
+	return id;
 }
 
 /* Turns a claimed row into a job due now. */
@@ -247,8 +269,8 @@ mailer_job_from_row(struct mailer *m, const PGresult *res, int i,
 	j->from = strdup(from);
 	j->attempts = atoi(PQgetvalue(res, i, 5));
 	j->requeues = atoi(PQgetvalue(res, i, 7));
-	j->message_id = PQgetisnull(res, i, 6) ?
-	    notif_message_id(j->id, (uint32_t)random(), j->from) :
+	j->message_id = PQgetisnull(res, i, 6) ? mailer_message_id(j,
+	    strtoll(PQgetvalue(res, i, 8), NULL, 10)) :
 	    strdup(PQgetvalue(res, i, 6));
 	j->due = util_now();
 	if (!j->title || !j->content || !j->to || !j->from || !j->message_id)
@@ -362,16 +384,43 @@ mailer_judge(struct mailer_job *j)
 	stats_add(CTR_NOTIF_RETRIED, 1);
 }
 
+/*
+ * The relay's reply as stored and logged: valid UTF-8, no control
+ * characters, capped (a relay may answer in any bytes it likes).
+ */
 static void
-mailer_send(struct mailer *m, struct mailer_job *j)
+mailer_clean_reply(struct smtp_result *r)
+{
+	char raw[sizeof(r->text)];
+
+	memcpy(raw, r->text, sizeof(raw));
+	raw[sizeof(raw) - 1] = '\0';
+	notif_text_clean(raw, strlen(raw), r->text, sizeof(r->text));
+}
+
+/* An address the relay cannot take (settings changed since the POST). */
+static void
+mailer_unsendable(struct mailer_job *j, const char *why)
+{
+	j->round++;
+	j->attempts++;
+	j->res.outcome = SMTP_PERM;
+	j->res.code = 0;
+	snprintf(j->res.text, sizeof(j->res.text), "%s", why);
+}
+
+/* Sends one message with its addresses in wire form (IDN as A-labels). */
+static void
+mailer_send_wire(struct mailer *m, struct mailer_job *j, const char *from,
+    const char *to)
 {
 	struct notif_msg nm;
 	size_t len;
 	char *msg;
 
 	memset(&nm, 0, sizeof(nm));
-	nm.from = j->from;
-	nm.to = j->to;
+	nm.from = from;
+	nm.to = to;
 	nm.subject = j->title;
 	nm.html = j->content;
 	nm.message_id = j->message_id;
@@ -382,8 +431,28 @@ mailer_send(struct mailer *m, struct mailer_job *j)
 	mailer_rate_wait();
 	j->round++;
 	j->attempts++;
-	smtp_send(m->smtp, j->from, j->to, msg, len, &j->res);
+	smtp_send(m->smtp, from, to, msg, len, &j->res);
 	free(msg);
+	mailer_clean_reply(&j->res);
+}
+
+static void
+mailer_send(struct mailer *m, struct mailer_job *j)
+{
+	char *from = NULL, *to = NULL;
+
+	if (notif_addr_wire(j->from, conf->email_smtputf8, &from) !=
+	    NOTIF_ADDR_OK)
+		mailer_unsendable(j, "from address not sendable (IDN or "
+		    "SMTPUTF8, see email.smtputf8)");
+	else if (notif_addr_wire(j->to, conf->email_smtputf8, &to) !=
+	    NOTIF_ADDR_OK)
+		mailer_unsendable(j, "recipient not sendable (IDN or "
+		    "SMTPUTF8, see email.smtputf8)");
+	else
+		mailer_send_wire(m, j, from, to);
+	free(from);
+	free(to);
 	mailer_judge(j);
 	if (j->done == 1 && j->res.outcome == SMTP_OK)
 		log_info("notification %lld: SENT to %s (%s)", (long long)j->id,
@@ -419,9 +488,9 @@ static const char mailer_sql_outcome[] =
     " updated_at = now() "
     "FROM o WHERE n.id = o.id AND n.lease_owner = $9";
 
-/* The arrays of mailer_sql_outcome for every job with an unwritten result. */
+/* The arrays of mailer_sql_outcome: every unwritten result, or job only. */
 static int
-mailer_outcome_params(struct mailer *m, struct db_arr *a)
+mailer_outcome_params(struct mailer *m, struct db_arr *a, ssize_t only)
 {
 	struct mailer_job *j;
 	size_t i;
@@ -429,7 +498,7 @@ mailer_outcome_params(struct mailer *m, struct db_arr *a)
 
 	for (i = 0; i < m->njobs; i++) {
 		j = &m->jobs[i];
-		if (j->done == 0)
+		if (j->done == 0 || (only >= 0 && (size_t)only != i))
 			continue;
 		db_arr_int(&a[0], j->id);
 		db_arr_text(&a[1], j->status);
@@ -453,6 +522,9 @@ mailer_outcome_applied(struct mailer *m)
 
 	for (i = 0; i < m->njobs; i++) {
 		struct mailer_job *j = &m->jobs[i];
+		if (j->done != 0 && !j->stored)
+			goto keep;
+		j->stored = false;
 		if (j->done == 1) {
 			mailer_store_offset(m, j->partition, j->offset);
 			mailer_job_clear(j);
@@ -462,6 +534,7 @@ mailer_outcome_applied(struct mailer *m)
 			j->due = now + j->delay;
 			j->done = 0;
 		}
+keep:
 		if (k != i)
 			m->jobs[k] = *j;
 		k++;
@@ -469,18 +542,19 @@ mailer_outcome_applied(struct mailer *m)
 	m->njobs = k;
 }
 
-/* Writes every pending result and attempt in one statement. */
+/* One outcome statement: every pending result, or job only's. */
 static int
-mailer_write_outcomes(struct mailer *m)
+mailer_write_some(struct mailer *m, ssize_t only, char *err, size_t errlen)
 {
 	struct db_arr a[8];
-	char err[DB_ERRLEN], lease[32];
+	char lease[32];
 	const char *p[10];
 	PGresult *res = NULL;
+	size_t k;
 	int i, n;
 
 	memset(a, 0, sizeof(a));
-	if ((n = mailer_outcome_params(m, a)) == 0)
+	if ((n = mailer_outcome_params(m, a, only)) == 0)
 		return 0;
 	for (i = 0; i < 8; i++)
 		if ((p[i] = db_arr_end(&a[i])) == NULL)
@@ -488,17 +562,73 @@ mailer_write_outcomes(struct mailer *m)
 	snprintf(lease, sizeof(lease), "%.3f", conf->email_lease);
 	p[8] = m->owner;
 	p[9] = lease;
-	res = db_query(m->db, mailer_sql_outcome, 10, p, err, sizeof(err));
+	res = db_query(m->db, mailer_sql_outcome, 10, p, err, errlen);
 	for (i = 0; i < 8; i++)
 		db_arr_free(&a[i]);
-	if (res == NULL) {
-		stats_add(CTR_DB_ERRORS, 1);
-		log_warnx("recording %d delivery outcomes: %s (will retry)", n, err);
+	if (res == NULL)
 		return -1;
-	}
 	PQclear(res);
-	mailer_outcome_applied(m);
+	for (k = 0; k < m->njobs; k++)
+		if (m->jobs[k].done != 0 && (only < 0 || (size_t)only == k))
+			m->jobs[k].stored = true;
 	return 0;
+}
+
+/*
+ * When the server refuses the whole batch on a live connection, each
+ * result is written on its own, so one row it refuses cannot hold back
+ * the others; a result refused alone loses its reply text (the attempt,
+ * code and status still count).  Returns how many were refused.
+ */
+static int
+mailer_write_each(struct mailer *m)
+{
+	char err[DB_ERRLEN];
+	size_t i;
+	int bad = 0;
+
+	for (i = 0; i < m->njobs && !db_broken(m->db); i++) {
+		struct mailer_job *j = &m->jobs[i];
+		if (j->done == 0 || mailer_write_some(m, (ssize_t)i, err,
+		    sizeof(err)) == 0)
+			continue;
+		bad++;
+		log_warnx("notification %lld: recording its outcome: %s; "
+		    "retrying without the reply text", (long long)j->id, err);
+		snprintf(j->res.text, sizeof(j->res.text), "(reply text not "
+		    "recordable)");
+	}
+	return bad;
+}
+
+/*
+ * Writes every pending result and attempt, in one statement when it can.
+ * A failure never stops the worker: results stay in hand (never sent
+ * again), leases keep being renewed, and the write is retried with a
+ * backoff.  -1 while some result is still unwritten.
+ */
+static int
+mailer_write_outcomes(struct mailer *m)
+{
+	char err[DB_ERRLEN];
+	int n = 0;
+
+	if (util_now() < m->write_at)
+		return -1;
+	if (mailer_write_some(m, -1, err, sizeof(err)) == -1) {
+		stats_add(CTR_DB_ERRORS, 1);
+		log_warnx("recording delivery outcomes: %s (will retry)", err);
+		n = db_broken(m->db) ? 1 : mailer_write_each(m);
+	}
+	mailer_outcome_applied(m);
+	if (n == 0) {
+		m->write_backoff = 0;
+		return 0;
+	}
+	m->write_backoff = m->write_backoff == 0 ? 0.2 :
+	    (m->write_backoff * 2 > 5 ? 5 : m->write_backoff * 2);
+	m->write_at = util_now() + m->write_backoff;
+	return -1;
 }
 
 static const char mailer_sql_renew[] =
@@ -613,10 +743,8 @@ mailer_turn(struct mailer *m, struct mailer_msg *msgs, size_t *backlog)
 		util_sleep(0.2);
 		return;
 	}
-	if (mailer_write_outcomes(m) == -1) {
-		util_sleep(0.2);
-		return;
-	}
+	/* A failed write is retried later; polling and renewing go on. */
+	(void)mailer_write_outcomes(m);
 	if (*backlog > 0) {
 		if (mailer_claim(m, msgs, *backlog) == -1) {
 			util_sleep(0.2);
@@ -681,8 +809,10 @@ mailer_main(const struct proc_info *pi)
 	proc_ready();
 	while (proc_running())
 		mailer_turn(&m, msgs, &backlog);
-	if (m.db != NULL)
+	if (m.db != NULL) {
+		m.write_at = 0;
 		(void)mailer_write_outcomes(&m);
+	}
 	mailer_release(&m);
 	free(msgs);
 out:

@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +28,47 @@ struct smtp {
 	size_t		 left;
 	char		 reply[256];	/* last line the server sent */
 	char		 refusal[256];	/* first 4xx/5xx line of this transfer */
+	/* SMTPUTF8 (RFC 6531), as the connection's last EHLO announced it */
+	int		 ehlo;		/* 0 unknown, 1 reading EHLO, 2 read */
+	bool		 utf8_offered;
+	bool		 tls_offered;	/* STARTTLS: another EHLO will follow */
+	bool		 tls_wanted;	/* we ask for STARTTLS when offered */
+	bool		 need_utf8;	/* this message has a non-ASCII address */
+	bool		 utf8_refused;	/* stopped before MAIL FROM for that */
 };
+
+/*
+ * Follows the greeting and EHLO lines of each new connection (libcurl
+ * hands them to the header callback too) to learn whether the relay
+ * offers SMTPUTF8.  False stops the transfer before MAIL FROM: a
+ * non-ASCII address must never go out without SMTPUTF8.
+ */
+static bool
+smtp_track_ehlo(struct smtp *s, const char *line, size_t n)
+{
+	if (n >= 3 && strncmp(line, "220", 3) == 0) {	/* greeting, STARTTLS */
+		s->ehlo = 1;
+		s->utf8_offered = s->tls_offered = false;
+		return true;
+	}
+	if (s->ehlo != 1 || n < 4 || strncmp(line, "250", 3) != 0)
+		return true;
+	if (n >= 12 && strncasecmp(line + 4, "SMTPUTF8", 8) == 0 &&
+	    (n == 12 || line[12] == ' '))
+		s->utf8_offered = true;
+	if (n >= 12 && strncasecmp(line + 4, "STARTTLS", 8) == 0)
+		s->tls_offered = true;
+	if (line[3] != ' ')
+		return true;
+	s->ehlo = 2;
+	/* After STARTTLS the relay greets and is asked again: judge that. */
+	if (s->need_utf8 && !s->utf8_offered &&
+	    !(s->tls_offered && s->tls_wanted)) {
+		s->utf8_refused = true;
+		return false;
+	}
+	return true;
+}
 
 static size_t
 smtp_read(char *buf, size_t size, size_t n, void *arg)
@@ -63,6 +104,8 @@ smtp_header(char *data, size_t size, size_t nitems, void *arg)
 		n = sizeof(s->reply) - 1;
 	memcpy(s->reply, data, n);
 	s->reply[n] = '\0';
+	if (!smtp_track_ehlo(s, s->reply, n))
+		return 0;	/* aborts the transfer before MAIL FROM */
 	/* libcurl QUITs after a refusal: keep the refusal, not the "221 Bye". */
 	if ((data[0] == '4' || data[0] == '5') && s->refusal[0] == '\0')
 		memcpy(s->refusal, s->reply, n + 1);
@@ -84,6 +127,8 @@ smtp_setup(struct smtp *s, char *err, size_t len)
 	if (strncmp(c->email_smtp_url, "smtps://", 8) == 0 ||
 	    *c->email_smtp_username != '\0')
 		tls = CURLUSESSL_ALL;
+	s->tls_wanted = tls != CURLUSESSL_NONE &&
+	    strncmp(c->email_smtp_url, "smtps://", 8) != 0;
 	curl_easy_setopt(h, CURLOPT_URL, c->email_smtp_url);
 	curl_easy_setopt(h, CURLOPT_USE_SSL, tls);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -153,6 +198,13 @@ smtp_classify(struct smtp *s, CURLcode rc, struct smtp_result *r)
 
 	curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &code);
 	r->code = (int)code;
+	if (s->utf8_refused) {
+		r->outcome = SMTP_PERM;
+		r->code = 0;
+		snprintf(r->text, sizeof(r->text), "relay does not offer SMTPUTF8, "
+		    "needed for a non-ASCII address");
+		return;
+	}
 	if (rc == CURLE_OK && code >= 200 && code < 300) {
 		r->outcome = SMTP_OK;
 		snprintf(r->text, sizeof(r->text), "%s", s->reply);
@@ -171,6 +223,15 @@ smtp_classify(struct smtp *s, CURLcode rc, struct smtp_result *r)
 	r->outcome = SMTP_TEMP;
 	r->code = 0;
 	snprintf(r->text, sizeof(r->text), "%s", curl_easy_strerror(rc));
+}
+
+static bool
+smtp_ascii(const char *a)
+{
+	for (; *a != '\0'; a++)
+		if ((unsigned char)*a >= 0x80)
+			return false;
+	return true;
 }
 
 /* Sends one message to one recipient; the result says what to do next. */
@@ -193,6 +254,13 @@ smtp_send(struct smtp *s, const char *from, const char *to, const char *msg,
 	s->body = msg;
 	s->left = len;
 	s->reply[0] = s->refusal[0] = '\0';
+	s->need_utf8 = !smtp_ascii(from) || !smtp_ascii(to);
+	s->utf8_refused = s->need_utf8 && s->ehlo == 2 && !s->utf8_offered;
+	if (s->utf8_refused) {	/* the open connection said no already */
+		curl_slist_free_all(rcpt);
+		smtp_classify(s, CURLE_OK, r);
+		return;
+	}
 	curl_easy_setopt(s->curl, CURLOPT_MAIL_FROM, env_from);
 	curl_easy_setopt(s->curl, CURLOPT_MAIL_RCPT, rcpt);
 	curl_easy_setopt(s->curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
