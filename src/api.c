@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,7 @@ const struct api_route api_routes[] = {
 	{ "GET", "/health", api_ops_health, NULL, "health", { NULL } },
 	{ "GET", "/ready", api_ops_ready, NULL, "ready", { NULL } },
 	{ "GET", "/metrics", api_ops_metrics, NULL, "metrics", { NULL } },
+	{ "GET", "/openapi.json", api_ops_openapi, NULL, "openapi", { NULL } },
 	API_NOTIFY_ROUTES
 	API_AUDIT_ROUTES
 	{ NULL, NULL, NULL, NULL, NULL, { NULL } }
@@ -41,6 +43,7 @@ api_json(struct api_resp *rs, int status, json_t *j)
 	json_decref(rs->json);
 	rs->status = status;
 	rs->json = j;
+	rs->content_type = "application/json";
 }
 
 /* A JSON string of s, whose bytes that are not UTF-8 come out as \xNN. */
@@ -55,17 +58,57 @@ api_text(const char *s)
 	return json_string(utf8_escape(s, strlen(s), buf, sizeof(buf)));
 }
 
+/*
+ * An RFC 9457 problem: "type" is about:blank (the status says what kind
+ * of error it is), "title" the status's reason phrase, "detail" what was
+ * wrong.  "error" (= detail) and "field" stay for the clients that read
+ * them before problem+json.
+ */
 void
 api_error(struct api_resp *rs, int status, const char *error,
     const char *field)
 {
+	const char *title = MHD_get_reason_phrase_for((unsigned)status);
 	json_t *j = json_object();
 
+	json_object_set_new(j, "type", json_string("about:blank"));
+	json_object_set_new(j, "title", json_string(*title ? title : "Error"));
+	json_object_set_new(j, "status", json_integer(status));
+	json_object_set_new(j, "detail", api_text(error));
 	json_object_set_new(j, "error", api_text(error));
 	if (field != NULL)
 		json_object_set_new(j, "field", api_text(field));
-	json_object_set_new(j, "status", json_integer(status));
 	api_json(rs, status, j);
+	rs->content_type = "application/problem+json";
+}
+
+/* Adds a response header; the value is copied (and cut at 127 bytes). */
+void
+api_resp_header(struct api_resp *rs, const char *name, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (rs->nheader == API_MAX_HEADERS)
+		return;	/* a bug: API_MAX_HEADERS is sized for every caller */
+	rs->header[rs->nheader].name = name;
+	va_start(ap, fmt);
+	vsnprintf(rs->header[rs->nheader].value,
+	    sizeof(rs->header[rs->nheader].value), fmt, ap);
+	va_end(ap);
+	rs->nheader++;
+}
+
+/* A body must say it is JSON (parameters allowed); 415 when it does not. */
+bool
+api_content_json(struct api_req *r, struct api_resp *rs)
+{
+	const char *ct = api_header(r, "Content-Type");
+
+	if (ct != NULL && strncasecmp(ct, "application/json", 16) == 0 &&
+	    (ct[16] == '\0' || ct[16] == ';' || ct[16] == ' '))
+		return true;
+	api_error(rs, 415, "Content-Type must be application/json", NULL);
+	return false;
 }
 
 const char *
@@ -219,11 +262,25 @@ api_pool(struct api_req *r)
 	return r->ctx->pool;
 }
 
-/* Finds the route; 404 or 405 when none fits. */
+/* Adds a route's method to the Allow list; a GET route answers HEAD too. */
+static void
+api_allow_add(char *allow, size_t len, const char *method)
+{
+	size_t n = strlen(allow);
+
+	snprintf(allow + n, len - n, "%s%s%s", n > 0 ? ", " : "", method,
+	    strcmp(method, "GET") == 0 ? ", HEAD" : "");
+}
+
+/*
+ * Finds the route; HEAD takes the GET route (libmicrohttpd sends no body
+ * for HEAD).  404 when no path fits, 405 with Allow when no method does.
+ */
 static int
 api_route_find(struct api_req *r, struct api_resp *rs, char *buf, size_t len)
 {
-	bool path_ok = false;
+	const char *method = strcmp(r->method, "HEAD") == 0 ? "GET" : r->method;
+	char allow[64] = "";
 	int i;
 
 	for (i = 0; api_routes[i].pattern != NULL; i++) {
@@ -231,16 +288,19 @@ api_route_find(struct api_req *r, struct api_resp *rs, char *buf, size_t len)
 		if (!route_match(api_routes[i].pattern, r->url, arg,
 		    API_MAX_ARGS, buf, len))
 			continue;
-		path_ok = true;
-		if (strcmp(api_routes[i].method, r->method) != 0)
+		if (strcmp(api_routes[i].method, method) != 0) {
+			api_allow_add(allow, sizeof(allow), api_routes[i].method);
 			continue;
+		}
 		memcpy(r->arg, arg, sizeof(arg));
 		return i;
 	}
-	if (path_ok)
-		api_error(rs, 405, "method not allowed", NULL);
-	else
+	if (allow[0] == '\0') {
 		api_error(rs, 404, "not found", NULL);
+		return -1;
+	}
+	api_error(rs, 405, "method not allowed", NULL);
+	api_resp_header(rs, "Allow", "%s", allow);
 	return -1;
 }
 
@@ -393,10 +453,12 @@ api_send(struct api_req *r, struct api_resp *rs)
 	struct MHD_Response *mr;
 	enum MHD_Result ret;
 	char *out;
+	int i;
 
 	if (rs->json != NULL) {
 		out = json_dumps(rs->json, JSON_COMPACT | JSON_REAL_PRECISION(15));
-		rs->content_type = "application/json";
+		if (rs->content_type == NULL)
+			rs->content_type = "application/json";
 	} else {
 		out = rs->text;
 		rs->text = NULL;
@@ -411,8 +473,9 @@ api_send(struct api_req *r, struct api_resp *rs)
 	}
 	if (rs->content_type != NULL)
 		MHD_add_response_header(mr, "Content-Type", rs->content_type);
-	if (rs->location != NULL)
-		MHD_add_response_header(mr, "Location", rs->location);
+	for (i = 0; i < rs->nheader; i++)
+		MHD_add_response_header(mr, rs->header[i].name,
+		    rs->header[i].value);
 	if (r->ctx->draining)	/* steer keep-alive clients to a live process */
 		MHD_add_response_header(mr, "Connection", "close");
 	ret = MHD_queue_response(r->conn, (unsigned)rs->status, mr);

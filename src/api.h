@@ -17,6 +17,7 @@
 #include <microhttpd.h>
 
 #define API_MAX_ARGS	2
+#define API_MAX_HEADERS	4	/* extra response headers: Location, Allow... */
 
 struct api_ctx;
 
@@ -33,12 +34,18 @@ struct api_req {
 	int64_t		 started_us;
 };
 
+struct api_resp_header {
+	const char	*name;		/* a literal */
+	char		 value[128];
+};
+
 struct api_resp {
 	int		 status;
 	json_t		*json;		/* owned; serialised compactly */
 	char		*text;		/* owned; used when json is NULL */
 	const char	*content_type;
-	const char	*location;
+	struct api_resp_header header[API_MAX_HEADERS];
+	int		 nheader;
 };
 
 typedef void (*api_handler)(struct api_req *, struct api_resp *);
@@ -58,6 +65,9 @@ extern const struct api_route api_routes[];
 void	api_json(struct api_resp *, int status, json_t *);
 void	api_error(struct api_resp *, int status, const char *error,
 	    const char *field);
+void	api_resp_header(struct api_resp *, const char *name, const char *fmt,
+	    ...) __attribute__((format(printf, 3, 4)));
+bool	api_content_json(struct api_req *, struct api_resp *);
 const char *api_query(struct api_req *, const char *key);
 const char *api_header(struct api_req *, const char *name);
 bool	api_params_known(struct api_req *, const char *const *allowed,
@@ -78,5 +88,10 @@ struct kafka_producer *api_producer(struct api_req *);
 void	api_ops_health(struct api_req *, struct api_resp *);
 void	api_ops_ready(struct api_req *, struct api_resp *);
 void	api_ops_metrics(struct api_req *, struct api_resp *);
+void	api_ops_openapi(struct api_req *, struct api_resp *);
+
+/* doc/openapi.json, embedded at build time (api_openapi.c, generated). */
+extern const unsigned char api_openapi_json[];
+extern const size_t api_openapi_json_len;
 
 #endif

@@ -149,15 +149,11 @@ api_notify_policy(const struct notif_input *in, struct notif_error *e)
 static json_t *
 api_notify_parse(struct api_req *r, struct api_resp *rs, struct notif_input *in)
 {
-	const char *ct = api_header(r, "Content-Type");
 	struct notif_error e;
 	json_t *body;
 
-	if (ct == NULL || strncasecmp(ct, "application/json", 16) != 0 ||
-	    (ct[16] != '\0' && ct[16] != ';' && ct[16] != ' ')) {
-		api_error(rs, 415, "Content-Type must be application/json", NULL);
+	if (!api_content_json(r, rs))
 		return NULL;
-	}
 	if ((body = notif_parse(r->body ? r->body : "", r->body_len,
 	    &e)) == NULL) {
 		api_notify_refuse(rs, &e);
@@ -245,8 +241,11 @@ api_notify_replay(struct api_req *r, struct api_resp *rs, const char *key,
 	else if (strcmp(PQgetvalue(res, 0, 17), hash) != 0)
 		api_error(rs, 409, "Idempotency-Key was used with a different body",
 		    "Idempotency-Key");
-	else
+	else {
 		api_json(rs, 202, api_notify_row(res, 0));
+		api_resp_header(rs, "Location", NOTIFY_PATH "/%s",
+		    PQgetvalue(res, 0, 0));
+	}
 	PQclear(res);
 }
 
@@ -317,6 +316,7 @@ api_notify_create(struct api_req *r, struct api_resp *rs)
 	stats_add(CTR_NOTIF_ACCEPTED, 1);
 	status = api_notify_acked(q.ticket);
 	api_json(rs, 202, api_notify_accepted(&in, q.id, q.at, status));
+	api_resp_header(rs, "Location", NOTIFY_PATH "/%lld", (long long)q.id);
 out:
 	json_decref(body);
 }
