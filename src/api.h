@@ -39,6 +39,7 @@ struct api_resp {
 	char		*text;		/* owned; used when json is NULL */
 	const char	*content_type;
 	const char	*location;
+	int		 retry_after;	/* seconds; 0 = no Retry-After */
 };
 
 typedef void (*api_handler)(struct api_req *, struct api_resp *);
@@ -49,6 +50,14 @@ struct api_route {
 	api_handler	 fn;
 	const char	*scope;		/* token scope needed, or NULL = public */
 	const char	*name;		/* metrics label */
+	int		 pool;		/* API_POOL_*: whose connections */
+};
+
+/* Budgets of connections: slow audit queries cannot take the others'. */
+enum api_pool_id {
+	API_POOL_MAIN = 0,
+	API_POOL_AUDIT,
+	API_POOLS
 };
 
 extern const struct api_route api_routes[];
@@ -68,6 +77,8 @@ PGresult *api_db_query(struct api_req *, struct api_resp *, const char *sql,
 	    int n, const char *const *params);
 PGresult *api_db_write(struct api_req *, struct api_resp *, const char *sql,
 	    int n, const char *const *params);
+void	api_db_fail(struct api_req *, struct api_resp *, int dbclass,
+	    const char *err);
 json_t	*api_col_str(const PGresult *, int row, int col);
 json_t	*api_col_int(const PGresult *, int row, int col);
 json_t	*api_col_jsonb(const PGresult *, int row, int col);
