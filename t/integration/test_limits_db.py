@@ -97,6 +97,10 @@ def test_locked_audit_table_does_not_block_post(conf, db, notifyd):
         # whole hold.
         assert took < 6.0, "audit GET took %.1f s" % took
         assert_retry_later(status, body, headers)
+    # Both bounds played: two GETs held the audit pool until their
+    # statements timed out, the others gave up waiting for a connection.
+    log = d.log()
+    assert "statement timeout" in log and "no pooled connection" in log
     # A timeout is overload, not an outage.
     assert counter(d, "notifyd_database_errors_total") == errors0
     assert counter(d, "notifyd_database_timeouts_total") >= timeouts0 + 10
@@ -122,6 +126,15 @@ def test_unanswering_server_is_503_within_connect_timeout(conf, notifyd):
             assert body["error"] == "database unavailable", body
         took, (status, body, _) = timed(d.get, "/ready", timeout=20)
         assert took < 6.0 and status == 503, (took, body)
+        d.stop()
+
+        # A connect_timeout in the conninfo wins over the key.
+        c["database"]["connect_timeout"] = 60
+        c["database"]["conninfo"] += " connect_timeout=2"
+        d = notifyd(c)
+        took, (status, body, headers) = timed(d.get, PATH, timeout=20)
+        assert took < 6.0, "%s took %.1f s" % (PATH, took)
+        assert_retry_later(status, body, headers)
     finally:
         blackhole.close()
 
