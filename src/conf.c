@@ -41,7 +41,8 @@ K("database.migrations_dir", CONF_STRING, database_migrations_dir,
   NOTIFYD_SQLDIR, 0, 0, NULL, true,
   "directory holding the NNN_name.sql migrations"),
 K("database.pool", CONF_INT, database_pool, "8", 1, 256, NULL, true,
-  "connections an api process may hold (one per HTTP thread at most)"),
+  "connections an api process holds for the notification routes and "
+  "/ready (the POST group commit has one of its own)"),
 K("database.audit_pool", CONF_INT, database_audit_pool, "4", 1, 256, NULL,
   true, "connections an api process holds for the audit routes, apart "
   "from database.pool so slow audit queries cannot starve the others"),
