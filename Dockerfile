@@ -3,6 +3,13 @@
 # notifyd container image: built from this source tree on Debian 12.
 #
 #   docker build -t notifyd .
+#   podman build --format docker -t notifyd .
+#
+# podman needs --format docker: its default OCI image format has no
+# HEALTHCHECK and drops it (with only a warning).  The base images are
+# named in full (docker.io/library/...): podman refuses short names
+# without a registries.conf alias.  `make check-ops` builds and runs
+# the image with podman for real (see README.md).
 #   docker run --rm -p 8080:8080 \
 #       -e NOTIFYD_DATABASE_URL=postgresql://notifyd:notifyd@db:5432/notifyd \
 #       -e NOTIFYD_KAFKA_BROKERS=kafka:9092 \
@@ -26,8 +33,9 @@
 # (`docker kill -s HUP`) as a reload.
 
 # ---------------------------------------------------------------- build
-FROM debian:bookworm AS build
-ENV DEBIAN_FRONTEND=noninteractive
+FROM docker.io/library/debian:bookworm AS build
+# ARG, not ENV: it holds while building and stays out of the image.
+ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
         build-essential autoconf automake libtool pkg-config \
@@ -43,17 +51,22 @@ RUN ./autogen.sh \
  && /out/usr/sbin/notifyd -V
 
 # ---------------------------------------------------------------- runtime
-FROM debian:bookworm-slim
-ENV DEBIAN_FRONTEND=noninteractive
+FROM docker.io/library/debian:bookworm-slim
+ARG DEBIAN_FRONTEND=noninteractive
 # Only the shared libraries notifyd links, CA certificates for smtps://
 # and STARTTLS, and curl for the health check (libcurl is there anyway).
+# apt's caches go in this same layer: a base image without the official
+# one's docker-clean setting would otherwise keep ~80 MB of them.
+# Not --system: system ids stop at 999, and 10001 made useradd warn.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
         librdkafka1 libpq5 libcurl4 libjansson4 libconfig9 libmicrohttpd12 \
         ca-certificates curl \
- && rm -rf /var/lib/apt/lists/* \
- && groupadd --system --gid 10001 notifyd \
- && useradd --system --uid 10001 --gid notifyd --no-create-home \
+ && apt-get clean \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt/* \
+        /var/log/dpkg.log \
+ && groupadd --gid 10001 notifyd \
+ && useradd --uid 10001 --gid notifyd --no-create-home --no-log-init \
         --home-dir /nonexistent --shell /usr/sbin/nologin notifyd
 COPY --from=build /out/usr/sbin/notifyd /usr/sbin/notifyd
 COPY --from=build /out/usr/share/notifyd /usr/share/notifyd

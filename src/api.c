@@ -22,15 +22,19 @@
 #include "log.h"
 #include "proc.h"
 #include "stats.h"
+#include "utf8.h"
 #include "util.h"
 
 const struct api_route api_routes[] = {
-	{ "GET", "/health", api_ops_health, NULL, "health", API_POOL_MAIN },
-	{ "GET", "/ready", api_ops_ready, NULL, "ready", API_POOL_MAIN },
-	{ "GET", "/metrics", api_ops_metrics, NULL, "metrics", API_POOL_MAIN },
+	{ "GET", "/health", api_ops_health, NULL, "health", { NULL },
+	  API_POOL_MAIN },
+	{ "GET", "/ready", api_ops_ready, NULL, "ready", { NULL },
+	  API_POOL_MAIN },
+	{ "GET", "/metrics", api_ops_metrics, NULL, "metrics", { NULL },
+	  API_POOL_MAIN },
 	API_NOTIFY_ROUTES
 	API_AUDIT_ROUTES
-	{ NULL, NULL, NULL, NULL, NULL, API_POOL_MAIN }
+	{ NULL, NULL, NULL, NULL, NULL, { NULL }, API_POOL_MAIN }
 };
 
 void
@@ -41,15 +45,27 @@ api_json(struct api_resp *rs, int status, json_t *j)
 	rs->json = j;
 }
 
+/* A JSON string of s, whose bytes that are not UTF-8 come out as \xNN. */
+static json_t *
+api_text(const char *s)
+{
+	char buf[512];
+	json_t *j;
+
+	if ((j = json_string(s)) != NULL)
+		return j;
+	return json_string(utf8_escape(s, strlen(s), buf, sizeof(buf)));
+}
+
 void
 api_error(struct api_resp *rs, int status, const char *error,
     const char *field)
 {
 	json_t *j = json_object();
 
-	json_object_set_new(j, "error", json_string(error));
+	json_object_set_new(j, "error", api_text(error));
 	if (field != NULL)
-		json_object_set_new(j, "field", json_string(field));
+		json_object_set_new(j, "field", api_text(field));
 	json_object_set_new(j, "status", json_integer(status));
 	api_json(rs, status, j);
 }
@@ -186,7 +202,7 @@ api_db_fail(struct api_req *r, struct api_resp *rs, int cls, const char *err)
 		api_error(rs, 422, "the database refused the data", NULL);
 		break;
 	default:
-		log_error("%s %s: database: %s", r->method, r->url, err);
+		log_warnx("%s %s: database: %s", r->method, r->url, err);
 		api_error(rs, 500, "the database refused the statement", NULL);
 		break;
 	}
@@ -298,6 +314,75 @@ api_route_find(struct api_req *r, struct api_resp *rs, char *buf, size_t len)
 	return -1;
 }
 
+#define API_MAX_QUERY	32	/* parameters per request; a route knows 10 */
+
+/* The query parameters seen so far, and why the request is refused. */
+struct api_query_check {
+	const char	*seen[API_MAX_QUERY];
+	int		 n;
+	const char	*error;
+	const char	*field;
+	char		 name[64];	/* a name that is not text, escaped */
+};
+
+static enum MHD_Result
+api_query_visit(void *arg, enum MHD_ValueKind kind, const char *key,
+    size_t key_size, const char *value, size_t value_size)
+{
+	struct api_query_check *qc = arg;
+	int i;
+
+	if (key == NULL)
+		return MHD_YES;
+	if (!utf8_valid(key, key_size)) {
+		qc->error = "query parameter names must be UTF-8 without NUL";
+		qc->field = utf8_escape(key, key_size, qc->name, sizeof(qc->name));
+		return MHD_NO;
+	}
+	qc->field = key;
+	if (value != NULL && !utf8_valid(value, value_size))
+		qc->error = "must be UTF-8 without NUL";
+	for (i = 0; i < qc->n && qc->error == NULL; i++)
+		if (strcmp(qc->seen[i], key) == 0)
+			qc->error = "must not be repeated";
+	if (qc->error == NULL && qc->n == API_MAX_QUERY) {
+		qc->error = "too many query parameters";
+		qc->field = NULL;
+	}
+	if (qc->error != NULL)
+		return MHD_NO;
+	qc->seen[qc->n++] = key;
+	return MHD_YES;
+}
+
+/*
+ * 400 naming the first path segment or query parameter that PostgreSQL
+ * text cannot hold (invalid UTF-8, NUL) or that comes twice: checked
+ * once for every route, before its handler, so bad bytes never reach a
+ * statement and a client never gets a 503 for them.
+ */
+static bool
+api_input_valid(struct api_req *r, const struct api_route *rt,
+    struct api_resp *rs)
+{
+	struct api_query_check qc;
+	int i;
+
+	for (i = 0; i < API_MAX_ARGS && r->arg[i] != NULL; i++)
+		if (!utf8_valid(r->arg[i], strlen(r->arg[i]))) {
+			api_error(rs, 400, "must be UTF-8 without NUL",
+			    rt->arg_name[i]);
+			return false;
+		}
+	memset(&qc, 0, sizeof(qc));
+	MHD_get_connection_values_n(r->conn, MHD_GET_ARGUMENT_KIND,
+	    api_query_visit, &qc);
+	if (qc.error == NULL)
+		return true;
+	api_error(rs, 400, qc.error, qc.field);
+	return false;
+}
+
 /* Checks the bearer token against the route's scope (when tokens exist). */
 static bool
 api_authorized(struct api_req *r, const struct api_route *rt,
@@ -306,7 +391,7 @@ api_authorized(struct api_req *r, const struct api_route *rt,
 	const struct conf_strlist *t = &conf->http_tokens;
 	const char *h, *tok, *sc;
 	size_t n;
-	int i;
+	int i, found = -1;
 
 	if (rt->scope == NULL || t->n == 0)
 		return true;
@@ -316,10 +401,13 @@ api_authorized(struct api_req *r, const struct api_route *rt,
 		return false;
 	}
 	tok = h + 7;
-	for (i = 0; i < t->n; i++) {
+	/* Every token, in constant time: timing tells neither bytes nor which. */
+	for (i = 0; i < t->n; i++)
+		if (util_ct_equal(tok, strlen(tok), t->v[i],
+		    strcspn(t->v[i], ":")) && found == -1)
+			found = i;
+	if ((i = found) != -1) {
 		n = strcspn(t->v[i], ":");
-		if (strlen(tok) != n || strncmp(tok, t->v[i], n) != 0)
-			continue;
 		for (sc = t->v[i] + n + 1; *sc != '\0'; sc += strspn(sc, ",")) {
 			size_t w = strcspn(sc, ",");
 			if ((w == strlen(rt->scope) && strncmp(sc, rt->scope, w) == 0) ||
@@ -341,7 +429,8 @@ api_dispatch(struct api_req *r, struct api_resp *rs)
 
 	if ((r->route = api_route_find(r, rs, buf, sizeof(buf))) < 0)
 		return;
-	if (!api_authorized(r, &api_routes[r->route], rs))
+	if (!api_authorized(r, &api_routes[r->route], rs) ||
+	    !api_input_valid(r, &api_routes[r->route], rs))
 		return;
 	if (r->body_too_big) {
 		api_error(rs, 413, "request body too large", NULL);
@@ -506,6 +595,13 @@ api_mhd_log(void *cls, const char *fmt, va_list ap)
 	log_debug("microhttpd: %s", buf);
 }
 
+/* libmicrohttpd's %HH decoding, except that %00 stays visible (utf8.c). */
+static size_t
+api_unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+	return utf8_url_decode(s);
+}
+
 static struct MHD_Daemon *
 api_start(struct api_ctx *ctx, int fd)
 {
@@ -513,6 +609,7 @@ api_start(struct api_ctx *ctx, int fd)
 	    MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG,
 	    0, NULL, NULL, api_access, ctx,
 	    MHD_OPTION_EXTERNAL_LOGGER, api_mhd_log, NULL,
+	    MHD_OPTION_UNESCAPE_CALLBACK, api_unescape, NULL,
 	    MHD_OPTION_LISTEN_SOCKET, fd,
 	    MHD_OPTION_NOTIFY_COMPLETED, api_completed, ctx,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,

@@ -50,6 +50,7 @@ struct api_route {
 	api_handler	 fn;
 	const char	*scope;		/* token scope needed, or NULL = public */
 	const char	*name;		/* metrics label */
+	const char	*arg_name[API_MAX_ARGS];	/* each {}, in errors */
 	int		 pool;		/* API_POOL_*: whose connections */
 };
 

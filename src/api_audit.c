@@ -18,6 +18,7 @@
 #include "audit_extract.h"
 #include "db.h"
 #include "log.h"
+#include "notif.h"
 #include "stats.h"
 
 #define API_AUDIT_ISO(col) \
@@ -34,6 +35,19 @@
 	", partition, \"offset\", " API_AUDIT_ISO("kafka_ts") ", kafka_ts_type"
 
 
+/* The event column; numbers jansson cannot hold show as their digits. */
+static json_t *
+api_audit_event_json(const PGresult *res, int row, int col)
+{
+	json_t *j;
+
+	if (PQgetisnull(res, row, col))
+		return json_null();
+	j = audit_json_load(PQgetvalue(res, row, col),
+	    (size_t)PQgetlength(res, row, col));
+	return j != NULL ? j : json_null();
+}
+
 /* One row in the seed's to_dict shape, plus our id. */
 static json_t *
 api_audit_row(const PGresult *res, int i)
@@ -45,7 +59,7 @@ api_audit_row(const PGresult *res, int i)
 	json_object_set_new(j, "customerId", api_col_str(res, i, 2));
 	json_object_set_new(j, "runnerId", api_col_str(res, i, 3));
 	json_object_set_new(j, "orderId", api_col_str(res, i, 4));
-	json_object_set_new(j, "event", api_col_jsonb(res, i, 5));
+	json_object_set_new(j, "event", api_audit_event_json(res, i, 5));
 	json_object_set_new(j, "status", api_col_str(res, i, 6));
 	json_object_set_new(j, "createdAt", api_col_str(res, i, 7));
 	json_object_set_new(j, "sourceTopic", api_col_str(res, i, 8));
@@ -193,6 +207,27 @@ static const char api_audit_sql_send[] =
     " VALUES ($1, $2, $3, $4::jsonb, 'manual', 'manual', 'api')"
     " RETURNING " API_AUDIT_COLS;
 
+/* The body as a JSON object; 400 naming the member when it is not one. */
+static json_t *
+api_audit_send_body(struct api_req *r, struct api_resp *rs)
+{
+	struct notif_error e;
+	const char *nul;
+	json_t *body;
+
+	if ((body = notif_parse(r->body ? r->body : "", r->body_len,
+	    &e)) == NULL)
+		api_error(rs, 400, e.msg, e.field);
+	else if (!json_is_object(body))
+		api_error(rs, 400, "the body must be a JSON object", NULL);
+	else if ((nul = notif_nul_member(body)) != NULL)
+		api_error(rs, 400, "must not contain NUL (\\u0000)", nul);
+	else
+		return body;
+	json_decref(body);
+	return NULL;
+}
+
 /* POST /send-notification: a manual record in the seed's body shape. */
 void
 api_audit_send(struct api_req *r, struct api_resp *rs)
@@ -203,12 +238,8 @@ api_audit_send(struct api_req *r, struct api_resp *rs)
 	PGresult *res;
 	char *ev;
 
-	body = json_loadb(r->body ? r->body : "", r->body_len, 0, NULL);
-	if (!json_is_object(body)) {
-		api_error(rs, 400, "the body must be a JSON object", NULL);
-		json_decref(body);
+	if ((body = api_audit_send_body(r, rs)) == NULL)
 		return;
-	}
 	event = json_object_get(body, "event");
 	if (api_audit_body_id(body, "customerId", true, cbuf, sizeof(cbuf),
 	    &p[0], rs) == -1 || api_audit_body_id(body, "runnerId", false,

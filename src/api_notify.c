@@ -122,33 +122,39 @@ api_notify_disabled(struct api_req *r, struct api_resp *rs)
 	return true;
 }
 
+/* A refused body: e's status, the field first in the message and named. */
+static void
+api_notify_refuse(struct api_resp *rs, const struct notif_error *e)
+{
+	char msg[256];
+
+	if (e->field != NULL)
+		snprintf(msg, sizeof(msg), "%s %s", e->field, e->msg);
+	else
+		snprintf(msg, sizeof(msg), "%s", e->msg);
+	api_error(rs, e->status, msg, e->field);
+}
+
 /* Content type, JSON, fields: 415 / 400 / 413 / 422 with the field named. */
 static json_t *
 api_notify_parse(struct api_req *r, struct api_resp *rs, struct notif_input *in)
 {
 	const char *ct = api_header(r, "Content-Type");
 	struct notif_error e;
-	json_error_t jerr;
 	json_t *body;
-	char msg[256];
 
 	if (ct == NULL || strncasecmp(ct, "application/json", 16) != 0 ||
 	    (ct[16] != '\0' && ct[16] != ';' && ct[16] != ' ')) {
 		api_error(rs, 415, "Content-Type must be application/json", NULL);
 		return NULL;
 	}
-	if ((body = json_loadb(r->body ? r->body : "", r->body_len,
-	    JSON_REJECT_DUPLICATES, &jerr)) == NULL) {
-		snprintf(msg, sizeof(msg), "malformed JSON: %s", jerr.text);
-		api_error(rs, 400, msg, NULL);
+	if ((body = notif_parse(r->body ? r->body : "", r->body_len,
+	    &e)) == NULL) {
+		api_notify_refuse(rs, &e);
 		return NULL;
 	}
 	if (notif_validate(body, (size_t)conf->email_max_content, in, &e) == -1) {
-		if (e.field != NULL)
-			snprintf(msg, sizeof(msg), "%s %s", e.field, e.msg);
-		else
-			snprintf(msg, sizeof(msg), "%s", e.msg);
-		api_error(rs, e.status, msg, e.field);
+		api_notify_refuse(rs, &e);
 		json_decref(body);
 		return NULL;
 	}
@@ -161,8 +167,8 @@ api_notify_key(struct api_req *r, struct api_resp *rs, const char **key)
 {
 	*key = api_header(r, "Idempotency-Key");
 	if (*key != NULL && !notif_key_valid(*key)) {
-		api_error(rs, 400, "Idempotency-Key must be 1 to 255 characters "
-		    "without control characters", "Idempotency-Key");
+		api_error(rs, 400, "Idempotency-Key must be 1 to 255 visible "
+		    "ASCII characters (0x21-0x7E)", "Idempotency-Key");
 		return -1;
 	}
 	return 0;

@@ -60,13 +60,13 @@ void	api_notify_retry(struct api_req *, struct api_resp *);
 #define NOTIFY_PATH "/notification_service/api/notifications"
 #define API_NOTIFY_ROUTES \
 	{ "POST", NOTIFY_PATH, api_notify_create, "send", "notify_create", \
-	  API_POOL_MAIN }, \
+	  { NULL }, API_POOL_MAIN }, \
 	{ "GET", NOTIFY_PATH, api_notify_list, "read", "notify_list", \
-	  API_POOL_MAIN }, \
+	  { NULL }, API_POOL_MAIN }, \
 	{ "GET", NOTIFY_PATH "/{}", api_notify_get, "read", "notify_get", \
-	  API_POOL_MAIN }, \
+	  { "id" }, API_POOL_MAIN }, \
 	{ "POST", NOTIFY_PATH "/{}/retry", api_notify_retry, "send", \
-	  "notify_retry", API_POOL_MAIN },
+	  "notify_retry", { "id" }, API_POOL_MAIN },
 void	api_audit_order(struct api_req *, struct api_resp *);
 void	api_audit_order_latest(struct api_req *, struct api_resp *);
 void	api_audit_customer(struct api_req *, struct api_resp *);
@@ -78,18 +78,18 @@ void	api_audit_topics(struct api_req *, struct api_resp *);
 /* They read audit_events, so they get their own connections. */
 #define API_AUDIT_ROUTES \
 	{ "GET", "/order/{}", api_audit_order, "read", "audit_order", \
-	  API_POOL_AUDIT }, \
+	  { "orderId" }, API_POOL_AUDIT }, \
 	{ "GET", "/order/{}/latest", api_audit_order_latest, "read", \
-	  "audit_order_latest", API_POOL_AUDIT }, \
+	  "audit_order_latest", { "orderId" }, API_POOL_AUDIT }, \
 	{ "GET", "/customer/{}/notifications", api_audit_customer, "read", \
-	  "audit_customer", API_POOL_AUDIT }, \
+	  "audit_customer", { "customerId" }, API_POOL_AUDIT }, \
 	{ "POST", "/send-notification", api_audit_send, "send", \
-	  "audit_send", API_POOL_AUDIT }, \
+	  "audit_send", { NULL }, API_POOL_AUDIT }, \
 	{ "GET", "/audit/events", api_audit_events, "read", "audit_events", \
-	  API_POOL_AUDIT }, \
+	  { NULL }, API_POOL_AUDIT }, \
 	{ "GET", "/audit/events/{}", api_audit_event, "read", "audit_event", \
-	  API_POOL_AUDIT }, \
+	  { "id" }, API_POOL_AUDIT }, \
 	{ "GET", "/audit/topics", api_audit_topics, "read", "audit_topics", \
-	  API_POOL_AUDIT },
+	  { NULL }, API_POOL_AUDIT },
 
 #endif

@@ -5,10 +5,13 @@
  * payload or the message itself) and how bytes become JSON (text when
  * they are clean UTF-8, base64 otherwise).  Pure: no I/O, no logging,
  * never fails on any input; a value that is not a JSON object or array
- * simply yields no fields and event_type "unknown".
+ * simply yields no fields and event_type "unknown".  Numbers too big
+ * for jansson are read as their digits (see audit_parse).
  */
 #include "config.h"
 
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,6 +142,123 @@ audit_lookup(struct audit_fields *f, enum audit_field af, json_t *obj)
 	}
 }
 
+/* Length of the JSON number (RFC 8259 grammar) at p, or 0 if none. */
+static size_t
+audit_number_len(const char *p, size_t len)
+{
+	size_t i = 0, d;
+
+	if (i < len && p[i] == '-')
+		i++;
+	if (i < len && p[i] == '0')
+		i++;
+	else {
+		for (d = i; i < len && p[i] >= '0' && p[i] <= '9'; i++)
+			;
+		if (i == d)
+			return 0;
+	}
+	if (i < len && p[i] == '.') {
+		for (d = ++i; i < len && p[i] >= '0' && p[i] <= '9'; i++)
+			;
+		if (i == d)
+			return 0;
+	}
+	if (i < len && (p[i] == 'e' || p[i] == 'E')) {
+		if (++i < len && (p[i] == '+' || p[i] == '-'))
+			i++;
+		for (d = i; i < len && p[i] >= '0' && p[i] <= '9'; i++)
+			;
+		if (i == d)
+			return 0;
+	}
+	return i;
+}
+
+/* True when jansson refuses the number: beyond json_int_t or double. */
+static bool
+audit_number_overflows(const char *p, size_t n)
+{
+	char buf[512];
+	double d;
+
+	if (n >= sizeof(buf))
+		return true;	/* no long long or usual double is this long */
+	memcpy(buf, p, n);
+	buf[n] = '\0';
+	errno = 0;
+	if (strcspn(buf, ".eE") == n) {
+		(void)strtoll(buf, NULL, 10);
+		return errno == ERANGE;
+	}
+	d = strtod(buf, NULL);
+	return errno == ERANGE && (d == HUGE_VAL || d == -HUGE_VAL);
+}
+
+/*
+ * A copy of the JSON text p with the numbers jansson cannot hold
+ * (123456789012345678901234567890, 1e400) turned into strings of the
+ * same digits; strings are skipped.  NULL when out of memory.
+ */
+static char *
+audit_quote_numbers(const char *p, size_t len, size_t *outlen)
+{
+	size_t i = 0, o = 0, n;
+	bool str = false;
+	char *out;
+
+	if ((out = malloc(len * 2 + 1)) == NULL)
+		return NULL;
+	while (i < len) {
+		if (str) {
+			if (p[i] == '\\' && i + 1 < len)
+				out[o++] = p[i++];
+			else if (p[i] == '"')
+				str = false;
+			out[o++] = p[i++];
+		} else if ((p[i] == '-' || (p[i] >= '0' && p[i] <= '9')) &&
+		    (n = audit_number_len(p + i, len - i)) > 0) {
+			bool q = audit_number_overflows(p + i, n);
+			if (q)
+				out[o++] = '"';
+			memcpy(out + o, p + i, n);
+			o += n;
+			i += n;
+			if (q)
+				out[o++] = '"';
+		} else {
+			str = p[i] == '"';
+			out[o++] = p[i++];
+		}
+	}
+	*outlen = o;
+	return out;
+}
+
+/*
+ * Parses JSON text (any value).  Valid JSON with numbers beyond
+ * jansson's range (PostgreSQL's jsonb takes them) is parsed again with
+ * those numbers as strings of their digits, so it still counts as JSON
+ * and its fields can still be read.
+ */
+json_t *
+audit_json_load(const char *p, size_t len)
+{
+	json_error_t jerr;
+	json_t *root;
+	size_t n;
+	char *q;
+
+	root = json_loadb(p, len, JSON_DECODE_ANY, &jerr);
+	if (root != NULL || json_error_code(&jerr) != json_error_numeric_overflow)
+		return root;
+	if ((q = audit_quote_numbers(p, len, &n)) == NULL)
+		return NULL;
+	root = json_loadb(q, n, JSON_DECODE_ANY, NULL);
+	free(q);
+	return root;
+}
+
 /* Parses only what may be a JSON object or array: text starts quickly. */
 static json_t *
 audit_parse(const char *p, size_t len)
@@ -150,7 +270,7 @@ audit_parse(const char *p, size_t len)
 		i++;
 	if (i == len || (p[i] != '{' && p[i] != '['))
 		return NULL;
-	return json_loadb(p, len, 0, NULL);
+	return audit_json_load(p, len);
 }
 
 void

@@ -41,6 +41,10 @@ void	 audit_extract(struct audit_fields *f, const void *value, size_t len);
 void	 audit_extract_clear(struct audit_fields *f);
 const char *audit_field_name(enum audit_field);
 
+/* JSON text as jansson values; numbers jansson cannot hold (1e400,
+ * 2^70) come back as strings of their digits.  NULL if not JSON. */
+json_t	*audit_json_load(const char *p, size_t len);
+
 /* True when p holds valid UTF-8 without NUL bytes (safe JSON text). */
 bool	 audit_utf8_text(const void *p, size_t len);
 /* Longest prefix of at most max bytes that ends on a character boundary. */

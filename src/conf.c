@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <libconfig.h>
 
@@ -108,9 +109,11 @@ K("email.smtp.starttls", CONF_STRING, email_smtp_starttls, "opportunistic",
 K("email.smtp.ca_file", CONF_STRING, email_smtp_ca_file, "", 0, 0, NULL,
   true, "CA bundle for TLS; empty = system default"),
 K("email.smtp.username", CONF_STRING, email_smtp_username, "", 0, 0, NULL,
-  true, "SMTP AUTH user; empty = no AUTH"),
+  true, "SMTP AUTH user; empty = no AUTH; needs starttls = \"required\" "
+  "or an smtps:// url"),
 K("email.smtp.password_file", CONF_STRING, email_smtp_password_file, "",
-  0, 0, NULL, true, "file holding the SMTP AUTH password"),
+  0, 0, NULL, true, "file holding the SMTP AUTH password; a warning is "
+  "logged when its group or others can read it"),
 K("email.smtp.connect_timeout", CONF_FLOAT, email_smtp_connect_timeout, "10",
   0.1, 600, NULL, true, "seconds to connect to the relay"),
 K("email.smtp.timeout", CONF_FLOAT, email_smtp_timeout, "30", 0.1, 3600,
@@ -276,12 +279,25 @@ conf_choice_ok(const struct conf_key *k, const char *s)
 	return false;
 }
 
+/* True when s holds nothing but blanks. */
+static bool
+conf_blank(const char *s)
+{
+	while (*s != '\0' && isspace((unsigned char)*s))
+		s++;
+	return *s == '\0';
+}
+
 static int
 conf_set_string(struct conf *c, const struct conf_key *k, const char *s,
     char *why, size_t len)
 {
 	char **dst = conf_field(c, k), *d;
 
+	/* A key with a non-empty default needs a value: an empty one is a
+	 * mistake (an unset shell variable), not a way to say "default". */
+	if (k->def[0] != '\0' && conf_blank(s))
+		return conf_errf(why, len, "must not be empty");
 	if (!conf_choice_ok(k, s))
 		return conf_errf(why, len, "must be one of %s", k->choices);
 	if ((d = strdup(s)) == NULL)
@@ -490,6 +506,91 @@ conf_read_env(struct conf *c, char *err, size_t len)
 	return 0;
 }
 
+/* Length of the first word after "NOTIFYD_" (up to '_' or the end). */
+static size_t
+conf_env_word(const char *name)
+{
+	return strcspn(name + 8, "_=");
+}
+
+/*
+ * Tells whether a NOTIFYD_* name is in notifyd's own namespace: its
+ * first word is that of a key or alias (HTTP, EMAIL, KAFKA, SMTP, ...).
+ * Other NOTIFYD_* variables (NOTIFYD_BUILDDIR, NOTIFYD_BIN, ... of the
+ * build and the tests) are not ours to judge.
+ */
+static bool
+conf_env_owned(const char *name)
+{
+	const struct conf_key *k;
+	char buf[128];
+	size_t n = conf_env_word(name);
+	int i;
+
+	for (k = conf_keys; k->name != NULL; k++) {
+		conf_env_name(k, buf, sizeof(buf));
+		if (conf_env_word(buf) == n && strncmp(buf, name, 8 + n) == 0)
+			return true;
+	}
+	for (i = 0; conf_aliases[i].env != NULL; i++)
+		if (conf_env_word(conf_aliases[i].env) == n &&
+		    strncmp(conf_aliases[i].env, name, 8 + n) == 0)
+			return true;
+	return false;
+}
+
+/* Tells whether "NAME=value" names a key or an alias. */
+static bool
+conf_env_known(const char *var)
+{
+	const struct conf_key *k;
+	size_t n = strcspn(var, "=");
+	char buf[128];
+	int i;
+
+	for (k = conf_keys; k->name != NULL; k++)
+		if (strlen(conf_env_name(k, buf, sizeof(buf))) == n &&
+		    strncmp(buf, var, n) == 0)
+			return true;
+	for (i = 0; conf_aliases[i].env != NULL; i++)
+		if (strlen(conf_aliases[i].env) == n &&
+		    strncmp(conf_aliases[i].env, var, n) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Names, in err, the NOTIFYD_<SECTION>_* variables of envp that are no
+ * key (NOTIFYD_HTTP_PORTT): -1 if any.  -t makes that an error, a
+ * start a warning; conf_load ignores them, as it always did.
+ */
+int
+conf_env_unknown(char *const *envp, char *err, size_t len)
+{
+	size_t o = 0, n;
+	int bad = 0;
+
+	if (len > 0)
+		err[0] = '\0';
+	for (; envp != NULL && *envp != NULL; envp++) {
+		if (strncmp(*envp, "NOTIFYD_", 8) != 0 ||
+		    !conf_env_owned(*envp) || conf_env_known(*envp))
+			continue;
+		n = strcspn(*envp, "=");
+		if (o < len)
+			o += (size_t)snprintf(err + o, len - o, "%s%.*s",
+			    bad++ ? ", " : "environment ", (int)n, *envp);
+		else
+			bad++;
+	}
+	if (bad == 0)
+		return 0;
+	if (o < len)
+		snprintf(err + o, len - o, ": name%s no configuration key",
+		    bad == 1 ? "s" : "");
+	return -1;
+}
+
 /* Checks what no single key can: list formats and key combinations. */
 static int
 conf_check(const struct conf *c, const char *file, char *err, size_t len)
@@ -512,6 +613,14 @@ conf_check(const struct conf *c, const char *file, char *err, size_t len)
 	    strncmp(c->email_smtp_url, "smtps://", 8) != 0)
 		return conf_errf(err, len, "%s: email.smtp.url: must start "
 		    "with smtp:// or smtps://", file);
+	/* AUTH sends the password: never over a connection that may be clear. */
+	if (*c->email_smtp_username != '\0' &&
+	    strncmp(c->email_smtp_url, "smtps://", 8) != 0 &&
+	    strcmp(c->email_smtp_starttls, "required") != 0)
+		return conf_errf(err, len, "%s: email.smtp.username is set but "
+		    "email.smtp.starttls is \"%s\": AUTH needs TLS (starttls = "
+		    "\"required\" or an smtps:// url)", file,
+		    c->email_smtp_starttls);
 	return 0;
 }
 
@@ -561,6 +670,26 @@ conf_free(struct conf *c)
 	}
 	free(c->path);
 	free(c);
+}
+
+/*
+ * Fills msg and returns 1 when the password file can be read by its
+ * group or by others: the secret leaks to every local user.  0 when it
+ * is private, unset or absent (the mailer reports an unreadable one).
+ */
+int
+conf_check_secret_modes(const struct conf *c, char *msg, size_t len)
+{
+	const char *f = c->email_smtp_password_file;
+	struct stat st;
+
+	if (*f == '\0' || stat(f, &st) == -1 ||
+	    (st.st_mode & (S_IRGRP | S_IROTH)) == 0)
+		return 0;
+	snprintf(msg, len, "email.smtp.password_file %s is readable by its "
+	    "group or others (mode %04o): chmod 600 it", f,
+	    (unsigned)(st.st_mode & 07777));
+	return 1;
 }
 
 /* Tells whether two snapshots want the same listen socket. */

@@ -113,7 +113,11 @@ struct conf	*conf_load(const char *path, char *err, size_t errlen)
 		    __attribute__((warn_unused_result));
 void		 conf_free(struct conf *);
 const char	*conf_env_name(const struct conf_key *, char *, size_t);
+int		 conf_env_unknown(char *const *envp, char *err, size_t errlen)
+		    __attribute__((warn_unused_result));
 const struct conf_key *conf_key_find(const char *);
 bool		 conf_same_listen(const struct conf *, const struct conf *);
+int		 conf_check_secret_modes(const struct conf *, char *msg,
+		    size_t len) __attribute__((warn_unused_result));
 
 #endif

@@ -62,54 +62,157 @@ log_level_name(int lvl)
 	}
 }
 
-/* Escapes msg as a JSON string body into buf. */
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 when invalid. */
 static size_t
+log_utf8_seq(const unsigned char *p, size_t left, unsigned *cpp)
+{
+	size_t n, i;
+	unsigned cp;
+
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2, cp = p[0] & 0x1f;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 3, cp = p[0] & 0x0f;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4, cp = p[0] & 0x07;
+	else
+		return 0;
+	if (n > left)
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 ||
+	    cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	*cpp = cp;
+	return n;
+}
+
+/*
+ * Valid characters that still mislead a reader: C1 controls, the line
+ * and paragraph separators some viewers break on, and the bidi
+ * overrides that reorder what is shown.
+ */
+static int
+log_utf8_hidden(unsigned cp)
+{
+	return cp <= 0x9f || cp == 0x2028 || cp == 0x2029 ||
+	    (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
+/* Writes \xNN for byte c at e (4 bytes, no NUL). */
+static void
+log_hex(char *e, unsigned char c)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	e[0] = '\\';
+	e[1] = 'x';
+	e[2] = hex[c >> 4];
+	e[3] = hex[c & 15];
+}
+
+/* The piece for the character at p into e; returns the bytes it took. */
+static size_t
+log_escape_one(char e[16], const unsigned char *p, size_t left, size_t *k)
+{
+	size_t n, i;
+	unsigned cp;
+
+	if (p[0] >= 0x20 && p[0] < 0x7f && p[0] != '\\') {
+		e[0] = (char)p[0];
+		*k = 1;
+		return 1;
+	}
+	if (p[0] == '\\' || p[0] == '\n' || p[0] == '\r' || p[0] == '\t') {
+		e[0] = '\\';
+		e[1] = p[0] == '\n' ? 'n' : p[0] == '\r' ? 'r' :
+		    p[0] == '\t' ? 't' : '\\';
+		*k = 2;
+		return 1;
+	}
+	n = p[0] >= 0x80 ? log_utf8_seq(p, left, &cp) : 0;
+	if (n > 0 && !log_utf8_hidden(cp)) {
+		memcpy(e, p, n);
+		*k = n;
+		return n;
+	}
+	n = n ? n : 1;
+	for (i = 0; i < n; i++)
+		log_hex(e + 4 * i, p[i]);
+	*k = 4 * n;
+	return n;
+}
+
+/*
+ * Writes src escaped so a log line stays one line of valid UTF-8 that
+ * says only what it says: control characters, backslash and invalid
+ * or hidden UTF-8 become \n \t \r \\ or \xNN (per byte).  Truncates
+ * to fit dstlen, never inside an escape or a character.
+ */
+size_t
+log_escape(char *dst, size_t dstlen, const char *src, size_t srclen)
+{
+	const unsigned char *p = (const unsigned char *)src;
+	size_t i, o = 0, n, k;
+	char e[16];
+
+	if (dstlen == 0)
+		return 0;
+	for (i = 0; i < srclen; i += n) {
+		n = log_escape_one(e, p + i, srclen - i, &k);
+		if (o + k >= dstlen)
+			break;
+		memcpy(dst + o, e, k);
+		o += k;
+	}
+	dst[o] = '\0';
+	return o;
+}
+
+/* Escapes msg (already log_escape'd: no controls) as a JSON string body. */
+static void
 log_json_escape(char *buf, size_t len, const char *msg)
 {
 	size_t j = 0;
-	const unsigned char *p;
 
-	for (p = (const unsigned char *)msg; *p != '\0' && j + 7 < len; p++) {
-		if (*p == '"' || *p == '\\') {
+	for (; *msg != '\0' && j + 2 < len; msg++) {
+		if (*msg == '"' || *msg == '\\')
 			buf[j++] = '\\';
-			buf[j++] = (char)*p;
-		} else if (*p < 0x20)
-			j += (size_t)snprintf(buf + j, len - j, "\\u%04x", *p);
-		else
-			buf[j++] = (char)*p;
+		buf[j++] = *msg;
 	}
 	buf[j] = '\0';
-	return j;
 }
 
 static void
 log_emit(int lvl, const char *msg)
 {
-	char line[4096], esc[3500], ts[40];
+	/* esc holds the escaped message, json twice that: neither cuts. */
+	char line[8448], esc[4096], json[8192], ts[40];
 	struct timeval tv;
 	struct tm tm;
 	int n;
 
 	if (lvl > log_max)
 		return;
+	log_escape(esc, sizeof(esc), msg, strlen(msg));
 	if (log_json) {
 		gettimeofday(&tv, NULL);
 		gmtime_r(&tv.tv_sec, &tm);
 		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-		log_json_escape(esc, sizeof(esc), msg);
+		log_json_escape(json, sizeof(json), esc);
 		n = snprintf(line, sizeof(line), "{\"ts\":\"%s.%03dZ\","
 		    "\"level\":\"%s\",\"role\":\"%s\",\"pid\":%d,\"msg\":\"%s\"}\n",
 		    ts, (int)(tv.tv_usec / 1000), log_level_name(lvl), log_role,
-		    (int)getpid(), esc);
+		    (int)getpid(), json);
 	} else
 		n = snprintf(line, sizeof(line), "<%d>notifyd %s[%d]: %s\n", lvl,
-		    log_role, (int)getpid(), msg);
-	if (n < 0)
-		return;
-	if ((size_t)n >= sizeof(line)) {
-		n = sizeof(line) - 1;
-		line[n - 1] = '\n';
-	}
+		    log_role, (int)getpid(), esc);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		return;		/* cannot happen: line fits json and more */
 	(void)!write(STDERR_FILENO, line, (size_t)n);
 }
 

@@ -5,6 +5,7 @@
 #define NOTIFYD_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 enum log_level { LOG_LVL_ERROR = 3, LOG_LVL_WARNING = 4, LOG_LVL_INFO = 6,
 	LOG_LVL_DEBUG = 7 };
@@ -12,6 +13,15 @@ enum log_level { LOG_LVL_ERROR = 3, LOG_LVL_WARNING = 4, LOG_LVL_INFO = 6,
 void	log_init(const char *role, const char *level, const char *format);
 void	log_set_role(const char *role);
 int	log_level_parse(const char *);
+
+/*
+ * Writes src escaped (control characters, backslash, invalid UTF-8 and
+ * the invisible C1/separator/bidi characters as \n \r \t \\ or \xNN;
+ * valid UTF-8 kept), NUL-terminated, truncated to fit dstlen (never
+ * splitting an escape or a character); returns strlen(dst).  Pure.
+ * Every log line's message goes through it.
+ */
+size_t	log_escape(char *dst, size_t dstlen, const char *src, size_t srclen);
 
 #define LOG_PRINTF __attribute__((format(printf, 1, 2)))
 void	log_warn(const char *, ...) LOG_PRINTF;	/* appends strerror(errno) */

@@ -33,6 +33,16 @@ usage(FILE *f)
 	    "  -h         this help\n", NOTIFYD_CONFFILE);
 }
 
+/* A configuration error before logging starts: still one line. */
+static void
+main_say(const char *msg)
+{
+	char shown[CONF_ERRLEN * 4];
+
+	log_escape(shown, sizeof(shown), msg, strlen(msg));
+	fprintf(stderr, "notifyd: %s\n", shown);
+}
+
 /* Applies migrations in this process; used by --migrate and its child. */
 static int
 main_migrate(const struct conf *c)
@@ -77,6 +87,16 @@ main_migrate_in_child(const struct conf *c)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 }
 
+/* Warns about a secret others can read; the daemon still starts. */
+static void
+main_check_secrets(const struct conf *c)
+{
+	char msg[CONF_ERRLEN];
+
+	if (conf_check_secret_modes(c, msg, sizeof(msg)) != 0)
+		log_warnx("%s", msg);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -87,8 +107,8 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *path = NULL;
-	char err[CONF_ERRLEN];
-	int ch, test = 0, migrate = 0;
+	char err[CONF_ERRLEN], unknown[CONF_ERRLEN];
+	int ch, test = 0, migrate = 0, strange;
 	struct conf *c;
 
 	while ((ch = getopt_long(argc, argv, "c:tfVh", longopts, NULL)) != -1) {
@@ -110,15 +130,34 @@ main(int argc, char **argv)
 	if (path == NULL && access(NOTIFYD_CONFFILE, F_OK) == 0)
 		path = NOTIFYD_CONFFILE;
 	if ((c = conf_load(path, err, sizeof(err))) == NULL) {
-		fprintf(stderr, "notifyd: %s\n", err);
+		/*
+		 * At start-up this is the unit's only word on why it failed:
+		 * priority 3 so `journalctl -p err` shows it, and 78 so
+		 * RestartPreventExitStatus= stops the restart loop.
+		 */
+		if (test)
+			main_say(err);
+		else
+			log_error("%s", err);
 		return test ? 1 : EXIT_CONFIG;
 	}
+	/* A misspelt variable is an error under -t, a warning at start. */
+	strange = conf_env_unknown(environ, unknown, sizeof(unknown)) == -1;
+	if (test && strange) {
+		main_say(unknown);
+		conf_free(c);
+		return 1;
+	}
+	if (!test)
+		log_init("master", c->log_level, c->log_format);
+	main_check_secrets(c);
+	if (strange)
+		log_warnx("%s", unknown);
 	if (test) {
 		printf("notifyd: configuration %s OK\n", path ? path : "(defaults)");
 		conf_free(c);
 		return 0;
 	}
-	log_init("master", c->log_level, c->log_format);
 	if (migrate) {
 		ch = main_migrate(c);
 		conf_free(c);

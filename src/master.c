@@ -214,13 +214,18 @@ master_spawn(struct master *m, struct master_slot *s)
 		pi.index = s->index;
 		pi.slot = (int)(s - m->slot);
 		pi.gen = s->gen;
-		pi.listen_fd = m->listen_fd;
+		pi.listen_fd = -1;
 		pi.parent_fd = m->pipe_r;
 		close(m->pipe_w);
 		close(master_sigpipe[0]);
 		close(master_sigpipe[1]);
 		if (m->old_listen_fd != -1)
 			close(m->old_listen_fd);
+		/* Only api processes may accept: no other role keeps the port. */
+		if (s->role == ROLE_API)
+			pi.listen_fd = m->listen_fd;
+		else
+			close(m->listen_fd);
 		conf = m->conf;
 		proc_child_main(&pi);
 	}
@@ -399,6 +404,8 @@ master_reload(struct master *m)
 	m->conf = nc;
 	conf = nc;
 	log_init(NULL, nc->log_level, nc->log_format);
+	if (conf_check_secret_modes(nc, err, sizeof(err)) != 0)
+		log_warnx("%s", err);
 	m->gen++;
 	m->gen_started = util_now();
 	m->retire_pending = true;

@@ -88,7 +88,16 @@ notif_addr_valid(const char *a)
 bool
 notif_key_valid(const char *k)
 {
-	return *k != '\0' && strlen(k) <= NOTIF_KEY_MAX && !util_has_ctl(k);
+	size_t n;
+
+	/* 1 to 255 visible ASCII characters (0x21-0x7E): no space, tab,
+	 * DEL or 8-bit byte, since a header's bytes have no charset and
+	 * the key is stored as text. */
+	for (n = 0; k[n] != '\0'; n++)
+		if ((unsigned char)k[n] < 0x21 || (unsigned char)k[n] > 0x7E ||
+		    n == NOTIF_KEY_MAX)
+			return false;
+	return n > 0;
 }
 
 static int
@@ -132,16 +141,124 @@ notif_addresses(json_t *body, struct notif_input *in, struct notif_error *e)
 	return 0;
 }
 
+/* A 400 naming member k, copied into e so that it outlives the body. */
+static int
+notif_fail_member(struct notif_error *e, const char *k, const char *msg)
+{
+	if (strlen(k) < sizeof(e->name))
+		return notif_fail(e, 400, strcpy(e->name, k), msg);
+	notif_fail(e, 400, NULL, msg);
+	snprintf(e->msg, sizeof(e->msg), "a member %s", msg);
+	return -1;
+}
+
+/* Whether j is or holds a string with a NUL in it (\u0000). */
+static bool
+notif_has_nul(json_t *j)
+{
+	const char *k;
+	json_t *v;
+	size_t i;
+
+	if (json_is_string(j))
+		return strlen(json_string_value(j)) != json_string_length(j);
+	json_object_foreach(j, k, v)
+		if (notif_has_nul(v))
+			return true;
+	json_array_foreach(j, i, v)
+		if (notif_has_nul(v))
+			return true;
+	return false;
+}
+
+/* The member of body holding a NUL (which no text column takes), or NULL. */
+const char *
+notif_nul_member(json_t *body)
+{
+	const char *k;
+	json_t *v;
+
+	json_object_foreach(body, k, v)
+		if (notif_has_nul(v))
+			return k;
+	return NULL;
+}
+
+/* Whether j is or holds a number beyond 64-bit integers. */
+static bool
+notif_has_big(json_t *j)
+{
+	const char *k;
+	json_t *v;
+	size_t i;
+
+	if (json_is_real(j))
+		return fabs(json_real_value(j)) >= 9223372036854775808.0;
+	json_object_foreach(j, k, v)
+		if (notif_has_big(v))
+			return true;
+	json_array_foreach(j, i, v)
+		if (notif_has_big(v))
+			return true;
+	return false;
+}
+
+/* The member a too big integer sits in, found by reading it as a real. */
+static void
+notif_big_field(const char *buf, size_t len, struct notif_error *e)
+{
+	json_t *j, *v;
+	const char *k;
+
+	j = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL |
+	    JSON_DECODE_INT_AS_REAL, NULL);
+	json_object_foreach(j, k, v)
+		if (notif_has_big(v)) {
+			notif_fail_member(e, k, "holds an integer beyond 64 bits");
+			break;
+		}
+	json_decref(j);
+}
+
+/*
+ * Parses a POST body.  \u0000 passes the parser so that the caller can
+ * name the member holding it (notif_nul_member); an integer beyond 64
+ * bits, which jansson cannot hold, is named by a second parse that reads
+ * it as a real.
+ */
+json_t *
+notif_parse(const char *buf, size_t len, struct notif_error *e)
+{
+	json_error_t jerr;
+	json_t *body;
+
+	if ((body = json_loadb(buf, len, JSON_REJECT_DUPLICATES |
+	    JSON_ALLOW_NUL, &jerr)) != NULL)
+		return body;
+	e->status = 400;
+	e->field = NULL;
+	e->msg[0] = '\0';
+	if (json_error_code(&jerr) == json_error_numeric_overflow)
+		notif_big_field(buf, len, e);
+	if (e->msg[0] == '\0')
+		snprintf(e->msg, sizeof(e->msg), "malformed JSON: %.140s",
+		    jerr.text);
+	return NULL;
+}
+
 /* Checks a POST body; on error fills e and returns -1. */
 int
 notif_validate(json_t *body, size_t max_content, struct notif_input *in,
     struct notif_error *e)
 {
+	const char *field;
 	json_t *m;
 
 	memset(in, 0, sizeof(*in));
 	if (!json_is_object(body))
 		return notif_fail(e, 400, NULL, "body must be a JSON object");
+	if ((field = notif_nul_member(body)) != NULL)
+		return notif_fail_member(e, field, "must not contain NUL (\\u0000)");
 	if (notif_string(body, "type", true, &in->type, e) == -1)
 		return -1;
 	if (strcasecmp(in->type, "EMAIL") != 0)

@@ -32,6 +32,7 @@ struct notif_error {
 	int		 status;
 	const char	*field;
 	char		 msg[160];
+	char		 name[64];	/* field, when not a static string */
 };
 
 /* What the mailer needs to build one message. */
@@ -45,6 +46,9 @@ struct notif_msg {
 	uint32_t	 boundary_salt;
 };
 
+json_t	*notif_parse(const char *buf, size_t len, struct notif_error *)
+	    __attribute__((warn_unused_result));
+const char *notif_nul_member(json_t *obj);
 int	 notif_validate(json_t *body, size_t max_content, struct notif_input *,
 	    struct notif_error *) __attribute__((warn_unused_result));
 bool	 notif_addr_valid(const char *);

@@ -80,7 +80,9 @@ smtp_setup(struct smtp *s, char *err, size_t len)
 		tls = CURLUSESSL_NONE;
 	else if (strcmp(c->email_smtp_starttls, "required") == 0)
 		tls = CURLUSESSL_ALL;
-	if (strncmp(c->email_smtp_url, "smtps://", 8) == 0)
+	/* conf_check refuses AUTH without TLS; never send it in clear anyway. */
+	if (strncmp(c->email_smtp_url, "smtps://", 8) == 0 ||
+	    *c->email_smtp_username != '\0')
 		tls = CURLUSESSL_ALL;
 	curl_easy_setopt(h, CURLOPT_URL, c->email_smtp_url);
 	curl_easy_setopt(h, CURLOPT_USE_SSL, tls);

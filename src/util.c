@@ -128,3 +128,22 @@ util_has_ctl(const char *s)
 			return true;
 	return false;
 }
+
+/*
+ * Compares a presented secret a with a known one b in time that depends
+ * only on alen, the caller's own input: not on where the bytes first
+ * differ nor on b's length, so response times do not reveal a bearer
+ * token byte by byte (memcmp and strncmp stop at the first difference).
+ */
+bool
+util_ct_equal(const void *a, size_t alen, const void *b, size_t blen)
+{
+	const volatile unsigned char *x = a, *y = b;
+	size_t diff = alen ^ blen, i;
+
+	if (blen == 0)
+		return alen == 0;
+	for (i = 0; i < alen; i++)
+		diff |= (size_t)(x[i] ^ y[i % blen]);
+	return diff == 0;
+}

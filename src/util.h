@@ -18,5 +18,6 @@ char	*util_read_file(const char *path, size_t *len)
 	    __attribute__((warn_unused_result));
 double	 util_jitter(double value, double fraction);
 bool	 util_has_ctl(const char *s);	/* CR, LF or other C0 but TAB */
+bool	 util_ct_equal(const void *a, size_t alen, const void *b, size_t blen);
 
 #endif

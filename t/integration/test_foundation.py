@@ -192,6 +192,7 @@ def test_crashing_child_is_throttled(conf, notifyd):
 def test_config_error_child_is_held(conf, notifyd, tmp_path):
     conf = nd.merge(conf, {"email": {"enabled": True, "workers": 1,
                                      "smtp": {"username": "u",
+                                              "starttls": "required",
                                               "password_file":
                                               str(tmp_path / "missing")}}})
     d = notifyd(conf, wait_ready=False)

@@ -5,6 +5,7 @@
 
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -105,6 +106,65 @@ test_not_json(void **state)
 	audit_extract_clear(&f);
 }
 
+/* Extracts value and tells whether it counts as JSON (root set). */
+static bool
+is_json(const char *value)
+{
+	struct audit_fields f;
+	bool j;
+
+	audit_extract(&f, value, strlen(value));
+	j = f.root != NULL;
+	audit_extract_clear(&f);
+	return j;
+}
+
+/* Valid JSON that jansson cannot hold as is stays JSON, fields read. */
+static void
+test_huge_numbers(void **state)
+{
+	const char *big[] = { "big", "c-\"9e999\"", NULL, NULL, NULL,
+	    "123456789012345678901234567890" };
+	const char *inf[] = { "1e400", NULL, "s", "-1E+400", "-0.5", "o" };
+	const char *nested[] = { "t", NULL, NULL, "cu", NULL, "99999999999999999999" };
+	const char *unknown[] = { "unknown", NULL, NULL, NULL, NULL, NULL };
+
+	check("{\"type\":\"big\",\"n\":123456789012345678901234567890}",
+	    (const char *[]){ "big", NULL, NULL, NULL, NULL, NULL });
+	check("{\"type\":\"big\",\"correlation_id\":\"c-\\\"9e999\\\"\","
+	    "\"order_id\":123456789012345678901234567890}", big);
+	check("{\"n\":1e400}", unknown);
+	assert_true(is_json("{\"n\":1e400}"));
+	assert_true(is_json("[-123456789012345678901234567890, 1E-400, 2]"));
+	check("{\"type\":1e400,\"source\":\"s\",\"customer_id\":-1E+400,"
+	    "\"runner_id\":-0.5,\"orderId\":\"o\"}", inf);
+	check("{\"type\":\"t\",\"payload\":{\"customerId\":\"cu\","
+	    "\"order_id\":99999999999999999999,\"x\":[1e400,{\"y\":-1e999}]}}",
+	    nested);
+	/* audit_json_load: any value; big numbers as their digits. */
+	{
+		const char *a = "[1e400, 7, \"1e400\"]";
+		json_t *j = audit_json_load(a, strlen(a));
+
+		assert_non_null(j);
+		assert_string_equal(json_string_value(json_array_get(j, 0)),
+		    "1e400");
+		assert_int_equal(json_integer_value(json_array_get(j, 1)), 7);
+		assert_string_equal(json_string_value(json_array_get(j, 2)),
+		    "1e400");
+		json_decref(j);
+		j = audit_json_load("-99999999999999999999", 21);
+		assert_string_equal(json_string_value(j), "-99999999999999999999");
+		json_decref(j);
+		assert_null(audit_json_load("{\"a\":1e400", 11));
+	}
+	/* Still not JSON: a bad number, or another error after the big one. */
+	assert_false(is_json("{\"n\":123456789012345678901234567890,}"));
+	assert_false(is_json("{\"n\":0123456789012345678901234567890}"));
+	assert_false(is_json("{\"n\":1e400 x}"));
+	assert_false(is_json("{\"n\":-1e400.5}"));
+}
+
 static void
 test_long_fields_are_cut(void **state)
 {
@@ -189,6 +249,7 @@ main(void)
 		cmocka_unit_test(test_camel_case_and_numbers),
 		cmocka_unit_test(test_precedence_and_fallbacks),
 		cmocka_unit_test(test_not_json),
+		cmocka_unit_test(test_huge_numbers),
 		cmocka_unit_test(test_long_fields_are_cut),
 		cmocka_unit_test(test_utf8),
 		cmocka_unit_test(test_bytes_json),

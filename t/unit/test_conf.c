@@ -179,6 +179,72 @@ test_environment(void **state)
 	    name, sizeof(name)), "NOTIFYD_EMAIL_SMTP_URL");
 }
 
+/* An empty value for a key that needs one is refused, naming the key. */
+static void
+test_empty_values(void **state)
+{
+	static const char *const env[][2] = {
+		{ "NOTIFYD_KAFKA_BROKERS", "kafka.brokers" },
+		{ "NOTIFYD_EMAIL_FROM", "email.from" },
+		{ "NOTIFYD_HTTP_LISTEN", "http.listen" },
+		{ "NOTIFYD_DATABASE_URL", "database.conninfo" },
+	};
+	char err[CONF_ERRLEN];
+	struct conf *c;
+	size_t i;
+
+	expect_error("kafka = { brokers = \"\"; };\n", ":1: kafka.brokers",
+	    "must not be empty");
+	expect_error("email = {\n from = \"  \"; };\n", ":2: email.from",
+	    "must not be empty");
+	expect_error("http = { listen = \"\"; };\n", ":1: http.listen",
+	    "must not be empty");
+	for (i = 0; i < sizeof(env) / sizeof(env[0]); i++) {
+		setenv(env[i][0], "", 1);
+		c = conf_load(NULL, err, sizeof(err));
+		unsetenv(env[i][0]);
+		assert_null(c);
+		if (strstr(err, env[i][0]) == NULL || strstr(err, env[i][1]) ==
+		    NULL || strstr(err, "must not be empty") == NULL)
+			fail_msg("error \"%s\" for empty %s", err, env[i][0]);
+	}
+	/* Keys whose default is empty may stay empty. */
+	setenv("NOTIFYD_AUDIT_EXCLUDE", "", 1);
+	setenv("NOTIFYD_EMAIL_SMTP_USERNAME", "", 1);
+	c = conf_load(NULL, err, sizeof(err));
+	unsetenv("NOTIFYD_AUDIT_EXCLUDE");
+	unsetenv("NOTIFYD_EMAIL_SMTP_USERNAME");
+	if (c == NULL)
+		fail_msg("%s", err);
+	conf_free(c);
+}
+
+/* NOTIFYD_<section>_* must name a key; other NOTIFYD_* are not ours. */
+static void
+test_env_unknown(void **state)
+{
+	char *ok[] = { "PATH=/bin", "NOTIFYD_HTTP_PORT=1",
+	    "NOTIFYD_DATABASE_URL=x", "NOTIFYD_SMTP_URL=smtp://h",
+	    "NOTIFYD_BUILDDIR=/b", "NOTIFYD_BIN=/n", "NOTIFYD_TEST_TMP=/t",
+	    "NOTIFYD_SHUTDOWN_TIMEOUT=3", NULL };
+	char *bad[] = { "NOTIFYD_HTTP_PORTT=abc", "NOTIFYD_BUILDDIR=/b",
+	    "NOTIFYD_EMAIL_FORM=x", "NOTIFYD_SMTP_HOST=h", NULL };
+	char *bare[] = { "NOTIFYD_LOG=x", NULL };
+	char err[CONF_ERRLEN];
+
+	assert_int_equal(conf_env_unknown(ok, err, sizeof(err)), 0);
+	assert_string_equal(err, "");
+	assert_int_equal(conf_env_unknown(bad, err, sizeof(err)), -1);
+	assert_string_equal(err, "environment NOTIFYD_HTTP_PORTT, "
+	    "NOTIFYD_EMAIL_FORM, NOTIFYD_SMTP_HOST: name no configuration key");
+	assert_int_equal(conf_env_unknown(bare, err, sizeof(err)), -1);
+	assert_string_equal(err,
+	    "environment NOTIFYD_LOG: names no configuration key");
+	/* A tiny buffer is cut, never overrun. */
+	assert_int_equal(conf_env_unknown(bad, err, 10), -1);
+	assert_string_equal(err, "environme");
+}
+
 int
 main(void)
 {
@@ -189,6 +255,8 @@ main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_unreadable),
 		cmocka_unit_test(test_environment),
+		cmocka_unit_test(test_empty_values),
+		cmocka_unit_test(test_env_unknown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
