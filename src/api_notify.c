@@ -43,7 +43,8 @@ api_notify_init(struct api_ctx *ctx)
 		ctx->notify = NULL;
 		return -1;
 	}
-	if ((ctx->notify->store = api_store_new(ctx->store_pool, ctx->notify->queue)) == NULL) {
+	if ((ctx->notify->store = api_store_new(ctx->store_pool,
+	    ctx->notify->queue)) == NULL) {
 		log_warnx("notification store: out of memory");
 		queue_free(ctx->notify->queue);
 		free(ctx->notify);

@@ -94,7 +94,8 @@ audit_db(struct audit *a, char *err, size_t len)
 	if (a->batch.stream == a->db)
 		audit_batch_unstream(&a->batch);
 	PQfinish(a->db);
-	if ((a->db = db_connect_opts(conf->database_conninfo, &o, err, len)) == NULL)
+	if ((a->db = db_connect_opts(conf->database_conninfo, &o, err,
+	    len)) == NULL)
 		return -1;
 	if (!conf->audit_synchronous_commit &&
 	    db_exec(a->db, "SET synchronous_commit = off", err, len) == -1) {
