@@ -21,6 +21,7 @@
 #include "db.h"
 #include "log.h"
 #include "proc.h"
+#include "route.h"
 #include "stats.h"
 #include "utf8.h"
 #include "util.h"
@@ -265,31 +266,6 @@ api_pool(struct api_req *r)
 	return r->ctx->pool;
 }
 
-/* Matches url against a pattern, capturing "{}" segments. */
-static bool
-api_match(const char *pat, const char *url, const char **arg, char *buf,
-    size_t buflen)
-{
-	size_t used = 0, n;
-	int na = 0;
-
-	while (*pat != '\0' && *url != '\0') {
-		if (pat[0] == '{' && pat[1] == '}') {
-			n = strcspn(url, "/");
-			if (n == 0 || na >= API_MAX_ARGS || used + n + 1 > buflen)
-				return false;
-			memcpy(buf + used, url, n);
-			buf[used + n] = '\0';
-			arg[na++] = buf + used;
-			used += n + 1;
-			url += n;
-			pat += 2;
-		} else if (*pat++ != *url++)
-			return false;
-	}
-	return *pat == '\0' && *url == '\0';
-}
-
 /* Finds the route; 404 or 405 when none fits. */
 static int
 api_route_find(struct api_req *r, struct api_resp *rs, char *buf, size_t len)
@@ -299,7 +275,8 @@ api_route_find(struct api_req *r, struct api_resp *rs, char *buf, size_t len)
 
 	for (i = 0; api_routes[i].pattern != NULL; i++) {
 		const char *arg[API_MAX_ARGS] = { NULL, NULL };
-		if (!api_match(api_routes[i].pattern, r->url, arg, buf, len))
+		if (!route_match(api_routes[i].pattern, r->url, arg,
+		    API_MAX_ARGS, buf, len))
 			continue;
 		path_ok = true;
 		if (strcmp(api_routes[i].method, r->method) != 0)

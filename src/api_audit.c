@@ -17,6 +17,7 @@
 #include "api_priv.h"
 #include "audit_extract.h"
 #include "db.h"
+#include "isotime.h"
 #include "log.h"
 #include "notif.h"
 #include "stats.h"
@@ -263,93 +264,6 @@ api_audit_send(struct api_req *r, struct api_resp *rs)
 	json_decref(body);
 }
 
-/* Exactly n digits at p, their value in *v; NULL when not. */
-static const char *
-api_audit_digits(const char *p, int n, int *v)
-{
-	int i;
-
-	for (*v = 0, i = 0; i < n; i++) {
-		if (p[i] < '0' || p[i] > '9')
-			return NULL;
-		*v = *v * 10 + (p[i] - '0');
-	}
-	return p + n;
-}
-
-static int
-api_audit_mdays(int y, int m)
-{
-	static const int days[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31,
-	    30, 31 };
-
-	if (m == 2 && y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))
-		return 29;
-	return days[m - 1];
-}
-
-/* hh:mm[:ss[.frac]] after the date; fraction kept to microseconds. */
-static const char *
-api_audit_time(const char *p, int *t)
-{
-	int i, dig;
-
-	if ((p = api_audit_digits(p, 2, &t[0])) == NULL || *p++ != ':' ||
-	    (p = api_audit_digits(p, 2, &t[1])) == NULL)
-		return NULL;
-	if (*p == ':' && (p = api_audit_digits(p + 1, 2, &t[2])) == NULL)
-		return NULL;
-	if (*p == '.' || *p == ',') {
-		for (p++, i = 0; *p >= '0' && *p <= '9'; p++, i++)
-			if (i < 6)
-				t[3] = t[3] * 10 + (*p - '0');
-		if (i == 0)
-			return NULL;
-		for (dig = i; dig < 6; dig++)
-			t[3] *= 10;
-	}
-	return p;
-}
-
-/*
- * Strict ISO 8601: a date, or a date and time with an optional fraction
- * and zone (none = UTC; a space stands for a '+' a query string
- * decoded).  Written back in a form PostgreSQL reads unambiguously.
- */
-static int
-api_audit_ts_parse(const char *s, char *out, size_t len)
-{
-	int y, mo, d, t[4] = { 0, 0, 0, 0 }, zh = 0, zm = 0;
-	char sign = '+';
-	const char *p = s;
-
-	if ((p = api_audit_digits(p, 4, &y)) == NULL || *p++ != '-' ||
-	    (p = api_audit_digits(p, 2, &mo)) == NULL || *p++ != '-' ||
-	    (p = api_audit_digits(p, 2, &d)) == NULL)
-		return -1;
-	if ((*p == 'T' || *p == 't' || *p == ' ') &&
-	    (p = api_audit_time(p + 1, t)) == NULL)
-		return -1;
-	if (*p == 'Z' || *p == 'z')
-		p++;
-	else if (*p == '+' || *p == '-' || *p == ' ') {
-		sign = *p == '-' ? '-' : '+';
-		if ((p = api_audit_digits(p + 1, 2, &zh)) == NULL)
-			return -1;
-		if (*p == ':')
-			p++;
-		if ((p = api_audit_digits(p, 2, &zm)) == NULL)
-			return -1;
-	}
-	if (*p != '\0' || y < 1 || mo < 1 || mo > 12 || d < 1 ||
-	    d > api_audit_mdays(y, mo) || t[0] > 23 || t[1] > 59 ||
-	    t[2] > 59 || zh > 15 || zm > 59)
-		return -1;
-	snprintf(out, len, "%04d-%02d-%02d %02d:%02d:%02d.%06d%c%02d:%02d",
-	    y, mo, d, t[0], t[1], t[2], t[3], sign, zh, zm);
-	return 0;
-}
-
 /* An optional timestamp parameter; 400 naming it when malformed. */
 static int
 api_audit_param_ts(struct api_req *r, const char *key, char *out,
@@ -360,7 +274,7 @@ api_audit_param_ts(struct api_req *r, const char *key, char *out,
 	*val = NULL;
 	if (v == NULL)
 		return 0;
-	if (api_audit_ts_parse(v, out, len) == -1) {
+	if (isotime_parse(v, out, len) == -1) {
 		api_error(rs, 400, "must be an ISO 8601 timestamp, e.g. "
 		    "2025-04-05T12:00:00Z", key);
 		return -1;

@@ -8,7 +8,7 @@ librdkafka-dev libpq-dev libcurl4-openssl-dev libjansson-dev libconfig-dev
 libmicrohttpd-dev libcmocka-dev postgresql postgresql-client kcat postfix
 python3 python3-aiosmtpd python3-pytest python3-psycopg2 python3-kafka
 python3-yaml wrk groff-base curl ca-certificates strace man-db
-docker-compose systemd binutils"
+docker-compose systemd binutils clang libclang-rt-14-dev llvm"
 
 bootstrap_packages() {
 	missing=""

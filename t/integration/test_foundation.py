@@ -346,7 +346,7 @@ def test_check_good_file(conf, tmp_path):
     assert re.search(r"configuration .*%s.* OK" % re.escape(str(path)),
                      r.stdout)
     # The shipped example file is valid too.
-    r = run_notifyd(["-t", "-c", str(nd.REPO / "etc/notifyd.conf")])
+    r = run_notifyd(["-t", "-c", str(nd.BUILDDIR / "etc/notifyd.conf")])
     assert r.returncode == 0, r.stderr
 
 

@@ -1,0 +1,96 @@
+/*
+ * fuzz_audit_extract.c - the audit role's reading of a Kafka message
+ * (src/audit_extract.c): field extraction, bytes as JSON, headers.
+ *
+ * Properties: every extracted field is valid UTF-8 without NUL (it goes
+ * to a text column) and at most AUDIT_FIELD_MAX bytes; event_type is
+ * never empty; bytes become JSON that jansson can dump, text exactly
+ * as given, anything else as padded base64; a UTF-8 cut stays in bounds
+ * and on a character boundary.
+ */
+#include "config.h"
+
+#include "audit_extract.h"
+#include "fuzz.h"
+
+static void
+fuzz_check_fields(const uint8_t *data, size_t size)
+{
+	struct audit_fields f;
+	int i;
+
+	audit_extract(&f, data, size);
+	for (i = 0; i < AUDIT_F_MAX; i++) {
+		if (f.f[i].p == NULL)
+			continue;
+		FUZZ_CHECK(f.f[i].len <= AUDIT_FIELD_MAX, "%s: %zu bytes",
+		    audit_field_name(i), f.f[i].len);
+		FUZZ_CHECK(audit_utf8_text(f.f[i].p, f.f[i].len),
+		    "%s is not UTF-8 text", audit_field_name(i));
+	}
+	FUZZ_CHECK(f.f[AUDIT_F_EVENT_TYPE].p != NULL &&
+	    f.f[AUDIT_F_EVENT_TYPE].len > 0, "no event_type");
+	audit_extract_clear(&f);
+}
+
+static void
+fuzz_check_bytes(const uint8_t *data, size_t size)
+{
+	const char *enc;
+	json_t *j = audit_bytes_json(data, size, &enc);
+	char *dump;
+
+	FUZZ_CHECK(j != NULL && enc != NULL, "no JSON for %zu bytes", size);
+	if (strcmp(enc, "utf-8") == 0)
+		FUZZ_CHECK(json_string_length(j) == size &&
+		    memcmp(json_string_value(j), data, size) == 0,
+		    "text changed");
+	else
+		FUZZ_CHECK(strcmp(enc, "base64") == 0 &&
+		    json_string_length(j) == (size + 2) / 3 * 4,
+		    "encoding %s, %zu bytes", enc, json_string_length(j));
+	FUZZ_CHECK((dump = json_dumps(j, JSON_ENCODE_ANY)) != NULL,
+	    "jansson cannot dump it");
+	free(dump);
+	json_decref(j);
+}
+
+/* Header: the name is the text before the first NUL, the value the rest. */
+static void
+fuzz_check_header(const uint8_t *data, size_t size)
+{
+	char *name = fuzz_cstr(data, size), *dump;
+	size_t nlen = strlen(name);
+	json_t *h;
+
+	h = audit_header_json(name, nlen < size ? data + nlen + 1 : NULL,
+	    nlen < size ? size - nlen - 1 : 0);
+	FUZZ_CHECK(h != NULL, "no header JSON");
+	FUZZ_CHECK((dump = json_dumps(h, 0)) != NULL, "jansson cannot dump it");
+	free(dump);
+	json_decref(h);
+	free(name);
+}
+
+static void
+fuzz_check_cut(const uint8_t *data, size_t size)
+{
+	size_t max = size > 0 ? data[0] : 0;
+	size_t n = audit_utf8_cut((const char *)data, size, max);
+
+	FUZZ_CHECK(n <= max && n <= size, "cut %zu of %zu at most %zu", n,
+	    size, max);
+	if (audit_utf8_text(data, size))
+		FUZZ_CHECK(audit_utf8_text(data, n), "cut %zu splits a "
+		    "character", n);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	fuzz_check_fields(data, size);
+	fuzz_check_bytes(data, size);
+	fuzz_check_header(data, size);
+	fuzz_check_cut(data, size);
+	return 0;
+}
