@@ -28,13 +28,17 @@
 #include "util.h"
 
 const struct api_route api_routes[] = {
-	{ "GET", "/health", api_ops_health, NULL, "health", { NULL } },
-	{ "GET", "/ready", api_ops_ready, NULL, "ready", { NULL } },
-	{ "GET", "/metrics", api_ops_metrics, NULL, "metrics", { NULL } },
-	{ "GET", "/openapi.json", api_ops_openapi, NULL, "openapi", { NULL } },
+	{ "GET", "/health", api_ops_health, NULL, "health", { NULL },
+	  API_POOL_MAIN },
+	{ "GET", "/ready", api_ops_ready, NULL, "ready", { NULL },
+	  API_POOL_MAIN },
+	{ "GET", "/metrics", api_ops_metrics, NULL, "metrics", { NULL },
+	  API_POOL_MAIN },
+	{ "GET", "/openapi.json", api_ops_openapi, NULL, "openapi", { NULL },
+	  API_POOL_MAIN },
 	API_NOTIFY_ROUTES
 	API_AUDIT_ROUTES
-	{ NULL, NULL, NULL, NULL, NULL, { NULL } }
+	{ NULL, NULL, NULL, NULL, NULL, { NULL }, API_POOL_MAIN }
 };
 
 void
@@ -209,34 +213,75 @@ api_col_jsonb(const PGresult *res, int row, int col)
 	return j != NULL ? j : json_null();
 }
 
+/* Seconds a client should wait before trying a 503 again. */
+#define API_RETRY_UNAVAILABLE	5
+#define API_RETRY_BUSY		2
+
 /*
- * Runs one statement on a pooled connection; 503 JSON when the database
- * is out.  With retry, a connection found broken (PostgreSQL restarted
- * since it was pooled) is replaced once: only for statements that are
- * harmless to run twice, since a write may have committed before the
- * connection dropped.
+ * Answers a failed statement by what the failure means (db_classify):
+ * 503 + Retry-After when the database is out (counted as a database
+ * error) or busy (a pool wait or statement timeout: counted apart, as
+ * overload is not an outage); 422 when the server refused the data the
+ * client sent; 500 for anything else.  Only the first two are worth a
+ * client's retry.
+ */
+void
+api_db_fail(struct api_req *r, struct api_resp *rs, int cls, const char *err)
+{
+	switch (cls) {
+	case DB_UNAVAILABLE:
+		stats_add(CTR_DB_ERRORS, 1);
+		log_warnx("%s %s: database: %s", r->method, r->url, err);
+		api_error(rs, 503, "database unavailable", NULL);
+		api_resp_header(rs, "Retry-After", "%d", API_RETRY_UNAVAILABLE);
+		break;
+	case DB_BUSY:
+		stats_add(CTR_DB_TIMEOUTS, 1);
+		log_warnx("%s %s: database busy: %s", r->method, r->url, err);
+		api_error(rs, 503, "database busy", NULL);
+		api_resp_header(rs, "Retry-After", "%d", API_RETRY_BUSY);
+		break;
+	case DB_DATA:
+		log_info("%s %s: database refused the data: %s", r->method,
+		    r->url, err);
+		api_error(rs, 422, "the database refused the data", NULL);
+		break;
+	default:
+		log_warnx("%s %s: database: %s", r->method, r->url, err);
+		api_error(rs, 500, "the database refused the statement", NULL);
+		break;
+	}
+}
+
+/*
+ * Runs one statement on a connection of the route's pool; answers the
+ * failure (api_db_fail) when it fails.  With retry, a connection found
+ * broken (PostgreSQL restarted since it was pooled) is replaced once:
+ * only for statements that are harmless to run twice, since a write may
+ * have committed before the connection dropped.
  */
 static PGresult *
 api_db_run(struct api_req *r, struct api_resp *rs, const char *sql,
     int n, const char *const *params, bool retry)
 {
 	char err[DB_ERRLEN] = "";
+	enum db_class cls = DB_UNAVAILABLE;
 	PGresult *res = NULL;
 	PGconn *c;
 
 	while ((c = db_pool_get(api_pool(r), err, sizeof(err))) != NULL) {
 		res = db_query(c, sql, n, params, err, sizeof(err));
+		cls = db_errclass();
 		retry = retry && res == NULL && db_broken(c);
 		db_pool_put(api_pool(r), c);
 		if (!retry)
 			break;
 		retry = false;
 	}
-	if (res == NULL) {
-		stats_add(CTR_DB_ERRORS, 1);
-		log_warnx("%s %s: database: %s", r->method, r->url, err);
-		api_error(rs, 503, "database unavailable", NULL);
-	}
+	if (c == NULL)
+		cls = db_errclass();
+	if (res == NULL)
+		api_db_fail(r, rs, cls, err);
 	return res;
 }
 
@@ -256,9 +301,12 @@ api_db_write(struct api_req *r, struct api_resp *rs, const char *sql,
 	return api_db_run(r, rs, sql, n, params, false);
 }
 
+/* The pool of the request's route (API_POOL_MAIN before routing). */
 struct db_pool *
 api_pool(struct api_req *r)
 {
+	if (r->route >= 0 && api_routes[r->route].pool == API_POOL_AUDIT)
+		return r->ctx->audit_pool;
 	return r->ctx->pool;
 }
 
@@ -628,6 +676,39 @@ api_drain(struct api_ctx *ctx, struct MHD_Daemon *d)
 	MHD_stop_daemon(d);
 }
 
+/*
+ * The process's connection budgets: the notification routes, the audit
+ * routes (slow audit queries wait on their own connections) and the
+ * group-commit thread's one, so a POST never waits behind a read.  Each
+ * waits at most database.pool_timeout for a connection, and each
+ * statement runs at most database.statement_timeout.
+ */
+static void
+api_pools_new(struct api_ctx *ctx)
+{
+	const struct db_opts o = {
+		.connect_timeout = conf->database_connect_timeout,
+		.statement_timeout = conf->database_statement_timeout,
+		.pool_timeout = conf->database_pool_timeout,
+	};
+	const char *ci = conf->database_conninfo;
+
+	if ((ctx->pool = db_pool_new_opts(ci, conf->database_pool, &o)) == NULL ||
+	    (ctx->audit_pool = db_pool_new_opts(ci, conf->database_audit_pool,
+	    &o)) == NULL ||
+	    (ctx->store_pool = db_pool_new_opts(ci, 1, &o)) == NULL)
+		fatalx("out of memory");
+}
+
+static void
+api_pools_free(struct api_ctx *ctx)
+{
+	db_pool_free(ctx->pool);
+	db_pool_free(ctx->audit_pool);
+	db_pool_free(ctx->store_pool);
+	ctx->pool = ctx->audit_pool = ctx->store_pool = NULL;
+}
+
 int
 api_main(const struct proc_info *pi)
 {
@@ -636,11 +717,9 @@ api_main(const struct proc_info *pi)
 	int rc = 0;
 
 	memset(&ctx, 0, sizeof(ctx));
-	if ((ctx.pool = db_pool_new(conf->database_conninfo,
-	    conf->database_pool)) == NULL)
-		fatalx("out of memory");
+	api_pools_new(&ctx);
 	if (api_notify_init(&ctx) == -1) {
-		db_pool_free(ctx.pool);
+		api_pools_free(&ctx);
 		return 1;
 	}
 	if ((d = api_start(&ctx, pi->listen_fd)) == NULL) {
@@ -654,6 +733,6 @@ api_main(const struct proc_info *pi)
 	api_drain(&ctx, d);
 out:
 	api_notify_fini(&ctx);
-	db_pool_free(ctx.pool);
+	api_pools_free(&ctx);
 	return rc;
 }

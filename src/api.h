@@ -57,6 +57,14 @@ struct api_route {
 	const char	*scope;		/* token scope needed, or NULL = public */
 	const char	*name;		/* metrics label */
 	const char	*arg_name[API_MAX_ARGS];	/* each {}, in errors */
+	int		 pool;		/* API_POOL_*: whose connections */
+};
+
+/* Budgets of connections: slow audit queries cannot take the others'. */
+enum api_pool_id {
+	API_POOL_MAIN = 0,
+	API_POOL_AUDIT,
+	API_POOLS
 };
 
 extern const struct api_route api_routes[];
@@ -79,6 +87,8 @@ PGresult *api_db_query(struct api_req *, struct api_resp *, const char *sql,
 	    int n, const char *const *params);
 PGresult *api_db_write(struct api_req *, struct api_resp *, const char *sql,
 	    int n, const char *const *params);
+void	api_db_fail(struct api_req *, struct api_resp *, int dbclass,
+	    const char *err);
 json_t	*api_col_str(const PGresult *, int row, int col);
 json_t	*api_col_int(const PGresult *, int row, int col);
 json_t	*api_col_jsonb(const PGresult *, int row, int col);

@@ -43,7 +43,8 @@ api_notify_init(struct api_ctx *ctx)
 		ctx->notify = NULL;
 		return -1;
 	}
-	if ((ctx->notify->store = api_store_new(ctx->pool, ctx->notify->queue)) == NULL) {
+	if ((ctx->notify->store = api_store_new(ctx->store_pool,
+	    ctx->notify->queue)) == NULL) {
 		log_warnx("notification store: out of memory");
 		queue_free(ctx->notify->queue);
 		free(ctx->notify);
@@ -187,8 +188,8 @@ static const char api_notify_sql_by_key[] =
 
 /*
  * Commits the row, in a group commit with the other requests in flight.
- * -1 after answering 503 (database out) or 500 (this row refused by
- * the server); 0 when the key was seen before; 1 stored.
+ * -1 after answering the failure (api_db_fail: 503, 422 or 500); 0 when
+ * the key was seen before; 1 stored.
  */
 static int
 api_notify_insert(struct api_req *r, struct api_resp *rs,
@@ -217,12 +218,7 @@ api_notify_insert(struct api_req *r, struct api_resp *rs,
 	free(meta);
 	if (q->state != API_STORE_ERROR)
 		return q->state == API_STORE_NEW ? 1 : 0;
-	stats_add(CTR_DB_ERRORS, 1);
-	log_warnx("%s %s: database: %s", r->method, r->url, q->err);
-	if (q->refused)
-		api_error(rs, 500, "the database refused the notification", NULL);
-	else
-		api_error(rs, 503, "database unavailable", NULL);
+	api_db_fail(r, rs, q->dbclass, q->err);
 	return -1;
 }
 

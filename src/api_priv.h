@@ -31,7 +31,7 @@ struct api_store_req {
 	enum api_store_state	 state;
 	struct queue_ticket	*ticket;	/* the new row's Kafka ack */
 	char			 err[256];
-	bool			 refused;	/* by the server, for this row */
+	int			 dbclass;	/* enum db_class of err */
 	bool			 finished;
 	struct api_store_req	*next;
 };
@@ -41,7 +41,9 @@ void	api_store_free(struct api_store *);
 void	api_store_insert(struct api_store *, struct api_store_req *);
 
 struct api_ctx {
-	struct db_pool		*pool;
+	struct db_pool		*pool;		/* API_POOL_MAIN */
+	struct db_pool		*audit_pool;	/* API_POOL_AUDIT */
+	struct db_pool		*store_pool;	/* api_store's own connection */
 	struct api_notify	*notify;	/* producer and ack tracking */
 	volatile sig_atomic_t	 draining;
 };
@@ -58,13 +60,13 @@ void	api_notify_retry(struct api_req *, struct api_resp *);
 #define NOTIFY_PATH "/notification_service/api/notifications"
 #define API_NOTIFY_ROUTES \
 	{ "POST", NOTIFY_PATH, api_notify_create, "send", "notify_create", \
-	  { NULL } }, \
+	  { NULL }, API_POOL_MAIN }, \
 	{ "GET", NOTIFY_PATH, api_notify_list, "read", "notify_list", \
-	  { NULL } }, \
+	  { NULL }, API_POOL_MAIN }, \
 	{ "GET", NOTIFY_PATH "/{}", api_notify_get, "read", "notify_get", \
-	  { "id" } }, \
+	  { "id" }, API_POOL_MAIN }, \
 	{ "POST", NOTIFY_PATH "/{}/retry", api_notify_retry, "send", \
-	  "notify_retry", { "id" } },
+	  "notify_retry", { "id" }, API_POOL_MAIN },
 void	api_audit_order(struct api_req *, struct api_resp *);
 void	api_audit_order_latest(struct api_req *, struct api_resp *);
 void	api_audit_customer(struct api_req *, struct api_resp *);
@@ -73,20 +75,21 @@ void	api_audit_events(struct api_req *, struct api_resp *);
 void	api_audit_event(struct api_req *, struct api_resp *);
 void	api_audit_topics(struct api_req *, struct api_resp *);
 
+/* They read audit_events, so they get their own connections. */
 #define API_AUDIT_ROUTES \
 	{ "GET", "/order/{}", api_audit_order, "read", "audit_order", \
-	  { "orderId" } }, \
+	  { "orderId" }, API_POOL_AUDIT }, \
 	{ "GET", "/order/{}/latest", api_audit_order_latest, "read", \
-	  "audit_order_latest", { "orderId" } }, \
+	  "audit_order_latest", { "orderId" }, API_POOL_AUDIT }, \
 	{ "GET", "/customer/{}/notifications", api_audit_customer, "read", \
-	  "audit_customer", { "customerId" } }, \
+	  "audit_customer", { "customerId" }, API_POOL_AUDIT }, \
 	{ "POST", "/send-notification", api_audit_send, "send", \
-	  "audit_send", { NULL } }, \
+	  "audit_send", { NULL }, API_POOL_AUDIT }, \
 	{ "GET", "/audit/events", api_audit_events, "read", "audit_events", \
-	  { NULL } }, \
+	  { NULL }, API_POOL_AUDIT }, \
 	{ "GET", "/audit/events/{}", api_audit_event, "read", "audit_event", \
-	  { "id" } }, \
+	  { "id" }, API_POOL_AUDIT }, \
 	{ "GET", "/audit/topics", api_audit_topics, "read", "audit_topics", \
-	  { NULL } },
+	  { NULL }, API_POOL_AUDIT },
 
 #endif

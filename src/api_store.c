@@ -10,6 +10,8 @@
  * commit and the produce request.  One thread: with two, a batch could
  * be sent while the previous one waits for its flush, but the groups
  * halve and the POST benchmark measured fewer requests per second.
+ * The thread has a connection of its own (api_ctx.store_pool): POSTs
+ * never wait for one behind slow reads.
  */
 #include "config.h"
 
@@ -74,10 +76,10 @@ store_row_params(const struct api_store_req *q, const char *v[STORE_NCOLS])
 	v[7] = q->metadata;
 }
 
-/* Runs the INSERT for n requests; the result has one row per request. */
+/* The INSERT for n requests; NULL with err and *cls when it failed. */
 static PGresult *
-store_insert(PGconn *c, struct api_store_req *const *reqs, int n, char *err,
-    size_t len)
+store_insert(PGconn *c, struct api_store_req *const *reqs, int n,
+    enum db_class *cls, char *err, size_t len)
 {
 	struct db_arr a[STORE_NCOLS];
 	const char *v[STORE_NCOLS], *p[STORE_NCOLS];
@@ -85,6 +87,7 @@ store_insert(PGconn *c, struct api_store_req *const *reqs, int n, char *err,
 	int i, k;
 
 	memset(a, 0, sizeof(a));
+	*cls = DB_INTERNAL;
 	for (i = 0; i < n; i++) {
 		store_row_params(reqs[i], v);
 		for (k = 0; k < STORE_NCOLS; k++)
@@ -96,7 +99,9 @@ store_insert(PGconn *c, struct api_store_req *const *reqs, int n, char *err,
 	if (k < STORE_NCOLS)
 		snprintf(err, len, "out of memory");
 	else if ((res = db_query_named(c, "api_store_insert", store_sql_insert,
-	    STORE_NCOLS, p, err, len)) != NULL && PQntuples(res) != n) {
+	    STORE_NCOLS, p, err, len)) == NULL)
+		*cls = db_errclass();
+	else if (PQntuples(res) != n) {
 		snprintf(err, len, "insert returned %d rows for %d",
 		    PQntuples(res), n);
 		PQclear(res);
@@ -121,52 +126,72 @@ store_outcome(struct api_store_req *q, const PGresult *res, int row)
 }
 
 static void
-store_fail(struct api_store_req *q, const char *err)
+store_fail(struct api_store_req *q, const char *err, enum db_class cls)
 {
 	q->state = API_STORE_ERROR;
-	q->refused = false;
+	q->dbclass = cls;
 	snprintf(q->err, sizeof(q->err), "%s", err);
 }
 
+static void
+store_fail_all(struct api_store_req **reqs, int n, const char *err,
+    enum db_class cls)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		store_fail(reqs[i], err, cls);
+}
+
+/* Each row alone, so that one the server refuses fails by itself. */
+static void
+store_each(PGconn *c, struct api_store_req **reqs, int n)
+{
+	char err[DB_ERRLEN] = "";
+	enum db_class cls;
+	PGresult *res;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		if ((res = store_insert(c, reqs + i, 1, &cls, err,
+		    sizeof(err))) == NULL) {
+			store_fail(reqs[i], err, cls);
+			continue;
+		}
+		store_outcome(reqs[i], res, 0);
+		PQclear(res);
+	}
+}
+
 /*
- * One statement for the batch.  When it fails and the connection is
- * still good, the failure belongs to some row's data: each row is then
- * tried alone so that one bad row does not fail the others.  When the
- * connection broke, whether the batch committed is unknown: all fail
- * (the client retries, with its Idempotency-Key if it has one).
+ * One statement for the batch.  When the server refused it for its data
+ * (or some other reason of its own), each row is tried alone so that one
+ * bad row does not fail the others.  When the connection broke (whether
+ * the batch committed is unknown) or the statement timed out (each row
+ * would time out again), all fail: the client retries, with its
+ * Idempotency-Key if it has one.
  */
 static void
 store_batch(struct api_store *s, struct api_store_req **reqs, int n)
 {
 	char err[DB_ERRLEN] = "";
+	enum db_class cls;
 	PGresult *res;
 	PGconn *c;
 	int i;
 
 	if ((c = db_pool_get(s->pool, err, sizeof(err))) == NULL) {
-		for (i = 0; i < n; i++)
-			store_fail(reqs[i], err);
+		store_fail_all(reqs, n, err, db_errclass());
 		return;
 	}
-	if ((res = store_insert(c, reqs, n, err, sizeof(err))) != NULL) {
+	if ((res = store_insert(c, reqs, n, &cls, err, sizeof(err))) != NULL) {
 		for (i = 0; i < n; i++)
 			store_outcome(reqs[i], res, i);
 		PQclear(res);
-	} else if (n > 1 && !db_broken(c)) {
-		for (i = 0; i < n; i++) {
-			if ((res = store_insert(c, reqs + i, 1, err,
-			    sizeof(err))) == NULL) {
-				store_fail(reqs[i], err);
-				reqs[i]->refused = !db_broken(c);
-				continue;
-			}
-			store_outcome(reqs[i], res, 0);
-			PQclear(res);
-		}
-	} else {
-		for (i = 0; i < n; i++)
-			store_fail(reqs[i], err);
-	}
+	} else if (cls == DB_UNAVAILABLE || cls == DB_BUSY || n == 1)
+		store_fail_all(reqs, n, err, cls);
+	else
+		store_each(c, reqs, n);
 	db_pool_put(s->pool, c);
 }
 

@@ -84,6 +84,9 @@ audit_filter(const struct audit *a, const rd_kafka_topic_partition_list_t *in)
 static int
 audit_db(struct audit *a, char *err, size_t len)
 {
+	const struct db_opts o = { conf->database_connect_timeout,
+	    conf->database_worker_statement_timeout, 0 };
+
 	if (a->db != NULL && !db_broken(a->db))
 		return 0;
 	if (a->db != NULL)
@@ -91,7 +94,8 @@ audit_db(struct audit *a, char *err, size_t len)
 	if (a->batch.stream == a->db)
 		audit_batch_unstream(&a->batch);
 	PQfinish(a->db);
-	if ((a->db = db_connect(conf->database_conninfo, err, len)) == NULL)
+	if ((a->db = db_connect_opts(conf->database_conninfo, &o, err,
+	    len)) == NULL)
 		return -1;
 	if (!conf->audit_synchronous_commit &&
 	    db_exec(a->db, "SET synchronous_commit = off", err, len) == -1) {

@@ -43,7 +43,24 @@ K("database.migrations_dir", CONF_STRING, database_migrations_dir,
   NOTIFYD_SQLDIR, 0, 0, NULL, true,
   "directory holding the NNN_name.sql migrations"),
 K("database.pool", CONF_INT, database_pool, "8", 1, 256, NULL, true,
-  "connections an api process may hold (one per HTTP thread at most)"),
+  "connections an api process holds for the notification routes and "
+  "/ready (the POST group commit has one of its own)"),
+K("database.audit_pool", CONF_INT, database_audit_pool, "4", 1, 256, NULL,
+  true, "connections an api process holds for the audit routes, apart "
+  "from database.pool so slow audit queries cannot starve the others"),
+K("database.pool_timeout", CONF_FLOAT, database_pool_timeout, "2", 0, 3600,
+  NULL, true, "seconds a request waits for a pooled connection before 503; "
+  "0 = no limit"),
+K("database.connect_timeout", CONF_INT, database_connect_timeout, "5", 0,
+  3600, NULL, true, "seconds to connect (libpq's connect_timeout, min 2), "
+  "unless the conninfo sets it; 0 = no limit"),
+K("database.statement_timeout", CONF_FLOAT, database_statement_timeout, "5",
+  0, 86400, NULL, true, "seconds an api statement may run before 503; "
+  "0 = the server's setting"),
+K("database.worker_statement_timeout", CONF_FLOAT,
+  database_worker_statement_timeout, "60", 0, 86400, NULL, true,
+  "seconds a statement of the audit, mailer and sweeper roles may run; "
+  "0 = the server's setting"),
 
 K("kafka.brokers", CONF_STRING, kafka_brokers, "localhost:9092",
   0, 0, NULL, true, "bootstrap.servers for every Kafka client"),

@@ -26,6 +26,11 @@ struct conf {
 	bool	 database_migrate_on_start;
 	char	*database_migrations_dir;
 	int	 database_pool;
+	int	 database_audit_pool;
+	double	 database_pool_timeout;
+	int	 database_connect_timeout;
+	double	 database_statement_timeout;
+	double	 database_worker_statement_timeout;
 
 	char	*kafka_brokers;
 	struct conf_strlist kafka_properties;	/* "key=value" pairs */

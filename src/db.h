@@ -10,6 +10,25 @@
 
 #define DB_ERRLEN 512
 
+/*
+ * What a failure means for whoever answers for it (db_classify): only
+ * DB_UNAVAILABLE is the database being out.
+ */
+enum db_class {
+	DB_OK = 0,
+	DB_UNAVAILABLE,	/* cannot connect, or the connection was lost */
+	DB_BUSY,	/* a timeout or contention: the same request may pass later */
+	DB_DATA,	/* the statement's data was refused (classes 22, 23, 54) */
+	DB_INTERNAL,	/* anything else: our SQL, a server-side rule, a bug */
+};
+
+/* Limits of connections; 0 leaves each unset. */
+struct db_opts {
+	double	 connect_timeout;	/* s; libpq's connect_timeout unless set */
+	double	 statement_timeout;	/* s; statement_timeout of the session */
+	double	 pool_timeout;		/* s db_pool_get waits for a connection */
+};
+
 struct db_pool {
 	pthread_mutex_t	 mu;
 	pthread_cond_t	 cv;
@@ -18,10 +37,15 @@ struct db_pool {
 	int		 total;		/* open, idle or lent */
 	int		 max;
 	char		*conninfo;
+	struct db_opts	 opts;
 };
 
 PGconn	*db_connect(const char *conninfo, char *err, size_t errlen)
 	    __attribute__((warn_unused_result));
+PGconn	*db_connect_opts(const char *conninfo, const struct db_opts *,
+	    char *err, size_t errlen) __attribute__((warn_unused_result));
+enum db_class db_classify(const char *sqlstate);
+enum db_class db_errclass(void);	/* of this thread's last failure */
 int	 db_exec(PGconn *, const char *sql, char *err, size_t errlen)
 	    __attribute__((warn_unused_result));
 PGresult *db_query(PGconn *, const char *sql, int n, const char *const *params,
@@ -49,6 +73,8 @@ const char *db_arr_end(struct db_arr *);	/* NULL when out of memory */
 void	 db_arr_free(struct db_arr *);
 
 struct db_pool *db_pool_new(const char *conninfo, int max);
+struct db_pool *db_pool_new_opts(const char *conninfo, int max,
+	    const struct db_opts *);
 void	 db_pool_free(struct db_pool *);
 PGconn	*db_pool_get(struct db_pool *, char *err, size_t errlen)
 	    __attribute__((warn_unused_result));

@@ -76,6 +76,8 @@ mailer_job_clear(struct mailer_job *j)
 static bool
 mailer_db(struct mailer *m)
 {
+	const struct db_opts o = { conf->database_connect_timeout,
+	    conf->database_worker_statement_timeout, 0 };
 	char err[DB_ERRLEN];
 
 	if (m->db != NULL && !db_broken(m->db))
@@ -86,7 +88,8 @@ mailer_db(struct mailer *m)
 	}
 	if (util_now() < m->db_retry_at)
 		return false;
-	if ((m->db = db_connect(conf->database_conninfo, err, sizeof(err))) != NULL) {
+	if ((m->db = db_connect_opts(conf->database_conninfo, &o, err,
+	    sizeof(err))) != NULL) {
 		if (m->db_backoff > 0)
 			log_info("database connection restored");
 		m->db_backoff = 0;

@@ -47,11 +47,14 @@ main_say(const char *msg)
 static int
 main_migrate(const struct conf *c)
 {
+	const struct db_opts o = { c->database_connect_timeout, 0, 0 };
 	char err[DB_ERRLEN];
 	PGconn *db;
 	int n;
 
-	if ((db = db_connect(c->database_conninfo, err, sizeof(err))) == NULL) {
+	/* No statement_timeout: a migration takes as long as it takes. */
+	if ((db = db_connect_opts(c->database_conninfo, &o, err,
+	    sizeof(err))) == NULL) {
 		log_error("migrate: database: %s", err);
 		return 1;
 	}

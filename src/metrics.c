@@ -100,7 +100,10 @@ static const struct {
 	{ CTR_AUDIT_BATCHES, "notifyd_audit_batches_total", "",
 	  "Audit batches committed." },
 	{ CTR_DB_ERRORS, "notifyd_database_errors_total", "",
-	  "PostgreSQL errors seen by any process." },
+	  "PostgreSQL errors seen by any process (the API counts only an "
+	  "unreachable server or a lost connection)." },
+	{ CTR_DB_TIMEOUTS, "notifyd_database_timeouts_total", "",
+	  "API requests answered 503 for a pool wait or statement timeout." },
 	{ CTR_KAFKA_ERRORS, "notifyd_kafka_errors_total", "",
 	  "Kafka errors seen by any process." },
 };

@@ -118,12 +118,15 @@ sweeper_sweep(struct sweeper *s)
 static bool
 sweeper_db(struct sweeper *s)
 {
+	const struct db_opts o = { conf->database_connect_timeout,
+	    conf->database_worker_statement_timeout, 0 };
 	char err[DB_ERRLEN];
 
 	if (!db_broken(s->db))
 		return true;
 	PQfinish(s->db);
-	if ((s->db = db_connect(conf->database_conninfo, err, sizeof(err))) == NULL)
+	if ((s->db = db_connect_opts(conf->database_conninfo, &o, err,
+	    sizeof(err))) == NULL)
 		log_warnx("sweep skipped: database: %s", err);
 	return s->db != NULL;
 }
@@ -131,16 +134,19 @@ sweeper_db(struct sweeper *s)
 int
 sweeper_main(const struct proc_info *pi)
 {
+	const struct db_opts o = { conf->database_connect_timeout,
+	    conf->database_worker_statement_timeout, 0 };
 	struct sweeper s;
 	char err[512];
 	double next;
 
 	memset(&s, 0, sizeof(s));
-	if ((s.db = db_connect(conf->database_conninfo, err, sizeof(err))) == NULL) {
+	if ((s.db = db_connect_opts(conf->database_conninfo, &o, err,
+	    sizeof(err))) == NULL) {
 		log_error("database: %s", err);
 		return 1;	/* not ready: the master throttles our respawn */
 	}
-	if ((s.pool = db_pool_new(conf->database_conninfo, 1)) == NULL)
+	if ((s.pool = db_pool_new_opts(conf->database_conninfo, 1, &o)) == NULL)
 		fatalx("out of memory");
 	if ((s.queue = queue_new(s.pool, err, sizeof(err))) == NULL) {
 		log_error("email producer: %s", err);
