@@ -19,6 +19,7 @@
 #include "db.h"
 #include "log.h"
 #include "notif.h"
+#include "notif_mark.h"
 #include "queue.h"
 #include "stats.h"
 
@@ -30,6 +31,7 @@ struct api_notify {
 int
 api_notify_init(struct api_ctx *ctx)
 {
+	const struct queue_mark mark = { notif_mark_queued, ctx->pool };
 	char err[512];
 
 	ctx->notify = NULL;
@@ -37,7 +39,7 @@ api_notify_init(struct api_ctx *ctx)
 		return 0;
 	if ((ctx->notify = calloc(1, sizeof(*ctx->notify))) == NULL)
 		return -1;
-	if ((ctx->notify->queue = queue_new(ctx->pool, err, sizeof(err))) == NULL) {
+	if ((ctx->notify->queue = queue_new(&mark, err, sizeof(err))) == NULL) {
 		log_error("email producer: %s", err);
 		free(ctx->notify);
 		ctx->notify = NULL;
@@ -249,13 +251,13 @@ api_notify_replay(struct api_req *r, struct api_resp *rs, const char *key,
 static const char *
 api_notify_acked(struct queue_ticket *t)
 {
-	int state;
+	enum queue_state state;
 
 	if (t == NULL)
 		return "PENDING";
 	state = queue_ticket_wait(t, conf->http_kafka_ack_timeout);
 	queue_ticket_free(t);
-	return state == 1 ? "PROCESSING" : "PENDING";
+	return state == QUEUE_ACKED ? "PROCESSING" : "PENDING";
 }
 
 /* Queues the id and waits a little for Kafka's ack. */

@@ -17,6 +17,7 @@
 #include "conf.h"
 #include "db.h"
 #include "metrics.h"
+#include "stats.h"
 
 void
 api_ops_health(struct api_req *r, struct api_resp *rs)
@@ -74,9 +75,13 @@ api_ops_ready(struct api_req *r, struct api_resp *rs)
 void
 api_ops_metrics(struct api_req *r, struct api_resp *rs)
 {
-	char *text = metrics_render();
+	const char *names[STATS_ROUTES];
+	char *text;
+	int n;
 
-	if (text == NULL) {
+	for (n = 0; n < STATS_ROUTES && api_routes[n].pattern != NULL; n++)
+		names[n] = api_routes[n].name;
+	if ((text = metrics_render(names, n)) == NULL) {
 		api_error(rs, 500, "out of memory", NULL);
 		return;
 	}

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "audit.h"
+#include "backoff.h"
 #include "conf.h"
 #include "db.h"
 #include "kafka.h"
@@ -37,7 +38,8 @@
 
 struct audit {
 	rd_kafka_t	*rk;
-	PGconn		*db;
+	PGconn		*db;		/* link.conn */
+	struct db_link	 link;
 	struct audit_batch batch;
 	regex_t		 exclude;
 	bool		 has_exclude;
@@ -46,7 +48,7 @@ struct audit {
 	bool		 broken;	/* out of memory: exit, restart clean */
 	bool		 busy;		/* recorded since the last trim */
 	bool		 reseek;	/* the connection was replaced */
-	double		 backoff;
+	struct backoff	 backoff;	/* of failed commits */
 	double		 retry_at;	/* util_now() of the next attempt */
 	int64_t		 missing;	/* start of a partition never stored */
 };
@@ -87,23 +89,24 @@ audit_db(struct audit *a, char *err, size_t len)
 	const struct db_opts o = { conf->database_connect_timeout,
 	    conf->database_worker_statement_timeout, 0 };
 
+	enum db_link_state st;
+
 	if (a->db != NULL && !db_broken(a->db))
 		return 0;
 	if (a->db != NULL)
 		a->reseek = true;
 	if (a->batch.stream == a->db)
 		audit_batch_unstream(&a->batch);
-	PQfinish(a->db);
-	if ((a->db = db_connect_opts(conf->database_conninfo, &o, err,
-	    len)) == NULL)
-		return -1;
-	if (!conf->audit_synchronous_commit &&
-	    db_exec(a->db, "SET synchronous_commit = off", err, len) == -1) {
-		PQfinish(a->db);
-		a->db = NULL;
-		return -1;
+	a->link.conninfo = conf->database_conninfo;
+	a->link.opts = o;	/* no backoff here: audit_failed() paces */
+	st = db_link_check(&a->link, err, len);
+	if (st == DB_LINK_OPENED || st == DB_LINK_RESTORED) {
+		if (!conf->audit_synchronous_commit && db_exec(a->link.conn,
+		    "SET synchronous_commit = off", err, len) == -1)
+			db_link_close(&a->link);
 	}
-	return 0;
+	a->db = a->link.conn;
+	return a->db != NULL ? 0 : -1;
 }
 
 /*
@@ -185,10 +188,7 @@ audit_failed(struct audit *a, char *why)
 	const rd_kafka_message_t *m = a->batch.n > 0 ? a->batch.msg[0] : NULL;
 
 	stats_add(CTR_DB_ERRORS, 1);
-	a->backoff = a->backoff == 0 ? AUDIT_BACKOFF_FIRST :
-	    (a->backoff * 2 > AUDIT_BACKOFF_MAX ? AUDIT_BACKOFF_MAX :
-	    a->backoff * 2);
-	a->retry_at = util_now() + a->backoff;
+	a->retry_at = util_now() + backoff_next(&a->backoff, NULL);
 	audit_oneline(why);
 	if (m != NULL && !a->failing)
 		log_warnx("batch of %d messages from %s [%d] at offset %lld not "
@@ -212,7 +212,7 @@ audit_recovered(struct audit *a)
 		return;
 	log_info("database reachable again; consumption resumed");
 	a->failing = false;
-	a->backoff = 0;
+	backoff_reset(&a->backoff);
 	a->retry_at = 0;
 	if (a->paused)
 		audit_pause(a, false);
@@ -253,7 +253,8 @@ static int
 audit_offsets(struct audit *a, rd_kafka_topic_partition_list_t *parts)
 {
 	char err[DB_ERRLEN];
-	double backoff = AUDIT_BACKOFF_FIRST, until;
+	struct backoff b = { AUDIT_BACKOFF_FIRST, AUDIT_BACKOFF_MAX, 0, 0 };
+	double until;
 	bool logged = false;
 
 	for (;;) {
@@ -267,12 +268,10 @@ audit_offsets(struct audit *a, rd_kafka_topic_partition_list_t *parts)
 			log_warnx("cannot read the offsets of %d assigned "
 			    "partitions: %s; retrying", parts->cnt, err);
 		logged = true;
-		for (until = util_now() + backoff; util_now() < until;
-		    util_sleep(0.1))
+		for (until = util_now() + backoff_next(&b, NULL);
+		    util_now() < until; util_sleep(0.1))
 			if (!proc_running())
 				return -1;
-		backoff = backoff * 2 > AUDIT_BACKOFF_MAX ? AUDIT_BACKOFF_MAX :
-		    backoff * 2;
 	}
 }
 
@@ -528,6 +527,8 @@ audit_init(struct audit *a)
 	char err[KAFKA_ERRLEN];
 	int e;
 
+	a->backoff.first = AUDIT_BACKOFF_FIRST;
+	a->backoff.max = AUDIT_BACKOFF_MAX;
 	a->missing = strcmp(conf->audit_start_from, "latest") == 0 ?
 	    RD_KAFKA_OFFSET_END : RD_KAFKA_OFFSET_BEGINNING;
 	if (conf->audit_exclude[0] != '\0') {
@@ -563,7 +564,8 @@ audit_fini(struct audit *a)
 		rd_kafka_destroy_flags(a->rk, proc_stop == STOP_FAST ||
 		    a->broken ? RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE : 0);
 	}
-	PQfinish(a->db);
+	db_link_close(&a->link);
+	a->db = NULL;
 	if (a->has_exclude)
 		regfree(&a->exclude);
 }

@@ -12,10 +12,7 @@
 #include <libpq-fe.h>
 #include <librdkafka/rdkafka.h>
 
-struct audit_buf {
-	char		*p;
-	size_t		 len, cap;
-};
+#include "buf.h"
 
 /* The highest offset of one partition in the batch. */
 struct audit_pos {
@@ -32,7 +29,7 @@ struct audit_pos {
 struct audit_batch {
 	rd_kafka_message_t **msg;
 	int		 n, cap;
-	struct audit_buf copy;		/* binary COPY data of msg[0..n) */
+	struct buf	 copy;			/* binary COPY data of msg[0..n) */
 	struct audit_pos *pos;
 	int		 npos, poscap, last;
 	int64_t		 started_us;	/* when msg[0] arrived */

@@ -29,26 +29,8 @@
 
 static const char audit_copy_header[19] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
 
-/* Grows b to hold n more bytes; a failure sticks (cap = 0, p freed). */
-static int
-audit_buf_reserve(struct audit_buf *b, size_t n)
-{
-	size_t cap = b->cap ? b->cap : 65536;
-	char *np;
-
-	if (b->len + n <= b->cap)
-		return 0;
-	while (cap < b->len + n)
-		cap *= 2;
-	if ((np = realloc(b->p, cap)) == NULL)
-		return -1;
-	b->p = np;
-	b->cap = cap;
-	return 0;
-}
-
 static void
-audit_put32(struct audit_buf *b, uint32_t v)
+audit_put32(struct buf *b, uint32_t v)
 {
 	unsigned char *p = (unsigned char *)b->p + b->len;
 
@@ -60,7 +42,7 @@ audit_put32(struct audit_buf *b, uint32_t v)
 }
 
 static void
-audit_put64(struct audit_buf *b, uint64_t v)
+audit_put64(struct buf *b, uint64_t v)
 {
 	audit_put32(b, (uint32_t)(v >> 32));
 	audit_put32(b, (uint32_t)v);
@@ -69,11 +51,11 @@ audit_put64(struct audit_buf *b, uint64_t v)
 /* One field: its length then its bytes; p NULL is SQL NULL.  jsonb
  * fields (version > 0) carry their format version byte first. */
 static int
-audit_put_field(struct audit_buf *b, const void *p, size_t len, int version)
+audit_put_field(struct buf *b, const void *p, size_t len, int version)
 {
 	size_t extra = version > 0 ? 1 : 0;
 
-	if (audit_buf_reserve(b, 4 + extra + len) == -1)
+	if (buf_reserve(b, 4 + extra + len) == -1)
 		return -1;
 	if (p == NULL) {
 		audit_put32(b, 0xffffffffu);
@@ -88,9 +70,9 @@ audit_put_field(struct audit_buf *b, const void *p, size_t len, int version)
 }
 
 static int
-audit_put_int(struct audit_buf *b, uint64_t v, int bytes)
+audit_put_int(struct buf *b, uint64_t v, int bytes)
 {
-	if (audit_buf_reserve(b, 4 + (size_t)bytes) == -1)
+	if (buf_reserve(b, 4 + (size_t)bytes) == -1)
 		return -1;
 	audit_put32(b, (uint32_t)bytes);
 	if (bytes == 4)
@@ -102,7 +84,7 @@ audit_put_int(struct audit_buf *b, uint64_t v, int bytes)
 
 /* The headers as a jsonb array, or NULL when the message has none. */
 static int
-audit_put_headers(struct audit_buf *b, const rd_kafka_message_t *m)
+audit_put_headers(struct buf *b, const rd_kafka_message_t *m)
 {
 	rd_kafka_headers_t *hdrs;
 	const char *name;
@@ -122,7 +104,7 @@ audit_put_headers(struct audit_buf *b, const rd_kafka_message_t *m)
 		    json_array_append_new(a, h) == -1)
 			goto out;
 	n = json_dumpb(a, NULL, 0, JSON_COMPACT);
-	if (n == 0 || audit_buf_reserve(b, 5 + n) == -1)
+	if (n == 0 || buf_reserve(b, 5 + n) == -1)
 		goto out;
 	audit_put32(b, (uint32_t)(n + 1));
 	b->p[b->len++] = 1;
@@ -135,7 +117,7 @@ out:
 
 /* Kafka's timestamp (ms) and its type, or two NULLs. */
 static int
-audit_put_ts(struct audit_buf *b, const rd_kafka_message_t *m)
+audit_put_ts(struct buf *b, const rd_kafka_message_t *m)
 {
 	rd_kafka_timestamp_type_t type;
 	int64_t ts = rd_kafka_message_timestamp(m, &type);
@@ -156,14 +138,14 @@ audit_put_ts(struct audit_buf *b, const rd_kafka_message_t *m)
  * the event goes as text, so PostgreSQL may refuse it row by row.
  */
 static int
-audit_encode(struct audit_buf *b, const rd_kafka_message_t *m, bool stage)
+audit_encode(struct buf *b, const rd_kafka_message_t *m, bool stage)
 {
 	const char *topic = rd_kafka_topic_name(m->rkt);
 	struct audit_fields f;
 	int i, rc = -1;
 
 	audit_extract(&f, m->payload, m->len);
-	if (audit_buf_reserve(b, 2) == -1)
+	if (buf_reserve(b, 2) == -1)
 		goto out;
 	b->p[b->len++] = 0;
 	b->p[b->len++] = AUDIT_NCOLS;
@@ -216,7 +198,7 @@ audit_pos_find(struct audit_batch *b, const rd_kafka_message_t *m)
 static int
 audit_batch_start(struct audit_batch *b)
 {
-	if (audit_buf_reserve(&b->copy, sizeof(audit_copy_header)) == -1)
+	if (buf_reserve(&b->copy, sizeof(audit_copy_header)) == -1)
 		return -1;
 	memcpy(b->copy.p, audit_copy_header, sizeof(audit_copy_header));
 	b->copy.len = sizeof(audit_copy_header);
@@ -266,7 +248,7 @@ audit_batch_clear(struct audit_batch *b)
 	b->n = 0;
 	b->npos = 0;
 	b->last = 0;
-	b->copy.len = 0;
+	buf_reset(&b->copy);
 	b->sent = 0;
 	b->stream = NULL;
 	b->stream_failed = false;
@@ -278,7 +260,7 @@ audit_batch_free(struct audit_batch *b)
 	audit_batch_clear(b);
 	free(b->msg);
 	free(b->pos);
-	free(b->copy.p);
+	buf_free(&b->copy);
 	memset(b, 0, sizeof(*b));
 }
 
@@ -298,7 +280,7 @@ audit_batch_drop(struct audit_batch *b,
 	b->n = 0;
 	b->npos = 0;
 	b->last = 0;
-	b->copy.len = 0;
+	buf_reset(&b->copy);
 	for (i = 0; i < n; i++) {
 		m = b->msg[i];
 		if (rc == 0 && rd_kafka_topic_partition_list_find(parts,
@@ -364,7 +346,7 @@ audit_copy_begin(PGconn *c, const char *sql, char *state, char *err,
 
 /* Sends buf from byte off on, in CopyData messages of bounded size. */
 static int
-audit_copy_send(PGconn *c, const struct audit_buf *buf, size_t off)
+audit_copy_send(PGconn *c, const struct buf *buf, size_t off)
 {
 	size_t n;
 
@@ -402,7 +384,7 @@ audit_copy_end(PGconn *c, int ok, char *state, char *err, size_t len)
 
 /* Runs a COPY ... FROM STDIN with buf (a binary body but its trailer). */
 static int
-audit_copy(PGconn *c, const char *sql, const struct audit_buf *buf,
+audit_copy(PGconn *c, const char *sql, const struct buf *buf,
     char *state, char *err, size_t len)
 {
 	if (audit_copy_begin(c, sql, state, err, len) == -1)
@@ -462,12 +444,12 @@ static int
 audit_replay(PGconn *c, struct audit_batch *b, int *recorded, char *state,
     char *err, size_t len)
 {
-	struct audit_buf stage = { NULL, 0, 0 };
+	struct buf stage = { 0 };
 	PGresult *r;
 	int i, rc = -1;
 
 	if (db_exec(c, audit_sql_stage, err, len) == -1 ||
-	    audit_buf_reserve(&stage, sizeof(audit_copy_header)) == -1)
+	    buf_reserve(&stage, sizeof(audit_copy_header)) == -1)
 		goto out;
 	memcpy(stage.p, audit_copy_header, sizeof(audit_copy_header));
 	stage.len = sizeof(audit_copy_header);
@@ -483,66 +465,41 @@ audit_replay(PGconn *c, struct audit_batch *b, int *recorded, char *state,
 	PQclear(r);
 	rc = 0;
 out:
-	free(stage.p);
+	buf_free(&stage);
 	return rc;
 }
 
 /* Text arrays for unnest(): '{"topic",...}', '{0,...}', '{42,...}'. */
 struct audit_arrays {
-	struct audit_buf t, p, o;
+	struct db_arr	 t, p, o;
+	const char	*tv, *pv, *ov;	/* the closed literals */
 };
 
-static int
+static void
 audit_arrays_add(struct audit_arrays *a, const char *topic, int32_t part,
     int64_t off)
 {
-	const char *s;
-	char sep;
-
-	if (audit_buf_reserve(&a->t, 2 * strlen(topic) + 4) == -1 ||
-	    audit_buf_reserve(&a->p, 16) == -1 ||
-	    audit_buf_reserve(&a->o, 24) == -1)
-		return -1;
-	sep = a->t.len == 0 ? '{' : ',';
-	a->t.p[a->t.len++] = sep;
-	a->t.p[a->t.len++] = '"';
-	for (s = topic; *s != '\0'; s++) {
-		if (*s == '"' || *s == '\\')
-			a->t.p[a->t.len++] = '\\';
-		a->t.p[a->t.len++] = *s;
-	}
-	a->t.p[a->t.len++] = '"';
-	a->p.len += (size_t)sprintf(a->p.p + a->p.len, "%c%d",
-	    a->p.len == 0 ? '{' : ',', (int)part);
-	a->o.len += (size_t)sprintf(a->o.p + a->o.len, "%c%lld",
-	    a->o.len == 0 ? '{' : ',', (long long)off);
-	return 0;
+	db_arr_text(&a->t, topic);
+	db_arr_int(&a->p, part);
+	db_arr_int(&a->o, off);
 }
 
-/* Closes the three arrays as C strings ('{}' when empty). */
+/* Closes the three arrays ('{}' when empty); -1 when out of memory. */
 static int
 audit_arrays_end(struct audit_arrays *a)
 {
-	struct audit_buf *v[3] = { &a->t, &a->p, &a->o };
-	int i;
-
-	for (i = 0; i < 3; i++) {
-		if (audit_buf_reserve(v[i], 3) == -1)
-			return -1;
-		if (v[i]->len == 0)
-			v[i]->p[v[i]->len++] = '{';
-		v[i]->p[v[i]->len++] = '}';
-		v[i]->p[v[i]->len] = '\0';
-	}
-	return 0;
+	a->tv = db_arr_end(&a->t);
+	a->pv = db_arr_end(&a->p);
+	a->ov = db_arr_end(&a->o);
+	return a->tv != NULL && a->pv != NULL && a->ov != NULL ? 0 : -1;
 }
 
 static void
 audit_arrays_free(struct audit_arrays *a)
 {
-	free(a->t.p);
-	free(a->p.p);
-	free(a->o.p);
+	db_arr_free(&a->t);
+	db_arr_free(&a->p);
+	db_arr_free(&a->o);
 }
 
 /* Ordered by topic and partition: concurrent writers never deadlock. */
@@ -567,16 +524,15 @@ audit_offsets_save(PGconn *c, const char *group, const struct audit_batch *b,
 
 	memset(&a, 0, sizeof(a));
 	for (i = 0; i < b->npos; i++)
-		if (audit_arrays_add(&a, rd_kafka_topic_name(b->pos[i].rkt),
-		    b->pos[i].partition, b->pos[i].offset) == -1)
-			break;
-	if (i < b->npos || audit_arrays_end(&a) == -1)
+		audit_arrays_add(&a, rd_kafka_topic_name(b->pos[i].rkt),
+		    b->pos[i].partition, b->pos[i].offset);
+	if (audit_arrays_end(&a) == -1)
 		snprintf(err, len, "out of memory");
 	else {
 		params[0] = group;
-		params[1] = a.t.p;
-		params[2] = a.p.p;
-		params[3] = a.o.p;
+		params[1] = a.tv;
+		params[2] = a.pv;
+		params[3] = a.ov;
 		r = db_query(c, audit_sql_offsets_save, 4, params, err, len);
 	}
 	audit_arrays_free(&a);
@@ -664,15 +620,14 @@ audit_offsets_load(PGconn *c, const char *group,
 
 	memset(&a, 0, sizeof(a));
 	for (i = 0; i < parts->cnt; i++)
-		if (audit_arrays_add(&a, parts->elems[i].topic,
-		    parts->elems[i].partition, 0) == -1)
-			break;
-	if (i < parts->cnt || audit_arrays_end(&a) == -1)
+		audit_arrays_add(&a, parts->elems[i].topic,
+		    parts->elems[i].partition, 0);
+	if (audit_arrays_end(&a) == -1)
 		snprintf(err, len, "out of memory");
 	else {
 		params[0] = group;
-		params[1] = a.t.p;
-		params[2] = a.p.p;
+		params[1] = a.tv;
+		params[2] = a.pv;
 		r = db_query(c, audit_sql_offsets_load, 3, params, err, len);
 	}
 	audit_arrays_free(&a);

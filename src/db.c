@@ -540,35 +540,42 @@ db_pool_put(struct db_pool *p, PGconn *c)
 	pthread_mutex_unlock(&p->mu);
 }
 
-static void
-db_arr_put(struct db_arr *a, const char *s, size_t n)
+/* Reopens l's connection when it is missing or broken, backing off. */
+enum db_link_state
+db_link_check(struct db_link *l, char *err, size_t errlen)
 {
-	char *np;
+	bool was_down = l->down;
 
-	if (a->oom)
-		return;
-	if (a->len + n + 3 > a->cap) {
-		size_t cap = (a->cap ? a->cap * 2 : 256) + n;
-		if ((np = realloc(a->p, cap)) == NULL) {
-			a->oom = 1;
-			return;
-		}
-		a->p = np;
-		a->cap = cap;
+	if (l->conn != NULL && !db_broken(l->conn))
+		return DB_LINK_UP;
+	db_link_close(l);
+	if (util_now() < l->retry_at)
+		return DB_LINK_WAITING;
+	if ((l->conn = db_connect_opts(l->conninfo, &l->opts, err,
+	    errlen)) == NULL) {
+		l->down = true;
+		l->delay = backoff_next(&l->backoff, NULL);
+		l->retry_at = util_now() + l->delay;
+		return DB_LINK_FAILED;
 	}
-	if (a->len == 0)
-		a->p[a->len++] = '{';
-	memcpy(a->p + a->len, s, n);
-	a->len += n;
+	l->down = false;
+	l->delay = l->retry_at = 0;
+	backoff_reset(&l->backoff);
+	return was_down ? DB_LINK_RESTORED : DB_LINK_OPENED;
 }
 
+void
+db_link_close(struct db_link *l)
+{
+	PQfinish(l->conn);
+	l->conn = NULL;
+}
+
+/* The separator before an element: "{" before the first, "," after. */
 static void
 db_arr_sep(struct db_arr *a)
 {
-	if (a->n++ > 0)
-		db_arr_put(a, ",", 1);
-	else
-		db_arr_put(a, "", 0);
+	buf_addc(&a->b, a->n++ > 0 ? ',' : '{');
 }
 
 /* Adds a text element, quoted and escaped so any bytes survive. */
@@ -580,54 +587,49 @@ db_arr_text(struct db_arr *a, const char *s)
 
 	db_arr_sep(a);
 	if (s == NULL) {
-		db_arr_put(a, "NULL", 4);
+		buf_add(&a->b, "NULL", 4);
 		return;
 	}
-	db_arr_put(a, "\"", 1);
+	buf_addc(&a->b, '"');
 	for (p = s; *p != '\0'; ) {
 		n = strcspn(p, "\"\\");
-		db_arr_put(a, p, n);
+		buf_add(&a->b, p, n);
 		if (p[n] == '\0')
 			break;
-		db_arr_put(a, "\\", 1);
-		db_arr_put(a, p + n, 1);
+		buf_addc(&a->b, '\\');
+		buf_addc(&a->b, p[n]);
 		p += n + 1;
 	}
-	db_arr_put(a, "\"", 1);
+	buf_addc(&a->b, '"');
 }
 
 void
 db_arr_int(struct db_arr *a, long long v)
 {
-	char buf[24];
-
 	db_arr_sep(a);
-	db_arr_put(a, buf, (size_t)snprintf(buf, sizeof(buf), "%lld", v));
+	buf_printf(&a->b, "%lld", v);
 }
 
 void
 db_arr_float(struct db_arr *a, double v)
 {
-	char buf[32];
-
 	db_arr_sep(a);
-	db_arr_put(a, buf, (size_t)snprintf(buf, sizeof(buf), "%.6f", v));
+	buf_printf(&a->b, "%.6f", v);
 }
 
+/* Closes the literal ("{}" when empty); NULL when out of memory. */
 const char *
 db_arr_end(struct db_arr *a)
 {
-	db_arr_put(a, "", 0);	/* an empty array still gets its "{" */
-	if (a->oom)
-		return NULL;
-	a->p[a->len] = '}';
-	a->p[a->len + 1] = '\0';
-	return a->p;
+	if (a->n == 0)
+		buf_addc(&a->b, '{');
+	buf_addc(&a->b, '}');
+	return buf_str(&a->b);
 }
 
 void
 db_arr_free(struct db_arr *a)
 {
-	free(a->p);
-	memset(a, 0, sizeof(*a));
+	buf_free(&a->b);
+	a->n = 0;
 }

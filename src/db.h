@@ -8,6 +8,9 @@
 #include <stdbool.h>
 #include <libpq-fe.h>
 
+#include "backoff.h"
+#include "buf.h"
+
 #define DB_ERRLEN 512
 
 /*
@@ -60,10 +63,8 @@ int	 db_migrate(PGconn *, const char *dir, char *err, size_t errlen)
 
 /* A PostgreSQL array literal built element by element ("{1,NULL,\"x\"}"). */
 struct db_arr {
-	char	*p;
-	size_t	 len, cap;
-	int	 n;
-	int	 oom;
+	struct buf b;
+	int	 n;		/* elements so far */
 };
 
 void	 db_arr_text(struct db_arr *, const char *);	/* NULL -> NULL */
@@ -71,6 +72,32 @@ void	 db_arr_int(struct db_arr *, long long);
 void	 db_arr_float(struct db_arr *, double);
 const char *db_arr_end(struct db_arr *);	/* NULL when out of memory */
 void	 db_arr_free(struct db_arr *);
+
+/*
+ * A role's own connection, reopened when it breaks.  Failed attempts
+ * back off (first = 0: every call may try); the caller logs.
+ */
+struct db_link {
+	PGconn		*conn;
+	const char	*conninfo;
+	struct db_opts	 opts;
+	struct backoff	 backoff;
+	double		 retry_at;	/* util_now() before which no attempt */
+	double		 delay;		/* s, the wait after the last failure */
+	bool		 down;		/* the last attempt failed */
+};
+
+enum db_link_state {
+	DB_LINK_UP,		/* the connection is usable */
+	DB_LINK_OPENED,		/* a new connection: set up the session */
+	DB_LINK_RESTORED,	/* a new one after failed attempts */
+	DB_LINK_FAILED,		/* this attempt failed; err says why */
+	DB_LINK_WAITING,	/* down; the backoff allows no attempt yet */
+};
+
+enum db_link_state db_link_check(struct db_link *, char *err, size_t errlen)
+	    __attribute__((warn_unused_result));
+void	 db_link_close(struct db_link *);
 
 struct db_pool *db_pool_new(const char *conninfo, int max);
 struct db_pool *db_pool_new_opts(const char *conninfo, int max,

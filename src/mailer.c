@@ -19,6 +19,7 @@
 
 #include <curl/curl.h>
 
+#include "backoff.h"
 #include "conf.h"
 #include "db.h"
 #include "kafka.h"
@@ -54,11 +55,10 @@ struct mailer {
 	struct mailer_job *jobs;
 	size_t		 njobs, cap;
 	char		 owner[96];
-	double		 db_retry_at;
-	double		 db_backoff;
+	struct db_link	 link;		/* owns db */
 	double		 renew_at;	/* when held leases need extending */
 	double		 write_at;	/* when a failed outcome write is retried */
-	double		 write_backoff;
+	struct backoff	 write_backoff;
 };
 
 static void
@@ -79,28 +79,22 @@ mailer_db(struct mailer *m)
 	const struct db_opts o = { conf->database_connect_timeout,
 	    conf->database_worker_statement_timeout, 0 };
 	char err[DB_ERRLEN];
+	enum db_link_state st;
 
-	if (m->db != NULL && !db_broken(m->db))
-		return true;
-	if (m->db != NULL) {
-		PQfinish(m->db);
-		m->db = NULL;
+	m->link.conninfo = conf->database_conninfo;
+	m->link.opts = o;
+	m->link.backoff.first = 0.5;
+	m->link.backoff.max = 10;
+	st = db_link_check(&m->link, err, sizeof(err));
+	m->db = m->link.conn;
+	if (st == DB_LINK_RESTORED)
+		log_info("database connection restored");
+	if (st == DB_LINK_FAILED) {
+		stats_add(CTR_DB_ERRORS, 1);
+		log_warnx("database: %s; retrying in %.1f s", err,
+		    m->link.delay);
 	}
-	if (util_now() < m->db_retry_at)
-		return false;
-	if ((m->db = db_connect_opts(conf->database_conninfo, &o, err,
-	    sizeof(err))) != NULL) {
-		if (m->db_backoff > 0)
-			log_info("database connection restored");
-		m->db_backoff = 0;
-		return true;
-	}
-	stats_add(CTR_DB_ERRORS, 1);
-	m->db_backoff = m->db_backoff == 0 ? 0.5 : (m->db_backoff * 2 > 10 ? 10 :
-	    m->db_backoff * 2);
-	m->db_retry_at = util_now() + m->db_backoff;
-	log_warnx("database: %s; retrying in %.1f s", err, m->db_backoff);
-	return false;
+	return m->db != NULL;
 }
 
 static rd_kafka_t *
@@ -625,12 +619,10 @@ mailer_write_outcomes(struct mailer *m)
 	}
 	mailer_outcome_applied(m);
 	if (n == 0) {
-		m->write_backoff = 0;
+		backoff_reset(&m->write_backoff);
 		return 0;
 	}
-	m->write_backoff = m->write_backoff == 0 ? 0.2 :
-	    (m->write_backoff * 2 > 5 ? 5 : m->write_backoff * 2);
-	m->write_at = util_now() + m->write_backoff;
+	m->write_at = util_now() + backoff_next(&m->write_backoff, NULL);
 	return -1;
 }
 
@@ -775,6 +767,8 @@ mailer_init(struct mailer *m, const struct proc_info *pi)
 	char err[512], host[64];
 
 	memset(m, 0, sizeof(*m));
+	m->write_backoff.first = 0.2;
+	m->write_backoff.max = 5;
 	if (gethostname(host, sizeof(host)) == -1)
 		snprintf(host, sizeof(host), "localhost");
 	host[sizeof(host) - 1] = '\0';
@@ -829,8 +823,7 @@ out:
 		mailer_job_clear(&m.jobs[i]);
 	free(m.jobs);
 	smtp_free(m.smtp);
-	if (m.db != NULL)
-		PQfinish(m.db);
+	db_link_close(&m.link);
 	curl_global_cleanup();
 	return rc;
 }

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backoff.h"
 #include "conf.h"
 #include "log.h"
 #include "master.h"
@@ -47,7 +48,7 @@ struct master_slot {
 	int		 index;
 	unsigned	 gen;
 	pid_t		 pid;
-	double		 backoff;
+	struct backoff	 backoff;	/* respawn delay of a child that died early */
 	double		 next_start;
 	double		 started;
 };
@@ -188,6 +189,8 @@ master_plan(struct master *m)
 			s->role = (enum role)r;
 			s->index = i;
 			s->gen = m->gen;
+			s->backoff.first = BACKOFF_FIRST;
+			s->backoff.max = BACKOFF_MAX;
 		}
 	}
 }
@@ -268,6 +271,7 @@ master_child_died(struct master *m, struct master_slot *s, int status)
 	struct stats_slot *ss = &stats->slot[s - m->slot];
 	bool was_ready = ss->state == SLOT_READY || ss->state == SLOT_STOPPING;
 	pid_t pid = s->pid;
+	double delay;
 	char how[96];
 
 	master_describe(status, how, sizeof(how));
@@ -289,14 +293,12 @@ master_child_died(struct master *m, struct master_slot *s, int status)
 		return;
 	}
 	if (was_ready)
-		s->backoff = 0;
-	else
-		s->backoff = s->backoff == 0 ? BACKOFF_FIRST :
-		    (s->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : s->backoff * 2);
+		backoff_reset(&s->backoff);
+	delay = was_ready ? 0 : backoff_next(&s->backoff, NULL);
 	s->state = MS_WAITING;
-	s->next_start = util_now() + s->backoff;
+	s->next_start = util_now() + delay;
 	log_warnx("%s/%d pid %d %s%s; respawning in %.0f s",
-	    proc_role_name(s->role), s->index, (int)pid, how, was_ready ? "" : " before it was ready", s->backoff);
+	    proc_role_name(s->role), s->index, (int)pid, how, was_ready ? "" : " before it was ready", delay);
 }
 
 /* Reaps every child, ours or orphans (we may be PID 1). */

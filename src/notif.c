@@ -17,6 +17,7 @@
 
 #include <idn2.h>
 
+#include "base64.h"
 #include "notif.h"
 #include "util.h"
 
@@ -381,35 +382,6 @@ notif_validate(json_t *body, size_t max_content, struct notif_input *in,
 	return 0;
 }
 
-static const char b64[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/* Base64 of n bytes into out (4 * ceil(n / 3) bytes, no NUL). */
-static size_t
-notif_b64(const unsigned char *in, size_t n, char *out)
-{
-	size_t i, j = 0;
-
-	for (i = 0; i + 2 < n; i += 3) {
-		out[j++] = b64[in[i] >> 2];
-		out[j++] = b64[((in[i] & 3) << 4) | (in[i + 1] >> 4)];
-		out[j++] = b64[((in[i + 1] & 15) << 2) | (in[i + 2] >> 6)];
-		out[j++] = b64[in[i + 2] & 63];
-	}
-	if (i < n) {
-		out[j++] = b64[in[i] >> 2];
-		if (i + 1 < n) {
-			out[j++] = b64[((in[i] & 3) << 4) | (in[i + 1] >> 4)];
-			out[j++] = b64[(in[i + 1] & 15) << 2];
-		} else {
-			out[j++] = b64[(in[i] & 3) << 4];
-			out[j++] = '=';
-		}
-		out[j++] = '=';
-	}
-	return j;
-}
-
 /*
  * Whether a subject may go out as it is: printable ASCII that no reader
  * could take for an encoded word ("=?"), short enough that
@@ -465,7 +437,7 @@ notif_subject_encode(const char *s)
 		}
 		memcpy(out + j, "=?UTF-8?B?", 10);
 		j += 10;
-		j += notif_b64((const unsigned char *)s + i, take, out + j);
+		j += base64_encode((const unsigned char *)s + i, take, out + j);
 		memcpy(out + j, "?=", 2);
 		j += 2;
 	}
@@ -621,7 +593,7 @@ notif_part(char *out, const char *boundary, const char *type, const char *s)
 	j = (size_t)sprintf(out, "--%s\r\nContent-Type: %s; charset=UTF-8\r\n"
 	    "Content-Transfer-Encoding: base64\r\n\r\n", boundary, type);
 	for (i = 0; i < n; i += 57) {
-		j += notif_b64((const unsigned char *)s + i, n - i > 57 ? 57 :
+		j += base64_encode((const unsigned char *)s + i, n - i > 57 ? 57 :
 		    n - i, out + j);
 		out[j++] = '\r';
 		out[j++] = '\n';
