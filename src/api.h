@@ -92,7 +92,6 @@ void	api_db_fail(struct api_req *, struct api_resp *, int dbclass,
 json_t	*api_col_str(const PGresult *, int row, int col);
 json_t	*api_col_int(const PGresult *, int row, int col);
 json_t	*api_col_jsonb(const PGresult *, int row, int col);
-struct kafka_producer *api_producer(struct api_req *);
 
 /* Handlers. */
 void	api_ops_health(struct api_req *, struct api_resp *);

@@ -86,31 +86,81 @@ api_notify_ready(struct api_ctx *ctx, char *why, size_t len)
     "extract(epoch from created_at)::bigint, " \
     "extract(epoch from updated_at)::bigint, requeues, permanent, from_addr"
 
+/* The columns of NOTIFY_COLS, then what each query adds after them. */
+enum notify_col {
+	NOTIFY_COL_ID,
+	NOTIFY_COL_TYPE,
+	NOTIFY_COL_TITLE,
+	NOTIFY_COL_CONTENT,
+	NOTIFY_COL_USER_ID,
+	NOTIFY_COL_RECIPIENT,
+	NOTIFY_COL_METADATA,
+	NOTIFY_COL_STATUS,
+	NOTIFY_COL_ATTEMPTS,
+	NOTIFY_COL_LAST_ERROR,
+	NOTIFY_COL_SENT_AT,
+	NOTIFY_COL_MESSAGE_ID,
+	NOTIFY_COL_CREATED_AT,
+	NOTIFY_COL_UPDATED_AT,
+	NOTIFY_COL_REQUEUES,
+	NOTIFY_COL_PERMANENT,
+	NOTIFY_COL_FROM,
+	NOTIFY_NCOLS
+};
+
+/* api_notify_sql_by_key: NOTIFY_COLS, request_hash. */
+enum notify_by_key_col {
+	NOTIFY_BY_KEY_HASH = NOTIFY_NCOLS,
+};
+
+/* api_notify_sql_get: NOTIFY_COLS, history. */
+enum notify_get_col {
+	NOTIFY_GET_HISTORY = NOTIFY_NCOLS,
+};
+
+/* The member each plain column becomes: s text, i integer, j JSON text. */
+static const struct {
+	const char	*name;
+	char		 kind;
+} api_notify_members[NOTIFY_COL_PERMANENT] = {
+	[NOTIFY_COL_ID] =	{ "id", 'i' },
+	[NOTIFY_COL_TYPE] =	{ "type", 's' },
+	[NOTIFY_COL_TITLE] =	{ "title", 's' },
+	[NOTIFY_COL_CONTENT] =	{ "content", 's' },
+	[NOTIFY_COL_USER_ID] =	{ "userId", 'j' },
+	[NOTIFY_COL_RECIPIENT] =	{ "recipient", 's' },
+	[NOTIFY_COL_METADATA] =	{ "metadata", 'j' },
+	[NOTIFY_COL_STATUS] =	{ "status", 's' },
+	[NOTIFY_COL_ATTEMPTS] =	{ "attempts", 'i' },
+	[NOTIFY_COL_LAST_ERROR] =	{ "lastError", 's' },
+	[NOTIFY_COL_SENT_AT] =	{ "sentAt", 'i' },
+	[NOTIFY_COL_MESSAGE_ID] =	{ "messageId", 's' },
+	[NOTIFY_COL_CREATED_AT] =	{ "createdAt", 'i' },
+	[NOTIFY_COL_UPDATED_AT] =	{ "updatedAt", 'i' },
+	[NOTIFY_COL_REQUEUES] =	{ "requeues", 'i' },
+};
+
 /* One row in the seed's shape plus the delivery fields. */
 static json_t *
 api_notify_row(const PGresult *res, int i)
 {
-	json_t *j = json_object();
+	json_t *j = json_object(), *v;
+	int c;
 
-	json_object_set_new(j, "id", api_col_int(res, i, 0));
-	json_object_set_new(j, "type", api_col_str(res, i, 1));
-	json_object_set_new(j, "title", api_col_str(res, i, 2));
-	json_object_set_new(j, "content", api_col_str(res, i, 3));
-	json_object_set_new(j, "userId", api_col_jsonb(res, i, 4));
-	json_object_set_new(j, "recipient", api_col_str(res, i, 5));
-	json_object_set_new(j, "metadata", api_col_jsonb(res, i, 6));
-	json_object_set_new(j, "status", api_col_str(res, i, 7));
-	json_object_set_new(j, "attempts", api_col_int(res, i, 8));
-	json_object_set_new(j, "lastError", api_col_str(res, i, 9));
-	json_object_set_new(j, "sentAt", api_col_int(res, i, 10));
-	json_object_set_new(j, "messageId", api_col_str(res, i, 11));
-	json_object_set_new(j, "createdAt", api_col_int(res, i, 12));
-	json_object_set_new(j, "updatedAt", api_col_int(res, i, 13));
-	json_object_set_new(j, "requeues", api_col_int(res, i, 14));
+	for (c = 0; c < NOTIFY_COL_PERMANENT; c++) {
+		if (api_notify_members[c].kind == 'i')
+			v = api_col_int(res, i, c);
+		else if (api_notify_members[c].kind == 'j')
+			v = api_col_jsonb(res, i, c);
+		else
+			v = api_col_str(res, i, c);
+		json_object_set_new(j, api_notify_members[c].name, v);
+	}
 	json_object_set_new(j, "permanent",
-	    json_boolean(*PQgetvalue(res, i, 15) == 't'));
-	if (!PQgetisnull(res, i, 16))
-		json_object_set_new(j, "from", api_col_str(res, i, 16));
+	    json_boolean(*PQgetvalue(res, i, NOTIFY_COL_PERMANENT) == 't'));
+	if (!PQgetisnull(res, i, NOTIFY_COL_FROM))
+		json_object_set_new(j, "from",
+		    api_col_str(res, i, NOTIFY_COL_FROM));
 	return j;
 }
 
@@ -236,13 +286,13 @@ api_notify_replay(struct api_req *r, struct api_resp *rs, const char *key,
 		return;
 	if (PQntuples(res) == 0)
 		api_error(rs, 503, "idempotency key race; retry", NULL);
-	else if (strcmp(PQgetvalue(res, 0, 17), hash) != 0)
+	else if (strcmp(PQgetvalue(res, 0, NOTIFY_BY_KEY_HASH), hash) != 0)
 		api_error(rs, 409, "Idempotency-Key was used with a different body",
 		    "Idempotency-Key");
 	else {
 		api_json(rs, 202, api_notify_row(res, 0));
 		api_resp_header(rs, "Location", NOTIFY_PATH "/%s",
-		    PQgetvalue(res, 0, 0));
+		    PQgetvalue(res, 0, NOTIFY_COL_ID));
 	}
 	PQclear(res);
 }
@@ -355,7 +405,8 @@ api_notify_get(struct api_req *r, struct api_resp *rs)
 		api_error(rs, 404, "no such notification", "id");
 	else {
 		j = api_notify_row(res, 0);
-		json_object_set_new(j, "history", api_col_jsonb(res, 0, 17));
+		json_object_set_new(j, "history", api_col_jsonb(res, 0,
+		    NOTIFY_GET_HISTORY));
 		api_json(rs, 200, j);
 	}
 	PQclear(res);
@@ -414,7 +465,7 @@ api_notify_list(struct api_req *r, struct api_resp *rs)
 	for (i = 0; i < PQntuples(res); i++)
 		json_array_append_new(arr, api_notify_row(res, i));
 	if (PQntuples(res) == limit)
-		last = api_col_int(res, PQntuples(res) - 1, 0);
+		last = api_col_int(res, PQntuples(res) - 1, NOTIFY_COL_ID);
 	PQclear(res);
 	api_json(rs, 200, json_pack("{s:o,s:o}", "notifications", arr, "next",
 	    last ? last : json_null()));

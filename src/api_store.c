@@ -30,12 +30,11 @@
 
 #define STORE_MAX_BATCH	256
 #define STORE_MAX_BYTES	(4 << 20)
-#define STORE_THREADS	1
 
 struct api_store {
 	struct db_pool		*pool;
 	struct queue		*queue;
-	pthread_t		 thread[STORE_THREADS];
+	pthread_t		 thread;
 	pthread_mutex_t		 mu;
 	pthread_cond_t		 work, done;
 	struct api_store_req	*head, **tail;
@@ -279,7 +278,6 @@ struct api_store *
 api_store_new(struct db_pool *pool, struct queue *queue)
 {
 	struct api_store *s;
-	int i;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
@@ -289,9 +287,8 @@ api_store_new(struct db_pool *pool, struct queue *queue)
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->work, NULL);
 	pthread_cond_init(&s->done, NULL);
-	for (i = 0; i < STORE_THREADS; i++)
-		if (pthread_create(&s->thread[i], NULL, store_main, s) != 0)
-			fatalx("pthread_create");
+	if (pthread_create(&s->thread, NULL, store_main, s) != 0)
+		fatalx("pthread_create");
 	return s;
 }
 
@@ -299,16 +296,13 @@ api_store_new(struct db_pool *pool, struct queue *queue)
 void
 api_store_free(struct api_store *s)
 {
-	int i;
-
 	if (s == NULL)
 		return;
 	pthread_mutex_lock(&s->mu);
 	s->stop = true;
 	pthread_cond_broadcast(&s->work);
 	pthread_mutex_unlock(&s->mu);
-	for (i = 0; i < STORE_THREADS; i++)
-		pthread_join(s->thread[i], NULL);
+	pthread_join(s->thread, NULL);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->work);
 	pthread_cond_destroy(&s->done);
