@@ -1,8 +1,8 @@
 /*
  * conf.h - the configuration snapshot.
  *
- * One key table (conf.c) describes every key: type, default, bounds,
- * whether a reload may change it, and a line of help.  A snapshot is
+ * One key table (conf.c) describes every key: type, default, bounds
+ * and a line of help (every key may change on reload).  A snapshot is
  * immutable once loaded; reload builds a whole new one.
  */
 #ifndef NOTIFYD_CONF_H
@@ -104,7 +104,6 @@ struct conf_key {
 	const char	*def;		/* default, as text */
 	double		 min, max;	/* bounds for INT and FLOAT */
 	const char	*choices;	/* "a|b|c" for enumerated strings */
-	bool		 reload;	/* a SIGHUP may change it */
 	const char	*help;
 };
 

@@ -23,14 +23,15 @@ MACROS = {"NOTIFYD_SQLDIR": "DATADIR/notifyd/sql"}
 
 
 class Key:
-    """One K(...) entry: name, type, default, min, max, choices, reload,
-    help (strings as in the source, C literals decoded)."""
+    """One K(...) entry: name, type, default, min, max, choices, help
+    (strings as in the source, C literals decoded).  Every key takes
+    effect on reload (a reload builds a whole new configuration)."""
 
     def __init__(self, args):
         (self.name, self.ctype, self.field, self.default, self.min,
-         self.max, self.choices, reload, self.help) = args
+         self.max, self.choices, self.help) = args
         self.type = TYPES[self.ctype]
-        self.reload = reload == "true"
+        self.reload = True
 
     def env(self):
         return "NOTIFYD_" + self.name.replace(".", "_").upper()
