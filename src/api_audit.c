@@ -83,9 +83,6 @@ api_audit_kafka_row(const PGresult *res, int i)
 	return j;
 }
 
-/* Runs a statement on a pooled connection, once more if it had broken
- * (a restarted server); 503 JSON when the database is out. */
-
 /* Every row of res through fn, as a JSON array. */
 static json_t *
 api_audit_rows(const PGresult *res, json_t *(*fn)(const PGresult *, int),
