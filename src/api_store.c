@@ -46,7 +46,7 @@ struct api_store {
  * matched to its outcome: a row skipped by ON CONFLICT (an Idempotency-
  * Key seen before, or twice in this batch) comes back with a NULL id.
  */
-static const char store_sql_insert[] =
+static const char api_store_sql_insert[] =
     "WITH v AS ("
     " SELECT nextval('email_notifications_id_seq') AS id, t.*"
     " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
@@ -63,7 +63,7 @@ static const char store_sql_insert[] =
 #define STORE_NCOLS 8
 
 static void
-store_row_params(const struct api_store_req *q, const char *v[STORE_NCOLS])
+api_store_row_params(const struct api_store_req *q, const char *v[STORE_NCOLS])
 {
 	v[0] = q->key;
 	v[1] = q->hash;
@@ -77,7 +77,7 @@ store_row_params(const struct api_store_req *q, const char *v[STORE_NCOLS])
 
 /* The INSERT for n requests; NULL with err and *cls when it failed. */
 static PGresult *
-store_insert(PGconn *c, struct api_store_req *const *reqs, int n,
+api_store_insert_rows(PGconn *c, struct api_store_req *const *reqs, int n,
     enum db_class *cls, char *err, size_t len)
 {
 	struct db_arr a[STORE_NCOLS];
@@ -88,7 +88,7 @@ store_insert(PGconn *c, struct api_store_req *const *reqs, int n,
 	memset(a, 0, sizeof(a));
 	*cls = DB_INTERNAL;
 	for (i = 0; i < n; i++) {
-		store_row_params(reqs[i], v);
+		api_store_row_params(reqs[i], v);
 		for (k = 0; k < STORE_NCOLS; k++)
 			db_arr_text(&a[k], v[k]);
 	}
@@ -97,7 +97,7 @@ store_insert(PGconn *c, struct api_store_req *const *reqs, int n,
 			break;
 	if (k < STORE_NCOLS)
 		snprintf(err, len, "out of memory");
-	else if ((res = db_query_named(c, "api_store_insert", store_sql_insert,
+	else if ((res = db_query_named(c, "store_insert", api_store_sql_insert,
 	    STORE_NCOLS, p, err, len)) == NULL)
 		*cls = db_errclass();
 	else if (PQntuples(res) != n) {
@@ -112,7 +112,7 @@ store_insert(PGconn *c, struct api_store_req *const *reqs, int n,
 }
 
 static void
-store_outcome(struct api_store_req *q, const PGresult *res, int row)
+api_store_outcome(struct api_store_req *q, const PGresult *res, int row)
 {
 	if (PQgetisnull(res, row, 0))
 		q->state = API_STORE_SEEN;
@@ -125,7 +125,7 @@ store_outcome(struct api_store_req *q, const PGresult *res, int row)
 }
 
 static void
-store_fail(struct api_store_req *q, const char *err, enum db_class cls)
+api_store_fail(struct api_store_req *q, const char *err, enum db_class cls)
 {
 	q->state = API_STORE_ERROR;
 	q->dbclass = cls;
@@ -133,18 +133,18 @@ store_fail(struct api_store_req *q, const char *err, enum db_class cls)
 }
 
 static void
-store_fail_all(struct api_store_req **reqs, int n, const char *err,
+api_store_fail_all(struct api_store_req **reqs, int n, const char *err,
     enum db_class cls)
 {
 	int i;
 
 	for (i = 0; i < n; i++)
-		store_fail(reqs[i], err, cls);
+		api_store_fail(reqs[i], err, cls);
 }
 
 /* Each row alone, so that one the server refuses fails by itself. */
 static void
-store_each(PGconn *c, struct api_store_req **reqs, int n)
+api_store_each(PGconn *c, struct api_store_req **reqs, int n)
 {
 	char err[DB_ERRLEN] = "";
 	enum db_class cls;
@@ -152,12 +152,12 @@ store_each(PGconn *c, struct api_store_req **reqs, int n)
 	int i;
 
 	for (i = 0; i < n; i++) {
-		if ((res = store_insert(c, reqs + i, 1, &cls, err,
+		if ((res = api_store_insert_rows(c, reqs + i, 1, &cls, err,
 		    sizeof(err))) == NULL) {
-			store_fail(reqs[i], err, cls);
+			api_store_fail(reqs[i], err, cls);
 			continue;
 		}
-		store_outcome(reqs[i], res, 0);
+		api_store_outcome(reqs[i], res, 0);
 		PQclear(res);
 	}
 }
@@ -171,7 +171,7 @@ store_each(PGconn *c, struct api_store_req **reqs, int n)
  * Idempotency-Key if it has one.
  */
 static void
-store_batch(struct api_store *s, struct api_store_req **reqs, int n)
+api_store_batch(struct api_store *s, struct api_store_req **reqs, int n)
 {
 	char err[DB_ERRLEN] = "";
 	enum db_class cls;
@@ -180,17 +180,18 @@ store_batch(struct api_store *s, struct api_store_req **reqs, int n)
 	int i;
 
 	if ((c = db_pool_get(s->pool, err, sizeof(err))) == NULL) {
-		store_fail_all(reqs, n, err, db_errclass());
+		api_store_fail_all(reqs, n, err, db_errclass());
 		return;
 	}
-	if ((res = store_insert(c, reqs, n, &cls, err, sizeof(err))) != NULL) {
+	if ((res = api_store_insert_rows(c, reqs, n, &cls, err,
+	    sizeof(err))) != NULL) {
 		for (i = 0; i < n; i++)
-			store_outcome(reqs[i], res, i);
+			api_store_outcome(reqs[i], res, i);
 		PQclear(res);
 	} else if (cls == DB_UNAVAILABLE || cls == DB_BUSY || n == 1)
-		store_fail_all(reqs, n, err, cls);
+		api_store_fail_all(reqs, n, err, cls);
 	else
-		store_each(c, reqs, n);
+		api_store_each(c, reqs, n);
 	db_pool_put(s->pool, c);
 }
 
@@ -200,7 +201,7 @@ store_batch(struct api_store *s, struct api_store_req **reqs, int n)
  * request then waits on its own ticket.
  */
 static void
-store_produce(struct api_store *s, struct api_store_req **reqs, int n)
+api_store_produce(struct api_store *s, struct api_store_req **reqs, int n)
 {
 	int i;
 
@@ -211,13 +212,13 @@ store_produce(struct api_store *s, struct api_store_req **reqs, int n)
 
 /* The bytes a request adds to the statement's arrays (before escaping). */
 static size_t
-store_req_size(const struct api_store_req *q)
+api_store_req_size(const struct api_store_req *q)
 {
 	const char *v[STORE_NCOLS];
 	size_t n = 0;
 	int k;
 
-	store_row_params(q, v);
+	api_store_row_params(q, v);
 	for (k = 0; k < STORE_NCOLS; k++)
 		n += v[k] != NULL ? strlen(v[k]) : 0;
 	return n;
@@ -229,13 +230,13 @@ store_req_size(const struct api_store_req *q)
  * tens of MB) do not build one huge statement; always at least one.
  */
 static int
-store_take(struct api_store *s, struct api_store_req **reqs)
+api_store_take(struct api_store *s, struct api_store_req **reqs)
 {
 	size_t bytes = 0, size;
 	int n = 0;
 
 	while (s->head != NULL && n < STORE_MAX_BATCH) {
-		size = store_req_size(s->head);
+		size = api_store_req_size(s->head);
 		if (n > 0 && bytes + size > STORE_MAX_BYTES)
 			break;
 		bytes += size;
@@ -248,7 +249,7 @@ store_take(struct api_store *s, struct api_store_req **reqs)
 }
 
 static void *
-store_main(void *arg)
+api_store_main(void *arg)
 {
 	struct api_store *s = arg;
 	struct api_store_req *reqs[STORE_MAX_BATCH];
@@ -260,11 +261,11 @@ store_main(void *arg)
 			pthread_cond_wait(&s->work, &s->mu);
 		if (s->head == NULL)
 			break;
-		n = store_take(s, reqs);
+		n = api_store_take(s, reqs);
 		pthread_mutex_unlock(&s->mu);
-		store_batch(s, reqs, n);
+		api_store_batch(s, reqs, n);
 		stats_add(CTR_NOTIF_INSERTS, 1);
-		store_produce(s, reqs, n);
+		api_store_produce(s, reqs, n);
 		pthread_mutex_lock(&s->mu);
 		while (n > 0)
 			reqs[--n]->finished = true;
@@ -287,7 +288,7 @@ api_store_new(struct db_pool *pool, struct queue *queue)
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->work, NULL);
 	pthread_cond_init(&s->done, NULL);
-	if (pthread_create(&s->thread, NULL, store_main, s) != 0)
+	if (pthread_create(&s->thread, NULL, api_store_main, s) != 0)
 		fatalx("pthread_create");
 	return s;
 }

@@ -21,7 +21,7 @@
 #include "proc.h"
 
 static void
-usage(FILE *f)
+main_usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: notifyd [-c FILE] [-t] [-f] [-V] [-h] [--migrate]\n"
@@ -118,12 +118,12 @@ main(int argc, char **argv)
 		case 'f': break;
 		case 'M': migrate = 1; break;
 		case 'V': printf("notifyd %s\n", PACKAGE_VERSION); return 0;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 'h': main_usage(stdout); return 0;
+		default: main_usage(stderr); return 2;
 		}
 	}
 	if (optind != argc) {
-		usage(stderr);
+		main_usage(stderr);
 		return 2;
 	}
 	/* Without -c, a missing default file means the embedded defaults. */

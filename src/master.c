@@ -70,7 +70,8 @@ struct master {
 	double		 next_watchdog;
 };
 
-static volatile sig_atomic_t got_chld, got_hup, got_term, got_int, got_quit;
+static volatile sig_atomic_t master_got_chld, master_got_hup, master_got_term,
+    master_got_int, master_got_quit;
 static int master_sigpipe[2] = { -1, -1 };
 
 static void
@@ -79,11 +80,11 @@ master_on_signal(int sig)
 	int saved = errno;
 
 	switch (sig) {
-	case SIGCHLD:	got_chld = 1; break;
-	case SIGHUP:	got_hup = 1; break;
-	case SIGTERM:	got_term = 1; break;
-	case SIGINT:	got_int = 1; break;
-	case SIGQUIT:	got_quit = 1; break;
+	case SIGCHLD:	master_got_chld = 1; break;
+	case SIGHUP:	master_got_hup = 1; break;
+	case SIGTERM:	master_got_term = 1; break;
+	case SIGINT:	master_got_int = 1; break;
+	case SIGQUIT:	master_got_quit = 1; break;
 	}
 	(void)!write(master_sigpipe[1], "", 1);
 	errno = saved;
@@ -443,26 +444,26 @@ master_handle_flags(struct master *m)
 
 	while (read(master_sigpipe[0], buf, sizeof(buf)) > 0)
 		;
-	if (got_chld) {
-		got_chld = 0;
+	if (master_got_chld) {
+		master_got_chld = 0;
 		master_reap(m);
 	}
-	if (got_quit) {
+	if (master_got_quit) {
 		log_info("immediate shutdown");
 		sdnotify("STOPPING=1");
 		master_signal_gen(m, SIGKILL, false);
 		exit(0);
 	}
-	if (got_int) {
-		got_int = 0;
+	if (master_got_int) {
+		master_got_int = 0;
 		master_begin_stop(m, STOP_FAST);
 	}
-	if (got_term) {
-		got_term = 0;
+	if (master_got_term) {
+		master_got_term = 0;
 		master_begin_stop(m, STOP_GRACEFUL);
 	}
-	if (got_hup) {
-		got_hup = 0;
+	if (master_got_hup) {
+		master_got_hup = 0;
 		if (!m->stopping)
 			master_reload(m);
 	}

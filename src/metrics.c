@@ -19,13 +19,14 @@
 #include "stats.h"
 
 static void
-mb_head(struct buf *b, const char *name, const char *type, const char *help)
+metrics_head(struct buf *b, const char *name, const char *type,
+    const char *help)
 {
 	buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 static uint64_t
-sum_ctr(enum stats_ctr c)
+metrics_sum_ctr(enum stats_ctr c)
 {
 	uint64_t n = 0;
 	int i;
@@ -81,11 +82,11 @@ metrics_counters(struct buf *b)
 
 	for (i = 0; i < sizeof(metrics_ctrs) / sizeof(metrics_ctrs[0]); i++) {
 		if (metrics_ctrs[i].help != NULL)
-			mb_head(b, metrics_ctrs[i].name, "counter",
+			metrics_head(b, metrics_ctrs[i].name, "counter",
 			    metrics_ctrs[i].help);
 		buf_printf(b, "%s%s %llu\n", metrics_ctrs[i].name,
 		    metrics_ctrs[i].labels,
-		    (unsigned long long)sum_ctr(metrics_ctrs[i].ctr));
+		    (unsigned long long)metrics_sum_ctr(metrics_ctrs[i].ctr));
 	}
 }
 
@@ -97,7 +98,7 @@ metrics_http(struct buf *b, const char *const *names, int nroutes)
 	uint64_t n;
 	int r, c, i;
 
-	mb_head(b, "notifyd_http_requests_total", "counter",
+	metrics_head(b, "notifyd_http_requests_total", "counter",
 	    "HTTP requests by route and status class.");
 	for (r = 0; r < STATS_ROUTES; r++) {
 		if (r < nroutes && r < STATS_ROUTES - 1)
@@ -133,7 +134,7 @@ metrics_hist(struct buf *b, const char *name, const char *help, size_t off)
 			bucket[k] += __atomic_load_n(&h->bucket[k], __ATOMIC_RELAXED);
 		sum += __atomic_load_n(&h->sum_us, __ATOMIC_RELAXED);
 	}
-	mb_head(b, name, "histogram", help);
+	metrics_head(b, name, "histogram", help);
 	for (cum = 0, k = 0; k < STATS_HIST_BUCKETS; k++, le *= 2) {
 		cum += bucket[k];
 		buf_printf(b, "%s_bucket{le=\"%g\"} %llu\n", name, le,
@@ -164,16 +165,17 @@ metrics_procs(struct buf *b)
 		up[s->role]++;
 		ready[s->role] += st == SLOT_READY;
 	}
-	mb_head(b, "notifyd_processes", "gauge", "Child processes alive by role.");
+	metrics_head(b, "notifyd_processes", "gauge",
+	    "Child processes alive by role.");
 	for (r = 0; r < ROLE_MAX; r++)
 		buf_printf(b, "notifyd_processes{role=\"%s\"} %d\n",
 		    proc_role_name((enum role)r), up[r]);
-	mb_head(b, "notifyd_processes_ready", "gauge",
+	metrics_head(b, "notifyd_processes_ready", "gauge",
 	    "Child processes serving by role.");
 	for (r = 0; r < ROLE_MAX; r++)
 		buf_printf(b, "notifyd_processes_ready{role=\"%s\"} %d\n",
 		    proc_role_name((enum role)r), ready[r]);
-	mb_head(b, "notifyd_child_restarts_total", "counter",
+	metrics_head(b, "notifyd_child_restarts_total", "counter",
 	    "Children respawned after dying, by role.");
 	for (r = 0; r < ROLE_MAX; r++)
 		buf_printf(b, "notifyd_child_restarts_total{role=\"%s\"} %llu\n",
@@ -183,7 +185,7 @@ metrics_procs(struct buf *b)
 
 /* Writes a label value with Prometheus escaping (\\, \", \n). */
 static void
-mb_label(struct buf *b, const char *v)
+metrics_label(struct buf *b, const char *v)
 {
 	for (; *v != '\0'; v++) {
 		if (*v == '\\' || *v == '"')
@@ -215,12 +217,12 @@ metrics_lag(struct buf *b)
 			break;
 		n = 0;
 	}
-	mb_head(b, "notifyd_audit_consumer_lag", "gauge",
+	metrics_head(b, "notifyd_audit_consumer_lag", "gauge",
 	    "Messages behind the high watermark, by topic and partition.");
 	for (i = 0; i < n; i++) {
 		copy[i].topic[sizeof(copy[i].topic) - 1] = '\0';
 		buf_printf(b, "notifyd_audit_consumer_lag{topic=\"");
-		mb_label(b, copy[i].topic);
+		metrics_label(b, copy[i].topic);
 		buf_printf(b, "\",partition=\"%d\"} %lld\n", (int)copy[i].partition,
 		    (long long)copy[i].lag);
 	}
@@ -231,7 +233,7 @@ metrics_render(const char *const *route_names, int nroutes)
 {
 	struct buf b = { 0 };
 
-	mb_head(&b, "notifyd_build_info", "gauge", "Build information.");
+	metrics_head(&b, "notifyd_build_info", "gauge", "Build information.");
 	buf_printf(&b, "notifyd_build_info{version=\"%s\"} 1\n", PACKAGE_VERSION);
 	metrics_procs(&b);
 	metrics_http(&b, route_names, nroutes);
