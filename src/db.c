@@ -549,8 +549,11 @@ db_link_check(struct db_link *l, char *err, size_t errlen)
 	if (l->conn != NULL && !db_broken(l->conn))
 		return DB_LINK_UP;
 	db_link_close(l);
-	if (util_now() < l->retry_at)
+	if (util_now() < l->retry_at) {
+		snprintf(err, errlen, "reconnecting in %.1f s",
+		    l->retry_at - util_now());
 		return DB_LINK_WAITING;
+	}
 	if ((l->conn = db_connect_opts(l->conninfo, &l->opts, err,
 	    errlen)) == NULL) {
 		l->down = true;

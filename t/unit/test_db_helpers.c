@@ -110,7 +110,9 @@ test_link_backoff(void **state)
 	assert_true(l.down);
 	assert_true(l.delay == 30);
 	assert_true(err[0] != '\0');
+	err[0] = '\0';
 	assert_int_equal(db_link_check(&l, err, sizeof(err)), DB_LINK_WAITING);
+	assert_non_null(strstr(err, "reconnecting in"));
 	l.retry_at = 0;		/* as if the wait were over */
 	assert_int_equal(db_link_check(&l, err, sizeof(err)), DB_LINK_FAILED);
 	assert_true(l.delay == 60);
