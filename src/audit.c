@@ -88,7 +88,6 @@ audit_db(struct audit *a, char *err, size_t len)
 {
 	const struct db_opts o = { conf->database_connect_timeout,
 	    conf->database_worker_statement_timeout, 0 };
-
 	enum db_link_state st;
 
 	if (a->db != NULL && !db_broken(a->db))
