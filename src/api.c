@@ -21,6 +21,7 @@
 #include "db.h"
 #include "log.h"
 #include "proc.h"
+#include "roles.h"
 #include "stats.h"
 #include "utf8.h"
 #include "util.h"

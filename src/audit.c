@@ -27,6 +27,7 @@
 #include "kafka.h"
 #include "log.h"
 #include "proc.h"
+#include "roles.h"
 #include "stats.h"
 #include "util.h"
 

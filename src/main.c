@@ -19,6 +19,52 @@
 #include "log.h"
 #include "master.h"
 #include "proc.h"
+#include "roles.h"
+
+static int main_count_api(const struct conf *);
+static int main_count_audit(const struct conf *);
+static int main_count_mailer(const struct conf *);
+static int main_count_sweeper(const struct conf *);
+
+/*
+ * The roles, at the top: {name, count key, count, entry function}.
+ * The master forks as many of each as the count says; proc.c runs the
+ * entry function it is handed.  Indexed by enum role.
+ */
+static const struct proc_role main_roles[ROLE_MAX] = {
+	[ROLE_API] =	 { "api", "http.processes", main_count_api, api_main },
+	[ROLE_AUDIT] =	 { "audit", "audit.enabled", main_count_audit,
+			    audit_main },
+	[ROLE_MAILER] =	 { "mailer", "email.workers", main_count_mailer,
+			    mailer_main },
+	[ROLE_SWEEPER] = { "sweeper", "sweeper.enabled", main_count_sweeper,
+			    sweeper_main },
+};
+
+static int
+main_count_api(const struct conf *c)
+{
+	return c->http_processes;
+}
+
+static int
+main_count_audit(const struct conf *c)
+{
+	return c->audit_enabled ? 1 : 0;
+}
+
+/* Mail roles run only while email is enabled. */
+static int
+main_count_mailer(const struct conf *c)
+{
+	return c->email_enabled ? c->email_workers : 0;
+}
+
+static int
+main_count_sweeper(const struct conf *c)
+{
+	return c->email_enabled && c->sweeper_enabled;
+}
 
 static void
 usage(FILE *f)
@@ -162,5 +208,6 @@ main(int argc, char **argv)
 	}
 	if (c->database_migrate_on_start && main_migrate_in_child(c) != 0)
 		fatalx("migrations failed; not starting");
+	proc_roles_set(main_roles);
 	return master_main(c, path);
 }

@@ -18,6 +18,7 @@
 #include "db.h"
 #include "log.h"
 #include "proc.h"
+#include "roles.h"
 #include "queue.h"
 #include "stats.h"
 #include "util.h"
