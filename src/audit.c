@@ -187,12 +187,14 @@ audit_failed(struct audit *a, char *why)
 	    a->backoff * 2);
 	a->retry_at = util_now() + a->backoff;
 	audit_oneline(why);
-	if (m != NULL && !a->failing)
+	if (m != NULL && !a->failing) {
+		audit_log_ctx(m);
 		log_warnx("batch of %d messages from %s [%d] at offset %lld not "
 		    "committed: %s; consumption paused, retrying", a->batch.n,
 		    rd_kafka_topic_name(m->rkt), (int)m->partition,
 		    (long long)m->offset, why);
-	else if (!a->failing)
+		log_ctx_clear();
+	} else if (!a->failing)
 		log_warnx("database unavailable: %s; retrying", why);
 	else
 		log_debug("database still unavailable: %s", why);
@@ -289,10 +291,14 @@ audit_assign(struct audit *a, rd_kafka_topic_partition_list_t *parts,
 		rd_kafka_topic_partition_list_destroy(want);
 		want = rd_kafka_topic_partition_list_new(1);
 	}
-	for (i = 0; i < want->cnt; i++)
+	for (i = 0; i < want->cnt; i++) {
+		audit_log_ctx_part(want->elems[i].topic,
+		    want->elems[i].partition, want->elems[i].offset);
 		log_debug("assigned %s [%d] from offset %lld",
 		    want->elems[i].topic, (int)want->elems[i].partition,
 		    (long long)want->elems[i].offset);
+		log_ctx_clear();
+	}
 	if (coop)
 		e = rd_kafka_incremental_assign(a->rk, want);
 	else
@@ -463,6 +469,7 @@ audit_consumer_new(struct audit *a, char *err, size_t len)
 static void
 audit_take(struct audit *a, rd_kafka_message_t *m)
 {
+	audit_log_ctx(m);
 	if (m->err != 0) {
 		/* A regex matching no topic yet is no news. */
 		if (m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
@@ -472,6 +479,7 @@ audit_take(struct audit *a, rd_kafka_message_t *m)
 			    rd_kafka_topic_name(m->rkt) : "-", (int)m->partition,
 			    rd_kafka_message_errstr(m));
 		rd_kafka_message_destroy(m);
+		log_ctx_clear();
 		return;
 	}
 	if (audit_batch_add(&a->batch, m) == -1) {
@@ -480,9 +488,11 @@ audit_take(struct audit *a, rd_kafka_message_t *m)
 		    rd_kafka_topic_name(m->rkt), (int)m->partition,
 		    (long long)m->offset);
 		rd_kafka_message_destroy(m);
+		log_ctx_clear();
 		a->broken = true;
 		return;
 	}
+	log_ctx_clear();
 	if (!a->failing && a->db != NULL && !db_broken(a->db) &&
 	    a->batch.copy.len - a->batch.sent >= AUDIT_STREAM_BYTES)
 		audit_batch_stream(&a->batch, a->db);
