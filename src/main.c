@@ -70,9 +70,11 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: notifyd [-c FILE] [-t] [-f] [-V] [-h] [--migrate]\n"
+	    "usage: notifyd [-c FILE] [-t | -T] [-f] [-V] [-h] [--migrate]\n"
 	    "  -c FILE    configuration file (default %s)\n"
 	    "  -t         check the configuration and exit\n"
+	    "  -T         check it, print it (file plus environment, secrets\n"
+	    "             masked) in libconfig syntax and exit\n"
 	    "  -f         stay in the foreground (always the case)\n"
 	    "  -V         print the version and exit\n"
 	    "  --migrate  apply pending database migrations and exit\n"
@@ -151,13 +153,14 @@ main(int argc, char **argv)
 	};
 	const char *path = NULL;
 	char err[CONF_ERRLEN], unknown[CONF_ERRLEN];
-	int ch, test = 0, migrate = 0, strange;
+	int ch, test = 0, dump = 0, migrate = 0, strange;
 	struct conf *c;
 
-	while ((ch = getopt_long(argc, argv, "c:tfVh", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:tTfVh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': path = optarg; break;
 		case 't': test = 1; break;
+		case 'T': test = dump = 1; break;
 		case 'f': break;
 		case 'M': migrate = 1; break;
 		case 'V': printf("notifyd %s\n", PACKAGE_VERSION); return 0;
@@ -196,6 +199,11 @@ main(int argc, char **argv)
 	main_check_secrets(c);
 	if (strange)
 		log_warnx("%s", unknown);
+	if (dump) {
+		ch = conf_dump(stdout, c) == 0 ? 0 : 1;
+		conf_free(c);
+		return ch;
+	}
 	if (test) {
 		printf("notifyd: configuration %s OK\n", path ? path : "(defaults)");
 		conf_free(c);
