@@ -115,6 +115,9 @@ const struct conf_key *conf_key_find(const char *);
 bool		 conf_same_listen(const struct conf *, const struct conf *);
 int		 conf_dump(FILE *, const struct conf *)
 		    __attribute__((warn_unused_result));
+int		 conf_dump_keys(FILE *)
+		    __attribute__((warn_unused_result));
+const char	*conf_alias(int, const char **key);
 int		 conf_check_secret_modes(const struct conf *, char *msg,
 		    size_t len) __attribute__((warn_unused_result));
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
 #include <libconfig.h>
 
 #include "conf.h"
@@ -195,5 +196,71 @@ conf_dump(FILE *out, const struct conf *c)
 		rc = fflush(out) == 0 ? 0 : -1;
 	}
 	config_destroy(&cfg);
+	return rc;
+}
+
+static const char *
+conf_type_name(enum conf_type t)
+{
+	switch (t) {
+	case CONF_BOOL:		return "boolean";
+	case CONF_INT:		return "integer";
+	case CONF_FLOAT:	return "number";
+	case CONF_STRING:	return "string";
+	case CONF_STRLIST:	return "list of strings";
+	}
+	return "?";
+}
+
+/*
+ * A default set by ./configure, shown in the docs as the name of the
+ * directory it derives from: the pages must not carry one build's path.
+ */
+static const char *
+conf_doc_default(const struct conf_key *k)
+{
+	return strcmp(k->def, NOTIFYD_SQLDIR) == 0 ? "DATADIR/notifyd/sql" :
+	    k->def;
+}
+
+/* One key of the table as a JSON object (--keys). */
+static json_t *
+conf_key_json(const struct conf_key *k)
+{
+	char env[128];
+
+	return json_pack("{s:s, s:s, s:s, s:s, s:f, s:f, s:o, s:b, s:s, s:s}",
+	    "name", k->name, "type", conf_type_name(k->type),
+	    "default", k->def, "doc_default", conf_doc_default(k),
+	    "min", k->min, "max", k->max,
+	    "choices", k->choices ? json_string(k->choices) : json_null(),
+	    "reload", (int)k->reload, "help", k->help,
+	    "env", conf_env_name(k, env, sizeof(env)));
+}
+
+/*
+ * The key table and the environment aliases as one JSON document
+ * (--keys): what the documentation checks read instead of parsing C.
+ */
+int
+conf_dump_keys(FILE *out)
+{
+	json_t *doc = json_object(), *keys = json_array(), *al = json_object();
+	const struct conf_key *k;
+	const char *env, *key;
+	int i, rc = 0;
+
+	for (k = conf_keys; k->name != NULL; k++)
+		if (json_array_append_new(keys, conf_key_json(k)) == -1)
+			rc = -1;
+	for (i = 0; (env = conf_alias(i, &key)) != NULL; i++)
+		if (json_object_set_new(al, env, json_string(key)) == -1)
+			rc = -1;
+	json_object_set_new(doc, "keys", keys);
+	json_object_set_new(doc, "aliases", al);
+	if (rc == 0 && (json_dumpf(doc, out, JSON_INDENT(1)) == -1 ||
+	    fputc('\n', out) == EOF || fflush(out) != 0))
+		rc = -1;
+	json_decref(doc);
 	return rc;
 }

@@ -78,6 +78,7 @@ usage(FILE *f)
 	    "  -f         stay in the foreground (always the case)\n"
 	    "  -V         print the version and exit\n"
 	    "  --migrate  apply pending database migrations and exit\n"
+	    "  --keys     print the configuration keys (JSON) and exit\n"
 	    "  -h         this help\n", NOTIFYD_CONFFILE);
 }
 
@@ -147,6 +148,7 @@ main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "migrate", no_argument, NULL, 'M' },
+		{ "keys", no_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
@@ -163,6 +165,7 @@ main(int argc, char **argv)
 		case 'T': test = dump = 1; break;
 		case 'f': break;
 		case 'M': migrate = 1; break;
+		case 'K': return conf_dump_keys(stdout) == 0 ? 0 : 1;
 		case 'V': printf("notifyd %s\n", PACKAGE_VERSION); return 0;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;

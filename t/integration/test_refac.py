@@ -66,6 +66,39 @@ def test_dump_env_override_masked_and_reloadable(tmp_path):
     assert r3.stdout.split("\n", 1)[1] == out.split("\n", 1)[1]
 
 
+def dumped_names(text):
+    """Dotted key names of a -T dump (libconfig groups as written)."""
+    names, path = [], []
+    for line in text.splitlines():
+        line = line.strip()
+        m = re.match(r"^([a-z_]+) :$", line)
+        if m:
+            path.append(m.group(1))
+        elif line == "};":
+            path.pop()
+        elif re.match(r"^[a-z_]+ = ", line):
+            names.append(".".join(path + [line.split(" ", 1)[0]]))
+    return names
+
+
+def test_keys_json_is_the_table_dump_shows(tmp_path):
+    """--keys (what confkeys.py reads) and -T name the same keys."""
+    import confkeys
+    r = run(["--keys"])
+    assert r.returncode == 0, r.stderr
+    table = json.loads(r.stdout)
+    names = [k["name"] for k in table["keys"]]
+    assert names == [k.name for k in confkeys.keys()]
+    assert table["aliases"]["NOTIFYD_DATABASE_URL"] == "database.conninfo"
+    r = run(["-T"], env={"NOTIFYD_HTTP_PORT": "1"})
+    assert r.returncode == 0, r.stderr
+    assert sorted(dumped_names(r.stdout)) == sorted(names)
+    migr = next(k for k in table["keys"]
+                if k["name"] == "database.migrations_dir")
+    assert migr["doc_default"] == "DATADIR/notifyd/sql"
+    assert migr["default"].endswith("/notifyd/sql")
+
+
 def test_dump_of_a_bad_config_is_an_error(tmp_path):
     path = tmp_path / "bad.conf"
     path.write_text('http: { port = "eighty"; };\n')
