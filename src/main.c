@@ -1,7 +1,8 @@
 /*
  * main.c - command line, then the master.
  *
- * -c FILE, -t (check and exit), -V, -h, --migrate.  Always in the
+ * -c FILE, -t (check and exit), -T (check, print and exit), --keys, -V,
+ * -h, --migrate; the role table.  Always in the
  * foreground: systemd and container runtimes supervise us.
  */
 #include "config.h"
