@@ -469,8 +469,9 @@ audit_consumer_new(struct audit *a, char *err, size_t len)
 static void
 audit_take(struct audit *a, rd_kafka_message_t *m)
 {
-	audit_log_ctx(m);
 	if (m->err != 0) {
+		/* The context is set only here: never on the per-message path. */
+		audit_log_ctx(m);
 		/* A regex matching no topic yet is no news. */
 		if (m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
 			log_debug("consume: %s", rd_kafka_message_errstr(m));
@@ -478,21 +479,21 @@ audit_take(struct audit *a, rd_kafka_message_t *m)
 			log_warnx("consume %s [%d]: %s", m->rkt ?
 			    rd_kafka_topic_name(m->rkt) : "-", (int)m->partition,
 			    rd_kafka_message_errstr(m));
-		rd_kafka_message_destroy(m);
 		log_ctx_clear();
+		rd_kafka_message_destroy(m);
 		return;
 	}
 	if (audit_batch_add(&a->batch, m) == -1) {
+		audit_log_ctx(m);
 		log_error("out of memory holding %s [%d] at offset %lld; "
 		    "restarting from the stored offsets",
 		    rd_kafka_topic_name(m->rkt), (int)m->partition,
 		    (long long)m->offset);
-		rd_kafka_message_destroy(m);
 		log_ctx_clear();
+		rd_kafka_message_destroy(m);
 		a->broken = true;
 		return;
 	}
-	log_ctx_clear();
 	if (!a->failing && a->db != NULL && !db_broken(a->db) &&
 	    a->batch.copy.len - a->batch.sent >= AUDIT_STREAM_BYTES)
 		audit_batch_stream(&a->batch, a->db);
