@@ -12,7 +12,7 @@ set -e
 cd "$(dirname "$0")/../.."
 sh contrib/dev/bootstrap.sh
 top=$(pwd)
-var=$top/var
+var=${NOTIFYD_RUN_DIR:-$top/var}	# where PostgreSQL, mail and logs go
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 PY=/usr/bin/python3
 HTTP_PORT=${NOTIFYD_HTTP_PORT:-8080}
@@ -94,7 +94,7 @@ try:
   curl -s -X POST http://127.0.0.1:$HTTP_PORT/notification_service/api/notifications \\
     -H 'Content-Type: application/json' \\
     -d '{"type":"EMAIL","title":"Test Email","content":"<p>Hello from notifyd</p>","userId":1,"recipient":"test@example.com","metadata":{"testId":"TEST-001"}}'
-  ls var/mail/        # the delivered message
+  ls $var/mail/        # the delivered message
   curl -s http://127.0.0.1:$HTTP_PORT/notification_service/api/notifications/1
   # an order event from another service, then the audit log of that order
   # (a new topic is picked up within about ten seconds):
