@@ -1,7 +1,8 @@
 #!/bin/sh
 # Runs notifyd locally on its embedded defaults, with throwaway servers:
 # PostgreSQL under ./var/pg, librdkafka's mock Kafka broker, and an SMTP
-# sink that keeps every mail as a file under ./var/mail.  Ctrl-C stops
+# sink that keeps every mail as a file under ./var/mail ($NOTIFYD_RUN_DIR
+# instead of ./var when set).  Ctrl-C stops
 # everything.  The walk-through it prints runs as shown: a POST that is
 # delivered, and an order event (produced with kcat: the audit log is
 # indexed by the orderId of the events other services publish, not by
