@@ -1,7 +1,7 @@
 #!/bin/sh
 # Runs notifyd locally on its embedded defaults, with throwaway servers:
 # PostgreSQL under ./var/pg, librdkafka's mock Kafka broker, and an SMTP
-# sink that keeps every mail as a file under ./var/mail ($NOTIFYD_RUN_DIR
+# sink that keeps every mail as a file under ./var/mail ($RUN_DIR
 # instead of ./var when set).  Ctrl-C stops
 # everything.  The walk-through it prints runs as shown: a POST that is
 # delivered, and an order event (produced with kcat: the audit log is
@@ -13,7 +13,7 @@ set -e
 cd "$(dirname "$0")/../.."
 sh contrib/dev/bootstrap.sh
 top=$(pwd)
-var=${NOTIFYD_RUN_DIR:-$top/var}	# where PostgreSQL, mail and logs go
+var=${RUN_DIR:-$top/var}	# where PostgreSQL, mail and logs go
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 PY=/usr/bin/python3
 HTTP_PORT=${NOTIFYD_HTTP_PORT:-8080}

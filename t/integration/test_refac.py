@@ -239,7 +239,7 @@ def test_run_local_walkthrough_does_what_it_says():
                                dir=nd.test_tmp_base())
     os.chmod(run_dir, 0o755)
     port = nd.free_port()
-    env = dict(os.environ, NOTIFYD_RUN_DIR=run_dir, NOTIFYD_HTTP_PORT=str(port),
+    env = dict(os.environ, RUN_DIR=run_dir, NOTIFYD_HTTP_PORT=str(port),
                PG_PORT=str(nd.free_port()), SMTP_PORT=str(nd.free_port()))
     out_path = os.path.join(run_dir, "run-local.out")
     with open(out_path, "w") as out:
