@@ -270,8 +270,9 @@ test_dump(void **state)
 	c = load_text("http: { tokens = [ \"s3cretTOKEN:send,read\" ]; };\n"
 	    "database: { conninfo = \"host=db password='p w\\\\'x' "
 	    "user=u\"; };\n"
-	    "kafka: { properties = [ \"sasl.password=kpw\", \"acks=all\" ]; };\n"
-	    "email: { from = \"a\\\"b\\\\c@x.example\"; smtp: { url = "
+	    "kafka: { properties = [ \"sasl.password=kpw\", \"acks=all\", "
+	    "\"client.id=a\\\"b\\\\c\" ]; };\n"
+	    "email: { from = \"ops@x.example\"; smtp: { url = "
 	    "\"smtp://bob:hunter2@mx.example:25\"; };\n"
 	    "  retry: { jitter = 0.25; }; };\n", err);
 	unsetenv("NOTIFYD_HTTP_PORT");
@@ -295,6 +296,7 @@ test_dump(void **state)
 	    "host=db password=******** user=u");
 	assert_string_equal(back->kafka_properties.v[0], "sasl.password=********");
 	assert_string_equal(back->kafka_properties.v[1], "acks=all");
+	assert_string_equal(back->kafka_properties.v[2], "client.id=a\"b\\c");
 	conf_free(back);
 	conf_free(c);
 	free(text);
