@@ -26,6 +26,7 @@
 #include "log.h"
 #include "notif.h"
 #include "proc.h"
+#include "roles.h"
 #include "smtp.h"
 #include "stats.h"
 #include "util.h"
