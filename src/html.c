@@ -18,17 +18,16 @@
 #include <libxml/HTMLparser.h>
 #include <libxml/tree.h>
 
+#include "buf.h"
 #include "html.h"
 #include "utf8.h"
 
 #define HTML_LISTS	16	/* nested lists numbered; deeper ones get "- " */
 
 struct html_out {
-	char	*p;
-	size_t	 len, cap;
+	struct buf b;		/* b.oom: out of memory */
 	int	 want_breaks;	/* newlines owed before the next text */
 	bool	 want_space;
-	bool	 failed;	/* out of memory */
 	int	 pre;		/* inside <pre>: whitespace kept */
 	int	 lists;		/* list depth */
 	size_t	 link_at;	/* output length when the open <a> began */
@@ -47,23 +46,7 @@ html_init(void)
 static void
 html_put(struct html_out *o, const char *s, size_t n)
 {
-	char *np;
-	size_t cap;
-
-	if (o->failed)
-		return;
-	if (o->len + n + 1 > o->cap) {
-		cap = (o->len + n + 1) * 2;
-		if ((np = realloc(o->p, cap)) == NULL) {
-			o->failed = true;
-			return;
-		}
-		o->p = np;
-		o->cap = cap;
-	}
-	memcpy(o->p + o->len, s, n);
-	o->len += n;
-	o->p[o->len] = '\0';
+	buf_add(&o->b, s, n);
 }
 
 /*
@@ -95,7 +78,7 @@ html_trailing_breaks(const struct html_out *o)
 {
 	int n = 0;
 
-	while (n < 2 && (size_t)n < o->len && o->p[o->len - 1 - n] == '\n')
+	while (n < 2 && (size_t)n < o->b.len && o->b.p[o->b.len - 1 - n] == '\n')
 		n++;
 	return n;
 }
@@ -106,14 +89,14 @@ html_settle(struct html_out *o)
 {
 	int have;
 
-	if (o->len == 0) {
+	if (o->b.len == 0) {
 		o->want_breaks = 0;
 		o->want_space = false;
 		return;
 	}
 	for (have = html_trailing_breaks(o); have < o->want_breaks; have++)
 		html_put(o, "\n", 1);
-	if (o->want_breaks == 0 && o->want_space && o->p[o->len - 1] != '\n')
+	if (o->want_breaks == 0 && o->want_space && o->b.p[o->b.len - 1] != '\n')
 		html_put(o, " ", 1);
 	o->want_breaks = 0;
 	o->want_space = false;
@@ -244,7 +227,7 @@ html_open(struct html_out *o, const xmlNode *n)
 	} else if (html_is(n, "li"))
 		html_item(o);
 	else if (html_is(n, "a"))
-		o->link_at = o->len;
+		o->link_at = o->b.len;
 	else if (html_is(n, "img"))
 		html_alt(o, n);
 	return true;
@@ -257,15 +240,15 @@ html_link(struct html_out *o, const xmlNode *n, size_t text_at)
 	xmlChar *href = xmlGetProp(n, (const xmlChar *)"href");
 	const char *u = (const char *)href;
 
-	while (text_at < o->len && (o->p[text_at] == ' ' ||
-	    o->p[text_at] == '\n'))
+	while (text_at < o->b.len && (o->b.p[text_at] == ' ' ||
+	    o->b.p[text_at] == '\n'))
 		text_at++;	/* the space owed before the link's text */
 
 	if (u != NULL && u[0] != '\0' && u[0] != '#' &&
 	    strncasecmp(u, "javascript:", 11) != 0 &&
-	    !(o->len - text_at == strlen(u) &&
-	    memcmp(o->p + text_at, u, strlen(u)) == 0)) {
-		if (o->len > text_at) {
+	    !(o->b.len - text_at == strlen(u) &&
+	    memcmp(o->b.p + text_at, u, strlen(u)) == 0)) {
+		if (o->b.len > text_at) {
 			html_put(o, " (", 2);
 			html_put_text(o, u, strlen(u));
 			html_put(o, ")", 1);
@@ -312,7 +295,7 @@ html_walk(struct html_out *o, const xmlNode *root)
 {
 	const xmlNode *n = root;
 
-	while (n != NULL && !o->failed) {
+	while (n != NULL && !o->b.oom) {
 		if (html_enter(o, n)) {
 			n = n->children;
 			continue;
@@ -335,19 +318,19 @@ html_trim(struct html_out *o)
 {
 	size_t i, j;
 
-	for (i = j = 0; i < o->len; i++) {
-		if ((unsigned char)o->p[i] == 0xc2 && i + 1 < o->len &&
-		    (unsigned char)o->p[i + 1] == 0xa0) {
-			o->p[j++] = ' ';
+	for (i = j = 0; i < o->b.len; i++) {
+		if ((unsigned char)o->b.p[i] == 0xc2 && i + 1 < o->b.len &&
+		    (unsigned char)o->b.p[i + 1] == 0xa0) {
+			o->b.p[j++] = ' ';
 			i++;
 		} else
-			o->p[j++] = o->p[i];
+			o->b.p[j++] = o->b.p[i];
 	}
-	o->len = j;
-	while (o->len > 0 && (o->p[o->len - 1] == ' ' ||
-	    o->p[o->len - 1] == '\n'))
-		o->len--;
-	o->p[o->len] = '\0';
+	o->b.len = j;
+	while (o->b.len > 0 && (o->b.p[o->b.len - 1] == ' ' ||
+	    o->b.p[o->b.len - 1] == '\n'))
+		o->b.len--;
+	o->b.p[o->b.len] = '\0';
 }
 
 char *
@@ -359,8 +342,7 @@ html_to_text(const char *html, size_t len)
 
 	pthread_once(&html_once, html_init);
 	memset(&o, 0, sizeof(o));
-	html_put(&o, "", 0);
-	if (o.failed)
+	if (buf_str(&o.b) == NULL)
 		return NULL;
 	if (len > 0 && len <= (size_t)INT_MAX &&
 	    (doc = htmlReadMemory(html, (int)len, NULL, "UTF-8",
@@ -370,10 +352,10 @@ html_to_text(const char *html, size_t len)
 			html_walk(&o, root);
 		xmlFreeDoc(doc);
 	}
-	if (o.failed) {
-		free(o.p);
+	if (o.b.oom) {
+		buf_free(&o.b);
 		return NULL;
 	}
 	html_trim(&o);
-	return o.p;
+	return o.b.p;
 }
