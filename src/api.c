@@ -2,10 +2,13 @@
  * api.c - the api role: libmicrohttpd on the master's listen socket.
  *
  * Owns routing, bodies, bearer tokens, error shapes, per-request
- * metrics and the graceful drain.  Handlers live in api_*.c.  One
- * thread per connection (keep-alive clients keep theirs); database
- * connections come from a per-process pool so a handler never opens
- * one per request.
+ * metrics and the graceful drain.  Handlers live in api_*.c.  A fixed
+ * pool of http.threads epoll threads serves every connection, so idle
+ * or slow clients cost a descriptor and a little memory, not a thread;
+ * connection counts are capped in total and per client address, and
+ * api_conn.c closes connections that are slow to send a request head.
+ * Database connections come from a per-process pool so a handler never
+ * opens one per request.
  */
 #include "config.h"
 
@@ -13,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "api.h"
@@ -375,25 +379,61 @@ api_respond(struct api_req *r)
 	return ret;
 }
 
-/* Gathers the body, refusing early when Content-Length is too large. */
-static void
+/* Gathers the body; -1 once it grows past http.max_body. */
+static int
 api_body(struct api_req *r, const char *data, size_t n)
 {
 	size_t max = (size_t)conf->http_max_body;
 	char *nb;
 
-	if (r->body_too_big || r->body_len + n > max) {
+	if (r->body_too_big || n > max - r->body_len) {
 		r->body_too_big = true;
-		return;
+		return -1;
 	}
 	if ((nb = realloc(r->body, r->body_len + n + 1)) == NULL) {
 		r->body_too_big = true;
-		return;
+		return -1;
 	}
 	r->body = nb;
 	memcpy(r->body + r->body_len, data, n);
 	r->body_len += n;
 	r->body[r->body_len] = '\0';
+	return 0;
+}
+
+/*
+ * 413 for a body that grew past http.max_body without announcing its
+ * size (chunked).  libmicrohttpd 0.9.75 cannot queue a response while
+ * it receives a body and would read the rest to its end, so the answer
+ * is written on the socket here (nothing else is being sent on it: the
+ * request is still arriving), the sending side is shut so the client
+ * reads the 413 then end-of-file, and MHD_NO makes libmicrohttpd close
+ * the connection at once.
+ */
+static enum MHD_Result
+api_body_refuse(struct api_req *r)
+{
+	const union MHD_ConnectionInfo *ci;
+	struct api_resp rs;
+	char *body, buf[512];
+	int n;
+
+	memset(&rs, 0, sizeof(rs));
+	api_error(&rs, 413, "request body too large", NULL);
+	body = json_dumps(rs.json, JSON_COMPACT);
+	ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	n = snprintf(buf, sizeof(buf), "HTTP/1.1 413 Content Too Large\r\n"
+	    "Content-Type: application/json\r\nContent-Length: %zu\r\n"
+	    "Connection: close\r\n\r\n%s", body != NULL ? strlen(body) : 0,
+	    body != NULL ? body : "");
+	if (ci != NULL && n > 0 && (size_t)n < sizeof(buf)) {
+		(void)send(ci->connect_fd, buf, (size_t)n, MSG_NOSIGNAL);
+		(void)shutdown(ci->connect_fd, SHUT_WR);
+	}
+	free(body);
+	json_decref(rs.json);
+	api_account(r, 413);
+	return MHD_NO;
 }
 
 static enum MHD_Result
@@ -414,6 +454,7 @@ api_access(void *cls, struct MHD_Connection *conn, const char *url,
 		r->route = -1;
 		r->started_us = util_now_us();
 		*state = r;
+		api_heads_done(r->ctx->heads, conn);
 		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 		    MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl != NULL && strtoull(cl, NULL, 10) >
@@ -424,7 +465,8 @@ api_access(void *cls, struct MHD_Connection *conn, const char *url,
 		return MHD_YES;
 	}
 	if (*data_size > 0) {
-		api_body(r, data, *data_size);
+		if (api_body(r, data, *data_size) == -1)
+			return api_body_refuse(r);
 		*data_size = 0;
 		return MHD_YES;
 	}
@@ -435,8 +477,10 @@ static void
 api_completed(void *cls, struct MHD_Connection *conn, void **state,
     enum MHD_RequestTerminationCode toe)
 {
+	struct api_ctx *ctx = cls;
 	struct api_req *r = *state;
 
+	api_heads_wait(ctx->heads, conn);
 	if (r == NULL)
 		return;
 	free(r->body);
@@ -457,17 +501,32 @@ api_mhd_log(void *cls, const char *fmt, va_list ap)
 	log_debug("microhttpd: %s", buf);
 }
 
+/*
+ * A fixed pool of epoll threads, each serving its share of the
+ * connections.  A handler runs on its pool thread and blocks it (a
+ * POST waits for its group commit and Kafka's ack), so http.threads
+ * bounds the requests in progress at once, and with them the size of
+ * the groups api_store.c commits: the default of 32 lets 8 to 32
+ * concurrent POSTs share one commit as they did with a thread per
+ * connection, and idle pool threads cost little.  The idle timeout
+ * (30 s, reset by every byte) still ends stalled bodies and readers;
+ * request heads have their own deadline (api_conn.c).
+ */
 static struct MHD_Daemon *
 api_start(struct api_ctx *ctx, int fd)
 {
-	return MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION |
-	    MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG,
+	return MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC |
+	    MHD_USE_ERROR_LOG,
 	    0, NULL, NULL, api_access, ctx,
 	    MHD_OPTION_EXTERNAL_LOGGER, api_mhd_log, NULL,
 	    MHD_OPTION_LISTEN_SOCKET, fd,
+	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)conf->http_threads,
 	    MHD_OPTION_NOTIFY_COMPLETED, api_completed, ctx,
+	    MHD_OPTION_NOTIFY_CONNECTION, api_heads_notify, ctx->heads,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)4000,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)conf->http_max_connections,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+	    (unsigned)conf->http_max_connections_per_ip,
 	    MHD_OPTION_END);
 }
 
@@ -489,6 +548,7 @@ api_drain(struct api_ctx *ctx, struct MHD_Daemon *d)
 		info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
 		if (info == NULL || info->num_connections == 0)
 			break;
+		(void)api_heads_sweep(ctx->heads);
 		util_sleep(0.05);
 	}
 	MHD_stop_daemon(d);
@@ -503,10 +563,12 @@ api_main(const struct proc_info *pi)
 
 	memset(&ctx, 0, sizeof(ctx));
 	if ((ctx.pool = db_pool_new(conf->database_conninfo,
-	    conf->database_pool)) == NULL)
+	    conf->database_pool)) == NULL ||
+	    (ctx.heads = api_heads_new(conf->http_header_timeout)) == NULL)
 		fatalx("out of memory");
 	if (api_notify_init(&ctx) == -1) {
 		db_pool_free(ctx.pool);
+		api_heads_free(ctx.heads);
 		return 1;
 	}
 	if ((d = api_start(&ctx, pi->listen_fd)) == NULL) {
@@ -515,11 +577,14 @@ api_main(const struct proc_info *pi)
 		goto out;
 	}
 	proc_ready();
-	while (proc_running())
-		util_sleep(0.2);
+	while (proc_running()) {
+		util_sleep(0.1);
+		(void)api_heads_sweep(ctx.heads);
+	}
 	api_drain(&ctx, d);
 out:
 	api_notify_fini(&ctx);
 	db_pool_free(ctx.pool);
+	api_heads_free(ctx.heads);
 	return rc;
 }

@@ -14,6 +14,7 @@
 struct db_pool;
 struct api_notify;
 struct api_store;
+struct api_heads;
 struct queue;
 struct queue_ticket;
 
@@ -43,8 +44,18 @@ void	api_store_insert(struct api_store *, struct api_store_req *);
 struct api_ctx {
 	struct db_pool		*pool;
 	struct api_notify	*notify;	/* producer and ack tracking */
+	struct api_heads	*heads;		/* request-head deadlines */
 	volatile sig_atomic_t	 draining;
 };
+
+/* Request-head deadlines (api_conn.c). */
+struct api_heads *api_heads_new(double timeout);
+void	api_heads_free(struct api_heads *);
+void	api_heads_notify(void *, struct MHD_Connection *, void **,
+	    enum MHD_ConnectionNotificationCode);
+void	api_heads_done(struct api_heads *, struct MHD_Connection *);
+void	api_heads_wait(struct api_heads *, struct MHD_Connection *);
+int	api_heads_sweep(struct api_heads *);
 
 int	api_notify_init(struct api_ctx *) __attribute__((warn_unused_result));
 void	api_notify_fini(struct api_ctx *);
