@@ -510,24 +510,35 @@ api_mhd_log(void *cls, const char *fmt, va_list ap)
  * concurrent POSTs share one commit as they did with a thread per
  * connection, and idle pool threads cost little.  The idle timeout
  * (30 s, reset by every byte) still ends stalled bodies and readers;
- * request heads have their own deadline (api_conn.c).
+ * request heads have their own deadline, and our own thread accepts
+ * the connections and spreads them over the pool (api_conn.c).
  */
 static struct MHD_Daemon *
 api_start(struct api_ctx *ctx, int fd)
 {
-	return MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC |
-	    MHD_USE_ERROR_LOG,
+	struct MHD_Daemon *d;
+
+	d = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC |
+	    MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ERROR_LOG,
 	    0, NULL, NULL, api_access, ctx,
 	    MHD_OPTION_EXTERNAL_LOGGER, api_mhd_log, NULL,
-	    MHD_OPTION_LISTEN_SOCKET, fd,
 	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)conf->http_threads,
 	    MHD_OPTION_NOTIFY_COMPLETED, api_completed, ctx,
 	    MHD_OPTION_NOTIFY_CONNECTION, api_heads_notify, ctx->heads,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)conf->http_max_connections,
+	    MHD_OPTION_CONNECTION_LIMIT,	/* per thread: see api_conn.c */
+	    (unsigned)conf->http_max_connections * (unsigned)conf->http_threads,
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
 	    (unsigned)conf->http_max_connections_per_ip,
 	    MHD_OPTION_END);
+	if (d == NULL)
+		return NULL;
+	if ((ctx->accept = api_accept_start(fd, d, ctx->heads,
+	    (unsigned)conf->http_max_connections)) == NULL) {
+		MHD_stop_daemon(d);
+		return NULL;
+	}
+	return d;
 }
 
 /*
@@ -543,7 +554,8 @@ api_drain(struct api_ctx *ctx, struct MHD_Daemon *d)
 	    conf->shutdown_timeout * 0.8);
 
 	ctx->draining = 1;
-	MHD_quiesce_daemon(d);
+	api_accept_stop(ctx->accept);
+	ctx->accept = NULL;
 	while (util_now() < until) {
 		info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
 		if (info == NULL || info->num_connections == 0)

@@ -10,14 +10,25 @@
  * next read.  Every deadline is "now + one fixed timeout", so a FIFO
  * list is already sorted and a sweep only looks at the expired ones.
  *
- * Never closes a descriptor itself: libmicrohttpd owns them.  The
+ * It also accepts the connections (api_accept_*): libmicrohttpd's pool
+ * threads each accept from the listen socket and one may take a burst
+ * of them, which then share that one thread: a POST blocking it for its
+ * group commit would hold up the others.  Handed over with
+ * MHD_add_connection, each lands on the pool thread its descriptor
+ * number picks, so concurrent clients spread over the pool.
+ *
+ * Never closes a served descriptor itself: libmicrohttpd owns them.  The
  * "closed" notification, which unlinks the entry under our mutex,
  * comes before libmicrohttpd closes the descriptor, so the sweep can
  * never shut down a number that was reused by a newer connection.
  */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -36,6 +47,7 @@ struct api_heads {
 	pthread_mutex_t	 mu;
 	struct api_conn	*head, *tail;
 	double		 timeout;
+	unsigned	 open;		/* handed to MHD, not closed yet */
 };
 
 struct api_heads *
@@ -115,6 +127,7 @@ api_heads_notify(void *cls, struct MHD_Connection *conn, void **sctx,
 		pthread_mutex_unlock(&h->mu);
 		return;
 	}
+	__atomic_sub_fetch(&h->open, 1, __ATOMIC_RELAXED);
 	if (c == NULL)
 		return;
 	pthread_mutex_lock(&h->mu);
@@ -179,4 +192,100 @@ api_heads_sweep(struct api_heads *h)
 	}
 	pthread_mutex_unlock(&h->mu);
 	return n;
+}
+
+struct api_accept {
+	int			 fd;
+	unsigned		 max;
+	struct MHD_Daemon	*d;
+	struct api_heads	*h;
+	pthread_t		 thread;
+	volatile sig_atomic_t	 stop;
+};
+
+/*
+ * At http.max_connections new clients wait in the listen backlog.
+ * Counted here, not by libmicrohttpd: its count lags the connections
+ * handed over and let a burst overshoot the limit.  Its per-thread
+ * limit is set to the whole limit so that it never refuses one after
+ * MHD_add_connection took it (that would leak a slot here: no "closed"
+ * notification follows); only a failed allocation still can.
+ */
+static bool
+api_accept_full(struct api_accept *a)
+{
+	return __atomic_load_n(&a->h->open, __ATOMIC_RELAXED) >= a->max;
+}
+
+static void *
+api_accept_run(void *arg)
+{
+	struct api_accept *a = arg;
+	struct pollfd p = { a->fd, POLLIN, 0 };
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int c;
+
+	while (!a->stop) {
+		if (api_accept_full(a)) {
+			util_sleep(0.01);
+			continue;
+		}
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		len = sizeof(ss);
+		c = accept4(a->fd, (struct sockaddr *)&ss, &len,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (c == -1) {
+			/* EAGAIN: a sibling api process took it */
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM)
+				util_sleep(0.01);
+			continue;
+		}
+		/* Refused (per-address limit, memory): closed by MHD. */
+		__atomic_add_fetch(&a->h->open, 1, __ATOMIC_RELAXED);
+		if (MHD_add_connection(a->d, c, (struct sockaddr *)&ss, len) !=
+		    MHD_YES)
+			__atomic_sub_fetch(&a->h->open, 1, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+/*
+ * Starts accepting from fd into d.  The listen socket is shared with
+ * sibling api processes, so it is made non-blocking: one of them may
+ * take the connection poll(2) announced.
+ */
+struct api_accept *
+api_accept_start(int fd, struct MHD_Daemon *d, struct api_heads *h,
+    unsigned max)
+{
+	struct api_accept *a;
+	int fl;
+
+	if ((fl = fcntl(fd, F_GETFL)) == -1 ||
+	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1 ||
+	    (a = calloc(1, sizeof(*a))) == NULL)
+		return NULL;
+	a->fd = fd;
+	a->d = d;
+	a->h = h;
+	a->max = max;
+	if ((errno = pthread_create(&a->thread, NULL, api_accept_run, a)) != 0) {
+		free(a);
+		return NULL;
+	}
+	return a;
+}
+
+/* Stops accepting (within 0.1 s); the served connections stay. */
+void
+api_accept_stop(struct api_accept *a)
+{
+	if (a == NULL)
+		return;
+	a->stop = 1;
+	pthread_join(a->thread, NULL);
+	free(a);
 }

@@ -15,6 +15,7 @@ struct db_pool;
 struct api_notify;
 struct api_store;
 struct api_heads;
+struct api_accept;
 struct queue;
 struct queue_ticket;
 
@@ -45,6 +46,7 @@ struct api_ctx {
 	struct db_pool		*pool;
 	struct api_notify	*notify;	/* producer and ack tracking */
 	struct api_heads	*heads;		/* request-head deadlines */
+	struct api_accept	*accept;	/* the accepting thread */
 	volatile sig_atomic_t	 draining;
 };
 
@@ -56,6 +58,9 @@ void	api_heads_notify(void *, struct MHD_Connection *, void **,
 void	api_heads_done(struct api_heads *, struct MHD_Connection *);
 void	api_heads_wait(struct api_heads *, struct MHD_Connection *);
 int	api_heads_sweep(struct api_heads *);
+struct api_accept *api_accept_start(int, struct MHD_Daemon *,
+	    struct api_heads *, unsigned) __attribute__((warn_unused_result));
+void	api_accept_stop(struct api_accept *);
 
 int	api_notify_init(struct api_ctx *) __attribute__((warn_unused_result));
 void	api_notify_fini(struct api_ctx *);
