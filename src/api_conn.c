@@ -172,6 +172,13 @@ api_heads_wait(struct api_heads *h, struct MHD_Connection *conn)
 	pthread_mutex_unlock(&h->mu);
 }
 
+/* Connections handed to libmicrohttpd and not closed yet. */
+unsigned
+api_heads_open(struct api_heads *h)
+{
+	return __atomic_load_n(&h->open, __ATOMIC_RELAXED);
+}
+
 /*
  * Shuts down every connection past its deadline; returns how many.
  * shutdown(2) wakes the owning pool thread, which reads end-of-file

@@ -58,6 +58,7 @@ void	api_heads_notify(void *, struct MHD_Connection *, void **,
 void	api_heads_done(struct api_heads *, struct MHD_Connection *);
 void	api_heads_wait(struct api_heads *, struct MHD_Connection *);
 int	api_heads_sweep(struct api_heads *);
+unsigned api_heads_open(struct api_heads *);
 struct api_accept *api_accept_start(int, struct MHD_Daemon *,
 	    struct api_heads *, unsigned) __attribute__((warn_unused_result));
 void	api_accept_stop(struct api_accept *);
