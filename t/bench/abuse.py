@@ -16,7 +16,8 @@ It prints the probes' p50/p99/max and failures, and the api process's
 peak PSS, thread count and sockets held, sampled twice a second from
 /proc.  With --start it first starts a throwaway PostgreSQL (default
 durability), librdkafka's mock broker and notifyd with the default HTTP
-limits (email on, no mailer workers), and stops them after.
+limits (email on, no mailer workers; --http KEY=N changes one), and
+stops them after.
 
 Needs `ulimit -n` above idle + trickle + a margin (it raises its soft
 limit to the hard one).  Not a test: `make check` does not run it.
@@ -309,13 +310,17 @@ def start_stack(o):
                     {"log": {"level": "warning"},
                      "email": {"enabled": True, "workers": 0}})
     del conf["http"]["threads"]         # the default, as shipped
+    for kv in o.http:
+        k, v = kv.split("=", 1)
+        conf["http"][k] = float(v) if "." in v else int(v)
     d = nd.Notifyd(tmp, conf)
     d.wait_ready(30)
     o.port = d.port
     o.pid = [p for p in d.children()
              if Path("/proc/%d/comm" % p).read_text().strip() == "notifyd-api"]
     print("notifyd %d on port %d (api %s), defaults but for email.workers = 0"
-          % (d.pid, d.port, o.pid))
+          "%s" % (d.pid, d.port, o.pid,
+                  "".join(", http.%s" % kv for kv in o.http)))
 
     def stop():
         d.stop(30)
@@ -345,6 +350,8 @@ def main():
     ap.add_argument("--seconds", type=float, default=40)
     ap.add_argument("--start", action="store_true")
     ap.add_argument("--builddir", default=str(SRCDIR))
+    ap.add_argument("--http", action="append", default=[], metavar="KEY=N",
+                    help="with --start: an http.KEY other than the default")
     o = ap.parse_args()
     stop = start_stack(o) if o.start else None
     if o.port is None:
