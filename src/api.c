@@ -2,9 +2,10 @@
  * api.c - the api role: libmicrohttpd on the master's listen socket.
  *
  * Owns routing, bodies, bearer tokens, error shapes, per-request
- * metrics and the graceful drain.  Handlers live in api_*.c.  A fixed
- * pool of http.threads epoll threads serves every connection, so idle
- * or slow clients cost a descriptor and a little memory, not a thread;
+ * metrics and the graceful drain.  Handlers live in api_*.c.  A few
+ * epoll threads serve every connection and http.threads request threads
+ * run the handlers, so idle or slow clients cost a descriptor and a
+ * little memory, not a thread;
  * connection counts are capped in total and per client address, and
  * api_conn.c closes connections that are slow to send a request head.
  * Database connections come from a per-process pool so a handler never
@@ -362,21 +363,82 @@ api_send(struct api_req *r, struct api_resp *rs)
 	return ret;
 }
 
+/* Runs the handler: rs gets the answer. */
+static void
+api_run(struct api_req *r, struct api_resp *rs)
+{
+	memset(rs, 0, sizeof(*rs));
+	rs->status = 500;
+	api_dispatch(r, rs);
+	if (rs->json == NULL && rs->text == NULL)
+		api_error(rs, rs->status, "internal error", NULL);
+}
+
+/* Queues the answer (on the connection's epoll thread) and frees it. */
+static enum MHD_Result
+api_reply(struct api_req *r, struct api_resp *rs)
+{
+	enum MHD_Result ret;
+
+	ret = api_send(r, rs);
+	json_decref(rs->json);
+	free(rs->text);
+	memset(rs, 0, sizeof(*rs));
+	return ret;
+}
+
 static enum MHD_Result
 api_respond(struct api_req *r)
 {
 	struct api_resp rs;
-	enum MHD_Result ret;
 
-	memset(&rs, 0, sizeof(rs));
-	rs.status = 500;
-	api_dispatch(r, &rs);
-	if (rs.json == NULL && rs.text == NULL)
-		api_error(&rs, rs.status, "internal error", NULL);
-	ret = api_send(r, &rs);
-	json_decref(rs.json);
-	free(rs.text);
-	return ret;
+	api_run(r, &rs);
+	return api_reply(r, &rs);
+}
+
+/*
+ * A request and its answer on their way through a request thread.  The
+ * connection is suspended while the handler runs there; the thread
+ * resumes it, and libmicrohttpd calls api_access again on the epoll
+ * thread, which queues the answer (it may only be queued there).
+ */
+enum api_call_state { CALL_READING, CALL_RUNNING, CALL_DONE };
+
+struct api_call {
+	struct api_req		 r;	/* first: *state points here */
+	struct api_resp		 rs;
+	struct api_job		 job;
+	enum api_call_state	 state;
+};
+
+static void
+api_call_run(struct api_job *j)
+{
+	struct api_call *c = (struct api_call *)(void *)((char *)j -
+	    offsetof(struct api_call, job));
+
+	api_run(&c->r, &c->rs);
+	c->state = CALL_DONE;	/* the resume's mutex publishes it */
+	MHD_resume_connection(c->r.conn);
+}
+
+/* The whole request is in: on to a request thread. */
+static enum MHD_Result
+api_call_start(struct api_call *c)
+{
+	switch (c->state) {
+	case CALL_READING:
+		c->state = CALL_RUNNING;
+		c->job.fn = api_call_run;
+		MHD_suspend_connection(c->r.conn);
+		api_jobs_push(c->r.ctx->jobs, &c->job);
+		return MHD_YES;
+	case CALL_RUNNING:	/* not called while suspended */
+		return MHD_YES;
+	case CALL_DONE:
+		break;
+	}
+	return api_reply(&c->r, &c->rs);
 }
 
 /* Gathers the body; -1 once it grows past http.max_body. */
@@ -445,7 +507,7 @@ api_access(void *cls, struct MHD_Connection *conn, const char *url,
 	const char *cl;
 
 	if (r == NULL) {
-		if ((r = calloc(1, sizeof(*r))) == NULL)
+		if ((r = calloc(1, sizeof(struct api_call))) == NULL)
 			return MHD_NO;
 		r->ctx = cls;
 		r->conn = conn;
@@ -470,7 +532,7 @@ api_access(void *cls, struct MHD_Connection *conn, const char *url,
 		*data_size = 0;
 		return MHD_YES;
 	}
-	return api_respond(r);
+	return api_call_start((struct api_call *)r);
 }
 
 static void
@@ -478,13 +540,15 @@ api_completed(void *cls, struct MHD_Connection *conn, void **state,
     enum MHD_RequestTerminationCode toe)
 {
 	struct api_ctx *ctx = cls;
-	struct api_req *r = *state;
+	struct api_call *c = *state;
 
 	api_heads_wait(ctx->heads, conn);
-	if (r == NULL)
+	if (c == NULL)
 		return;
-	free(r->body);
-	free(r);
+	json_decref(c->rs.json);	/* an answer never sent */
+	free(c->rs.text);
+	free(c->r.body);
+	free(c);
 	*state = NULL;
 }
 
@@ -502,32 +566,36 @@ api_mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 /*
- * A fixed pool of epoll threads, each serving its share of the
- * connections.  A handler runs on its pool thread and blocks it (a
- * POST waits for its group commit and Kafka's ack), so http.threads
- * bounds the requests in progress at once, and with them the size of
- * the groups api_store.c commits: the default of 32 lets 8 to 32
- * concurrent POSTs share one commit as they did with a thread per
- * connection, and idle pool threads cost little.  The idle timeout
- * (30 s, reset by every byte) still ends stalled bodies and readers;
- * request heads have their own deadline, and our own thread accepts
- * the connections and spreads them over the pool (api_conn.c).
+ * API_IO_THREADS epoll threads move the bytes of every connection and
+ * never block: each complete request is suspended and run by one of
+ * http.threads request threads (api_jobs.c).  A handler blocks its
+ * request thread (a POST waits for its group commit and Kafka's ack),
+ * so http.threads bounds the requests in progress at once, and with
+ * them the size of the groups api_store.c commits: the default of 32
+ * lets 8 to 32 concurrent POSTs share one commit as they did with a
+ * thread per connection, and an idle thread costs little.  The idle
+ * timeout (30 s, reset by every byte) still ends stalled bodies and
+ * readers; request heads have their own deadline, and our own thread
+ * accepts the connections (api_conn.c).
  */
+#define API_IO_THREADS	4
+
 static struct MHD_Daemon *
 api_start(struct api_ctx *ctx, int fd)
 {
 	struct MHD_Daemon *d;
 
 	d = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC |
-	    MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ERROR_LOG,
+	    MHD_USE_NO_LISTEN_SOCKET | MHD_ALLOW_SUSPEND_RESUME |
+	    MHD_USE_ERROR_LOG,
 	    0, NULL, NULL, api_access, ctx,
 	    MHD_OPTION_EXTERNAL_LOGGER, api_mhd_log, NULL,
-	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)conf->http_threads,
+	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)API_IO_THREADS,
 	    MHD_OPTION_NOTIFY_COMPLETED, api_completed, ctx,
 	    MHD_OPTION_NOTIFY_CONNECTION, api_heads_notify, ctx->heads,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
 	    MHD_OPTION_CONNECTION_LIMIT,	/* per thread: see api_conn.c */
-	    (unsigned)conf->http_max_connections * (unsigned)conf->http_threads,
+	    (unsigned)conf->http_max_connections * API_IO_THREADS,
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
 	    (unsigned)conf->http_max_connections_per_ip,
 	    MHD_OPTION_END);
@@ -560,6 +628,9 @@ api_drain(struct api_ctx *ctx, struct MHD_Daemon *d)
 		(void)api_heads_sweep(ctx->heads);
 		util_sleep(0.05);
 	}
+	/* Handlers first: stopping the server frees their requests. */
+	api_jobs_free(ctx->jobs);
+	ctx->jobs = NULL;
 	MHD_stop_daemon(d);
 }
 
@@ -580,6 +651,11 @@ api_main(const struct proc_info *pi)
 		api_heads_free(ctx.heads);
 		return 1;
 	}
+	if ((ctx.jobs = api_jobs_new(conf->http_threads)) == NULL) {
+		log_error("cannot start %d request threads", conf->http_threads);
+		rc = 1;
+		goto out;
+	}
 	if ((d = api_start(&ctx, pi->listen_fd)) == NULL) {
 		log_error("cannot start the HTTP server on fd %d", pi->listen_fd);
 		rc = 1;
@@ -592,6 +668,7 @@ api_main(const struct proc_info *pi)
 	}
 	api_drain(&ctx, d);
 out:
+	api_jobs_free(ctx.jobs);
 	api_notify_fini(&ctx);
 	db_pool_free(ctx.pool);
 	api_heads_free(ctx.heads);

@@ -10,12 +10,12 @@
  * next read.  Every deadline is "now + one fixed timeout", so a FIFO
  * list is already sorted and a sweep only looks at the expired ones.
  *
- * It also accepts the connections (api_accept_*): libmicrohttpd's pool
- * threads each accept from the listen socket and one may take a burst
- * of them, which then share that one thread: a POST blocking it for its
- * group commit would hold up the others.  Handed over with
- * MHD_add_connection, each lands on the pool thread its descriptor
- * number picks, so concurrent clients spread over the pool.
+ * It also accepts the connections (api_accept_*), so that it can count
+ * them exactly for http.max_connections and the drain (libmicrohttpd's
+ * own count lags), and so that they spread over the epoll threads:
+ * handed over with MHD_add_connection, each lands on the thread its
+ * descriptor number picks, where libmicrohttpd's own accept lets one
+ * thread take a whole burst.
  *
  * Never closes a served descriptor itself: libmicrohttpd owns them.  The
  * "closed" notification, which unlinks the entry under our mutex,

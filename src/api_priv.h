@@ -16,6 +16,7 @@ struct api_notify;
 struct api_store;
 struct api_heads;
 struct api_accept;
+struct api_jobs;
 struct queue;
 struct queue_ticket;
 
@@ -47,8 +48,18 @@ struct api_ctx {
 	struct api_notify	*notify;	/* producer and ack tracking */
 	struct api_heads	*heads;		/* request-head deadlines */
 	struct api_accept	*accept;	/* the accepting thread */
+	struct api_jobs		*jobs;		/* the request threads */
 	volatile sig_atomic_t	 draining;
 };
+
+/* Request threads (api_jobs.c). */
+struct api_job {
+	struct api_job	*next;
+	void		(*fn)(struct api_job *);
+};
+struct api_jobs *api_jobs_new(int nthreads) __attribute__((warn_unused_result));
+void	api_jobs_free(struct api_jobs *);
+void	api_jobs_push(struct api_jobs *, struct api_job *);
 
 /* Request-head deadlines (api_conn.c). */
 struct api_heads *api_heads_new(double timeout);
