@@ -422,12 +422,25 @@ api_call_run(struct api_job *j)
 	MHD_resume_connection(c->r.conn);
 }
 
+/*
+ * Liveness and metrics never block: answered on the epoll thread, they
+ * still answer when every request thread waits for a slow database.
+ */
+static bool
+api_call_inline(const struct api_req *r)
+{
+	return strcmp(r->method, "GET") == 0 && (strcmp(r->url, "/health") == 0
+	    || strcmp(r->url, "/metrics") == 0);
+}
+
 /* The whole request is in: on to a request thread. */
 static enum MHD_Result
 api_call_start(struct api_call *c)
 {
 	switch (c->state) {
 	case CALL_READING:
+		if (api_call_inline(&c->r))
+			return api_respond(&c->r);
 		c->state = CALL_RUNNING;
 		c->job.fn = api_call_run;
 		MHD_suspend_connection(c->r.conn);

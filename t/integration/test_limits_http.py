@@ -320,3 +320,31 @@ def test_chunked_body_past_max_body_413_at_once(conf, notifyd):
         s.close()
     # The process is fine and still answers.
     assert d.get("/health")[0] == 200
+
+
+def test_health_answers_while_every_request_thread_waits(conf, notifyd, db):
+    """/health and /metrics run on the epoll threads: with both request
+    threads stuck behind a locked table, they still answer at once."""
+    import concurrent.futures
+    import psycopg2
+    d = notifyd(limits_conf(conf, threads=2))
+    lock = psycopg2.connect(db.conninfo)
+    try:
+        lock.cursor().execute(
+            "LOCK TABLE email_notifications IN ACCESS EXCLUSIVE MODE")
+        with concurrent.futures.ThreadPoolExecutor(2) as ex:
+            posts = [ex.submit(probe, d, "POST", PATH, notification(i))
+                     for i in range(2)]
+            nd.wait_until(lambda: db.scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type"
+                " = 'Lock' AND query LIKE '%email_notifications%'") >= 1, 5,
+                msg="a POST waiting for the lock")
+            time.sleep(0.3)
+            assert not any(p.done() for p in posts)
+            for path in ("/health", "/metrics"):
+                status, t = probe(d, "GET", path)
+                assert status == 200 and t < 1.0, (path, status, t)
+            lock.rollback()
+            assert [p.result(timeout=10)[0] for p in posts] == [202, 202]
+    finally:
+        lock.close()
