@@ -5,9 +5,9 @@
  * metrics and the graceful drain.  Handlers live in api_*.c.  A few
  * epoll threads serve every connection and http.threads request threads
  * run the handlers, so idle or slow clients cost a descriptor and a
- * little memory, not a thread;
- * connection counts are capped in total and per client address, and
- * api_conn.c closes connections that are slow to send a request head.
+ * little memory, not a thread; connection counts are capped in total
+ * and per client address, and api_conn.c closes connections that are
+ * slow to send a request head.
  * Database connections come from a per-process pool so a handler never
  * opens one per request.
  */
