@@ -2,10 +2,14 @@
  * api.c - the api role: libmicrohttpd on the master's listen socket.
  *
  * Owns routing, bodies, bearer tokens, error shapes, per-request
- * metrics and the graceful drain.  Handlers live in api_*.c.  One
- * thread per connection (keep-alive clients keep theirs); database
- * connections come from a per-process pool so a handler never opens
- * one per request.
+ * metrics and the graceful drain.  Handlers live in api_*.c.  A few
+ * epoll threads serve every connection and http.threads request threads
+ * run the handlers, so idle or slow clients cost a descriptor and a
+ * little memory, not a thread; connection counts are capped in total
+ * and per client address, and api_conn.c closes connections that are
+ * slow to send a request head.
+ * Database connections come from a per-process pool so a handler never
+ * opens one per request.
  */
 #include "config.h"
 
@@ -14,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "api.h"
@@ -533,42 +538,152 @@ api_send(struct api_req *r, struct api_resp *rs)
 	return ret;
 }
 
+/* Runs the handler: rs gets the answer. */
+static void
+api_run(struct api_req *r, struct api_resp *rs)
+{
+	memset(rs, 0, sizeof(*rs));
+	rs->status = 500;
+	api_dispatch(r, rs);
+	if (rs->json == NULL && rs->text == NULL)
+		api_error(rs, rs->status, "internal error", NULL);
+}
+
+/* Queues the answer (on the connection's epoll thread) and frees it. */
+static enum MHD_Result
+api_reply(struct api_req *r, struct api_resp *rs)
+{
+	enum MHD_Result ret;
+
+	ret = api_send(r, rs);
+	json_decref(rs->json);
+	free(rs->text);
+	memset(rs, 0, sizeof(*rs));
+	return ret;
+}
+
 static enum MHD_Result
 api_respond(struct api_req *r)
 {
 	struct api_resp rs;
-	enum MHD_Result ret;
 
-	memset(&rs, 0, sizeof(rs));
-	rs.status = 500;
-	api_dispatch(r, &rs);
-	if (rs.json == NULL && rs.text == NULL)
-		api_error(&rs, rs.status, "internal error", NULL);
-	ret = api_send(r, &rs);
-	json_decref(rs.json);
-	free(rs.text);
-	return ret;
+	api_run(r, &rs);
+	return api_reply(r, &rs);
 }
 
-/* Gathers the body, refusing early when Content-Length is too large. */
+/*
+ * A request and its answer on their way through a request thread.  The
+ * connection is suspended while the handler runs there; the thread
+ * resumes it, and libmicrohttpd calls api_access again on the epoll
+ * thread, which queues the answer (it may only be queued there).
+ */
+enum api_call_state { CALL_READING, CALL_RUNNING, CALL_DONE };
+
+struct api_call {
+	struct api_req		 r;	/* first: *state points here */
+	struct api_resp		 rs;
+	struct api_job		 job;
+	enum api_call_state	 state;
+};
+
 static void
+api_call_run(struct api_job *j)
+{
+	struct api_call *c = (struct api_call *)(void *)((char *)j -
+	    offsetof(struct api_call, job));
+
+	api_run(&c->r, &c->rs);
+	c->state = CALL_DONE;	/* the resume's mutex publishes it */
+	MHD_resume_connection(c->r.conn);
+}
+
+/*
+ * Liveness and metrics never block: answered on the epoll thread, they
+ * still answer when every request thread waits for a slow database.
+ */
+static bool
+api_call_inline(const struct api_req *r)
+{
+	return strcmp(r->method, "GET") == 0 && (strcmp(r->url, "/health") == 0
+	    || strcmp(r->url, "/metrics") == 0);
+}
+
+/* The whole request is in: on to a request thread. */
+static enum MHD_Result
+api_call_start(struct api_call *c)
+{
+	switch (c->state) {
+	case CALL_READING:
+		if (api_call_inline(&c->r))
+			return api_respond(&c->r);
+		c->state = CALL_RUNNING;
+		c->job.fn = api_call_run;
+		MHD_suspend_connection(c->r.conn);
+		api_jobs_push(c->r.ctx->jobs, &c->job);
+		return MHD_YES;
+	case CALL_RUNNING:	/* not called while suspended */
+		return MHD_YES;
+	case CALL_DONE:
+		break;
+	}
+	return api_reply(&c->r, &c->rs);
+}
+
+/* Gathers the body; -1 once it grows past http.max_body. */
+static int
 api_body(struct api_req *r, const char *data, size_t n)
 {
 	size_t max = (size_t)conf->http_max_body;
 	char *nb;
 
-	if (r->body_too_big || r->body_len + n > max) {
+	if (r->body_too_big || n > max - r->body_len) {
 		r->body_too_big = true;
-		return;
+		return -1;
 	}
 	if ((nb = realloc(r->body, r->body_len + n + 1)) == NULL) {
 		r->body_too_big = true;
-		return;
+		return -1;
 	}
 	r->body = nb;
 	memcpy(r->body + r->body_len, data, n);
 	r->body_len += n;
 	r->body[r->body_len] = '\0';
+	return 0;
+}
+
+/*
+ * 413 for a body that grew past http.max_body without announcing its
+ * size (chunked).  libmicrohttpd 0.9.75 cannot queue a response while
+ * it receives a body and would read the rest to its end, so the answer
+ * is written on the socket here (nothing else is being sent on it: the
+ * request is still arriving), the sending side is shut so the client
+ * reads the 413 then end-of-file, and MHD_NO makes libmicrohttpd close
+ * the connection at once.
+ */
+static enum MHD_Result
+api_body_refuse(struct api_req *r)
+{
+	const union MHD_ConnectionInfo *ci;
+	struct api_resp rs;
+	char *body, buf[512];
+	int n;
+
+	memset(&rs, 0, sizeof(rs));
+	api_error(&rs, 413, "request body too large", NULL);
+	body = json_dumps(rs.json, JSON_COMPACT);
+	ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	n = snprintf(buf, sizeof(buf), "HTTP/1.1 413 Content Too Large\r\n"
+	    "Content-Type: application/json\r\nContent-Length: %zu\r\n"
+	    "Connection: close\r\n\r\n%s", body != NULL ? strlen(body) : 0,
+	    body != NULL ? body : "");
+	if (ci != NULL && n > 0 && (size_t)n < sizeof(buf)) {
+		(void)send(ci->connect_fd, buf, (size_t)n, MSG_NOSIGNAL);
+		(void)shutdown(ci->connect_fd, SHUT_WR);
+	}
+	free(body);
+	json_decref(rs.json);
+	api_account(r, 413);
+	return MHD_NO;
 }
 
 static enum MHD_Result
@@ -580,7 +695,7 @@ api_access(void *cls, struct MHD_Connection *conn, const char *url,
 	const char *cl;
 
 	if (r == NULL) {
-		if ((r = calloc(1, sizeof(*r))) == NULL)
+		if ((r = calloc(1, sizeof(struct api_call))) == NULL)
 			return MHD_NO;
 		r->ctx = cls;
 		r->conn = conn;
@@ -589,6 +704,7 @@ api_access(void *cls, struct MHD_Connection *conn, const char *url,
 		r->route = -1;
 		r->started_us = util_now_us();
 		*state = r;
+		api_heads_done(r->ctx->heads, conn);
 		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 		    MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl != NULL && strtoull(cl, NULL, 10) >
@@ -599,23 +715,28 @@ api_access(void *cls, struct MHD_Connection *conn, const char *url,
 		return MHD_YES;
 	}
 	if (*data_size > 0) {
-		api_body(r, data, *data_size);
+		if (api_body(r, data, *data_size) == -1)
+			return api_body_refuse(r);
 		*data_size = 0;
 		return MHD_YES;
 	}
-	return api_respond(r);
+	return api_call_start((struct api_call *)r);
 }
 
 static void
 api_completed(void *cls, struct MHD_Connection *conn, void **state,
     enum MHD_RequestTerminationCode toe)
 {
-	struct api_req *r = *state;
+	struct api_ctx *ctx = cls;
+	struct api_call *c = *state;
 
-	if (r == NULL)
+	api_heads_wait(ctx->heads, conn);
+	if (c == NULL)
 		return;
-	free(r->body);
-	free(r);
+	json_decref(c->rs.json);	/* an answer never sent */
+	free(c->rs.text);
+	free(c->r.body);
+	free(c);
 	*state = NULL;
 }
 
@@ -639,19 +760,49 @@ api_unescape(void *cls, struct MHD_Connection *conn, char *s)
 	return utf8_url_decode(s);
 }
 
+/*
+ * API_IO_THREADS epoll threads move the bytes of every connection and
+ * never block: each complete request is suspended and run by one of
+ * http.threads request threads (api_jobs.c).  A handler blocks its
+ * request thread (a POST waits for its group commit and Kafka's ack),
+ * so http.threads bounds the requests in progress at once, and with
+ * them the size of the groups api_store.c commits: the default of 32
+ * lets 8 to 32 concurrent POSTs share one commit as they did with a
+ * thread per connection, and an idle thread costs little.  The idle
+ * timeout (30 s, reset by every byte) still ends stalled bodies and
+ * readers; request heads have their own deadline, and our own thread
+ * accepts the connections (api_conn.c).
+ */
+#define API_IO_THREADS	4
+
 static struct MHD_Daemon *
 api_start(struct api_ctx *ctx, int fd)
 {
-	return MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION |
-	    MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG,
+	struct MHD_Daemon *d;
+
+	d = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC |
+	    MHD_USE_NO_LISTEN_SOCKET | MHD_ALLOW_SUSPEND_RESUME |
+	    MHD_USE_ERROR_LOG,
 	    0, NULL, NULL, api_access, ctx,
 	    MHD_OPTION_EXTERNAL_LOGGER, api_mhd_log, NULL,
 	    MHD_OPTION_UNESCAPE_CALLBACK, api_unescape, NULL,
-	    MHD_OPTION_LISTEN_SOCKET, fd,
+	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)API_IO_THREADS,
 	    MHD_OPTION_NOTIFY_COMPLETED, api_completed, ctx,
+	    MHD_OPTION_NOTIFY_CONNECTION, api_heads_notify, ctx->heads,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)4000,
+	    MHD_OPTION_CONNECTION_LIMIT,	/* per thread: see api_conn.c */
+	    (unsigned)conf->http_max_connections * API_IO_THREADS,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+	    (unsigned)conf->http_max_connections_per_ip,
 	    MHD_OPTION_END);
+	if (d == NULL)
+		return NULL;
+	if ((ctx->accept = api_accept_start(fd, d, ctx->heads,
+	    (unsigned)conf->http_max_connections)) == NULL) {
+		MHD_stop_daemon(d);
+		return NULL;
+	}
+	return d;
 }
 
 /*
@@ -662,18 +813,20 @@ api_start(struct api_ctx *ctx, int fd)
 static void
 api_drain(struct api_ctx *ctx, struct MHD_Daemon *d)
 {
-	const union MHD_DaemonInfo *info;
 	double until = util_now() + (proc_stop == STOP_FAST ? 0.2 :
 	    conf->shutdown_timeout * 0.8);
 
 	ctx->draining = 1;
-	MHD_quiesce_daemon(d);
-	while (util_now() < until) {
-		info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
-		if (info == NULL || info->num_connections == 0)
-			break;
+	api_accept_stop(ctx->accept);
+	ctx->accept = NULL;
+	/* Our count: libmicrohttpd's misses those handed over just now. */
+	while (util_now() < until && api_heads_open(ctx->heads) > 0) {
+		(void)api_heads_sweep(ctx->heads);
 		util_sleep(0.05);
 	}
+	/* Handlers first: stopping the server frees their requests. */
+	api_jobs_free(ctx->jobs);
+	ctx->jobs = NULL;
 	MHD_stop_daemon(d);
 }
 
@@ -719,9 +872,17 @@ api_main(const struct proc_info *pi)
 
 	memset(&ctx, 0, sizeof(ctx));
 	api_pools_new(&ctx);
+	if ((ctx.heads = api_heads_new(conf->http_header_timeout)) == NULL)
+		fatalx("out of memory");
 	if (api_notify_init(&ctx) == -1) {
 		api_pools_free(&ctx);
+		api_heads_free(ctx.heads);
 		return 1;
+	}
+	if ((ctx.jobs = api_jobs_new(conf->http_threads)) == NULL) {
+		log_error("cannot start %d request threads", conf->http_threads);
+		rc = 1;
+		goto out;
 	}
 	if ((d = api_start(&ctx, pi->listen_fd)) == NULL) {
 		log_error("cannot start the HTTP server on fd %d", pi->listen_fd);
@@ -729,11 +890,15 @@ api_main(const struct proc_info *pi)
 		goto out;
 	}
 	proc_ready();
-	while (proc_running())
-		util_sleep(0.2);
+	while (proc_running()) {
+		util_sleep(0.1);
+		(void)api_heads_sweep(ctx.heads);
+	}
 	api_drain(&ctx, d);
 out:
+	api_jobs_free(ctx.jobs);
 	api_notify_fini(&ctx);
 	api_pools_free(&ctx);
+	api_heads_free(ctx.heads);
 	return rc;
 }

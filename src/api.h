@@ -3,8 +3,9 @@
  *
  * api.c owns libmicrohttpd, routing, auth, bodies and error shapes; the
  * handlers (api_ops.c, api_notify.c, api_audit.c) get a parsed request
- * and fill a response.  Handlers run on connection threads and borrow
- * database connections from the process's pool.
+ * and fill a response.  Handlers run on the request threads (api_jobs.c,
+ * http.threads of them; they may block) and borrow database connections
+ * from the process's pool.
  */
 #ifndef NOTIFYD_API_H
 #define NOTIFYD_API_H

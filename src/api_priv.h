@@ -14,6 +14,9 @@
 struct db_pool;
 struct api_notify;
 struct api_store;
+struct api_heads;
+struct api_accept;
+struct api_jobs;
 struct queue;
 struct queue_ticket;
 
@@ -45,8 +48,33 @@ struct api_ctx {
 	struct db_pool		*audit_pool;	/* API_POOL_AUDIT */
 	struct db_pool		*store_pool;	/* api_store's own connection */
 	struct api_notify	*notify;	/* producer and ack tracking */
+	struct api_heads	*heads;		/* request-head deadlines */
+	struct api_accept	*accept;	/* the accepting thread */
+	struct api_jobs		*jobs;		/* the request threads */
 	volatile sig_atomic_t	 draining;
 };
+
+/* Request threads (api_jobs.c). */
+struct api_job {
+	struct api_job	*next;
+	void		(*fn)(struct api_job *);
+};
+struct api_jobs *api_jobs_new(int nthreads) __attribute__((warn_unused_result));
+void	api_jobs_free(struct api_jobs *);
+void	api_jobs_push(struct api_jobs *, struct api_job *);
+
+/* Request-head deadlines (api_conn.c). */
+struct api_heads *api_heads_new(double timeout);
+void	api_heads_free(struct api_heads *);
+void	api_heads_notify(void *, struct MHD_Connection *, void **,
+	    enum MHD_ConnectionNotificationCode);
+void	api_heads_done(struct api_heads *, struct MHD_Connection *);
+void	api_heads_wait(struct api_heads *, struct MHD_Connection *);
+int	api_heads_sweep(struct api_heads *);
+unsigned api_heads_open(struct api_heads *);
+struct api_accept *api_accept_start(int, struct MHD_Daemon *,
+	    struct api_heads *, unsigned) __attribute__((warn_unused_result));
+void	api_accept_stop(struct api_accept *);
 
 int	api_notify_init(struct api_ctx *) __attribute__((warn_unused_result));
 void	api_notify_fini(struct api_ctx *);

@@ -40,6 +40,9 @@ struct conf {
 	int	 http_port;
 	int	 http_processes;
 	int	 http_threads;
+	int	 http_max_connections;
+	int	 http_max_connections_per_ip;
+	double	 http_header_timeout;
 	int	 http_max_body;
 	int	 http_backlog;
 	double	 http_kafka_ack_timeout;

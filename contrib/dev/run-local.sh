@@ -46,6 +46,9 @@ cleanup() {
 		wait "$nd_pid" 2>/dev/null || true
 	[ -n "${kafka_pid:-}" ] && kill "$kafka_pid" 2>/dev/null || true
 	[ -n "${smtp_pid:-}" ] && kill "$smtp_pid" 2>/dev/null || true
+	# Wait for them: the broker may take a while to close under load,
+	# and nothing of ours should outlive the script.
+	for p in ${kafka_pid:-} ${smtp_pid:-}; do wait "$p" 2>/dev/null || true; done
 	run_pg "$PGBIN/pg_ctl" -D "$var/pg/data" -m fast -w stop >/dev/null 2>&1 || true
 	echo "stopped; data kept under $var"
 }

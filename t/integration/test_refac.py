@@ -33,9 +33,10 @@ def secret_conf():
     return nd.libconfig({
         "database": {"conninfo": "host=db.example password=pw-conninfo-2 "
                                  "dbname=n"},
-        "kafka": {"properties": ["sasl.password=pw-kafka-4", "acks=all"]},
+        "kafka": {"properties": ["sasl.password=pw-kafka-4", "acks=all",
+                                 "client.id=a\"b\\c"]},
         "http": {"tokens": ["tok-SECRET-1:send,read"], "port": 8080},
-        "email": {"from": "a\"b\\c@example.com",
+        "email": {"from": "ops@example.com",
                   "smtp": {"url": "smtps://bob:pw-url-3@mx.example:465"}},
     })
 
@@ -71,12 +72,12 @@ def dumped_names(text):
     names, path = [], []
     for line in text.splitlines():
         line = line.strip()
-        m = re.match(r"^([a-z_]+) :$", line)
+        m = re.match(r"^([a-z0-9_]+) :$", line)
         if m:
             path.append(m.group(1))
         elif line == "};":
             path.pop()
-        elif re.match(r"^[a-z_]+ = ", line):
+        elif re.match(r"^[a-z0-9_]+ = ", line):
             names.append(".".join(path + [line.split(" ", 1)[0]]))
     return names
 
