@@ -23,11 +23,19 @@
 #include "db.h"
 #include "kafka.h"
 #include "log.h"
+#include "mailpolicy.h"
 #include "notif.h"
 #include "proc.h"
 #include "smtp.h"
 #include "stats.h"
 #include "util.h"
+
+/* Where a job stands between its sends and the outcome writes. */
+enum mailer_job_state {
+	MAILER_JOB_WAITING,	/* no result in hand: sent when due */
+	MAILER_JOB_FINAL,	/* SENT or FAILED, not yet written */
+	MAILER_JOB_RETRY,	/* a retry's result, not yet written */
+};
 
 struct mailer_job {
 	int64_t		 id;
@@ -39,7 +47,7 @@ struct mailer_job {
 	int32_t		 partition;
 	int64_t		 offset;
 	/* the latest attempt, until written */
-	int		 done;		/* 0 waiting, 1 final, 2 retry */
+	enum mailer_job_state state;
 	bool		 stored;	/* its outcome is committed */
 	const char	*status;
 	bool		 permanent;
@@ -53,6 +61,7 @@ struct mailer {
 	struct smtp	*smtp;
 	struct mailer_job *jobs;
 	size_t		 njobs, cap;
+	struct mailpolicy policy;	/* email.retry.*, sweeper.* */
 	char		 owner[96];
 	double		 db_retry_at;
 	double		 db_backoff;
@@ -347,44 +356,40 @@ mailer_rate_wait(void)
 	if (conf->email_rate_limit <= 0)
 		return;
 	now = util_now_us();
-	at = stats_rate_reserve(conf->email_rate_limit, now);
+	at = mailpolicy_rate_reserve(&stats->rate_next_us,
+	    conf->email_rate_limit, now);
 	if (at > now) {
 		stats_add(CTR_RATE_WAITS, 1);
 		util_sleep((double)(at - now) / 1e6);
 	}
 }
 
-/* Decides what an attempt's result means for the row. */
+/* Judges an attempt by the policy and counts it. */
 static void
-mailer_judge(struct mailer_job *j)
+mailer_judge(struct mailer *m, struct mailer_job *j)
 {
-	const struct conf *c = conf;
+	static const enum stats_ctr reply_ctr[] = {
+		[MAILPOLICY_2XX] = CTR_SMTP_2XX,
+		[MAILPOLICY_4XX] = CTR_SMTP_4XX,
+		[MAILPOLICY_5XX] = CTR_SMTP_5XX,
+		[MAILPOLICY_NETERR] = CTR_SMTP_NETERR,
+	};
+	static const enum stats_ctr verdict_ctr[] = {
+		[MAILPOLICY_SENT] = CTR_NOTIF_SENT,
+		[MAILPOLICY_FAILED] = CTR_NOTIF_FAILED,
+		[MAILPOLICY_RETRY] = CTR_NOTIF_RETRIED,
+	};
+	struct mailpolicy_decision d;
 
-	j->permanent = false;
-	if (j->res.outcome == SMTP_OK) {
-		j->status = "SENT";
-		j->done = 1;
-		stats_add(CTR_SMTP_2XX, 1);
-		stats_add(CTR_NOTIF_SENT, 1);
-		return;
-	}
-	stats_add(j->res.outcome == SMTP_PERM ? CTR_SMTP_5XX :
-	    j->res.code >= 400 ? CTR_SMTP_4XX : CTR_SMTP_NETERR, 1);
-	if (j->res.outcome == SMTP_PERM || j->round >= c->email_retry_max_attempts) {
-		j->status = "FAILED";
-		j->done = 1;
-		j->permanent = j->res.outcome == SMTP_PERM;
-		j->delay = notif_requeue_delay(j->requeues, c->sweeper_interval,
-		    c->sweeper_max_delay);
-		stats_add(CTR_NOTIF_FAILED, 1);
-		return;
-	}
-	j->status = "PROCESSING";
-	j->done = 2;
-	j->delay = util_jitter(notif_backoff(j->round, c->email_retry_initial,
-	    c->email_retry_multiplier, c->email_retry_max_delay),
-	    c->email_retry_jitter);
-	stats_add(CTR_NOTIF_RETRIED, 1);
+	mailpolicy_judge(&m->policy, &j->res, j->round, j->requeues,
+	    (double)random() / (double)RAND_MAX, &d);
+	stats_add(reply_ctr[d.reply], 1);
+	stats_add(verdict_ctr[d.verdict], 1);
+	j->status = mailpolicy_status(d.verdict);
+	j->state = d.verdict == MAILPOLICY_RETRY ? MAILER_JOB_RETRY :
+	    MAILER_JOB_FINAL;
+	j->permanent = d.permanent;
+	j->delay = d.delay;
 }
 
 /*
@@ -456,14 +461,14 @@ mailer_send(struct mailer *m, struct mailer_job *j)
 		mailer_send_wire(m, j, from, to);
 	free(from);
 	free(to);
-	mailer_judge(j);
-	if (j->done == 1 && j->res.outcome == SMTP_OK)
+	mailer_judge(m, j);
+	if (j->state == MAILER_JOB_FINAL && j->res.outcome == SMTP_OK)
 		log_info("notification %lld: SENT to %s (%s)", (long long)j->id,
 		    j->to, j->message_id);
 	else
 		log_info("notification %lld: attempt %d to %s: %s%s%s (%s)",
 		    (long long)j->id, j->attempts, j->to, j->status,
-		    j->permanent ? " permanently" : "", j->done == 2 ?
+		    j->permanent ? " permanently" : "", j->state == MAILER_JOB_RETRY ?
 		    ", will retry" : "", j->res.text);
 }
 
@@ -501,7 +506,8 @@ mailer_outcome_params(struct mailer *m, struct db_arr *a, ssize_t only)
 
 	for (i = 0; i < m->njobs; i++) {
 		j = &m->jobs[i];
-		if (j->done == 0 || (only >= 0 && (size_t)only != i))
+		if (j->state == MAILER_JOB_WAITING ||
+		    (only >= 0 && (size_t)only != i))
 			continue;
 		db_arr_int(&a[0], j->id);
 		db_arr_text(&a[1], j->status);
@@ -525,17 +531,17 @@ mailer_outcome_applied(struct mailer *m)
 
 	for (i = 0; i < m->njobs; i++) {
 		struct mailer_job *j = &m->jobs[i];
-		if (j->done != 0 && !j->stored)
+		if (j->state != MAILER_JOB_WAITING && !j->stored)
 			goto keep;
 		j->stored = false;
-		if (j->done == 1) {
+		if (j->state == MAILER_JOB_FINAL) {
 			mailer_store_offset(m, j->partition, j->offset);
 			mailer_job_clear(j);
 			continue;
 		}
-		if (j->done == 2) {
+		if (j->state == MAILER_JOB_RETRY) {
 			j->due = now + j->delay;
-			j->done = 0;
+			j->state = MAILER_JOB_WAITING;
 		}
 keep:
 		if (k != i)
@@ -572,7 +578,8 @@ mailer_write_some(struct mailer *m, ssize_t only, char *err, size_t errlen)
 		return -1;
 	PQclear(res);
 	for (k = 0; k < m->njobs; k++)
-		if (m->jobs[k].done != 0 && (only < 0 || (size_t)only == k))
+		if (m->jobs[k].state != MAILER_JOB_WAITING &&
+		    (only < 0 || (size_t)only == k))
 			m->jobs[k].stored = true;
 	return 0;
 }
@@ -592,7 +599,7 @@ mailer_write_each(struct mailer *m)
 
 	for (i = 0; i < m->njobs && !db_broken(m->db); i++) {
 		struct mailer_job *j = &m->jobs[i];
-		if (j->done == 0 || mailer_write_some(m, (ssize_t)i, err,
+		if (j->state == MAILER_JOB_WAITING || mailer_write_some(m, (ssize_t)i, err,
 		    sizeof(err)) == 0)
 			continue;
 		bad++;
@@ -683,7 +690,8 @@ mailer_send_due(struct mailer *m)
 
 	for (i = 0; i < m->njobs && proc_running(); i++) {
 		mailer_renew(m);
-		if (m->jobs[i].done == 0 && m->jobs[i].due <= now)
+		if (m->jobs[i].state == MAILER_JOB_WAITING &&
+		    m->jobs[i].due <= now)
 			mailer_send(m, &m->jobs[i]);
 	}
 	(void)mailer_write_outcomes(m);
@@ -697,7 +705,8 @@ mailer_next_due(const struct mailer *m, double cap)
 	size_t i;
 
 	for (i = 0; i < m->njobs; i++)
-		if (m->jobs[i].done == 0 && m->jobs[i].due - now < d)
+		if (m->jobs[i].state == MAILER_JOB_WAITING &&
+		    m->jobs[i].due - now < d)
 			d = m->jobs[i].due - now;
 	return d < 0 ? 0 : d;
 }
@@ -769,12 +778,26 @@ mailer_turn(struct mailer *m, struct mailer_msg *msgs, size_t *backlog)
 	    (int)(wait * 1000));
 }
 
+/* The retry policy, from this process's configuration snapshot. */
+static void
+mailer_policy_from_conf(struct mailpolicy *p)
+{
+	p->max_attempts = conf->email_retry_max_attempts;
+	p->retry_initial = conf->email_retry_initial;
+	p->retry_multiplier = conf->email_retry_multiplier;
+	p->retry_max_delay = conf->email_retry_max_delay;
+	p->retry_jitter = conf->email_retry_jitter;
+	p->requeue_base = conf->sweeper_interval;
+	p->requeue_max_delay = conf->sweeper_max_delay;
+}
+
 static int
 mailer_init(struct mailer *m, const struct proc_info *pi)
 {
 	char err[512], host[64];
 
 	memset(m, 0, sizeof(*m));
+	mailer_policy_from_conf(&m->policy);
 	if (gethostname(host, sizeof(host)) == -1)
 		snprintf(host, sizeof(host), "localhost");
 	host[sizeof(host) - 1] = '\0';
