@@ -55,6 +55,12 @@ struct mailer_job {
 	struct smtp_result res;
 };
 
+struct mailer_msg {
+	int64_t		id;
+	int32_t		partition;
+	int64_t		offset;
+};
+
 struct mailer {
 	rd_kafka_t	*rk;
 	PGconn		*db;
@@ -62,6 +68,10 @@ struct mailer {
 	struct mailer_job *jobs;
 	size_t		 njobs, cap;
 	struct mailpolicy policy;	/* email.retry.*, sweeper.* */
+	size_t		 batch;		/* email.batch */
+	struct mailer_msg *msgs;	/* read, not yet claimed: batch of them */
+	size_t		 nmsgs;
+	bool		*used;		/* claim rows matched: batch of them */
 	char		 owner[96];
 	double		 db_retry_at;
 	double		 db_backoff;
@@ -162,12 +172,6 @@ mailer_store_offset(struct mailer *m, int32_t partition, int64_t offset)
 	(void)rd_kafka_offsets_store(m->rk, l);	/* fails only if revoked */
 	rd_kafka_topic_partition_list_destroy(l);
 }
-
-struct mailer_msg {
-	int64_t		id;
-	int32_t		partition;
-	int64_t		offset;
-};
 
 /* Reads the id a message names; -1 for a message that names none. */
 static int64_t
@@ -291,11 +295,12 @@ mailer_job_from_row(struct mailer *m, const PGresult *res, int i,
 
 /* Finds the claimed row for a message, if the claim returned it. */
 static int
-mailer_claimed_row(const PGresult *res, int64_t id, bool *used)
+mailer_claimed_row(const PGresult *res, int64_t id, bool *used, size_t nused)
 {
 	int i;
 
-	for (i = 0; i < PQntuples(res); i++)
+	/* One row per distinct id at most, so never more than the batch. */
+	for (i = 0; i < PQntuples(res) && (size_t)i < nused; i++)
 		if (!used[i] && strtoll(PQgetvalue(res, i, 0), NULL, 10) == id) {
 			used[i] = true;
 			return i;
@@ -313,7 +318,6 @@ mailer_claim(struct mailer *m, const struct mailer_msg *msgs, size_t n)
 	struct db_arr ids = { 0 };
 	char lease[32], err[DB_ERRLEN];
 	const char *p[3];
-	bool used[4096] = { false };
 	PGresult *res;
 	size_t i;
 	int row;
@@ -334,8 +338,10 @@ mailer_claim(struct mailer *m, const struct mailer_msg *msgs, size_t n)
 	}
 	if (m->njobs == 0)	/* the first lease of a fresh batch */
 		m->renew_at = util_now() + conf->email_lease / 2;
+	memset(m->used, 0, m->batch * sizeof(*m->used));
 	for (i = 0; i < n; i++) {
-		if ((row = mailer_claimed_row(res, msgs[i].id, used)) >= 0)
+		if ((row = mailer_claimed_row(res, msgs[i].id, m->used,
+		    m->batch)) >= 0)
 			mailer_job_from_row(m, res, row, &msgs[i]);
 		else {
 			log_debug("notification %lld: not claimable (done or held "
@@ -679,8 +685,9 @@ mailer_renew(struct mailer *m)
 }
 
 /*
- * Sends every job that is due, then records the results at once.  On a
- * stop request it finishes the message in hand and no more.
+ * Sends every job that is due; the turn records the results at once
+ * afterwards.  On a stop request it finishes the message in hand and no
+ * more.
  */
 static void
 mailer_send_due(struct mailer *m)
@@ -694,7 +701,6 @@ mailer_send_due(struct mailer *m)
 		    m->jobs[i].due <= now)
 			mailer_send(m, &m->jobs[i]);
 	}
-	(void)mailer_write_outcomes(m);
 }
 
 /* Seconds until the next retry is due (capped), 0 if one is due now. */
@@ -745,37 +751,59 @@ mailer_release(struct mailer *m)
 	log_info("released %zu notifications waiting for a retry", m->njobs);
 }
 
-/* One turn: write what is pending, send what is due, else read Kafka. */
+/*
+ * Reads up to a batch from Kafka, waiting no longer than the next retry
+ * is due.  Reads nothing while an unclaimed read is in hand, or while a
+ * few batches are held (the rest waits in Kafka): then it only waits.
+ */
 static void
-mailer_turn(struct mailer *m, struct mailer_msg *msgs, size_t *backlog)
+mailer_read(struct mailer *m)
 {
-	double wait;
+	double wait = mailer_next_due(m, 0.2);
 
+	if (m->nmsgs > 0)
+		return;
+	if (m->njobs >= m->batch * 4) {
+		util_sleep(wait);
+		return;
+	}
+	m->nmsgs = mailer_poll(m, m->msgs, m->batch, (int)(wait * 1000));
+}
+
+/* Claims the rows of the messages read; -1 keeps them for a retry. */
+static int
+mailer_take(struct mailer *m)
+{
+	if (m->nmsgs == 0)
+		return 0;
+	if (mailer_claim(m, m->msgs, m->nmsgs) == -1)
+		return -1;
+	m->nmsgs = 0;
+	return 0;
+}
+
+/*
+ * One turn, in the order a message takes: read Kafka, claim the rows it
+ * names, send what is due (those and any retries), record the results.
+ * A failed claim keeps its messages for the next turn and sends nothing;
+ * a failed write is retried later while reading and renewing go on.
+ */
+static void
+mailer_turn(struct mailer *m)
+{
 	if (!mailer_db(m)) {
 		util_sleep(0.2);
 		return;
 	}
-	/* A failed write is retried later; polling and renewing go on. */
+	mailer_read(m);
+	if (mailer_take(m) == -1) {
+		(void)mailer_write_outcomes(m);
+		util_sleep(0.2);
+		return;
+	}
+	mailer_send_due(m);
 	(void)mailer_write_outcomes(m);
-	if (*backlog > 0) {
-		if (mailer_claim(m, msgs, *backlog) == -1) {
-			util_sleep(0.2);
-			return;
-		}
-		*backlog = 0;
-	}
-	if ((wait = mailer_next_due(m, 0.2)) == 0) {
-		mailer_send_due(m);
-		return;
-	}
 	mailer_renew(m);
-	/* Hold no more than a few batches: the rest waits in Kafka. */
-	if (m->njobs >= (size_t)conf->email_batch * 4) {
-		util_sleep(wait);
-		return;
-	}
-	*backlog = mailer_poll(m, msgs, (size_t)conf->email_batch,
-	    (int)(wait * 1000));
 }
 
 /* The retry policy, from this process's configuration snapshot. */
@@ -798,6 +826,10 @@ mailer_init(struct mailer *m, const struct proc_info *pi)
 
 	memset(m, 0, sizeof(*m));
 	mailer_policy_from_conf(&m->policy);
+	m->batch = (size_t)conf->email_batch;
+	if ((m->msgs = calloc(m->batch, sizeof(*m->msgs))) == NULL ||
+	    (m->used = calloc(m->batch, sizeof(*m->used))) == NULL)
+		fatalx("out of memory");
 	if (gethostname(host, sizeof(host)) == -1)
 		snprintf(host, sizeof(host), "localhost");
 	host[sizeof(host) - 1] = '\0';
@@ -824,23 +856,19 @@ int
 mailer_main(const struct proc_info *pi)
 {
 	struct mailer m;
-	struct mailer_msg *msgs;
-	size_t backlog = 0, i;
+	size_t i;
 	int rc;
 
 	if ((rc = mailer_init(&m, pi)) != 0)
 		goto out;
-	if ((msgs = calloc((size_t)conf->email_batch, sizeof(*msgs))) == NULL)
-		fatalx("out of memory");
 	proc_ready();
 	while (proc_running())
-		mailer_turn(&m, msgs, &backlog);
+		mailer_turn(&m);
 	if (m.db != NULL) {
 		m.write_at = 0;
 		(void)mailer_write_outcomes(&m);
 	}
 	mailer_release(&m);
-	free(msgs);
 out:
 	if (m.rk != NULL && proc_stop == STOP_FAST)	/* no waiting on Kafka */
 		rd_kafka_destroy_flags(m.rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
@@ -851,6 +879,8 @@ out:
 	for (i = 0; i < m.njobs; i++)
 		mailer_job_clear(&m.jobs[i]);
 	free(m.jobs);
+	free(m.msgs);
+	free(m.used);
 	smtp_free(m.smtp);
 	if (m.db != NULL)
 		PQfinish(m.db);
