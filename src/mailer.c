@@ -806,6 +806,23 @@ mailer_turn(struct mailer *m)
 	mailer_renew(m);
 }
 
+/* The relay's settings, from email.smtp.* (conf_check vetted them). */
+static void
+mailer_smtp_opts(struct smtp_opts *o)
+{
+	const char *tls = conf->email_smtp_starttls;
+
+	o->url = conf->email_smtp_url;
+	o->starttls = strcmp(tls, "off") == 0 ? SMTP_TLS_OFF :
+	    strcmp(tls, "required") == 0 ? SMTP_TLS_REQUIRED :
+	    SMTP_TLS_OPPORTUNISTIC;
+	o->ca_file = conf->email_smtp_ca_file;
+	o->username = conf->email_smtp_username;
+	o->password_file = conf->email_smtp_password_file;
+	o->connect_timeout = conf->email_smtp_connect_timeout;
+	o->timeout = conf->email_smtp_timeout;
+}
+
 /* The retry policy, from this process's configuration snapshot. */
 static void
 mailer_policy_from_conf(struct mailpolicy *p)
@@ -823,6 +840,7 @@ static int
 mailer_init(struct mailer *m, const struct proc_info *pi)
 {
 	char err[512], host[64];
+	struct smtp_opts so;
 
 	memset(m, 0, sizeof(*m));
 	mailer_policy_from_conf(&m->policy);
@@ -839,7 +857,8 @@ mailer_init(struct mailer *m, const struct proc_info *pi)
 		log_error("curl_global_init failed");
 		return 1;
 	}
-	if ((m->smtp = smtp_new(err, sizeof(err))) == NULL) {
+	mailer_smtp_opts(&so);
+	if ((m->smtp = smtp_new(&so, err, sizeof(err))) == NULL) {
 		log_error("%s", err);
 		return EXIT_CONFIG;
 	}
