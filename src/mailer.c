@@ -135,12 +135,14 @@ mailer_consumer(char *err, size_t len)
 		"fetch.wait.max.ms", "10",
 		NULL
 	};
+	const struct kafka_opts ko = { conf->kafka_brokers,
+	    conf->kafka_properties.v, conf->kafka_properties.n };
 	rd_kafka_topic_partition_list_t *topics;
 	rd_kafka_conf_t *kc;
 	rd_kafka_t *rk;
 	rd_kafka_resp_err_t e;
 
-	if ((kc = kafka_conf_new(defaults, err, len)) == NULL ||
+	if ((kc = kafka_conf_new(&ko, defaults, err, len)) == NULL ||
 	    (rk = kafka_new(RD_KAFKA_CONSUMER, kc, err, len)) == NULL)
 		return NULL;
 	rd_kafka_poll_set_consumer(rk);
