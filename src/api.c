@@ -22,6 +22,7 @@
 #include "db.h"
 #include "log.h"
 #include "proc.h"
+#include "roles.h"
 #include "route.h"
 #include "stats.h"
 #include "utf8.h"

@@ -27,6 +27,7 @@
 #include "kafka.h"
 #include "log.h"
 #include "proc.h"
+#include "roles.h"
 #include "stats.h"
 #include "util.h"
 
@@ -190,12 +191,14 @@ audit_failed(struct audit *a, char *why)
 	    a->backoff * 2);
 	a->retry_at = util_now() + a->backoff;
 	audit_oneline(why);
-	if (m != NULL && !a->failing)
+	if (m != NULL && !a->failing) {
+		audit_log_ctx(m);
 		log_warnx("batch of %d messages from %s [%d] at offset %lld not "
 		    "committed: %s; consumption paused, retrying", a->batch.n,
 		    rd_kafka_topic_name(m->rkt), (int)m->partition,
 		    (long long)m->offset, why);
-	else if (!a->failing)
+		log_ctx_clear();
+	} else if (!a->failing)
 		log_warnx("database unavailable: %s; retrying", why);
 	else
 		log_debug("database still unavailable: %s", why);
@@ -292,10 +295,14 @@ audit_assign(struct audit *a, rd_kafka_topic_partition_list_t *parts,
 		rd_kafka_topic_partition_list_destroy(want);
 		want = rd_kafka_topic_partition_list_new(1);
 	}
-	for (i = 0; i < want->cnt; i++)
+	for (i = 0; i < want->cnt; i++) {
+		audit_log_ctx_part(want->elems[i].topic,
+		    want->elems[i].partition, want->elems[i].offset);
 		log_debug("assigned %s [%d] from offset %lld",
 		    want->elems[i].topic, (int)want->elems[i].partition,
 		    (long long)want->elems[i].offset);
+		log_ctx_clear();
+	}
 	if (coop)
 		e = rd_kafka_incremental_assign(a->rk, want);
 	else
@@ -469,6 +476,8 @@ static void
 audit_take(struct audit *a, rd_kafka_message_t *m)
 {
 	if (m->err != 0) {
+		/* The context is set only here: never on the per-message path. */
+		audit_log_ctx(m);
 		/* A regex matching no topic yet is no news. */
 		if (m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
 			log_debug("consume: %s", rd_kafka_message_errstr(m));
@@ -476,14 +485,17 @@ audit_take(struct audit *a, rd_kafka_message_t *m)
 			log_warnx("consume %s [%d]: %s", m->rkt ?
 			    rd_kafka_topic_name(m->rkt) : "-", (int)m->partition,
 			    rd_kafka_message_errstr(m));
+		log_ctx_clear();
 		rd_kafka_message_destroy(m);
 		return;
 	}
 	if (audit_batch_add(&a->batch, m) == -1) {
+		audit_log_ctx(m);
 		log_error("out of memory holding %s [%d] at offset %lld; "
 		    "restarting from the stored offsets",
 		    rd_kafka_topic_name(m->rkt), (int)m->partition,
 		    (long long)m->offset);
+		log_ctx_clear();
 		rd_kafka_message_destroy(m);
 		a->broken = true;
 		return;

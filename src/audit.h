@@ -52,6 +52,9 @@ void	 audit_batch_clear(struct audit_batch *);
 void	 audit_batch_free(struct audit_batch *);
 void	 audit_batch_stream(struct audit_batch *, PGconn *);
 void	 audit_batch_unstream(struct audit_batch *);
+void	 audit_log_ctx(const rd_kafka_message_t *);
+void	 audit_log_ctx_part(const char *topic, int32_t partition,
+	    int64_t offset);
 int	 audit_batch_drop(struct audit_batch *,
 	    const rd_kafka_topic_partition_list_t *)
 	    __attribute__((warn_unused_result));

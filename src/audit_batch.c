@@ -17,6 +17,7 @@
 #include "audit.h"
 #include "audit_extract.h"
 #include "db.h"
+#include "log.h"
 #include "util.h"
 
 #define AUDIT_NCOLS	15
@@ -280,6 +281,28 @@ audit_batch_free(struct audit_batch *b)
 	free(b->pos);
 	free(b->copy.p);
 	memset(b, 0, sizeof(*b));
+}
+
+/*
+ * Names a partition position in the log context (JSON members topic,
+ * partition, offset; offset left out when negative, a logical one).
+ * The caller clears it with log_ctx_clear() after its lines.
+ */
+void
+audit_log_ctx_part(const char *topic, int32_t partition, int64_t offset)
+{
+	log_ctx_str("topic", topic);
+	log_ctx_int("partition", partition);
+	if (offset >= 0)
+		log_ctx_int("offset", offset);
+}
+
+/* The log context of one consumed message. */
+void
+audit_log_ctx(const rd_kafka_message_t *m)
+{
+	audit_log_ctx_part(m->rkt ? rd_kafka_topic_name(m->rkt) : "-",
+	    m->partition, m->offset);
 }
 
 /*

@@ -185,6 +185,16 @@ static const struct { const char *env, *key; } conf_aliases[] = {
 	{ NULL, NULL }
 };
 
+/* The i-th environment alias (its key in *key), or NULL past the end. */
+const char *
+conf_alias(int i, const char **key)
+{
+	if (i < 0 || i >= (int)(sizeof(conf_aliases) / sizeof(conf_aliases[0])))
+		return NULL;
+	*key = conf_aliases[i].key;
+	return conf_aliases[i].env;
+}
+
 static int
 conf_errf(char *err, size_t len, const char *fmt, ...)
 {

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #define CONF_ERRLEN 512
 
@@ -119,6 +120,11 @@ int		 conf_env_unknown(char *const *envp, char *err, size_t errlen)
 		    __attribute__((warn_unused_result));
 const struct conf_key *conf_key_find(const char *);
 bool		 conf_same_listen(const struct conf *, const struct conf *);
+int		 conf_dump(FILE *, const struct conf *)
+		    __attribute__((warn_unused_result));
+int		 conf_dump_keys(FILE *)
+		    __attribute__((warn_unused_result));
+const char	*conf_alias(int, const char **key);
 int		 conf_check_secret_modes(const struct conf *, char *msg,
 		    size_t len) __attribute__((warn_unused_result));
 

@@ -26,6 +26,7 @@
 #include "mailpolicy.h"
 #include "notif.h"
 #include "proc.h"
+#include "roles.h"
 #include "smtp.h"
 #include "stats.h"
 #include "util.h"

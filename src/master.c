@@ -144,17 +144,13 @@ master_listen(const struct conf *c, char *err, size_t errlen)
 	return fd;
 }
 
-/* How many processes of a role the snapshot wants. */
+/* How many processes of a role the snapshot wants (the role table says). */
 static int
 master_role_count(const struct conf *c, enum role r)
 {
-	switch (r) {
-	case ROLE_API:		return c->http_processes;
-	case ROLE_AUDIT:	return c->audit_enabled ? 1 : 0;
-	case ROLE_MAILER:	return c->email_enabled ? c->email_workers : 0;
-	case ROLE_SWEEPER:	return c->email_enabled && c->sweeper_enabled;
-	default:		return 0;
-	}
+	const struct proc_role *pr = proc_role(r);
+
+	return pr != NULL && pr->count != NULL ? pr->count(c) : 0;
 }
 
 static struct master_slot *
@@ -211,6 +207,7 @@ master_spawn(struct master *m, struct master_slot *s)
 	if (pid == 0) {
 		memset(&pi, 0, sizeof(pi));
 		pi.role = s->role;
+		pi.entry = proc_role(s->role)->entry;
 		pi.index = s->index;
 		pi.slot = (int)(s - m->slot);
 		pi.gen = s->gen;

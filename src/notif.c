@@ -17,6 +17,7 @@
 
 #include <idn2.h>
 
+#include "html.h"
 #include "notif.h"
 #include "util.h"
 
@@ -473,125 +474,11 @@ notif_subject_encode(const char *s)
 	return out;
 }
 
-/* Tags after which the text version starts a new line. */
-static bool
-notif_tag_breaks(const char *tag, size_t n)
-{
-	static const char *const br[] = { "br", "p", "/p", "div", "/div",
-	    "li", "/li", "tr", "/tr", "h1", "/h1", "h2", "/h2", "h3", "/h3",
-	    "/h4", "/h5", "/h6", "/table", "/ul", "/ol", "hr", NULL };
-	int i;
-
-	for (i = 0; br[i] != NULL; i++)
-		if (strlen(br[i]) == n && strncasecmp(tag, br[i], n) == 0)
-			return true;
-	return false;
-}
-
-static const struct { const char *name; const char *text; } notif_entities[] = {
-	{ "amp", "&" }, { "lt", "<" }, { "gt", ">" }, { "quot", "\"" },
-	{ "apos", "'" }, { "nbsp", " " }, { "#39", "'" }, { NULL, NULL }
-};
-
-/* Decodes one entity at s (after '&'); returns bytes consumed or 0. */
-static size_t
-notif_entity(const char *s, char *out, size_t *j)
-{
-	size_t n = strcspn(s, ";< \t\r\n");
-	long cp;
-	int i;
-
-	if (s[n] != ';' || n == 0 || n > 8)
-		return 0;
-	for (i = 0; notif_entities[i].name != NULL; i++)
-		if (strlen(notif_entities[i].name) == n &&
-		    strncmp(s, notif_entities[i].name, n) == 0) {
-			out[(*j)++] = notif_entities[i].text[0];
-			return n + 1;
-		}
-	if (s[0] != '#')
-		return 0;
-	cp = s[1] == 'x' || s[1] == 'X' ? strtol(s + 2, NULL, 16) :
-	    strtol(s + 1, NULL, 10);
-	if (cp <= 0 || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-		return 0;
-	if (cp < 0x80)
-		out[(*j)++] = (char)cp;
-	else if (cp < 0x800) {
-		out[(*j)++] = (char)(0xC0 | (cp >> 6));
-		out[(*j)++] = (char)(0x80 | (cp & 0x3F));
-	} else if (cp < 0x10000) {
-		out[(*j)++] = (char)(0xE0 | (cp >> 12));
-		out[(*j)++] = (char)(0x80 | ((cp >> 6) & 0x3F));
-		out[(*j)++] = (char)(0x80 | (cp & 0x3F));
-	} else {
-		out[(*j)++] = (char)(0xF0 | (cp >> 18));
-		out[(*j)++] = (char)(0x80 | ((cp >> 12) & 0x3F));
-		out[(*j)++] = (char)(0x80 | ((cp >> 6) & 0x3F));
-		out[(*j)++] = (char)(0x80 | (cp & 0x3F));
-	}
-	return n + 1;
-}
-
-/* Skips a tag at s ('<'); returns the position after '>', noting breaks. */
-static const char *
-notif_skip_tag(const char *s, bool *brk, bool *skip_body)
-{
-	const char *name = s + 1, *end = strchr(s, '>');
-	size_t n = strcspn(name, " \t\r\n/>");
-
-	if (name[0] == '/')
-		n = 1 + strcspn(name + 1, " \t\r\n>");
-	*brk = notif_tag_breaks(name, n);
-	*skip_body = (n == 6 && strncasecmp(name, "script", 6) == 0) ||
-	    (n == 5 && strncasecmp(name, "style", 5) == 0);
-	return end ? end + 1 : s + strlen(s);
-}
-
-/* The text/plain alternative: tags dropped, entities decoded, lines kept. */
+/* The text/plain alternative: html.c's libxml2 walk does the work. */
 char *
 notif_html_to_text(const char *h)
 {
-	char *out = malloc(strlen(h) + 1);
-	bool brk, skip, space = false;
-	size_t j = 0, k;
-
-	if (out == NULL)
-		return NULL;
-	while (*h != '\0') {
-		if (*h == '<') {
-			h = notif_skip_tag(h, &brk, &skip);
-			if (skip) {
-				const char *close = strstr(h, "</");
-				h = close ? close : h + strlen(h);
-			}
-			if (brk && j > 0 && out[j - 1] != '\n') {
-				while (j > 0 && out[j - 1] == ' ')
-					j--;
-				out[j++] = '\n';
-			}
-			space = false;
-			continue;
-		}
-		if (*h == '&' && (k = notif_entity(h + 1, out, &j)) > 0) {
-			h += k + 1;
-			space = false;
-			continue;
-		}
-		if (isspace((unsigned char)*h)) {
-			if (!space && j > 0 && out[j - 1] != '\n')
-				out[j++] = ' ';
-			space = true;
-			h++;
-			continue;
-		}
-		space = false;
-		out[j++] = *h++;
-	}
-	while (j > 0 && (out[j - 1] == ' ' || out[j - 1] == '\n'))
-		j--;
-	out[j] = '\0';
-	return out;
+	return html_to_text(h, strlen(h));
 }
 
 /* Turns LF or CR into CRLF: what goes on the wire has no bare ones. */

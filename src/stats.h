@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "role.h"
+
 #define STATS_SLOTS	256
 
 enum stats_state {
@@ -78,7 +80,7 @@ struct stats_lag {
 };
 
 struct stats_page {
-	uint64_t	restarts[8];	/* by role */
+	uint64_t	restarts[ROLE_MAX];	/* by role */
 	/* email.rate_limit's shared bucket, in microseconds (mailpolicy.c) */
 	int64_t		rate_next_us;
 	struct stats_slot slot[STATS_SLOTS];

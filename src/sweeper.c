@@ -18,6 +18,7 @@
 #include "db.h"
 #include "log.h"
 #include "proc.h"
+#include "roles.h"
 #include "queue.h"
 #include "stats.h"
 #include "util.h"
@@ -65,6 +66,19 @@ sweeper_pick(struct sweeper *s)
 	return res;
 }
 
+/* One debug line per requeued notification, its id as log context. */
+static void
+sweeper_log_row(const PGresult *res, int i, int acked)
+{
+	const char *why = PQgetvalue(res, i, 1);
+
+	log_ctx_int("notification_id", strtoll(PQgetvalue(res, i, 0), NULL, 10));
+	log_debug("sweep: requeued (%s)%s", why[0] == 'f' ? "failed" :
+	    why[0] == 'p' ? "unqueued pending" : "expired lease",
+	    acked ? "" : "; Kafka did not acknowledge it in time");
+	log_ctx_clear();
+}
+
 /* Queues the picked ids and waits (bounded) for Kafka to take them. */
 static int
 sweeper_queue(struct sweeper *s, const PGresult *res)
@@ -79,8 +93,11 @@ sweeper_queue(struct sweeper *s, const PGresult *res)
 		t[i] = queue_push(s->queue, strtoll(PQgetvalue(res, i, 0), NULL, 10));
 	for (i = 0; i < n; i++) {
 		double left = until - util_now();
-		if (t[i] != NULL)
-			acked += queue_ticket_wait(t[i], left > 0 ? left : 0) == 1;
+		int ok = t[i] != NULL &&
+		    queue_ticket_wait(t[i], left > 0 ? left : 0) == 1;
+
+		acked += ok;
+		sweeper_log_row(res, i, ok);
 		queue_ticket_free(t[i]);
 	}
 	free(t);
