@@ -839,6 +839,17 @@ mailer_policy_from_conf(struct mailpolicy *p)
 	p->requeue_max_delay = conf->sweeper_max_delay;
 }
 
+/* The policy and the buffers sized by email.batch. */
+static void
+mailer_init_batch(struct mailer *m)
+{
+	mailer_policy_from_conf(&m->policy);
+	m->batch = (size_t)conf->email_batch;
+	if ((m->msgs = calloc(m->batch, sizeof(*m->msgs))) == NULL ||
+	    (m->used = calloc(m->batch, sizeof(*m->used))) == NULL)
+		fatalx("out of memory");
+}
+
 static int
 mailer_init(struct mailer *m, const struct proc_info *pi)
 {
@@ -846,16 +857,12 @@ mailer_init(struct mailer *m, const struct proc_info *pi)
 	struct smtp_opts so;
 
 	memset(m, 0, sizeof(*m));
-	mailer_policy_from_conf(&m->policy);
-	m->batch = (size_t)conf->email_batch;
-	if ((m->msgs = calloc(m->batch, sizeof(*m->msgs))) == NULL ||
-	    (m->used = calloc(m->batch, sizeof(*m->used))) == NULL)
-		fatalx("out of memory");
 	if (gethostname(host, sizeof(host)) == -1)
 		snprintf(host, sizeof(host), "localhost");
 	host[sizeof(host) - 1] = '\0';
 	snprintf(m->owner, sizeof(m->owner), "%s:%d:mailer/%d", host,
 	    (int)getpid(), pi->index);
+	mailer_init_batch(m);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		log_error("curl_global_init failed");
 		return 1;
