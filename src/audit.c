@@ -431,6 +431,8 @@ audit_consumer_new(struct audit *a, char *err, size_t len)
 		"statistics.interval.ms", "5000",
 		NULL
 	};
+	const struct kafka_opts ko = { conf->kafka_brokers,
+	    conf->kafka_properties.v, conf->kafka_properties.n };
 	rd_kafka_topic_partition_list_t *sub;
 	rd_kafka_conf_t *kc;
 	rd_kafka_resp_err_t e;
@@ -438,7 +440,7 @@ audit_consumer_new(struct audit *a, char *err, size_t len)
 	rd_kafka_t *rk;
 
 	snprintf(refresh, sizeof(refresh), "%d", conf->audit_metadata_refresh);
-	if ((kc = kafka_conf_new(defaults, err, len)) == NULL)
+	if ((kc = kafka_conf_new(&ko, defaults, err, len)) == NULL)
 		return NULL;
 	if (kafka_conf_set(kc, "group.id", conf->audit_group_id, err, len) ==
 	    -1 || kafka_conf_set(kc, "topic.metadata.refresh.interval.ms",

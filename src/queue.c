@@ -193,9 +193,11 @@ queue_producer(struct queue *q, char *err, size_t len)
 		"socket.nagle.disable", "true",
 		NULL
 	};
+	const struct kafka_opts ko = { conf->kafka_brokers,
+	    conf->kafka_properties.v, conf->kafka_properties.n };
 	rd_kafka_conf_t *kc;
 
-	if ((kc = kafka_conf_new(defaults, err, len)) == NULL)
+	if ((kc = kafka_conf_new(&ko, defaults, err, len)) == NULL)
 		return NULL;
 	rd_kafka_conf_set_dr_msg_cb(kc, queue_dr);
 	rd_kafka_conf_set_opaque(kc, q);

@@ -81,7 +81,7 @@ struct stats_lag {
 
 struct stats_page {
 	uint64_t	restarts[ROLE_MAX];	/* by role */
-	/* shared token bucket of email.rate_limit, in microseconds */
+	/* email.rate_limit's shared bucket, in microseconds (mailpolicy.c) */
 	int64_t		rate_next_us;
 	struct stats_slot slot[STATS_SLOTS];
 	/* written by the audit process only; seq is odd while it writes */
@@ -97,6 +97,5 @@ int	stats_init(void) __attribute__((warn_unused_result));
 void	stats_add(enum stats_ctr, uint64_t);
 void	stats_hist_observe(struct stats_hist *, uint64_t usec);
 void	stats_set_state(enum stats_state);
-int64_t	stats_rate_reserve(double per_second, int64_t now_us);
 
 #endif
