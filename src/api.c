@@ -31,21 +31,21 @@
  * by their index here: add new ones at the end.
  */
 const struct http_route api_routes[] = {
-	{ "GET",  "/health",            NULL,   api_ops_health,   API_POOL_MAIN,  { NULL },         "health" },
-	{ "GET",  "/ready",             NULL,   api_ops_ready,    API_POOL_MAIN,  { NULL },         "ready" },
-	{ "GET",  "/metrics",           NULL,   api_ops_metrics,  API_POOL_MAIN,  { NULL },         "metrics" },
-	{ "GET",  "/openapi.json",      NULL,   api_ops_openapi,  API_POOL_MAIN,  { NULL },         "openapi" },
-	{ "POST", "/notification_service/api/notifications",          "send", api_notify_create, API_POOL_MAIN, { NULL }, "notify_create" },
-	{ "GET",  "/notification_service/api/notifications",          "read", api_notify_list,   API_POOL_MAIN, { NULL }, "notify_list" },
-	{ "GET",  "/notification_service/api/notifications/{}",       "read", api_notify_get,    API_POOL_MAIN, { "id" }, "notify_get" },
-	{ "POST", "/notification_service/api/notifications/{}/retry", "send", api_notify_retry,  API_POOL_MAIN, { "id" }, "notify_retry" },
-	{ "GET",  "/order/{}",                  "read", api_audit_order,        API_POOL_AUDIT, { "orderId" },    "audit_order" },
-	{ "GET",  "/order/{}/latest",           "read", api_audit_order_latest, API_POOL_AUDIT, { "orderId" },    "audit_order_latest" },
-	{ "GET",  "/customer/{}/notifications", "read", api_audit_customer,     API_POOL_AUDIT, { "customerId" }, "audit_customer" },
-	{ "POST", "/send-notification",         "send", api_audit_send,         API_POOL_AUDIT, { NULL },         "audit_send" },
-	{ "GET",  "/audit/events",              "read", api_audit_events,       API_POOL_AUDIT, { NULL },         "audit_events" },
-	{ "GET",  "/audit/events/{}",           "read", api_audit_event,        API_POOL_AUDIT, { "id" },         "audit_event" },
-	{ "GET",  "/audit/topics",              "read", api_audit_topics,       API_POOL_AUDIT, { NULL },         "audit_topics" },
+	{ "GET",  "/health",                                          NULL,   api_ops_health,         API_POOL_MAIN,  { NULL },         "health" },
+	{ "GET",  "/ready",                                           NULL,   api_ops_ready,          API_POOL_MAIN,  { NULL },         "ready" },
+	{ "GET",  "/metrics",                                         NULL,   api_ops_metrics,        API_POOL_MAIN,  { NULL },         "metrics" },
+	{ "GET",  "/openapi.json",                                    NULL,   api_ops_openapi,        API_POOL_MAIN,  { NULL },         "openapi" },
+	{ "POST", "/notification_service/api/notifications",          "send", api_notify_create,      API_POOL_MAIN,  { NULL },         "notify_create" },
+	{ "GET",  "/notification_service/api/notifications",          "read", api_notify_list,        API_POOL_MAIN,  { NULL },         "notify_list" },
+	{ "GET",  "/notification_service/api/notifications/{}",       "read", api_notify_get,         API_POOL_MAIN,  { "id" },         "notify_get" },
+	{ "POST", "/notification_service/api/notifications/{}/retry", "send", api_notify_retry,       API_POOL_MAIN,  { "id" },         "notify_retry" },
+	{ "GET",  "/order/{}",                                        "read", api_audit_order,        API_POOL_AUDIT, { "orderId" },    "audit_order" },
+	{ "GET",  "/order/{}/latest",                                 "read", api_audit_order_latest, API_POOL_AUDIT, { "orderId" },    "audit_order_latest" },
+	{ "GET",  "/customer/{}/notifications",                       "read", api_audit_customer,     API_POOL_AUDIT, { "customerId" }, "audit_customer" },
+	{ "POST", "/send-notification",                               "send", api_audit_send,         API_POOL_AUDIT, { NULL },         "audit_send" },
+	{ "GET",  "/audit/events",                                    "read", api_audit_events,       API_POOL_AUDIT, { NULL },         "audit_events" },
+	{ "GET",  "/audit/events/{}",                                 "read", api_audit_event,        API_POOL_AUDIT, { "id" },         "audit_event" },
+	{ "GET",  "/audit/topics",                                    "read", api_audit_topics,       API_POOL_AUDIT, { NULL },         "audit_topics" },
 	{ NULL }
 };
 

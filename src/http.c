@@ -409,11 +409,11 @@ http_respond(struct http_req *r)
  * resumes it, and libmicrohttpd calls http_access again on the epoll
  * thread, which queues the answer (it may only be queued there).
  */
-enum http_call_state { CALL_READING, CALL_RUNNING, CALL_DONE };
+enum http_call_state { HTTP_CALL_READING, HTTP_CALL_RUNNING, HTTP_CALL_DONE };
 
 struct http_call {
 	struct http_req		 r;	/* first: *state points here */
-	struct http_resp		 rs;
+	struct http_resp	 rs;
 	struct http_job		 job;
 	enum http_call_state	 state;
 };
@@ -425,7 +425,7 @@ http_call_run(struct http_job *j)
 	    offsetof(struct http_call, job));
 
 	http_run(&c->r, &c->rs);
-	c->state = CALL_DONE;	/* the resume's mutex publishes it */
+	c->state = HTTP_CALL_DONE;	/* the resume's mutex publishes it */
 	MHD_resume_connection(c->r.conn);
 }
 
@@ -451,17 +451,17 @@ static enum MHD_Result
 http_call_start(struct http_call *c)
 {
 	switch (c->state) {
-	case CALL_READING:
+	case HTTP_CALL_READING:
 		if (http_call_inline(&c->r))
 			return http_respond(&c->r);
-		c->state = CALL_RUNNING;
+		c->state = HTTP_CALL_RUNNING;
 		c->job.fn = http_call_run;
 		MHD_suspend_connection(c->r.conn);
 		http_jobs_push(c->r.srv->jobs, &c->job);
 		return MHD_YES;
-	case CALL_RUNNING:	/* not called while suspended */
+	case HTTP_CALL_RUNNING:	/* not called while suspended */
 		return MHD_YES;
-	case CALL_DONE:
+	case HTTP_CALL_DONE:
 		break;
 	}
 	return http_reply(&c->r, &c->rs);

@@ -14,7 +14,8 @@ struct http_job {
 	void		(*fn)(struct http_job *);
 };
 
-struct http_jobs *http_jobs_new(int nthreads) __attribute__((warn_unused_result));
+struct http_jobs *http_jobs_new(int nthreads)
+	    __attribute__((warn_unused_result));
 void	http_jobs_free(struct http_jobs *);
 void	http_jobs_push(struct http_jobs *, struct http_job *);
 
