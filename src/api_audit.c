@@ -13,8 +13,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "api.h"
-#include "api_priv.h"
+#include "api_audit.h"
+#include "api_db.h"
 #include "audit_extract.h"
 #include "db.h"
 #include "isotime.h"
@@ -55,18 +55,18 @@ api_audit_row(const PGresult *res, int i)
 {
 	json_t *j = json_object();
 
-	json_object_set_new(j, "id", api_col_int(res, i, 0));
-	json_object_set_new(j, "notificationId", api_col_str(res, i, 1));
-	json_object_set_new(j, "customerId", api_col_str(res, i, 2));
-	json_object_set_new(j, "runnerId", api_col_str(res, i, 3));
-	json_object_set_new(j, "orderId", api_col_str(res, i, 4));
+	json_object_set_new(j, "id", api_db_col_int(res, i, 0));
+	json_object_set_new(j, "notificationId", api_db_col_str(res, i, 1));
+	json_object_set_new(j, "customerId", api_db_col_str(res, i, 2));
+	json_object_set_new(j, "runnerId", api_db_col_str(res, i, 3));
+	json_object_set_new(j, "orderId", api_db_col_str(res, i, 4));
 	json_object_set_new(j, "event", api_audit_event_json(res, i, 5));
-	json_object_set_new(j, "status", api_col_str(res, i, 6));
-	json_object_set_new(j, "createdAt", api_col_str(res, i, 7));
-	json_object_set_new(j, "sourceTopic", api_col_str(res, i, 8));
-	json_object_set_new(j, "eventType", api_col_str(res, i, 9));
-	json_object_set_new(j, "correlationId", api_col_str(res, i, 10));
-	json_object_set_new(j, "sourceService", api_col_str(res, i, 11));
+	json_object_set_new(j, "status", api_db_col_str(res, i, 6));
+	json_object_set_new(j, "createdAt", api_db_col_str(res, i, 7));
+	json_object_set_new(j, "sourceTopic", api_db_col_str(res, i, 8));
+	json_object_set_new(j, "eventType", api_db_col_str(res, i, 9));
+	json_object_set_new(j, "correlationId", api_db_col_str(res, i, 10));
+	json_object_set_new(j, "sourceService", api_db_col_str(res, i, 11));
 	return j;
 }
 
@@ -76,10 +76,10 @@ api_audit_kafka_row(const PGresult *res, int i)
 {
 	json_t *j = api_audit_row(res, i);
 
-	json_object_set_new(j, "partition", api_col_int(res, i, 12));
-	json_object_set_new(j, "offset", api_col_int(res, i, 13));
-	json_object_set_new(j, "kafkaTimestamp", api_col_str(res, i, 14));
-	json_object_set_new(j, "kafkaTimestampType", api_col_str(res, i, 15));
+	json_object_set_new(j, "partition", api_db_col_int(res, i, 12));
+	json_object_set_new(j, "offset", api_db_col_int(res, i, 13));
+	json_object_set_new(j, "kafkaTimestamp", api_db_col_str(res, i, 14));
+	json_object_set_new(j, "kafkaTimestampType", api_db_col_str(res, i, 15));
 	return j;
 }
 
@@ -102,7 +102,7 @@ static const char api_audit_sql_order[] =
 
 /* GET /order/{orderId}: every record of the order, oldest first. */
 void
-api_audit_order(struct api_req *r, struct api_resp *rs)
+api_audit_order(struct http_req *r, struct http_resp *rs)
 {
 	static const char *const known[] = { "limit", NULL };
 	const char *p[2];
@@ -110,15 +110,15 @@ api_audit_order(struct api_req *r, struct api_resp *rs)
 	PGresult *res;
 	char lim[24];
 
-	if (!api_params_known(r, known, rs) ||
-	    api_param_int(r, "limit", 1000, 1, 10000, &limit, rs) == -1)
+	if (!http_params_known(r, known, rs) ||
+	    http_param_int(r, "limit", 1000, 1, 10000, &limit, rs) == -1)
 		return;
 	snprintf(lim, sizeof(lim), "%lld", limit);
 	p[0] = r->arg[0];
 	p[1] = lim;
 	if ((res = api_db_query(r, rs, api_audit_sql_order, 2, p)) == NULL)
 		return;
-	api_json(rs, 200, api_audit_rows(res, api_audit_row, PQntuples(res)));
+	http_json(rs, 200, api_audit_rows(res, api_audit_row, PQntuples(res)));
 	PQclear(res);
 }
 
@@ -128,18 +128,18 @@ static const char api_audit_sql_latest[] =
 
 /* GET /order/{orderId}/latest: the newest record, 404 when none. */
 void
-api_audit_order_latest(struct api_req *r, struct api_resp *rs)
+api_audit_order_latest(struct http_req *r, struct http_resp *rs)
 {
 	static const char *const known[] = { NULL };
 	PGresult *res;
 
-	if (!api_params_known(r, known, rs) || (res = api_db_query(r, rs,
+	if (!http_params_known(r, known, rs) || (res = api_db_query(r, rs,
 	    api_audit_sql_latest, 1, r->arg)) == NULL)
 		return;
 	if (PQntuples(res) == 0)
-		api_error(rs, 404, "no notifications for this order", "orderId");
+		http_error(rs, 404, "no notifications for this order", "orderId");
 	else
-		api_json(rs, 200, api_audit_row(res, 0));
+		http_json(rs, 200, api_audit_row(res, 0));
 	PQclear(res);
 }
 
@@ -149,7 +149,7 @@ static const char api_audit_sql_customer[] =
 
 /* GET /customer/{customerId}/notifications?limit=&offset=, newest first. */
 void
-api_audit_customer(struct api_req *r, struct api_resp *rs)
+api_audit_customer(struct http_req *r, struct http_resp *rs)
 {
 	static const char *const known[] = { "limit", "offset", NULL };
 	long long limit, offset;
@@ -157,9 +157,9 @@ api_audit_customer(struct api_req *r, struct api_resp *rs)
 	const char *p[3];
 	PGresult *res;
 
-	if (!api_params_known(r, known, rs) ||
-	    api_param_int(r, "limit", 50, 1, 1000, &limit, rs) == -1 ||
-	    api_param_int(r, "offset", 0, 0, 1000000000, &offset, rs) == -1)
+	if (!http_params_known(r, known, rs) ||
+	    http_param_int(r, "limit", 50, 1, 1000, &limit, rs) == -1 ||
+	    http_param_int(r, "offset", 0, 0, 1000000000, &offset, rs) == -1)
 		return;
 	snprintf(lim, sizeof(lim), "%lld", limit);
 	snprintf(off, sizeof(off), "%lld", offset);
@@ -168,21 +168,21 @@ api_audit_customer(struct api_req *r, struct api_resp *rs)
 	p[2] = off;
 	if ((res = api_db_query(r, rs, api_audit_sql_customer, 3, p)) == NULL)
 		return;
-	api_json(rs, 200, api_audit_rows(res, api_audit_row, PQntuples(res)));
+	http_json(rs, 200, api_audit_rows(res, api_audit_row, PQntuples(res)));
 	PQclear(res);
 }
 
 /* A body id: a non-empty string or an integer, as text; 400 if not. */
 static int
 api_audit_body_id(json_t *body, const char *name, bool required,
-    char *buf, size_t len, const char **out, struct api_resp *rs)
+    char *buf, size_t len, const char **out, struct http_resp *rs)
 {
 	json_t *v = json_object_get(body, name);
 
 	*out = NULL;
 	if (v == NULL || json_is_null(v)) {
 		if (required)
-			api_error(rs, 400, "required", name);
+			http_error(rs, 400, "required", name);
 		return required ? -1 : 0;
 	}
 	if (json_is_integer(v)) {
@@ -192,7 +192,7 @@ api_audit_body_id(json_t *body, const char *name, bool required,
 	    json_string_length(v) <= AUDIT_FIELD_MAX)
 		*out = json_string_value(v);
 	else {
-		api_error(rs, 400, "must be a string of 1 to 255 bytes or an "
+		http_error(rs, 400, "must be a string of 1 to 255 bytes or an "
 		    "integer", name);
 		return -1;
 	}
@@ -208,21 +208,21 @@ static const char api_audit_sql_send[] =
 /* The body as a JSON object: 415 when not said to be JSON, else 400
  * naming the member when it is not one. */
 static json_t *
-api_audit_send_body(struct api_req *r, struct api_resp *rs)
+api_audit_send_body(struct http_req *r, struct http_resp *rs)
 {
 	struct notif_error e;
 	const char *nul;
 	json_t *body;
 
-	if (!api_content_json(r, rs))
+	if (!http_content_json(r, rs))
 		return NULL;
 	if ((body = notif_parse(r->body ? r->body : "", r->body_len,
 	    &e)) == NULL)
-		api_error(rs, 400, e.msg, e.field);
+		http_error(rs, 400, e.msg, e.field);
 	else if (!json_is_object(body))
-		api_error(rs, 400, "the body must be a JSON object", NULL);
+		http_error(rs, 400, "the body must be a JSON object", NULL);
 	else if ((nul = notif_nul_member(body)) != NULL)
-		api_error(rs, 400, "must not contain NUL (\\u0000)", nul);
+		http_error(rs, 400, "must not contain NUL (\\u0000)", nul);
 	else
 		return body;
 	json_decref(body);
@@ -231,7 +231,7 @@ api_audit_send_body(struct api_req *r, struct api_resp *rs)
 
 /* POST /send-notification: a manual record in the seed's body shape. */
 void
-api_audit_send(struct api_req *r, struct api_resp *rs)
+api_audit_send(struct http_req *r, struct http_resp *rs)
 {
 	char cbuf[32], rbuf[32], obuf[32];
 	json_t *body, *event;
@@ -251,13 +251,13 @@ api_audit_send(struct api_req *r, struct api_resp *rs)
 	}
 	if (event == NULL || json_is_null(event) || (ev = json_dumps(event,
 	    JSON_COMPACT | JSON_ENCODE_ANY)) == NULL) {
-		api_error(rs, 400, "required", "event");
+		http_error(rs, 400, "required", "event");
 		json_decref(body);
 		return;
 	}
 	p[3] = ev;
 	if ((res = api_db_write(r, rs, api_audit_sql_send, 4, p)) != NULL) {
-		api_json(rs, 201, api_audit_row(res, 0));
+		http_json(rs, 201, api_audit_row(res, 0));
 		PQclear(res);
 	}
 	free(ev);
@@ -266,16 +266,16 @@ api_audit_send(struct api_req *r, struct api_resp *rs)
 
 /* An optional timestamp parameter; 400 naming it when malformed. */
 static int
-api_audit_param_ts(struct api_req *r, const char *key, char *out,
-    size_t len, const char **val, struct api_resp *rs)
+api_audit_param_ts(struct http_req *r, const char *key, char *out,
+    size_t len, const char **val, struct http_resp *rs)
 {
-	const char *v = api_query(r, key);
+	const char *v = http_query(r, key);
 
 	*val = NULL;
 	if (v == NULL)
 		return 0;
 	if (isotime_parse(v, out, len) == -1) {
-		api_error(rs, 400, "must be an ISO 8601 timestamp, e.g. "
+		http_error(rs, 400, "must be an ISO 8601 timestamp, e.g. "
 		    "2025-04-05T12:00:00Z", key);
 		return -1;
 	}
@@ -299,7 +299,7 @@ static const char api_audit_sql_events[] =
 
 /* GET /audit/events?...: newest first; "next" is the ?after= cursor. */
 void
-api_audit_events(struct api_req *r, struct api_resp *rs)
+api_audit_events(struct http_req *r, struct http_resp *rs)
 {
 	static const char *const known[] = { "topic", "event_type",
 	    "correlation_id", "order_id", "customer_id", "source_service",
@@ -311,15 +311,15 @@ api_audit_events(struct api_req *r, struct api_resp *rs)
 	json_t *next = NULL;
 	int i;
 
-	if (!api_params_known(r, known, rs) ||
-	    api_param_int(r, "limit", 50, 1, 1000, &limit, rs) == -1 ||
-	    api_param_int(r, "after", 0, 1, (1LL << 62), &after, rs) == -1 ||
+	if (!http_params_known(r, known, rs) ||
+	    http_param_int(r, "limit", 50, 1, 1000, &limit, rs) == -1 ||
+	    http_param_int(r, "after", 0, 1, (1LL << 62), &after, rs) == -1 ||
 	    api_audit_param_ts(r, "since", since, sizeof(since), &p[6], rs) ==
 	    -1 || api_audit_param_ts(r, "until", until, sizeof(until), &p[7],
 	    rs) == -1)
 		return;
 	for (i = 0; i < 6; i++)
-		p[i] = api_query(r, known[i]);
+		p[i] = http_query(r, known[i]);
 	snprintf(aft, sizeof(aft), "%lld", after);
 	snprintf(lim, sizeof(lim), "%lld", limit + 1);
 	p[8] = after > 0 ? aft : NULL;
@@ -327,8 +327,8 @@ api_audit_events(struct api_req *r, struct api_resp *rs)
 	if ((res = api_db_query(r, rs, api_audit_sql_events, 10, p)) == NULL)
 		return;
 	if (PQntuples(res) > limit)
-		next = api_col_int(res, (int)limit - 1, 0);
-	api_json(rs, 200, json_pack("{s:o,s:o}", "events", api_audit_rows(res,
+		next = api_db_col_int(res, (int)limit - 1, 0);
+	http_json(rs, 200, json_pack("{s:o,s:o}", "events", api_audit_rows(res,
 	    api_audit_kafka_row, (int)limit), "next", next ? next : json_null()));
 	PQclear(res);
 }
@@ -378,17 +378,17 @@ api_audit_id_kind(const char *s)
 
 /* GET /audit/events/{id or notificationId}: the record with its bytes. */
 void
-api_audit_event(struct api_req *r, struct api_resp *rs)
+api_audit_event(struct http_req *r, struct http_resp *rs)
 {
 	static const char *const known[] = { NULL };
 	int kind = api_audit_id_kind(r->arg[0]);
 	PGresult *res;
 	json_t *j;
 
-	if (!api_params_known(r, known, rs))
+	if (!http_params_known(r, known, rs))
 		return;
 	if (kind == 0) {
-		api_error(rs, 400, "must be a numeric id or a notificationId",
+		http_error(rs, 400, "must be a numeric id or a notificationId",
 		    "id");
 		return;
 	}
@@ -396,7 +396,7 @@ api_audit_event(struct api_req *r, struct api_resp *rs)
 	    api_audit_sql_event_uuid, 1, r->arg)) == NULL)
 		return;
 	if (PQntuples(res) == 0) {
-		api_error(rs, 404, "no such audit event", "id");
+		http_error(rs, 404, "no such audit event", "id");
 		PQclear(res);
 		return;
 	}
@@ -405,8 +405,8 @@ api_audit_event(struct api_req *r, struct api_resp *rs)
 	api_audit_bytes(j, "value", "valueEncoding", res, 0, 17);
 	json_object_set_new(j, "tombstone", json_boolean(PQgetisnull(res, 0,
 	    17) && !PQgetisnull(res, 0, 12)));
-	json_object_set_new(j, "headers", api_col_jsonb(res, 0, 18));
-	api_json(rs, 200, j);
+	json_object_set_new(j, "headers", api_db_col_jsonb(res, 0, 18));
+	http_json(rs, 200, j);
 	PQclear(res);
 }
 
@@ -438,27 +438,27 @@ api_audit_topic_add(json_t *topics, const PGresult *res, int i)
 	    json_string_value(json_object_get(t, "lastSeen"))) > 0)
 		json_object_set_new(t, "lastSeen", json_string(seen));
 	json_array_append_new(json_object_get(t, "partitions"), json_pack(
-	    "{s:o,s:I,s:o,s:o,s:o}", "partition", api_col_int(res, i, 1),
-	    "count", (json_int_t)count, "lastOffset", api_col_int(res, i, 3),
-	    "lastSeen", api_col_str(res, i, 4), "lastKafkaTimestamp",
-	    api_col_str(res, i, 5)));
+	    "{s:o,s:I,s:o,s:o,s:o}", "partition", api_db_col_int(res, i, 1),
+	    "count", (json_int_t)count, "lastOffset", api_db_col_int(res, i, 3),
+	    "lastSeen", api_db_col_str(res, i, 4), "lastKafkaTimestamp",
+	    api_db_col_str(res, i, 5)));
 }
 
 /* GET /audit/topics: per topic and partition, counts and positions. */
 void
-api_audit_topics(struct api_req *r, struct api_resp *rs)
+api_audit_topics(struct http_req *r, struct http_resp *rs)
 {
 	static const char *const known[] = { NULL };
 	json_t *topics;
 	PGresult *res;
 	int i;
 
-	if (!api_params_known(r, known, rs) || (res = api_db_query(r, rs,
+	if (!http_params_known(r, known, rs) || (res = api_db_query(r, rs,
 	    api_audit_sql_topics, 0, NULL)) == NULL)
 		return;
 	topics = json_array();
 	for (i = 0; i < PQntuples(res); i++)
 		api_audit_topic_add(topics, res, i);
-	api_json(rs, 200, json_pack("{s:o}", "topics", topics));
+	http_json(rs, 200, json_pack("{s:o}", "topics", topics));
 	PQclear(res);
 }

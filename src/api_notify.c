@@ -13,8 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api.h"
-#include "api_priv.h"
+#include "api_db.h"
+#include "api_notify.h"
+#include "api_store.h"
 #include "conf.h"
 #include "db.h"
 #include "log.h"
@@ -22,6 +23,9 @@
 #include "notif_mark.h"
 #include "queue.h"
 #include "stats.h"
+
+/* Its path, for Location (api.c's route table spells it out). */
+#define NOTIFY_PATH "/notification_service/api/notifications"
 
 struct api_notify {
 	struct queue		*queue;
@@ -149,35 +153,35 @@ api_notify_row(const PGresult *res, int i)
 
 	for (c = 0; c < NOTIFY_COL_PERMANENT; c++) {
 		if (api_notify_members[c].kind == 'i')
-			v = api_col_int(res, i, c);
+			v = api_db_col_int(res, i, c);
 		else if (api_notify_members[c].kind == 'j')
-			v = api_col_jsonb(res, i, c);
+			v = api_db_col_jsonb(res, i, c);
 		else
-			v = api_col_str(res, i, c);
+			v = api_db_col_str(res, i, c);
 		json_object_set_new(j, api_notify_members[c].name, v);
 	}
 	json_object_set_new(j, "permanent",
 	    json_boolean(*PQgetvalue(res, i, NOTIFY_COL_PERMANENT) == 't'));
 	if (!PQgetisnull(res, i, NOTIFY_COL_FROM))
 		json_object_set_new(j, "from",
-		    api_col_str(res, i, NOTIFY_COL_FROM));
+		    api_db_col_str(res, i, NOTIFY_COL_FROM));
 	return j;
 }
 
 
 /* Sending needs the producer, which exists only with email.enabled. */
 static bool
-api_notify_disabled(struct api_req *r, struct api_resp *rs)
+api_notify_disabled(struct http_req *r, struct http_resp *rs)
 {
-	if (r->ctx->notify != NULL)
+	if (api_ctx_of(r)->notify != NULL)
 		return false;
-	api_error(rs, 503, "email delivery is disabled (email.enabled)", NULL);
+	http_error(rs, 503, "email delivery is disabled (email.enabled)", NULL);
 	return true;
 }
 
 /* A refused body: e's status, the field first in the message and named. */
 static void
-api_notify_refuse(struct api_resp *rs, const struct notif_error *e)
+api_notify_refuse(struct http_resp *rs, const struct notif_error *e)
 {
 	char msg[256];
 
@@ -185,7 +189,7 @@ api_notify_refuse(struct api_resp *rs, const struct notif_error *e)
 		snprintf(msg, sizeof(msg), "%s %s", e->field, e->msg);
 	else
 		snprintf(msg, sizeof(msg), "%s", e->msg);
-	api_error(rs, e->status, msg, e->field);
+	http_error(rs, e->status, msg, e->field);
 }
 
 /* Addresses the relay can take, a sender email.allowed_from admits. */
@@ -200,12 +204,12 @@ api_notify_policy(const struct notif_input *in, struct notif_error *e)
 
 /* Content type, JSON, fields: 415 / 400 / 413 / 422 with the field named. */
 static json_t *
-api_notify_parse(struct api_req *r, struct api_resp *rs, struct notif_input *in)
+api_notify_parse(struct http_req *r, struct http_resp *rs, struct notif_input *in)
 {
 	struct notif_error e;
 	json_t *body;
 
-	if (!api_content_json(r, rs))
+	if (!http_content_json(r, rs))
 		return NULL;
 	if ((body = notif_parse(r->body ? r->body : "", r->body_len,
 	    &e)) == NULL) {
@@ -223,11 +227,11 @@ api_notify_parse(struct api_req *r, struct api_resp *rs, struct notif_input *in)
 
 /* The Idempotency-Key header, when present, must be short and clean. */
 static int
-api_notify_key(struct api_req *r, struct api_resp *rs, const char **key)
+api_notify_key(struct http_req *r, struct http_resp *rs, const char **key)
 {
-	*key = api_header(r, "Idempotency-Key");
+	*key = http_header(r, "Idempotency-Key");
 	if (*key != NULL && !notif_key_valid(*key)) {
-		api_error(rs, 400, "Idempotency-Key must be 1 to 255 visible "
+		http_error(rs, 400, "Idempotency-Key must be 1 to 255 visible "
 		    "ASCII characters (0x21-0x7E)", "Idempotency-Key");
 		return -1;
 	}
@@ -244,7 +248,7 @@ static const char api_notify_sql_by_key[] =
  * the key was seen before; 1 stored.
  */
 static int
-api_notify_insert(struct api_req *r, struct api_resp *rs,
+api_notify_insert(struct http_req *r, struct http_resp *rs,
     const struct notif_input *in, const char *key, const char *hash,
     struct api_store_req *q)
 {
@@ -265,7 +269,7 @@ api_notify_insert(struct api_req *r, struct api_resp *rs,
 	if (uid == NULL || (in->metadata != NULL && meta == NULL))
 		snprintf(q->err, sizeof(q->err), "out of memory");
 	else
-		api_store_insert(r->ctx->notify->store, q);
+		api_store_insert(api_ctx_of(r)->notify->store, q);
 	free(uid);
 	free(meta);
 	if (q->state != API_STORE_ERROR)
@@ -276,7 +280,7 @@ api_notify_insert(struct api_req *r, struct api_resp *rs,
 
 /* A replayed Idempotency-Key: the original, or 409 if the body changed. */
 static void
-api_notify_replay(struct api_req *r, struct api_resp *rs, const char *key,
+api_notify_replay(struct http_req *r, struct http_resp *rs, const char *key,
     const char *hash)
 {
 	const char *p[1] = { key };
@@ -285,13 +289,13 @@ api_notify_replay(struct api_req *r, struct api_resp *rs, const char *key,
 	if ((res = api_db_query(r, rs, api_notify_sql_by_key, 1, p)) == NULL)
 		return;
 	if (PQntuples(res) == 0)
-		api_error(rs, 503, "idempotency key race; retry", NULL);
+		http_error(rs, 503, "idempotency key race; retry", NULL);
 	else if (strcmp(PQgetvalue(res, 0, NOTIFY_BY_KEY_HASH), hash) != 0)
-		api_error(rs, 409, "Idempotency-Key was used with a different body",
+		http_error(rs, 409, "Idempotency-Key was used with a different body",
 		    "Idempotency-Key");
 	else {
-		api_json(rs, 202, api_notify_row(res, 0));
-		api_resp_header(rs, "Location", NOTIFY_PATH "/%s",
+		http_json(rs, 202, api_notify_row(res, 0));
+		http_resp_header(rs, "Location", NOTIFY_PATH "/%s",
 		    PQgetvalue(res, 0, NOTIFY_COL_ID));
 	}
 	PQclear(res);
@@ -312,9 +316,9 @@ api_notify_acked(struct queue_ticket *t)
 
 /* Queues the id and waits a little for Kafka's ack. */
 static const char *
-api_notify_enqueue(struct api_req *r, int64_t id)
+api_notify_enqueue(struct http_req *r, int64_t id)
 {
-	return api_notify_acked(queue_push(r->ctx->notify->queue, id));
+	return api_notify_acked(queue_push(api_ctx_of(r)->notify->queue, id));
 }
 
 static json_t *
@@ -337,7 +341,7 @@ api_notify_accepted(const struct notif_input *in, int64_t id, int64_t at,
 }
 
 void
-api_notify_create(struct api_req *r, struct api_resp *rs)
+api_notify_create(struct http_req *r, struct http_resp *rs)
 {
 	struct notif_input in;
 	struct api_store_req q;
@@ -363,8 +367,8 @@ api_notify_create(struct api_req *r, struct api_resp *rs)
 	}
 	stats_add(CTR_NOTIF_ACCEPTED, 1);
 	status = api_notify_acked(q.ticket);
-	api_json(rs, 202, api_notify_accepted(&in, q.id, q.at, status));
-	api_resp_header(rs, "Location", NOTIFY_PATH "/%lld", (long long)q.id);
+	http_json(rs, 202, api_notify_accepted(&in, q.id, q.at, status));
+	http_resp_header(rs, "Location", NOTIFY_PATH "/%lld", (long long)q.id);
 out:
 	json_decref(body);
 }
@@ -379,20 +383,20 @@ static const char api_notify_sql_get[] =
 
 /* A path id: digits only, or 404 (an id that cannot exist). */
 static const char *
-api_notify_path_id(struct api_req *r, struct api_resp *rs)
+api_notify_path_id(struct http_req *r, struct http_resp *rs)
 {
 	const char *s = r->arg[0];
 
 	if (s == NULL || *s == '\0' || strspn(s, "0123456789") != strlen(s) ||
 	    strlen(s) > 18) {
-		api_error(rs, 404, "no such notification", "id");
+		http_error(rs, 404, "no such notification", "id");
 		return NULL;
 	}
 	return s;
 }
 
 void
-api_notify_get(struct api_req *r, struct api_resp *rs)
+api_notify_get(struct http_req *r, struct http_resp *rs)
 {
 	const char *p[1];
 	PGresult *res;
@@ -402,12 +406,12 @@ api_notify_get(struct api_req *r, struct api_resp *rs)
 	    (res = api_db_query(r, rs, api_notify_sql_get, 1, p)) == NULL)
 		return;
 	if (PQntuples(res) == 0)
-		api_error(rs, 404, "no such notification", "id");
+		http_error(rs, 404, "no such notification", "id");
 	else {
 		j = api_notify_row(res, 0);
-		json_object_set_new(j, "history", api_col_jsonb(res, 0,
+		json_object_set_new(j, "history", api_db_col_jsonb(res, 0,
 		    NOTIFY_GET_HISTORY));
-		api_json(rs, 200, j);
+		http_json(rs, 200, j);
 	}
 	PQclear(res);
 }
@@ -432,7 +436,7 @@ api_notify_status_ok(const char *s)
 
 /* Newest first; "next" is the cursor for ?after= when more may follow. */
 void
-api_notify_list(struct api_req *r, struct api_resp *rs)
+api_notify_list(struct http_req *r, struct http_resp *rs)
 {
 	static const char *const known[] = { "status", "recipient", "userId",
 	    "limit", "after", NULL };
@@ -443,20 +447,20 @@ api_notify_list(struct api_req *r, struct api_resp *rs)
 	PGresult *res;
 	int i;
 
-	if (!api_params_known(r, known, rs) ||
-	    api_param_int(r, "limit", 50, 1, 1000, &limit, rs) == -1 ||
-	    api_param_int(r, "after", 0, 1, (1LL << 62), &after, rs) == -1)
+	if (!http_params_known(r, known, rs) ||
+	    http_param_int(r, "limit", 50, 1, 1000, &limit, rs) == -1 ||
+	    http_param_int(r, "after", 0, 1, (1LL << 62), &after, rs) == -1)
 		return;
-	if (!api_notify_status_ok(api_query(r, "status"))) {
-		api_error(rs, 400, "status must be PENDING, PROCESSING, SENT or "
+	if (!api_notify_status_ok(http_query(r, "status"))) {
+		http_error(rs, 400, "status must be PENDING, PROCESSING, SENT or "
 		    "FAILED", "status");
 		return;
 	}
 	snprintf(lim, sizeof(lim), "%lld", limit);
 	snprintf(aft, sizeof(aft), "%lld", after);
-	p[0] = api_query(r, "status");
-	p[1] = api_query(r, "recipient");
-	p[2] = api_query(r, "userId");
+	p[0] = http_query(r, "status");
+	p[1] = http_query(r, "recipient");
+	p[2] = http_query(r, "userId");
 	p[3] = after > 0 ? aft : NULL;
 	p[4] = lim;
 	if ((res = api_db_query(r, rs, api_notify_sql_list, 5, p)) == NULL)
@@ -465,9 +469,9 @@ api_notify_list(struct api_req *r, struct api_resp *rs)
 	for (i = 0; i < PQntuples(res); i++)
 		json_array_append_new(arr, api_notify_row(res, i));
 	if (PQntuples(res) == limit)
-		last = api_col_int(res, PQntuples(res) - 1, NOTIFY_COL_ID);
+		last = api_db_col_int(res, PQntuples(res) - 1, NOTIFY_COL_ID);
 	PQclear(res);
-	api_json(rs, 200, json_pack("{s:o,s:o}", "notifications", arr, "next",
+	http_json(rs, 200, json_pack("{s:o,s:o}", "notifications", arr, "next",
 	    last ? last : json_null()));
 }
 
@@ -479,7 +483,7 @@ static const char api_notify_sql_retry[] =
 
 /* Requeues a FAILED notification by hand (permanent ones too). */
 void
-api_notify_retry(struct api_req *r, struct api_resp *rs)
+api_notify_retry(struct http_req *r, struct http_resp *rs)
 {
 	const char *p[1];
 	PGresult *res;
@@ -494,7 +498,7 @@ api_notify_retry(struct api_req *r, struct api_resp *rs)
 	if (n == 0) {
 		api_notify_get(r, rs);	/* 404, or the row to explain the 409 */
 		if (rs->status == 200)
-			api_error(rs, 409, "only a FAILED notification can be "
+			http_error(rs, 409, "only a FAILED notification can be "
 			    "retried", "status");
 		return;
 	}

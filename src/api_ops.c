@@ -12,17 +12,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api.h"
-#include "api_priv.h"
+#include "api_db.h"
+#include "api_notify.h"
+#include "api_ops.h"
 #include "conf.h"
 #include "db.h"
 #include "metrics.h"
 #include "stats.h"
 
 void
-api_ops_health(struct api_req *r, struct api_resp *rs)
+api_ops_health(struct http_req *r, struct http_resp *rs)
 {
-	api_json(rs, 200, json_pack("{s:s}", "status", "ok"));
+	http_json(rs, 200, json_pack("{s:s}", "status", "ok"));
 }
 
 /*
@@ -31,24 +32,24 @@ api_ops_health(struct api_req *r, struct api_resp *rs)
  * should not make the first probe after it fail).
  */
 static int
-api_ops_db_check(struct api_req *r, char *why, size_t len)
+api_ops_db_check(struct http_req *r, char *why, size_t len)
 {
 	int tries, rc = -1;
 	PGconn *c;
 
 	for (tries = 0; tries < 2 && rc == -1; tries++) {
-		if ((c = db_pool_get(api_pool(r), why, len)) == NULL)
+		if ((c = db_pool_get(api_db_pool(r), why, len)) == NULL)
 			return -1;
 		rc = db_exec(c, "SELECT 1", why, len);
 		if (rc == -1 && !db_broken(c))
 			tries = 2;	/* a live server refused: no retry */
-		db_pool_put(api_pool(r), c);
+		db_pool_put(api_db_pool(r), c);
 	}
 	return rc;
 }
 
 void
-api_ops_ready(struct api_req *r, struct api_resp *rs)
+api_ops_ready(struct http_req *r, struct http_resp *rs)
 {
 	char why[DB_ERRLEN];
 	json_t *checks = json_object();
@@ -60,29 +61,29 @@ api_ops_ready(struct api_req *r, struct api_resp *rs)
 		    why));
 	} else
 		json_object_set_new(checks, "database", json_string("ok"));
-	if (r->ctx->notify != NULL) {
-		if (api_notify_ready(r->ctx, why, sizeof(why)) == -1) {
+	if (api_ctx_of(r)->notify != NULL) {
+		if (api_notify_ready(api_ctx_of(r), why, sizeof(why)) == -1) {
 			ok = false;
 			json_object_set_new(checks, "kafka",
 			    json_sprintf("down: %s", why));
 		} else
 			json_object_set_new(checks, "kafka", json_string("ok"));
 	}
-	api_json(rs, ok ? 200 : 503, json_pack("{s:s,s:o}", "status",
+	http_json(rs, ok ? 200 : 503, json_pack("{s:s,s:o}", "status",
 	    ok ? "ready" : "unavailable", "checks", checks));
 }
 
 void
-api_ops_metrics(struct api_req *r, struct api_resp *rs)
+api_ops_metrics(struct http_req *r, struct http_resp *rs)
 {
 	const char *names[STATS_ROUTES];
 	char *text;
 	int n;
 
-	for (n = 0; n < STATS_ROUTES && api_routes[n].pattern != NULL; n++)
-		names[n] = api_routes[n].name;
+	for (n = 0; n < STATS_ROUTES && r->routes[n].pattern != NULL; n++)
+		names[n] = r->routes[n].name;
 	if ((text = metrics_render(names, n)) == NULL) {
-		api_error(rs, 500, "out of memory", NULL);
+		http_error(rs, 500, "out of memory", NULL);
 		return;
 	}
 	rs->status = 200;
@@ -91,11 +92,11 @@ api_ops_metrics(struct api_req *r, struct api_resp *rs)
 }
 
 void
-api_ops_openapi(struct api_req *r, struct api_resp *rs)
+api_ops_openapi(struct http_req *r, struct http_resp *rs)
 {
 	if ((rs->text = strndup((const char *)api_openapi_json,
 	    api_openapi_json_len)) == NULL) {
-		api_error(rs, 500, "out of memory", NULL);
+		http_error(rs, 500, "out of memory", NULL);
 		return;
 	}
 	rs->status = 200;

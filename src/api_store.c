@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api_priv.h"
+#include "api_store.h"
 #include "db.h"
 #include "log.h"
 #include "queue.h"

@@ -12,21 +12,15 @@ no .c and declares the module's own functions (roles.h) does so for its
 prototypes: not an edge.  The graph must have no cycle, so every walk
 from the top goes down.
 
-ALLOWED lists the edges that close the cycles known when this check
-was added; they are being removed (issue 12: the api.c/api_*.c split,
-the role table above proc.c).  An edge listed here that no longer
-exists is reported, so the list only shrinks.  Do not add to it.
+ALLOWED lists edges that may close a cycle.  It is empty: the cycles
+known when this check was added (api_priv.h between api.c and its
+handlers, proc.c calling the roles) are gone.  Do not add to it.
 """
 import os
 import re
 import sys
 
-ALLOWED = {
-    # api_priv.h declares the handlers and the store, whose files use the
-    # helpers of api.c through it; it includes api.h, api.c includes it.
-    ("api_priv", "api"), ("api_priv", "api_audit"),
-    ("api_priv", "api_notify"), ("api_priv", "api_store"),
-}
+ALLOWED = set()
 
 
 def strip_comments(s):

@@ -17,7 +17,7 @@
 
 #define FUZZ_MAXARGS	2
 
-/* Kept in step with api_routes[] (src/api.c, api_priv.h) by hand. */
+/* Kept in step with api_routes[] (src/api.c) by hand. */
 static const char *const fuzz_patterns[] = {
 	"/health", "/ready", "/metrics",
 	"/notification_service/api/notifications",

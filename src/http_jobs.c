@@ -1,5 +1,5 @@
 /*
- * api_jobs.c - the api process's request threads (http.threads).
+ * http_jobs.c - the HTTP server's request threads (http.threads).
  *
  * libmicrohttpd's epoll threads only move bytes; a complete request is
  * suspended there and queued here, where a fixed set of threads runs
@@ -15,22 +15,22 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
-#include "api_priv.h"
+#include "http_jobs.h"
 
-struct api_jobs {
+struct http_jobs {
 	pthread_mutex_t	 mu;
 	pthread_cond_t	 cv;
-	struct api_job	*head, **tail;
+	struct http_job	*head, **tail;
 	bool		 stop;
 	int		 n;
 	pthread_t	 thread[];
 };
 
 static void *
-api_jobs_run(void *arg)
+http_jobs_run(void *arg)
 {
-	struct api_jobs *q = arg;
-	struct api_job *j;
+	struct http_jobs *q = arg;
+	struct http_job *j;
 
 	pthread_mutex_lock(&q->mu);
 	for (;;) {
@@ -48,9 +48,9 @@ api_jobs_run(void *arg)
 	return NULL;
 }
 
-/* Stops the threads once the queue is empty; api_jobs_free(NULL) is safe. */
+/* Stops the threads once the queue is empty; http_jobs_free(NULL) is safe. */
 void
-api_jobs_free(struct api_jobs *q)
+http_jobs_free(struct http_jobs *q)
 {
 	int i;
 
@@ -67,10 +67,10 @@ api_jobs_free(struct api_jobs *q)
 	free(q);
 }
 
-struct api_jobs *
-api_jobs_new(int nthreads)
+struct http_jobs *
+http_jobs_new(int nthreads)
 {
-	struct api_jobs *q;
+	struct http_jobs *q;
 
 	if ((q = calloc(1, sizeof(*q) + sizeof(pthread_t) *
 	    (size_t)nthreads)) == NULL)
@@ -80,8 +80,8 @@ api_jobs_new(int nthreads)
 	q->tail = &q->head;
 	for (q->n = 0; q->n < nthreads; q->n++) {
 		if ((errno = pthread_create(&q->thread[q->n], NULL,
-		    api_jobs_run, q)) != 0) {
-			api_jobs_free(q);
+		    http_jobs_run, q)) != 0) {
+			http_jobs_free(q);
 			return NULL;
 		}
 	}
@@ -89,7 +89,7 @@ api_jobs_new(int nthreads)
 }
 
 void
-api_jobs_push(struct api_jobs *q, struct api_job *j)
+http_jobs_push(struct http_jobs *q, struct http_job *j)
 {
 	j->next = NULL;
 	pthread_mutex_lock(&q->mu);

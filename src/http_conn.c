@@ -1,16 +1,16 @@
 /*
- * api_conn.c - the request-head deadline of every HTTP connection.
+ * http_conn.c - the request-head deadline of every HTTP connection.
  *
  * libmicrohttpd's own timeout is an idle timeout that each received
  * byte resets, so a client trickling one byte a second holds a
  * connection forever.  Here each connection gets a deadline when it is
  * accepted, and again when a keep-alive request ends: if the next
- * request head is not complete by then, the api process's main loop
+ * request head is not complete by then, the server's owner (http_sweep)
  * shuts the socket down and libmicrohttpd closes the connection on its
  * next read.  Every deadline is "now + one fixed timeout", so a FIFO
  * list is already sorted and a sweep only looks at the expired ones.
  *
- * It also accepts the connections (api_accept_*), so that it can count
+ * It also accepts the connections (http_accept_*), so that it can count
  * them exactly for http.max_connections and the drain (libmicrohttpd's
  * own count lags), and so that they spread over the epoll threads:
  * handed over with MHD_add_connection, each lands on the thread its
@@ -33,27 +33,27 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 
-#include "api_priv.h"
+#include "http_conn.h"
 #include "util.h"
 
-struct api_conn {
-	struct api_conn	*prev, *next;
+struct http_conn {
+	struct http_conn	*prev, *next;
 	int		 fd;
 	double		 deadline;
 	bool		 listed;	/* waiting for a request head */
 };
 
-struct api_heads {
+struct http_heads {
 	pthread_mutex_t	 mu;
-	struct api_conn	*head, *tail;
+	struct http_conn	*head, *tail;
 	double		 timeout;
 	unsigned	 open;		/* handed to MHD, not closed yet */
 };
 
-struct api_heads *
-api_heads_new(double timeout)
+struct http_heads *
+http_heads_new(double timeout)
 {
-	struct api_heads *h;
+	struct http_heads *h;
 
 	if ((h = calloc(1, sizeof(*h))) == NULL)
 		return NULL;
@@ -64,7 +64,7 @@ api_heads_new(double timeout)
 
 /* Only after the HTTP server stopped: the connections are gone. */
 void
-api_heads_free(struct api_heads *h)
+http_heads_free(struct http_heads *h)
 {
 	if (h == NULL)
 		return;
@@ -74,7 +74,7 @@ api_heads_free(struct api_heads *h)
 
 /* Caller holds the mutex. */
 static void
-api_heads_unlink(struct api_heads *h, struct api_conn *c)
+http_heads_unlink(struct http_heads *h, struct http_conn *c)
 {
 	if (!c->listed)
 		return;
@@ -92,9 +92,9 @@ api_heads_unlink(struct api_heads *h, struct api_conn *c)
 
 /* Caller holds the mutex. */
 static void
-api_heads_append(struct api_heads *h, struct api_conn *c)
+http_heads_append(struct http_heads *h, struct http_conn *c)
 {
-	api_heads_unlink(h, c);
+	http_heads_unlink(h, c);
 	c->deadline = util_now() + h->timeout;
 	c->prev = h->tail;
 	c->next = NULL;
@@ -108,11 +108,11 @@ api_heads_append(struct api_heads *h, struct api_conn *c)
 
 /* libmicrohttpd's connection start/close callback (any pool thread). */
 void
-api_heads_notify(void *cls, struct MHD_Connection *conn, void **sctx,
+http_heads_notify(void *cls, struct MHD_Connection *conn, void **sctx,
     enum MHD_ConnectionNotificationCode what)
 {
-	struct api_heads *h = cls;
-	struct api_conn *c = *sctx;
+	struct http_heads *h = cls;
+	struct http_conn *c = *sctx;
 	const union MHD_ConnectionInfo *ci;
 
 	if (what == MHD_CONNECTION_NOTIFY_STARTED) {
@@ -123,7 +123,7 @@ api_heads_notify(void *cls, struct MHD_Connection *conn, void **sctx,
 		c->fd = ci->connect_fd;
 		*sctx = c;
 		pthread_mutex_lock(&h->mu);
-		api_heads_append(h, c);
+		http_heads_append(h, c);
 		pthread_mutex_unlock(&h->mu);
 		return;
 	}
@@ -131,14 +131,14 @@ api_heads_notify(void *cls, struct MHD_Connection *conn, void **sctx,
 	if (c == NULL)
 		return;
 	pthread_mutex_lock(&h->mu);
-	api_heads_unlink(h, c);
+	http_heads_unlink(h, c);
 	pthread_mutex_unlock(&h->mu);
 	free(c);
 	*sctx = NULL;
 }
 
-static struct api_conn *
-api_heads_of(struct MHD_Connection *conn)
+static struct http_conn *
+http_heads_of(struct MHD_Connection *conn)
 {
 	const union MHD_ConnectionInfo *ci;
 
@@ -148,33 +148,33 @@ api_heads_of(struct MHD_Connection *conn)
 
 /* A complete request head arrived: no deadline while it is served. */
 void
-api_heads_done(struct api_heads *h, struct MHD_Connection *conn)
+http_heads_done(struct http_heads *h, struct MHD_Connection *conn)
 {
-	struct api_conn *c = api_heads_of(conn);
+	struct http_conn *c = http_heads_of(conn);
 
 	if (c == NULL)
 		return;
 	pthread_mutex_lock(&h->mu);
-	api_heads_unlink(h, c);
+	http_heads_unlink(h, c);
 	pthread_mutex_unlock(&h->mu);
 }
 
 /* A request ended: a keep-alive client has one timeout for the next. */
 void
-api_heads_wait(struct api_heads *h, struct MHD_Connection *conn)
+http_heads_wait(struct http_heads *h, struct MHD_Connection *conn)
 {
-	struct api_conn *c = api_heads_of(conn);
+	struct http_conn *c = http_heads_of(conn);
 
 	if (c == NULL)
 		return;
 	pthread_mutex_lock(&h->mu);
-	api_heads_append(h, c);
+	http_heads_append(h, c);
 	pthread_mutex_unlock(&h->mu);
 }
 
 /* Connections handed to libmicrohttpd and not closed yet. */
 unsigned
-api_heads_open(struct api_heads *h)
+http_heads_open(struct http_heads *h)
 {
 	return __atomic_load_n(&h->open, __ATOMIC_RELAXED);
 }
@@ -185,15 +185,15 @@ api_heads_open(struct api_heads *h)
  * and closes the connection as if the client had left.
  */
 int
-api_heads_sweep(struct api_heads *h)
+http_heads_sweep(struct http_heads *h)
 {
 	double now = util_now();
-	struct api_conn *c;
+	struct http_conn *c;
 	int n = 0;
 
 	pthread_mutex_lock(&h->mu);
 	while ((c = h->head) != NULL && c->deadline <= now) {
-		api_heads_unlink(h, c);
+		http_heads_unlink(h, c);
 		(void)shutdown(c->fd, SHUT_RDWR);
 		n++;
 	}
@@ -201,11 +201,11 @@ api_heads_sweep(struct api_heads *h)
 	return n;
 }
 
-struct api_accept {
+struct http_accept {
 	int			 fd;
 	unsigned		 max;
 	struct MHD_Daemon	*d;
-	struct api_heads	*h;
+	struct http_heads	*h;
 	pthread_t		 thread;
 	volatile sig_atomic_t	 stop;
 };
@@ -219,22 +219,22 @@ struct api_accept {
  * notification follows); only a failed allocation still can.
  */
 static bool
-api_accept_full(struct api_accept *a)
+http_accept_full(struct http_accept *a)
 {
 	return __atomic_load_n(&a->h->open, __ATOMIC_RELAXED) >= a->max;
 }
 
 static void *
-api_accept_run(void *arg)
+http_accept_run(void *arg)
 {
-	struct api_accept *a = arg;
+	struct http_accept *a = arg;
 	struct pollfd p = { a->fd, POLLIN, 0 };
 	struct sockaddr_storage ss;
 	socklen_t len;
 	int c;
 
 	while (!a->stop) {
-		if (api_accept_full(a)) {
+		if (http_accept_full(a)) {
 			util_sleep(0.01);
 			continue;
 		}
@@ -264,11 +264,11 @@ api_accept_run(void *arg)
  * sibling api processes, so it is made non-blocking: one of them may
  * take the connection poll(2) announced.
  */
-struct api_accept *
-api_accept_start(int fd, struct MHD_Daemon *d, struct api_heads *h,
+struct http_accept *
+http_accept_start(int fd, struct MHD_Daemon *d, struct http_heads *h,
     unsigned max)
 {
-	struct api_accept *a;
+	struct http_accept *a;
 	int fl;
 
 	if ((fl = fcntl(fd, F_GETFL)) == -1 ||
@@ -279,7 +279,7 @@ api_accept_start(int fd, struct MHD_Daemon *d, struct api_heads *h,
 	a->d = d;
 	a->h = h;
 	a->max = max;
-	if ((errno = pthread_create(&a->thread, NULL, api_accept_run, a)) != 0) {
+	if ((errno = pthread_create(&a->thread, NULL, http_accept_run, a)) != 0) {
 		free(a);
 		return NULL;
 	}
@@ -288,7 +288,7 @@ api_accept_start(int fd, struct MHD_Daemon *d, struct api_heads *h,
 
 /* Stops accepting (within 0.1 s); the served connections stay. */
 void
-api_accept_stop(struct api_accept *a)
+http_accept_stop(struct http_accept *a)
 {
 	if (a == NULL)
 		return;

@@ -1,0 +1,51 @@
+/*
+ * api_db.h - the api process's context and what every resource does
+ * with the database (api_db.c).
+ *
+ * The context travels to each handler as http_req.app.  Database
+ * connections come from per-process pools, so a handler never opens
+ * one per request.
+ */
+#ifndef NOTIFYD_API_DB_H
+#define NOTIFYD_API_DB_H
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "http.h"
+
+struct api_notify;
+
+/* Budgets of connections: slow audit queries cannot take the others'. */
+enum api_pool_id {
+	API_POOL_MAIN = 0,
+	API_POOL_AUDIT,
+	API_POOLS
+};
+
+struct api_ctx {
+	struct db_pool		*pool;		/* API_POOL_MAIN */
+	struct db_pool		*audit_pool;	/* API_POOL_AUDIT */
+	struct db_pool		*store_pool;	/* api_store's own connection */
+	struct api_notify	*notify;	/* producer and ack tracking */
+};
+
+/* The context of the process serving r. */
+static inline struct api_ctx *
+api_ctx_of(const struct http_req *r)
+{
+	return r->app;
+}
+
+struct db_pool *api_db_pool(struct http_req *);
+PGresult *api_db_query(struct http_req *, struct http_resp *, const char *sql,
+	    int n, const char *const *params);
+PGresult *api_db_write(struct http_req *, struct http_resp *, const char *sql,
+	    int n, const char *const *params);
+void	api_db_fail(struct http_req *, struct http_resp *, int dbclass,
+	    const char *err);
+json_t	*api_db_col_str(const PGresult *, int row, int col);
+json_t	*api_db_col_int(const PGresult *, int row, int col);
+json_t	*api_db_col_jsonb(const PGresult *, int row, int col);
+
+#endif
