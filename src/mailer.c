@@ -81,6 +81,21 @@ struct mailer {
 	struct backoff	 write_backoff;
 };
 
+/*
+ * The context of one job's log lines: JSON logs carry it as members
+ * (notification_id; topic, partition, offset), text logs as a suffix.
+ * The caller clears it after its lines.
+ */
+static void
+mailer_log_ctx(int64_t id, int32_t partition, int64_t offset)
+{
+	if (id >= 0)
+		log_ctx_int("notification_id", id);
+	log_ctx_str("topic", conf->email_topic);
+	log_ctx_int("partition", partition);
+	log_ctx_int("offset", offset);
+}
+
 static void
 mailer_job_clear(struct mailer_job *j)
 {
@@ -201,9 +216,11 @@ mailer_poll(struct mailer *m, struct mailer_msg *msgs, size_t max,
 				log_warnx("consume %s: %s", conf->email_topic,
 				    rd_kafka_message_errstr(km));
 		} else if ((msgs[n].id = mailer_msg_id(km)) < 0) {
+			mailer_log_ctx(-1, km->partition, km->offset);
 			log_warnx("%s [%d] offset %lld: not a notification id; "
 			    "skipped", conf->email_topic, (int)km->partition,
 			    (long long)km->offset);
+			log_ctx_clear();
 			mailer_store_offset(m, km->partition, km->offset);
 		} else {
 			msgs[n].partition = km->partition;
@@ -465,6 +482,7 @@ mailer_send(struct mailer *m, struct mailer_job *j)
 	free(from);
 	free(to);
 	mailer_judge(m, j);
+	mailer_log_ctx(j->id, j->partition, j->offset);
 	if (j->state == MAILER_JOB_FINAL && j->res.outcome == SMTP_OK)
 		log_info("notification %lld: SENT to %s (%s)", (long long)j->id,
 		    j->to, j->message_id);
@@ -473,6 +491,7 @@ mailer_send(struct mailer *m, struct mailer_job *j)
 		    (long long)j->id, j->attempts, j->to, j->status,
 		    j->permanent ? " permanently" : "", j->state == MAILER_JOB_RETRY ?
 		    ", will retry" : "", j->res.text);
+	log_ctx_clear();
 }
 
 static const char mailer_sql_outcome[] =
@@ -606,8 +625,10 @@ mailer_write_each(struct mailer *m)
 		    sizeof(err)) == 0)
 			continue;
 		bad++;
+		mailer_log_ctx(j->id, j->partition, j->offset);
 		log_warnx("notification %lld: recording its outcome: %s; "
 		    "retrying without the reply text", (long long)j->id, err);
+		log_ctx_clear();
 		snprintf(j->res.text, sizeof(j->res.text), "(reply text not "
 		    "recordable)");
 	}

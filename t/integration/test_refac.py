@@ -157,6 +157,24 @@ def test_json_log_sweeper_notification_id(conf, notifyd, smtp):
     assert line["role"] == "sweeper/0" and "failed" in line["msg"]
 
 
+def test_json_log_mailer_notification_topic_partition_offset(conf, notifyd,
+                                                            smtp):
+    c = nd.merge(conf, {"email": {"enabled": True, "from": "n@example.com"},
+                        "log": {"format": "json", "level": "info"}})
+    d = notifyd(c)
+    code, resp, _ = d.post(PATH, json={
+        "type": "EMAIL", "title": "t", "content": "<p>x</p>", "userId": 1,
+        "recipient": "u@example.com"})
+    assert code == 202, resp
+    line = wait_json(d, lambda j: j["msg"].startswith(
+        "notification %d: SENT" % resp["id"]))
+    assert line["notification_id"] == resp["id"]
+    assert line["topic"] == c["email"].get("topic", "notifications.email")
+    assert isinstance(line["partition"], int)
+    assert isinstance(line["offset"], int) and line["offset"] >= 0
+    assert line["role"].startswith("mailer/")
+
+
 def test_html_entities_decoded_in_the_text_part(conf, notifyd, smtp):
     c = nd.merge(conf, {"email": {"enabled": True, "from": "n@example.com"}})
     d = notifyd(c)
