@@ -32,7 +32,6 @@ struct api_store_req {
 	const char		*recipient, *from, *metadata;
 	int64_t			 id, at;
 	enum api_store_state	 state;
-	struct queue_ticket	*ticket;	/* the new row's Kafka ack */
 	char			 err[256];
 	int			 dbclass;	/* enum db_class of err */
 	bool			 finished;
