@@ -301,24 +301,14 @@ api_notify_replay(struct http_req *r, struct http_resp *rs, const char *key,
 	PQclear(res);
 }
 
-/* Waits a little for Kafka's ack of t, then frees it. */
-static const char *
-api_notify_acked(struct queue_ticket *t)
-{
-	enum queue_state state;
-
-	if (t == NULL)
-		return "PENDING";
-	state = queue_ticket_wait(t, conf->http_kafka_ack_timeout);
-	queue_ticket_free(t);
-	return state == QUEUE_ACKED ? "PROCESSING" : "PENDING";
-}
-
-/* Queues the id and waits a little for Kafka's ack. */
-static const char *
+/*
+ * Produces the id without waiting for Kafka's ack: the row is committed,
+ * the ack marks it queued, and the sweeper requeues it if none comes.
+ */
+static void
 api_notify_enqueue(struct http_req *r, int64_t id)
 {
-	return api_notify_acked(queue_push(api_ctx_of(r)->notify->queue, id));
+	(void)queue_send(api_ctx_of(r)->notify->queue, id);
 }
 
 static json_t *
@@ -345,7 +335,7 @@ api_notify_create(struct http_req *r, struct http_resp *rs)
 {
 	struct notif_input in;
 	struct api_store_req q;
-	const char *key, *status;
+	const char *key;
 	char hash[24], *canon;
 	json_t *body;
 	int stored;
@@ -366,8 +356,9 @@ api_notify_create(struct http_req *r, struct http_resp *rs)
 		goto out;
 	}
 	stats_add(CTR_NOTIF_ACCEPTED, 1);
-	status = api_notify_acked(q.ticket);
-	http_json(rs, 202, api_notify_accepted(&in, q.id, q.at, status));
+	/* PROCESSING as the Go service answers: committed, and handed to
+	 * the store thread to produce (the sweeper if Kafka is away). */
+	http_json(rs, 202, api_notify_accepted(&in, q.id, q.at, "PROCESSING"));
 	http_resp_header(rs, "Location", NOTIFY_PATH "/%lld", (long long)q.id);
 out:
 	json_decref(body);
@@ -503,7 +494,7 @@ api_notify_retry(struct http_req *r, struct http_resp *rs)
 		return;
 	}
 	log_info("notification %s: requeued by request", p[0]);
-	(void)api_notify_enqueue(r, strtoll(p[0], NULL, 10));
+	api_notify_enqueue(r, strtoll(p[0], NULL, 10));
 	api_notify_get(r, rs);
 	if (rs->status == 200)
 		rs->status = 202;

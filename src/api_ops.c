@@ -1,7 +1,8 @@
 /*
  * api_ops.c - /health, /ready, /metrics and /openapi.json.
  *
- * /health says the process serves; /ready says its dependencies answer;
+ * /health says the process serves; /ready says its dependencies answer
+ * and, with email on, that every mailer holds its partitions;
  * /metrics sums the shared stats page over every process (any api
  * process can answer for all of them); /openapi.json is the API's
  * description, built into the binary so it always matches it.
@@ -48,6 +49,46 @@ api_ops_db_check(struct http_req *r, char *why, size_t len)
 	return rc;
 }
 
+/*
+ * Mailers still waiting for their consumer-group assignment: a mailer
+ * tells the master it is ready only once it holds its partitions (an
+ * empty share counts), so a STARTING mailer slot is one that would not
+ * deliver yet.  Dead ones are FREE; retiring ones already delivered.
+ */
+static int
+api_ops_mailers_waiting(int *live)
+{
+	int i, st, waiting = 0;
+
+	*live = 0;
+	for (i = 0; i < STATS_SLOTS; i++) {
+		if (stats->slot[i].role != ROLE_MAILER)
+			continue;
+		st = __atomic_load_n(&stats->slot[i].state, __ATOMIC_ACQUIRE);
+		if (st == SLOT_STARTING || st == SLOT_READY)
+			(*live)++;
+		waiting += st == SLOT_STARTING;
+	}
+	return waiting;
+}
+
+static bool
+api_ops_mailers_check(json_t *checks)
+{
+	int live, waiting;
+
+	if (!conf->email_enabled)
+		return true;
+	if ((waiting = api_ops_mailers_waiting(&live)) == 0) {
+		json_object_set_new(checks, "mailers", json_string("ok"));
+		return true;
+	}
+	json_object_set_new(checks, "mailers", json_sprintf("waiting: %d of %d "
+	    "mailers do not hold their %s partitions yet", waiting, live,
+	    conf->email_topic));
+	return false;
+}
+
 void
 api_ops_ready(struct http_req *r, struct http_resp *rs)
 {
@@ -69,8 +110,10 @@ api_ops_ready(struct http_req *r, struct http_resp *rs)
 		} else
 			json_object_set_new(checks, "kafka", json_string("ok"));
 	}
-	http_json(rs, ok ? 200 : 503, json_pack("{s:s,s:o}", "status",
-	    ok ? "ready" : "unavailable", "checks", checks));
+	if (!api_ops_mailers_check(checks))
+		ok = false;
+	http_json(rs, ok ? 200 : 503, json_pack("{s:s,s:b,s:o}", "status",
+	    ok ? "ready" : "unavailable", "ready", ok, "checks", checks));
 }
 
 void

@@ -11,7 +11,6 @@
 struct api_store;
 struct db_pool;
 struct queue;
-struct queue_ticket;
 
 /* One POSTed row on its way into a group commit. */
 enum api_store_state {
@@ -25,7 +24,6 @@ struct api_store_req {
 	const char		*recipient, *from, *metadata;
 	int64_t			 id, at;
 	enum api_store_state	 state;
-	struct queue_ticket	*ticket;	/* the new row's Kafka ack */
 	char			 err[256];
 	int			 dbclass;	/* enum db_class of err */
 	bool			 finished;

@@ -89,7 +89,8 @@ K("http.backlog", CONF_INT, http_backlog, "1024", 16, 65535, NULL,
   "listen(2) backlog of the HTTP socket"),
 K("http.kafka_ack_timeout", CONF_FLOAT, http_kafka_ack_timeout, "0.5",
   0, 30, NULL,
-  "seconds a POST waits for Kafka's ack before answering PENDING"),
+  "deprecated and ignored: a POST answers at commit and its row is "
+  "produced to Kafka afterwards (accepted so older files still load)"),
 K("http.tokens", CONF_STRLIST, http_tokens, "", 0, 0, NULL,
   "bearer tokens as \"TOKEN:scope,scope\" (scopes: send, read, admin)"),
 

@@ -132,6 +132,43 @@ mailer_db(struct mailer *m)
 	return m->db != NULL;
 }
 
+/*
+ * librdkafka's default assignment, plus one thing: the first assignment
+ * is when this mailer starts delivering, so that is when it tells the
+ * master it is ready (systemd's READY=1 and /ready wait for every
+ * mailer; before, a notification posted right after them waited for
+ * the group join, seconds).  An empty assignment counts: the group is
+ * formed and has given the partitions to the others.
+ */
+static void
+mailer_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+    rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+	bool coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+	rd_kafka_resp_err_t ae = RD_KAFKA_RESP_ERR_NO_ERROR;
+	rd_kafka_error_t *e = NULL;
+
+	(void)opaque;
+	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+		if (coop)
+			e = rd_kafka_incremental_assign(rk, parts);
+		else
+			ae = rd_kafka_assign(rk, parts);
+		log_info("assigned %d partitions of %s", parts->cnt,
+		    conf->email_topic);
+		if (stats_self != NULL && stats_self->state == SLOT_STARTING)
+			proc_ready();
+	} else if (coop)
+		e = rd_kafka_incremental_unassign(rk, parts);
+	else
+		ae = rd_kafka_assign(rk, NULL);
+	if (e != NULL) {
+		log_error("rebalance: %s", rd_kafka_error_string(e));
+		rd_kafka_error_destroy(e);
+	} else if (ae != RD_KAFKA_RESP_ERR_NO_ERROR)
+		log_error("rebalance: %s", rd_kafka_err2str(ae));
+}
+
 static rd_kafka_t *
 mailer_consumer(char *err, size_t len)
 {
@@ -152,8 +189,10 @@ mailer_consumer(char *err, size_t len)
 	rd_kafka_t *rk;
 	rd_kafka_resp_err_t e;
 
-	if ((kc = kafka_conf_new(&ko, defaults, err, len)) == NULL ||
-	    (rk = kafka_new(RD_KAFKA_CONSUMER, kc, err, len)) == NULL)
+	if ((kc = kafka_conf_new(&ko, defaults, err, len)) == NULL)
+		return NULL;
+	rd_kafka_conf_set_rebalance_cb(kc, mailer_rebalance);
+	if ((rk = kafka_new(RD_KAFKA_CONSUMER, kc, err, len)) == NULL)
 		return NULL;
 	rd_kafka_poll_set_consumer(rk);
 	topics = rd_kafka_topic_partition_list_new(1);
@@ -905,7 +944,7 @@ mailer_main(const struct proc_info *pi)
 
 	if ((rc = mailer_init(&m, pi)) != 0)
 		goto out;
-	proc_ready();
+	/* proc_ready() comes with the first assignment (mailer_rebalance) */
 	while (proc_running())
 		mailer_turn(&m);
 	if (m.db != NULL) {

@@ -3,9 +3,9 @@
  *
  * Owns one idempotent acks=all producer, a thread serving its delivery
  * reports, and a thread that turns acknowledged ids into one UPDATE per
- * few milliseconds.  A request waits on a ticket for its own ack with a
- * bound; the ticket is reference counted because the ack may come after
- * the request gave up.  Losing a mark is harmless: the sweeper requeues
+ * few milliseconds.  The sweeper waits on a ticket for each ack with a
+ * bound (POSTs use queue_send and wait for none); the ticket is reference
+ * counted because the ack may come after the waiter gave up.  Losing a mark is harmless: the sweeper requeues
  * PENDING rows, and workers claim each row once.
  */
 #include "config.h"
@@ -186,8 +186,9 @@ queue_producer(struct queue *q, char *err, size_t len)
 	static const char *const defaults[] = {
 		"acks", "all",
 		"enable.idempotence", "true",
-		/* Each POST waits for its own ack: lingering only adds to it,
-		 * and concurrent requests still share produce batches. */
+		/* Nobody waits for the ack any more (POSTs answer at commit),
+		 * but lingering would still delay delivery, and rows
+		 * produced back to back share produce batches anyway. */
 		"linger.ms", "0",
 		"message.timeout.ms", "60000",
 		"socket.nagle.disable", "true",
@@ -281,6 +282,23 @@ queue_push(struct queue *q, int64_t id)
 		t->state = QUEUE_FAILED;
 	}
 	return t;
+}
+
+/*
+ * Produces the id without anyone waiting for its ack (the mark still
+ * follows it): -1 when Kafka refused it at once, for the sweeper then.
+ */
+int
+queue_send(struct queue *q, int64_t id)
+{
+	struct queue_ticket *t;
+	int rc;
+
+	if ((t = queue_push(q, id)) == NULL)
+		return -1;
+	rc = queue_ticket_wait(t, 0) == QUEUE_FAILED ? -1 : 0;
+	queue_ticket_free(t);
+	return rc;
 }
 
 /* Acked, failed, or still waiting after timeout seconds. */
