@@ -50,41 +50,38 @@ api_ops_db_check(struct http_req *r, char *why, size_t len)
 }
 
 /*
- * Mailers still waiting for their consumer-group assignment: a mailer
- * tells the master it is ready only once it holds its partitions (an
- * empty share counts), so a STARTING mailer slot is one that would not
- * deliver yet.  Dead ones are FREE; retiring ones already delivered.
+ * Mailers that hold their consumer-group assignment: a mailer tells the
+ * master it is ready only once its partitions arrive (an empty share
+ * counts).  During a reload the old generation stays READY until the
+ * new one is, so delivery (and /ready) carries on through it.
  */
 static int
-api_ops_mailers_waiting(int *live)
+api_ops_mailers_holding(void)
 {
-	int i, st, waiting = 0;
+	int i, held = 0;
 
-	*live = 0;
-	for (i = 0; i < STATS_SLOTS; i++) {
-		if (stats->slot[i].role != ROLE_MAILER)
-			continue;
-		st = __atomic_load_n(&stats->slot[i].state, __ATOMIC_ACQUIRE);
-		if (st == SLOT_STARTING || st == SLOT_READY)
-			(*live)++;
-		waiting += st == SLOT_STARTING;
-	}
-	return waiting;
+	for (i = 0; i < STATS_SLOTS; i++)
+		if (stats->slot[i].role == ROLE_MAILER &&
+		    __atomic_load_n(&stats->slot[i].state, __ATOMIC_ACQUIRE) ==
+		    SLOT_READY)
+			held++;
+	return held;
 }
 
+/* Ready when email.workers mailers (of any generation) hold partitions. */
 static bool
 api_ops_mailers_check(json_t *checks)
 {
-	int live, waiting;
+	int held, want = conf->email_workers;
 
 	if (!conf->email_enabled)
 		return true;
-	if ((waiting = api_ops_mailers_waiting(&live)) == 0) {
+	if ((held = api_ops_mailers_holding()) >= want) {
 		json_object_set_new(checks, "mailers", json_string("ok"));
 		return true;
 	}
 	json_object_set_new(checks, "mailers", json_sprintf("waiting: %d of %d "
-	    "mailers do not hold their %s partitions yet", waiting, live,
+	    "mailers do not hold their %s partitions yet", want - held, want,
 	    conf->email_topic));
 	return false;
 }

@@ -74,3 +74,25 @@ def test_ready_waits_for_the_mailers_partitions(conf, notifyd, smtp, kafka):
     code, body, _ = d.get("/ready")
     assert code == 200 and body["checks"]["mailers"] == "ok", body
     assert first_mail_after(d, smtp) < 1.5
+
+
+def test_ready_stays_ready_through_a_reload(conf, notifyd, smtp):
+    """The old generation's mailers keep their partitions until the new
+    ones hold theirs, so a reload never takes /ready (and a load
+    balancer's view of the instance) down."""
+    import signal
+    d = notifyd(email_conf(conf))
+    mark = d.mark()
+    d.signal(signal.SIGHUP)
+    answers = []
+
+    def new_generation_ready():
+        answers.append(d.get("/ready", timeout=5)[0])
+        return "generation 2 ready" in d.log()[mark:]
+    nd.wait_until(new_generation_ready, timeout=40, interval=0.1,
+                  msg="generation 2 ready")
+    d.wait_log(r"generation 2 ready", since=mark)
+    assert len(answers) > 5 and set(answers) == {200}, answers
+    code, body, _ = d.get("/ready")
+    assert code == 200 and body["checks"]["mailers"] == "ok", body
+    assert first_mail_after(d, smtp) < 1.5
