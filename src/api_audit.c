@@ -16,6 +16,7 @@
 #include "api.h"
 #include "api_priv.h"
 #include "audit_extract.h"
+#include "audit_seed.h"
 #include "db.h"
 #include "isotime.h"
 #include "log.h"
@@ -31,6 +32,16 @@
 	"id, notification_id, customer_id, runner_id, order_id, event::text, " \
 	"status, " API_AUDIT_ISO("created_at") ", source_topic, event_type, " \
 	"correlation_id, source_service"
+/* The seed endpoints' columns, in the order api_audit_seed_row() reads:
+ * the message as sent (jsonb would print 1e+16 as 10000000000000000,
+ * a float as an integer), created_at as the seed's naive UTC datetime. */
+#define API_AUDIT_SEED_COLS \
+	"notification_id, customer_id, runner_id, order_id, " \
+	"CASE WHEN value IS NULL OR event IS NULL THEN event::text " \
+	"ELSE convert_from(value, 'UTF8') END, " \
+	"status, to_char(created_at AT TIME ZONE 'UTC', " \
+	"'YYYY-MM-DD\"T\"HH24:MI:SS.US'), source_topic, event_type, " \
+	"correlation_id, source_service, partition IS NULL"
 /* ... then the Kafka position, for /audit/events. */
 #define API_AUDIT_KAFKA_COLS API_AUDIT_COLS \
 	", partition, \"offset\", " API_AUDIT_ISO("kafka_ts") ", kafka_ts_type"
@@ -83,8 +94,74 @@ api_audit_kafka_row(const PGresult *res, int i)
 	return j;
 }
 
-/* Runs a statement on a pooled connection, once more if it had broken
- * (a restarted server); 503 JSON when the database is out. */
+/* A column as a JSON string, or def (a new reference) when NULL. */
+static json_t *
+api_audit_col_or(const PGresult *res, int row, int col, json_t *def)
+{
+	if (PQgetisnull(res, row, col))
+		return def;
+	json_decref(def);
+	return json_string(PQgetvalue(res, row, col));
+}
+
+/*
+ * The seed's values read from our columns: a manual row as stored, a
+ * message the seed could not have recorded (not a JSON object, ...)
+ * with the seed's defaults and its wrapper around whatever JSON it is.
+ */
+static void
+api_audit_seed_cols(struct audit_seed *s, const PGresult *res, int i,
+    json_t *msg, const char *created)
+{
+	bool manual = PQgetvalue(res, i, 11)[0] == 't';
+
+	s->event_type = api_col_str(res, i, 8);
+	s->runner_id = api_col_str(res, i, 2);
+	s->customer_id = api_audit_col_or(res, i, 1, manual ? json_null() :
+	    json_string(""));
+	s->order_id = api_audit_col_or(res, i, 3, manual ? json_null() :
+	    json_string(""));
+	s->correlation_id = api_audit_col_or(res, i, 9, manual ?
+	    json_null() : json_string(""));
+	s->source_service = api_audit_col_or(res, i, 10, manual ?
+	    json_null() : json_string("unknown"));
+	if (manual)
+		s->event = audit_seed_sorted(msg);
+	else
+		s->event = json_pack("{s:O,s:O,s:o,s:O,s:s,s:s}",
+		    "correlation_id", s->correlation_id, "event_type",
+		    s->event_type, "payload", audit_seed_sorted(msg),
+		    "source_service", s->source_service, "timestamp", created,
+		    "topic", PQgetvalue(res, i, 7));
+}
+
+/* One row of API_AUDIT_SEED_COLS as the seed's to_dict() returned it,
+ * keys in the order Flask's jsonify sorts them. */
+static json_t *
+api_audit_seed_row(const PGresult *res, int i)
+{
+	json_t *msg = api_audit_event_json(res, i, 4), *j;
+	struct audit_seed s;
+	char created[40];
+
+	snprintf(created, sizeof(created), "%s", PQgetvalue(res, i, 6));
+	audit_seed_isoformat(created);
+	if (PQgetvalue(res, i, 11)[0] == 't' || audit_seed_read(&s, msg,
+	    PQgetvalue(res, i, 7), created) == -1)
+		api_audit_seed_cols(&s, res, i, msg, created);
+	json_decref(msg);
+	j = json_pack("{s:o,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}",
+	    "correlationId", s.correlation_id, "createdAt", created,
+	    "customerId", s.customer_id, "event", s.event,
+	    "eventType", s.event_type,
+	    "notificationId", api_col_str(res, i, 0),
+	    "orderId", s.order_id, "runnerId", s.runner_id,
+	    "sourceService", s.source_service,
+	    "sourceTopic", api_col_str(res, i, 7),
+	    "status", api_col_str(res, i, 5));
+	memset(&s, 0, sizeof(s));	/* json_pack took every reference */
+	return j;
+}
 
 /* Every row of res through fn, as a JSON array. */
 static json_t *
@@ -100,8 +177,10 @@ api_audit_rows(const PGresult *res, json_t *(*fn)(const PGresult *, int),
 }
 
 static const char api_audit_sql_order[] =
-    "SELECT " API_AUDIT_COLS " FROM audit_events"
-    " WHERE order_id = $1 ORDER BY id LIMIT $2";
+    "SELECT " API_AUDIT_SEED_COLS " FROM audit_events"
+    " WHERE order_id = $1 AND (partition IS NULL"
+    "  OR audit_seed_match(event, 'order_id', 'orderId', $1))"
+    " ORDER BY id LIMIT $2";
 
 /* GET /order/{orderId}: every record of the order, oldest first. */
 void
@@ -121,13 +200,16 @@ api_audit_order(struct api_req *r, struct api_resp *rs)
 	p[1] = lim;
 	if ((res = api_db_query(r, rs, api_audit_sql_order, 2, p)) == NULL)
 		return;
-	api_json(rs, 200, api_audit_rows(res, api_audit_row, PQntuples(res)));
+	api_json(rs, 200, api_audit_rows(res, api_audit_seed_row,
+	    PQntuples(res)));
 	PQclear(res);
 }
 
 static const char api_audit_sql_latest[] =
-    "SELECT " API_AUDIT_COLS " FROM audit_events"
-    " WHERE order_id = $1 ORDER BY id DESC LIMIT 1";
+    "SELECT " API_AUDIT_SEED_COLS " FROM audit_events"
+    " WHERE order_id = $1 AND (partition IS NULL"
+    "  OR audit_seed_match(event, 'order_id', 'orderId', $1))"
+    " ORDER BY id DESC LIMIT 1";
 
 /* GET /order/{orderId}/latest: the newest record, 404 when none. */
 void
@@ -142,13 +224,15 @@ api_audit_order_latest(struct api_req *r, struct api_resp *rs)
 	if (PQntuples(res) == 0)
 		api_error(rs, 404, "no notifications for this order", "orderId");
 	else
-		api_json(rs, 200, api_audit_row(res, 0));
+		api_json(rs, 200, api_audit_seed_row(res, 0));
 	PQclear(res);
 }
 
 static const char api_audit_sql_customer[] =
-    "SELECT " API_AUDIT_COLS " FROM audit_events"
-    " WHERE customer_id = $1 ORDER BY id DESC LIMIT $2 OFFSET $3";
+    "SELECT " API_AUDIT_SEED_COLS " FROM audit_events"
+    " WHERE customer_id = $1 AND (partition IS NULL"
+    "  OR audit_seed_match(event, 'customer_id', 'customerId', $1))"
+    " ORDER BY id DESC LIMIT $2 OFFSET $3";
 
 /* GET /customer/{customerId}/notifications?limit=&offset=, newest first. */
 void
@@ -171,7 +255,8 @@ api_audit_customer(struct api_req *r, struct api_resp *rs)
 	p[2] = off;
 	if ((res = api_db_query(r, rs, api_audit_sql_customer, 3, p)) == NULL)
 		return;
-	api_json(rs, 200, api_audit_rows(res, api_audit_row, PQntuples(res)));
+	api_json(rs, 200, api_audit_rows(res, api_audit_seed_row,
+	    PQntuples(res)));
 	PQclear(res);
 }
 
@@ -206,7 +291,7 @@ static const char api_audit_sql_send[] =
     "INSERT INTO audit_events (customer_id, runner_id, order_id, event,"
     " source_topic, event_type, source_service)"
     " VALUES ($1, $2, $3, $4::jsonb, 'manual', 'manual', 'api')"
-    " RETURNING " API_AUDIT_COLS;
+    " RETURNING " API_AUDIT_SEED_COLS;
 
 /* The body as a JSON object; 400 naming the member when it is not one. */
 static json_t *
@@ -257,7 +342,7 @@ api_audit_send(struct api_req *r, struct api_resp *rs)
 	}
 	p[3] = ev;
 	if ((res = api_db_write(r, rs, api_audit_sql_send, 4, p)) != NULL) {
-		api_json(rs, 201, api_audit_row(res, 0));
+		api_json(rs, 201, api_audit_seed_row(res, 0));
 		PQclear(res);
 	}
 	free(ev);
