@@ -420,6 +420,9 @@ audit_consumer_new(struct audit *a, char *err, size_t len)
 		"queued.max.messages.kbytes", "8192",
 		/* per-partition consumer lag for /metrics */
 		"statistics.interval.ms", "5000",
+		/* A new topic must not revoke every partition (eager): with
+		 * it a busy topic stopped for a whole rebalance (5.5 s). */
+		"partition.assignment.strategy", "cooperative-sticky",
 		NULL
 	};
 	rd_kafka_topic_partition_list_t *sub;
