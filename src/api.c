@@ -387,13 +387,23 @@ api_account(const struct api_req *r, int status)
 	    (uint64_t)(util_now_us() - r->started_us));
 }
 
+static enum MHD_Result api_queue(struct api_req *, struct api_resp *,
+    struct MHD_Response *);
+
 static enum MHD_Result
 api_send(struct api_req *r, struct api_resp *rs)
 {
 	struct MHD_Response *mr;
-	enum MHD_Result ret;
 	char *out;
 
+	if (rs->stream != NULL && rs->json == NULL) {
+		mr = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN,
+		    64 * 1024, rs->stream, rs->stream_cls, rs->stream_free);
+		if (mr == NULL)
+			return MHD_NO;
+		rs->stream = NULL;	/* stream_free now belongs to mr */
+		return api_queue(r, rs, mr);
+	}
 	if (rs->json != NULL) {
 		out = json_dumps(rs->json, JSON_COMPACT | JSON_REAL_PRECISION(15));
 		rs->content_type = "application/json";
@@ -409,6 +419,15 @@ api_send(struct api_req *r, struct api_resp *rs)
 		free(out);
 		return MHD_NO;
 	}
+	return api_queue(r, rs, mr);
+}
+
+/* Adds the headers, queues mr and counts the request. */
+static enum MHD_Result
+api_queue(struct api_req *r, struct api_resp *rs, struct MHD_Response *mr)
+{
+	enum MHD_Result ret;
+
 	if (rs->content_type != NULL)
 		MHD_add_response_header(mr, "Content-Type", rs->content_type);
 	if (rs->location != NULL)
@@ -430,11 +449,13 @@ api_respond(struct api_req *r)
 	memset(&rs, 0, sizeof(rs));
 	rs.status = 500;
 	api_dispatch(r, &rs);
-	if (rs.json == NULL && rs.text == NULL)
+	if (rs.json == NULL && rs.text == NULL && rs.stream == NULL)
 		api_error(&rs, rs.status, "internal error", NULL);
 	ret = api_send(r, &rs);
 	json_decref(rs.json);
 	free(rs.text);
+	if (rs.stream != NULL)	/* an error replaced it, or MHD refused it */
+		rs.stream_free(rs.stream_cls);
 	return ret;
 }
 

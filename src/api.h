@@ -39,6 +39,12 @@ struct api_resp {
 	char		*text;		/* owned; used when json is NULL */
 	const char	*content_type;
 	const char	*location;
+	/* A body streamed in chunks instead (json and text NULL): libmicro-
+	 * httpd calls stream for each piece and stream_free once at the end,
+	 * also when the client went away. */
+	MHD_ContentReaderCallback stream;
+	MHD_ContentReaderFreeCallback stream_free;
+	void		*stream_cls;
 };
 
 typedef void (*api_handler)(struct api_req *, struct api_resp *);

@@ -15,6 +15,7 @@
 
 #include "api.h"
 #include "api_priv.h"
+#include "api_audit.h"
 #include "audit_extract.h"
 #include "audit_seed.h"
 #include "db.h"
@@ -23,15 +24,6 @@
 #include "notif.h"
 #include "stats.h"
 
-#define API_AUDIT_ISO(col) \
-	"to_char(" col " AT TIME ZONE 'UTC', " \
-	"'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')"
-
-/* The seed's to_dict columns, in the order api_audit_row() reads. */
-#define API_AUDIT_COLS \
-	"id, notification_id, customer_id, runner_id, order_id, event::text, " \
-	"status, " API_AUDIT_ISO("created_at") ", source_topic, event_type, " \
-	"correlation_id, source_service"
 /* The seed endpoints' columns, in the order api_audit_seed_row() reads:
  * the message as sent (jsonb would print 1e+16 as 10000000000000000,
  * a float as an integer), created_at as the seed's naive UTC datetime. */
@@ -42,9 +34,6 @@
 	"status, to_char(created_at AT TIME ZONE 'UTC', " \
 	"'YYYY-MM-DD\"T\"HH24:MI:SS.US'), source_topic, event_type, " \
 	"correlation_id, source_service, partition IS NULL"
-/* ... then the Kafka position, for /audit/events. */
-#define API_AUDIT_KAFKA_COLS API_AUDIT_COLS \
-	", partition, \"offset\", " API_AUDIT_ISO("kafka_ts") ", kafka_ts_type"
 
 
 /* The event column; numbers jansson cannot hold show as their digits. */
@@ -82,7 +71,7 @@ api_audit_row(const PGresult *res, int i)
 }
 
 /* A row of API_AUDIT_KAFKA_COLS: to_dict plus where Kafka had it. */
-static json_t *
+json_t *
 api_audit_kafka_row(const PGresult *res, int i)
 {
 	json_t *j = api_audit_row(res, i);
@@ -350,7 +339,7 @@ api_audit_send(struct api_req *r, struct api_resp *rs)
 }
 
 /* An optional timestamp parameter; 400 naming it when malformed. */
-static int
+int
 api_audit_param_ts(struct api_req *r, const char *key, char *out,
     size_t len, const char **val, struct api_resp *rs)
 {
@@ -382,13 +371,39 @@ static const char api_audit_sql_events[] =
     "  AND ($9::bigint IS NULL OR id < $9)"
     " ORDER BY id DESC LIMIT $10";
 
+/* 1 when NDJSON is asked for (format=ndjson or Accept), 0 for JSON,
+ * -1 after a 400 for a format we do not know or a page parameter. */
+static int
+api_audit_ndjson(struct api_req *r, struct api_resp *rs)
+{
+	const char *f = api_query(r, "format"), *accept;
+
+	if (f == NULL) {
+		accept = api_header(r, "Accept");
+		if (accept == NULL || strstr(accept, "application/x-ndjson") ==
+		    NULL)
+			return 0;
+	} else if (strcmp(f, "json") == 0)
+		return 0;
+	else if (strcmp(f, "ndjson") != 0) {
+		api_error(rs, 400, "must be json or ndjson", "format");
+		return -1;
+	}
+	if (api_query(r, "limit") != NULL || api_query(r, "after") != NULL) {
+		api_error(rs, 400, "an NDJSON export takes the whole range: no "
+		    "limit or after", api_query(r, "limit") ? "limit" : "after");
+		return -1;
+	}
+	return 1;
+}
+
 /* GET /audit/events?...: newest first; "next" is the ?after= cursor. */
 void
 api_audit_events(struct api_req *r, struct api_resp *rs)
 {
 	static const char *const known[] = { "topic", "event_type",
 	    "correlation_id", "order_id", "customer_id", "source_service",
-	    "since", "until", "limit", "after", NULL };
+	    "since", "until", "limit", "after", "format", NULL };
 	char since[48], until[48], lim[24], aft[24];
 	long long limit, after;
 	const char *p[10];
@@ -396,8 +411,14 @@ api_audit_events(struct api_req *r, struct api_resp *rs)
 	json_t *next = NULL;
 	int i;
 
-	if (!api_params_known(r, known, rs) ||
-	    api_param_int(r, "limit", 50, 1, 1000, &limit, rs) == -1 ||
+	if (!api_params_known(r, known, rs))
+		return;
+	if ((i = api_audit_ndjson(r, rs)) != 0) {
+		if (i == 1)
+			api_audit_export(r, rs);
+		return;
+	}
+	if (api_param_int(r, "limit", 50, 1, 1000, &limit, rs) == -1 ||
 	    api_param_int(r, "after", 0, 1, (1LL << 62), &after, rs) == -1 ||
 	    api_audit_param_ts(r, "since", since, sizeof(since), &p[6], rs) ==
 	    -1 || api_audit_param_ts(r, "until", until, sizeof(until), &p[7],
@@ -495,12 +516,12 @@ api_audit_event(struct api_req *r, struct api_resp *rs)
 	PQclear(res);
 }
 
-/* Full scan grouped by partition: counts cost what the table holds. */
+/* audit_topic_stats, kept by the audit role with its rows: the answer
+ * costs the number of topic-partitions, not the rows. */
 static const char api_audit_sql_topics[] =
-    "SELECT source_topic, partition, count(*), max(\"offset\"), "
-    API_AUDIT_ISO("max(created_at)") ", " API_AUDIT_ISO("max(kafka_ts)")
-    " FROM audit_events WHERE partition IS NOT NULL"
-    " GROUP BY source_topic, partition ORDER BY source_topic, partition";
+    "SELECT source_topic, partition, count, last_offset, "
+    API_AUDIT_ISO("last_seen") ", " API_AUDIT_ISO("last_kafka_ts")
+    " FROM audit_topic_stats ORDER BY source_topic, partition";
 
 /* Adds one partition row to its topic's entry (rows come by topic). */
 static void

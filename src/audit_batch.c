@@ -209,7 +209,21 @@ audit_pos_find(struct audit_batch *b, const rd_kafka_message_t *m)
 	p->rkt = m->rkt;
 	p->partition = m->partition;
 	p->offset = -1;
+	p->count = 0;
+	p->kafka_ts = -1;
 	return p;
+}
+
+/* Counts m in its partition's entry, for audit_topic_stats. */
+static void
+audit_pos_count(struct audit_pos *p, const rd_kafka_message_t *m)
+{
+	rd_kafka_timestamp_type_t type;
+	int64_t ts = rd_kafka_message_timestamp(m, &type);
+
+	p->count++;
+	if (type != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE && ts > p->kafka_ts)
+		p->kafka_ts = ts;
 }
 
 /* Starts the COPY data with the binary format's signature and header. */
@@ -249,6 +263,7 @@ audit_batch_add(struct audit_batch *b, rd_kafka_message_t *m)
 	}
 	if (m->offset > p->offset)
 		p->offset = m->offset;
+	audit_pos_count(p, m);
 	if (b->n == 0)
 		b->started_us = util_now_us();
 	b->msg[b->n++] = m;
@@ -326,13 +341,24 @@ static const char audit_sql_stage[] =
     " ON COMMIT DELETE ROWS";
 static const char audit_sql_stage_copy[] =
     "COPY audit_stage (" AUDIT_COLS ") FROM STDIN (FORMAT binary)";
+/* Only the rows really added are counted in audit_topic_stats. */
 static const char audit_sql_replay[] =
-    "INSERT INTO audit_events (" AUDIT_COLS ")"
+    "WITH ins AS (INSERT INTO audit_events (" AUDIT_COLS ")"
     " SELECT source_topic, partition, \"offset\", key, value, headers,"
     "  kafka_ts, kafka_ts_type, audit_try_jsonb(event), event_type,"
     "  correlation_id, source_service, customer_id, runner_id, order_id"
     " FROM audit_stage ORDER BY n"
-    " ON CONFLICT DO NOTHING";
+    " ON CONFLICT DO NOTHING"
+    " RETURNING source_topic, partition, \"offset\", kafka_ts, created_at),"
+    " st AS (INSERT INTO audit_topic_stats AS s"
+    " SELECT source_topic, partition, count(*), max(\"offset\"),"
+    "  max(created_at), max(kafka_ts) FROM ins GROUP BY 1, 2 ORDER BY 1, 2"
+    " ON CONFLICT (source_topic, partition) DO UPDATE"
+    " SET count = s.count + EXCLUDED.count,"
+    "  last_offset = GREATEST(s.last_offset, EXCLUDED.last_offset),"
+    "  last_seen = GREATEST(s.last_seen, EXCLUDED.last_seen),"
+    "  last_kafka_ts = GREATEST(s.last_kafka_ts, EXCLUDED.last_kafka_ts))"
+    " SELECT count(*) FROM ins";
 
 /* Keeps the server's message and SQLSTATE of a failed result. */
 static void
@@ -479,7 +505,7 @@ audit_replay(PGconn *c, struct audit_batch *b, int *recorded, char *state,
 	if (audit_copy(c, audit_sql_stage_copy, &stage, state, err, len) == -1 ||
 	    (r = db_query(c, audit_sql_replay, 0, NULL, err, len)) == NULL)
 		goto out;
-	*recorded = atoi(PQcmdTuples(r));
+	*recorded = atoi(PQgetvalue(r, 0, 0));
 	PQclear(r);
 	rc = 0;
 out:
@@ -487,9 +513,10 @@ out:
 	return rc;
 }
 
-/* Text arrays for unnest(): '{"topic",...}', '{0,...}', '{42,...}'. */
+/* Text arrays for unnest(): '{"topic",...}', '{0,...}', '{42,...}',
+ * and for the counts, rows and newest Kafka timestamps. */
 struct audit_arrays {
-	struct audit_buf t, p, o;
+	struct audit_buf t, p, o, n, k;
 };
 
 static int
@@ -519,14 +546,28 @@ audit_arrays_add(struct audit_arrays *a, const char *topic, int32_t part,
 	return 0;
 }
 
-/* Closes the three arrays as C strings ('{}' when empty). */
+/* Adds a partition's row count and newest Kafka timestamp. */
+static int
+audit_arrays_count(struct audit_arrays *a, int64_t n, int64_t ts)
+{
+	if (audit_buf_reserve(&a->n, 24) == -1 ||
+	    audit_buf_reserve(&a->k, 24) == -1)
+		return -1;
+	a->n.len += (size_t)sprintf(a->n.p + a->n.len, "%c%lld",
+	    a->n.len == 0 ? '{' : ',', (long long)n);
+	a->k.len += (size_t)sprintf(a->k.p + a->k.len, "%c%lld",
+	    a->k.len == 0 ? '{' : ',', (long long)ts);
+	return 0;
+}
+
+/* Closes the arrays as C strings ('{}' when empty). */
 static int
 audit_arrays_end(struct audit_arrays *a)
 {
-	struct audit_buf *v[3] = { &a->t, &a->p, &a->o };
+	struct audit_buf *v[5] = { &a->t, &a->p, &a->o, &a->n, &a->k };
 	int i;
 
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < 5; i++) {
 		if (audit_buf_reserve(v[i], 3) == -1)
 			return -1;
 		if (v[i]->len == 0)
@@ -543,32 +584,50 @@ audit_arrays_free(struct audit_arrays *a)
 	free(a->t.p);
 	free(a->p.p);
 	free(a->o.p);
+	free(a->n.p);
+	free(a->k.p);
 }
 
-/* Ordered by topic and partition: concurrent writers never deadlock. */
+/*
+ * The offsets, and the counts of the rows the COPY added (n = 0 after
+ * the replay path, which counted its own).  Ordered by topic and
+ * partition: concurrent writers never deadlock.
+ */
 static const char audit_sql_offsets_save[] =
-    "INSERT INTO kafka_offsets (group_id, topic, partition, \"offset\")"
-    " SELECT $1, t, p, o"
-    " FROM unnest($2::text[], $3::integer[], $4::bigint[]) AS u(t, p, o)"
-    " ORDER BY t, p"
+    "WITH u AS (SELECT * FROM unnest($2::text[], $3::integer[],"
+    "  $4::bigint[], $5::bigint[], $6::bigint[]) AS u(t, p, o, n, k)),"
+    " off AS (INSERT INTO kafka_offsets (group_id, topic, partition,"
+    "  \"offset\") SELECT $1, t, p, o FROM u ORDER BY t, p"
     " ON CONFLICT (group_id, topic, partition) DO UPDATE"
     " SET \"offset\" = GREATEST(kafka_offsets.\"offset\", EXCLUDED.\"offset\"),"
-    "  updated_at = now()";
+    "  updated_at = now())"
+    " INSERT INTO audit_topic_stats AS s"
+    " SELECT t, p, n, o, now(), CASE WHEN k >= 0 THEN"
+    "  timestamptz 'epoch' + k * interval '1 millisecond' END"
+    " FROM u WHERE n > 0 ORDER BY t, p"
+    " ON CONFLICT (source_topic, partition) DO UPDATE"
+    " SET count = s.count + EXCLUDED.count,"
+    "  last_offset = GREATEST(s.last_offset, EXCLUDED.last_offset),"
+    "  last_seen = GREATEST(s.last_seen, EXCLUDED.last_seen),"
+    "  last_kafka_ts = GREATEST(s.last_kafka_ts, EXCLUDED.last_kafka_ts)";
 
-/* Moves each partition's stored offset up to the batch's last one. */
+/* Moves each partition's stored offset up to the batch's last one and,
+ * when counted (the COPY path), its row count on. */
 static int
 audit_offsets_save(PGconn *c, const char *group, const struct audit_batch *b,
-    char *err, size_t len)
+    bool counted, char *err, size_t len)
 {
 	struct audit_arrays a;
-	const char *params[4];
+	const char *params[6];
 	PGresult *r = NULL;
 	int i;
 
 	memset(&a, 0, sizeof(a));
 	for (i = 0; i < b->npos; i++)
 		if (audit_arrays_add(&a, rd_kafka_topic_name(b->pos[i].rkt),
-		    b->pos[i].partition, b->pos[i].offset) == -1)
+		    b->pos[i].partition, b->pos[i].offset) == -1 ||
+		    audit_arrays_count(&a, counted ? b->pos[i].count : 0,
+		    b->pos[i].kafka_ts) == -1)
 			break;
 	if (i < b->npos || audit_arrays_end(&a) == -1)
 		snprintf(err, len, "out of memory");
@@ -577,7 +636,9 @@ audit_offsets_save(PGconn *c, const char *group, const struct audit_batch *b,
 		params[1] = a.t.p;
 		params[2] = a.p.p;
 		params[3] = a.o.p;
-		r = db_query(c, audit_sql_offsets_save, 4, params, err, len);
+		params[4] = a.n.p;
+		params[5] = a.k.p;
+		r = db_query(c, audit_sql_offsets_save, 6, params, err, len);
 	}
 	audit_arrays_free(&a);
 	PQclear(r);
@@ -606,7 +667,7 @@ audit_tx(PGconn *c, const char *group, struct audit_batch *b, bool replay,
 	b->stream_failed = false;
 	if (rc == 0 && !replay)
 		*recorded = b->n;
-	if (rc == 0 && audit_offsets_save(c, group, b, err, len) == 0 &&
+	if (rc == 0 && audit_offsets_save(c, group, b, !replay, err, len) == 0 &&
 	    db_exec(c, "COMMIT", err, len) == 0)
 		return 0;
 	if (!db_broken(c))

@@ -1,0 +1,37 @@
+/*
+ * api_audit.h - what the audit handlers (api_audit.c, api_audit_export.c)
+ * share: the row shape of /audit/events and its parameter checks.
+ */
+#ifndef NOTIFYD_API_AUDIT_H
+#define NOTIFYD_API_AUDIT_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "api.h"
+
+#define API_AUDIT_ISO(col) \
+	"to_char(" col " AT TIME ZONE 'UTC', " \
+	"'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')"
+
+/* The seed's to_dict columns, in the order api_audit_row() reads. */
+#define API_AUDIT_COLS \
+	"id, notification_id, customer_id, runner_id, order_id, event::text, " \
+	"status, " API_AUDIT_ISO("created_at") ", source_topic, event_type, " \
+	"correlation_id, source_service"
+/* ... then the Kafka position, for /audit/events. */
+#define API_AUDIT_KAFKA_COLS API_AUDIT_COLS \
+	", partition, \"offset\", " API_AUDIT_ISO("kafka_ts") ", kafka_ts_type"
+
+/* A row of API_AUDIT_KAFKA_COLS as /audit/events shows it. */
+json_t	*api_audit_kafka_row(const PGresult *, int row);
+/* An optional ISO 8601 parameter into out (*val NULL when absent); -1
+ * after a 400 naming it. */
+int	 api_audit_param_ts(struct api_req *, const char *key, char *out,
+	    size_t len, const char **val, struct api_resp *);
+/* The NDJSON export of /audit/events (api_audit_export.c). */
+void	 api_audit_export(struct api_req *, struct api_resp *);
+
+#endif
