@@ -1,15 +1,18 @@
 /*
- * api_audit_export.c - the audit log streamed: the NDJSON export of
- * /audit/events.
+ * api_audit_export.c - the audit log read in order: the NDJSON export of
+ * /audit/events and the gap-free tail (/audit/tail).
  *
  * Owns the cursor that feeds a chunked response in constant memory: a
  * pooled connection holds a server-side cursor for the length of the
  * response and is given back when libmicrohttpd frees it, finished or
- * not.  Reads only; never logs but a database failure mid-stream.
+ * not; and the tail's (tx, id) cursor (sql/006_audit_tail.sql says why
+ * it never skips a row).  Reads only; never logs but a database failure
+ * mid-stream.
  */
 #include "config.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
@@ -174,4 +177,116 @@ api_audit_export(struct api_req *r, struct api_resp *rs)
 	rs->stream = api_audit_export_read;
 	rs->stream_free = api_audit_export_free;
 	rs->stream_cls = x;
+}
+
+/* ---- the tail ---- */
+
+/*
+ * Rows of finished transactions only (tx below the snapshot's xmin), in
+ * (tx, id) order after the cursor.  The last column is the watermark,
+ * for an empty page after=now.
+ */
+static const char api_audit_sql_tail[] =
+    "SELECT " API_AUDIT_KAFKA_COLS ", tx::text FROM audit_events"
+    " WHERE (tx, id) > ($1::xid8, $2::bigint)"
+    "  AND tx < pg_snapshot_xmin(pg_current_snapshot())"
+    "  AND ($3::text IS NULL OR source_topic = $3)"
+    " ORDER BY tx, id LIMIT $4";
+static const char api_audit_sql_now[] =
+    "SELECT pg_snapshot_xmin(pg_current_snapshot())::text";
+
+/* "TX-ID" (two unsigned decimals) into tx and id; -1 when malformed. */
+static int
+api_audit_cursor_parse(const char *s, char *tx, char *id, size_t len)
+{
+	size_t a = strspn(s, "0123456789"), b;
+
+	if (a == 0 || a > 20 || s[a] != '-')
+		return -1;
+	b = strspn(s + a + 1, "0123456789");
+	if (b == 0 || b > 18 || s[a + 1 + b] != '\0' || len < 21)
+		return -1;
+	snprintf(tx, len, "%.*s", (int)a, s);
+	snprintf(id, len, "%s", s + a + 1);
+	return 0;
+}
+
+/* The cursor parameters: after=TX-ID, after=now (tx set to "now"), or
+ * none (the beginning); -1 after a 400. */
+static int
+api_audit_tail_after(struct api_req *r, char *tx, char *id, size_t len,
+    struct api_resp *rs)
+{
+	const char *a = api_query(r, "after");
+
+	if (a == NULL) {
+		snprintf(tx, len, "0");
+		snprintf(id, len, "0");
+	} else if (strcmp(a, "now") == 0) {
+		snprintf(tx, len, "now");
+		snprintf(id, len, "0");
+	} else if (api_audit_cursor_parse(a, tx, id, len) == -1) {
+		api_error(rs, 400, "must be a cursor from \"next\" or now",
+		    "after");
+		return -1;
+	}
+	return 0;
+}
+
+/* The page as {"events": [...], "next": "TX-ID"}. */
+static void
+api_audit_tail_page(struct api_resp *rs, const PGresult *res,
+    const char *tx, const char *id)
+{
+	json_t *events = json_array();
+	char next[48];
+	int i, n = PQntuples(res);
+
+	for (i = 0; i < n; i++)
+		json_array_append_new(events, api_audit_kafka_row(res, i));
+	if (n > 0)
+		snprintf(next, sizeof(next), "%s-%s", PQgetvalue(res, n - 1, 16),
+		    PQgetvalue(res, n - 1, 0));
+	else
+		snprintf(next, sizeof(next), "%s-%s", tx, id);
+	api_json(rs, 200, json_pack("{s:o,s:s}", "events", events, "next",
+	    next));
+}
+
+/*
+ * GET /audit/tail?after=&limit=&topic=: every committed row exactly
+ * once, in a fixed order, page after page; "next" is the next "after".
+ */
+void
+api_audit_tail(struct api_req *r, struct api_resp *rs)
+{
+	static const char *const known[] = { "after", "limit", "topic", NULL };
+	char tx[24], id[24], lim[24];
+	long long limit;
+	const char *p[4];
+	PGresult *res;
+
+	if (!api_params_known(r, known, rs) ||
+	    api_param_int(r, "limit", 100, 1, 1000, &limit, rs) == -1 ||
+	    api_audit_tail_after(r, tx, id, sizeof(tx), rs) == -1)
+		return;
+	if (strcmp(tx, "now") == 0) {
+		if ((res = api_db_query(r, rs, api_audit_sql_now, 0,
+		    NULL)) == NULL)
+			return;
+		snprintf(tx, sizeof(tx), "%s", PQgetvalue(res, 0, 0));
+		PQclear(res);
+		api_json(rs, 200, json_pack("{s:[],s:s++}", "events", "next",
+		    tx, "-", id));
+		return;
+	}
+	snprintf(lim, sizeof(lim), "%lld", limit);
+	p[0] = tx;
+	p[1] = id;
+	p[2] = api_query(r, "topic");
+	p[3] = lim;
+	if ((res = api_db_query(r, rs, api_audit_sql_tail, 4, p)) == NULL)
+		return;
+	api_audit_tail_page(rs, res, tx, id);
+	PQclear(res);
 }

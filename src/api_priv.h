@@ -72,6 +72,7 @@ void	api_audit_send(struct api_req *, struct api_resp *);
 void	api_audit_events(struct api_req *, struct api_resp *);
 void	api_audit_event(struct api_req *, struct api_resp *);
 void	api_audit_topics(struct api_req *, struct api_resp *);
+void	api_audit_tail(struct api_req *, struct api_resp *);
 
 #define API_AUDIT_ROUTES \
 	{ "GET", "/order/{}", api_audit_order, "read", "audit_order", \
@@ -87,6 +88,8 @@ void	api_audit_topics(struct api_req *, struct api_resp *);
 	{ "GET", "/audit/events/{}", api_audit_event, "read", "audit_event", \
 	  { "id" } }, \
 	{ "GET", "/audit/topics", api_audit_topics, "read", "audit_topics", \
+	  { NULL } }, \
+	{ "GET", "/audit/tail", api_audit_tail, "read", "audit_tail", \
 	  { NULL } },
 
 #endif
