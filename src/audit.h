@@ -22,6 +22,7 @@ struct audit_pos {
 	rd_kafka_topic_t *rkt;
 	int32_t		 partition;
 	int64_t		 offset;
+	int64_t		 first;		/* lowest offset in the batch */
 	int64_t		 count;		/* rows of the partition in the batch */
 	int64_t		 kafka_ts;	/* newest Kafka timestamp (ms), or -1 */
 };

@@ -221,7 +221,8 @@ audit_pos_count(struct audit_pos *p, const rd_kafka_message_t *m)
 	rd_kafka_timestamp_type_t type;
 	int64_t ts = rd_kafka_message_timestamp(m, &type);
 
-	p->count++;
+	if (p->count++ == 0 || m->offset < p->first)
+		p->first = m->offset;
 	if (type != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE && ts > p->kafka_ts)
 		p->kafka_ts = ts;
 }
@@ -341,14 +342,20 @@ static const char audit_sql_stage[] =
     " ON COMMIT DELETE ROWS";
 static const char audit_sql_stage_copy[] =
     "COPY audit_stage (" AUDIT_COLS ") FROM STDIN (FORMAT binary)";
-/* Only the rows really added are counted in audit_topic_stats. */
+/* Only rows no copy of is recorded, in any time partition, and above
+ * what retention dropped (the guard's locks keep other writers of these
+ * partitions out meanwhile); only the rows really added are counted. */
 static const char audit_sql_replay[] =
     "WITH ins AS (INSERT INTO audit_events (" AUDIT_COLS ")"
     " SELECT source_topic, partition, \"offset\", key, value, headers,"
     "  kafka_ts, kafka_ts_type, audit_try_jsonb(event), event_type,"
     "  correlation_id, source_service, customer_id, runner_id, order_id"
-    " FROM audit_stage ORDER BY n"
-    " ON CONFLICT DO NOTHING"
+    " FROM audit_stage s WHERE NOT EXISTS (SELECT 1 FROM audit_events e"
+    "  WHERE e.source_topic = s.source_topic AND e.partition = s.partition"
+    "  AND e.\"offset\" = s.\"offset\")"
+    " AND s.\"offset\" > coalesce((SELECT t.dropped_through"
+    "  FROM audit_topic_stats t WHERE t.source_topic = s.source_topic"
+    "  AND t.partition = s.partition), -1) ORDER BY n"
     " RETURNING source_topic, partition, \"offset\", kafka_ts, created_at),"
     " st AS (INSERT INTO audit_topic_stats AS s"
     " SELECT source_topic, partition, count(*), max(\"offset\"),"
@@ -483,6 +490,9 @@ audit_batch_unstream(struct audit_batch *b)
 	(void)!db_exec(c, "ROLLBACK", NULL, 0);
 }
 
+static int audit_guard(PGconn *, const struct audit_batch *, char *,
+    size_t);
+
 /* Stages the batch with the event as text, then inserts what is new. */
 static int
 audit_replay(PGconn *c, struct audit_batch *b, int *recorded, char *state,
@@ -492,7 +502,8 @@ audit_replay(PGconn *c, struct audit_batch *b, int *recorded, char *state,
 	PGresult *r;
 	int i, rc = -1;
 
-	if (db_exec(c, audit_sql_stage, err, len) == -1 ||
+	if (audit_guard(c, b, err, len) == -1 ||
+	    db_exec(c, audit_sql_stage, err, len) == -1 ||
 	    audit_buf_reserve(&stage, sizeof(audit_copy_header)) == -1)
 		goto out;
 	memcpy(stage.p, audit_copy_header, sizeof(audit_copy_header));
@@ -645,12 +656,72 @@ audit_offsets_save(PGconn *c, const char *group, const struct audit_batch *b,
 	return r != NULL ? 0 : -1;
 }
 
+/*
+ * The replay guard.  A unique key on the time-partitioned table would
+ * have to include created_at, which differs between two copies of one
+ * message; instead audit_topic_stats.last_offset is the highest offset
+ * recorded per topic-partition, and every writer locks its partitions'
+ * rows there before it commits.  A partition seen for the first time
+ * gets its row from what the table already holds.
+ */
+static const char audit_sql_guard_rows[] =
+    "INSERT INTO audit_topic_stats"
+    " SELECT u.t, u.p, h.n, coalesce(h.o, -1), now(), NULL"
+    " FROM unnest($1::text[], $2::integer[]) AS u(t, p),"
+    "  LATERAL (SELECT count(*) AS n, max(e.\"offset\") AS o"
+    "  FROM audit_events e WHERE e.source_topic = u.t"
+    "  AND e.partition = u.p) h"
+    " WHERE NOT EXISTS (SELECT 1 FROM audit_topic_stats s"
+    "  WHERE s.source_topic = u.t AND s.partition = u.p)"
+    " ORDER BY u.t, u.p ON CONFLICT DO NOTHING";
+/* Locks in topic, partition order (writers never deadlock) and counts
+ * the partitions whose batch starts at or below what is recorded. */
+static const char audit_sql_guard[] =
+    "WITH l AS (SELECT s.last_offset, u.f FROM audit_topic_stats s"
+    "  JOIN unnest($1::text[], $2::integer[], $3::bigint[]) AS u(t, p, f)"
+    "  ON s.source_topic = u.t AND s.partition = u.p"
+    "  ORDER BY s.source_topic, s.partition FOR UPDATE OF s)"
+    " SELECT count(*) FROM l WHERE last_offset >= f";
+
+/* Locks the batch's partitions; how many overlap what is recorded, -1. */
+static int
+audit_guard(PGconn *c, const struct audit_batch *b, char *err, size_t len)
+{
+	struct audit_arrays a;
+	const char *params[3];
+	PGresult *r = NULL;
+	int i, n = -1;
+
+	memset(&a, 0, sizeof(a));
+	for (i = 0; i < b->npos; i++)
+		if (audit_arrays_add(&a, rd_kafka_topic_name(b->pos[i].rkt),
+		    b->pos[i].partition, b->pos[i].first) == -1)
+			break;
+	if (i < b->npos || audit_arrays_end(&a) == -1)
+		snprintf(err, len, "out of memory");
+	else {
+		params[0] = a.t.p;
+		params[1] = a.p.p;
+		params[2] = a.o.p;
+		if ((r = db_query(c, audit_sql_guard_rows, 2, params, err,
+		    len)) != NULL) {
+			PQclear(r);
+			if ((r = db_query(c, audit_sql_guard, 3, params, err,
+			    len)) != NULL)
+				n = atoi(PQgetvalue(r, 0, 0));
+		}
+	}
+	audit_arrays_free(&a);
+	PQclear(r);
+	return n;
+}
+
 /* One transaction: the rows (by COPY, or the replay path) and offsets. */
 static int
 audit_tx(PGconn *c, const char *group, struct audit_batch *b, bool replay,
     int *recorded, char *state, char *err, size_t len)
 {
-	int rc;
+	int rc, g;
 
 	state[0] = '\0';
 	if (!replay && b->stream == c && !b->stream_failed)
@@ -665,6 +736,13 @@ audit_tx(PGconn *c, const char *group, struct audit_batch *b, bool replay,
 	}
 	b->stream = NULL;
 	b->stream_failed = false;
+	if (rc == 0 && !replay && (g = audit_guard(c, b, err, len)) != 0) {
+		if (g > 0) {	/* a copy is recorded: the replay path sorts */
+			snprintf(state, 6, "23505");
+			snprintf(err, len, "%d partitions already recorded", g);
+		}
+		rc = -1;
+	}
 	if (rc == 0 && !replay)
 		*recorded = b->n;
 	if (rc == 0 && audit_offsets_save(c, group, b, !replay, err, len) == 0 &&

@@ -153,11 +153,14 @@ def test_every_filter_has_an_index(db, smtp, kafka, notifyd):
     assert notifyd(conf, wait_ready=False, args=("--migrate",)).wait() == 0
     bulk(db, 60000)
     db.query("ANALYZE audit_events")
+    # The rows are in the first time partition (the table before
+    # sql/007), whose indexes carry its name.
     for _, column, index in FILTERS:
         p = plan(db, column + " = %s", ("no-such-value",))
-        assert index in p and "Seq Scan" not in p, (column, p)
+        assert index.replace("audit_events_", "audit_events_p0_") in p \
+            and "Seq Scan on audit_events_p0" not in p, (column, p)
     p = plan(db, "created_at >= %s", ("2999-01-01",))
-    assert "audit_events_created" in p, p
+    assert "Seq Scan on audit_events_p0" not in p, p
     # ... and through the API, the same no-match query answers.
     d = notifyd(conf)
     for name, _, _ in FILTERS:
