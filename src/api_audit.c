@@ -152,6 +152,24 @@ api_audit_seed_row(const PGresult *res, int i)
 	return j;
 }
 
+/* Sends j (taken) as the bytes Flask's jsonify sent: the seed's clients
+ * see the same body, not only the same values. */
+static void
+api_audit_seed_send(struct api_resp *rs, int status, json_t *j)
+{
+	char *body = audit_seed_dumps(j);
+
+	json_decref(j);
+	if (body == NULL) {
+		api_error(rs, 500, "out of memory", NULL);
+		return;
+	}
+	free(rs->text);
+	rs->text = body;
+	rs->status = status;
+	rs->content_type = "application/json";
+}
+
 /* Every row of res through fn, as a JSON array. */
 static json_t *
 api_audit_rows(const PGresult *res, json_t *(*fn)(const PGresult *, int),
@@ -189,7 +207,7 @@ api_audit_order(struct api_req *r, struct api_resp *rs)
 	p[1] = lim;
 	if ((res = api_db_query(r, rs, api_audit_sql_order, 2, p)) == NULL)
 		return;
-	api_json(rs, 200, api_audit_rows(res, api_audit_seed_row,
+	api_audit_seed_send(rs, 200, api_audit_rows(res, api_audit_seed_row,
 	    PQntuples(res)));
 	PQclear(res);
 }
@@ -213,7 +231,7 @@ api_audit_order_latest(struct api_req *r, struct api_resp *rs)
 	if (PQntuples(res) == 0)
 		api_error(rs, 404, "no notifications for this order", "orderId");
 	else
-		api_json(rs, 200, api_audit_seed_row(res, 0));
+		api_audit_seed_send(rs, 200, api_audit_seed_row(res, 0));
 	PQclear(res);
 }
 
@@ -244,7 +262,7 @@ api_audit_customer(struct api_req *r, struct api_resp *rs)
 	p[2] = off;
 	if ((res = api_db_query(r, rs, api_audit_sql_customer, 3, p)) == NULL)
 		return;
-	api_json(rs, 200, api_audit_rows(res, api_audit_seed_row,
+	api_audit_seed_send(rs, 200, api_audit_rows(res, api_audit_seed_row,
 	    PQntuples(res)));
 	PQclear(res);
 }
@@ -331,7 +349,7 @@ api_audit_send(struct api_req *r, struct api_resp *rs)
 	}
 	p[3] = ev;
 	if ((res = api_db_write(r, rs, api_audit_sql_send, 4, p)) != NULL) {
-		api_json(rs, 201, api_audit_seed_row(res, 0));
+		api_audit_seed_send(rs, 201, api_audit_seed_row(res, 0));
 		PQclear(res);
 	}
 	free(ev);

@@ -12,6 +12,7 @@
 #include "config.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -295,4 +296,145 @@ audit_seed_isoformat(char *s)
 
 	if (n > 7 && strcmp(s + n - 7, ".000000") == 0)
 		s[n - 7] = '\0';
+}
+
+/* ---- Flask's jsonify bytes: json.dumps(sort_keys, ensure_ascii,
+ * separators=(",", ":")) and a newline ---- */
+
+struct audit_seed_out {
+	char	*p;
+	size_t	 len, cap;
+	bool	 failed;
+};
+
+static void
+audit_seed_put(struct audit_seed_out *o, const char *s, size_t n)
+{
+	size_t cap = o->cap ? o->cap : 256;
+	char *np;
+
+	if (o->failed)
+		return;
+	while (cap < o->len + n + 1)
+		cap *= 2;
+	if (cap != o->cap) {
+		if ((np = realloc(o->p, cap)) == NULL) {
+			o->failed = true;
+			return;
+		}
+		o->p = np;
+		o->cap = cap;
+	}
+	memcpy(o->p + o->len, s, n);
+	o->len += n;
+	o->p[o->len] = '\0';
+}
+
+/* Python's escaping: \" \\ \n \r \t \b \f, anything else outside
+ * ' '..'~' as lower-case \uXXXX (astral planes as surrogate pairs). */
+static void
+audit_seed_put_string(struct audit_seed_out *o, const char *s, size_t n)
+{
+	static const char esc[] = "\"\"\\\\\nn\rr\tt\bb\ff";
+	const unsigned char *p = (const unsigned char *)s;
+	char buf[16];
+	unsigned cp;
+	size_t i = 0, k;
+	const char *e;
+
+	audit_seed_put(o, "\"", 1);
+	while (i < n) {
+		if (p[i] != 0 && (e = strchr(esc, p[i])) != NULL &&
+		    (e - esc) % 2 == 0) {
+			buf[0] = '\\';
+			buf[1] = e[1];
+			audit_seed_put(o, buf, 2);
+			i++;
+			continue;
+		}
+		if (p[i] >= 0x20 && p[i] <= 0x7e) {
+			audit_seed_put(o, s + i++, 1);
+			continue;
+		}
+		k = p[i] < 0x80 ? 1 : p[i] < 0xe0 ? 2 : p[i] < 0xf0 ? 3 : 4;
+		cp = k == 1 ? p[i] : p[i] & (0x7f >> k);
+		for (i++; --k > 0 && i < n; i++)
+			cp = (cp << 6) | (p[i] & 0x3f);
+		if (cp >= 0x10000)
+			snprintf(buf, sizeof(buf), "\\u%04x\\u%04x",
+			    0xd800 + ((cp - 0x10000) >> 10),
+			    0xdc00 + ((cp - 0x10000) & 0x3ff));
+		else
+			snprintf(buf, sizeof(buf), "\\u%04x", cp);
+		audit_seed_put(o, buf, strlen(buf));
+	}
+	audit_seed_put(o, "\"", 1);
+}
+
+static void
+audit_seed_put_value(struct audit_seed_out *o, json_t *v)
+{
+	const char *k;
+	char buf[64];
+	json_t *e;
+	size_t i;
+
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:	/* keys are in order: audit_seed_sorted() */
+		audit_seed_put(o, "{", 1);
+		i = 0;
+		json_object_foreach(v, k, e) {
+			if (i++ > 0)
+				audit_seed_put(o, ",", 1);
+			audit_seed_put_string(o, k, strlen(k));
+			audit_seed_put(o, ":", 1);
+			audit_seed_put_value(o, e);
+		}
+		audit_seed_put(o, "}", 1);
+		return;
+	case JSON_ARRAY:
+		audit_seed_put(o, "[", 1);
+		json_array_foreach(v, i, e) {
+			if (i > 0)
+				audit_seed_put(o, ",", 1);
+			audit_seed_put_value(o, e);
+		}
+		audit_seed_put(o, "]", 1);
+		return;
+	case JSON_STRING:
+		audit_seed_put_string(o, json_string_value(v),
+		    json_string_length(v));
+		return;
+	case JSON_INTEGER:
+		snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT,
+		    json_integer_value(v));
+		break;
+	case JSON_REAL:
+		audit_seed_float(json_real_value(v), buf, sizeof(buf));
+		break;
+	case JSON_TRUE:
+		snprintf(buf, sizeof(buf), "true");
+		break;
+	case JSON_FALSE:
+		snprintf(buf, sizeof(buf), "false");
+		break;
+	default:
+		snprintf(buf, sizeof(buf), "null");
+		break;
+	}
+	audit_seed_put(o, buf, strlen(buf));
+}
+
+char *
+audit_seed_dumps(json_t *v)
+{
+	struct audit_seed_out o = { NULL, 0, 0, false };
+
+	audit_seed_put_value(&o, v);
+	audit_seed_put(&o, "\n", 1);
+	if (o.failed) {
+		free(o.p);
+		return NULL;
+	}
+	return o.p;
 }

@@ -41,6 +41,10 @@ char	*audit_seed_str(json_t *v) __attribute__((warn_unused_result));
 void	 audit_seed_float(double d, char *buf, size_t len);
 /* A deep copy whose objects have their keys in sorted (Flask) order. */
 json_t	*audit_seed_sorted(json_t *v);
+/* The bytes Flask's jsonify sent for v (its keys already sorted):
+ * compact, ASCII only with lower-case \uXXXX, floats as repr(), then a
+ * newline.  NULL when out of memory. */
+char	*audit_seed_dumps(json_t *v) __attribute__((warn_unused_result));
 /* Python's datetime.isoformat() of "YYYY-MM-DDTHH:MM:SS.ffffff": the
  * fraction goes when it is zero.  Edits s in place. */
 void	 audit_seed_isoformat(char *s);

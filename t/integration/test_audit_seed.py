@@ -91,6 +91,18 @@ def raw_get(d, path):
         return r.status, json.loads(r.read(), object_pairs_hook=list)
 
 
+def raw_bytes(d, path):
+    with urllib.request.urlopen(d.url + path, timeout=10) as r:
+        return r.read()
+
+
+def jsonify(v):
+    """The body Flask's jsonify sends (sort_keys, ensure_ascii, compact,
+    a newline)."""
+    return (json.dumps(v, sort_keys=True, separators=(",", ":"))
+            + "\n").encode()
+
+
 def assert_sorted_keys(v):
     """Flask's jsonify sorts keys at every level."""
     if isinstance(v, list) and v and all(isinstance(p, tuple) for p in v):
@@ -130,6 +142,11 @@ CASES = [
       "payload": {"orderId": "o-11"}}, "/order/o-11"),
     ({"type": True, "payload": {"orderId": "o-14", "customerId": "cu-14"}},
      "/customer/cu-14/notifications"),
+    # escapes as Python's json.dumps: lower-case \\u, surrogate pairs,
+    # DEL, "/" as is; floats as repr()
+    ({"type": "caf\u00e9 \U0001F600 /\t\u007f\"\\\u0001", "payload": {
+        "orderId": "o-13", "f": [0.1 + 0.2, 1e-05, 1.5e300, -0.0, 100.0]}},
+     "/order/o-13"),
     # non-ASCII and nested objects (sorted at every level)
     ({"type": "caf\u00e9", "payload": {"orderId": "o-12", "z": 1, "a": {
         "y": 0.5, "b": [1, {"d": 2, "c": 3}]}}}, "/order/o-12"),
@@ -182,6 +199,12 @@ def test_seed_values_case_by_case(db, smtp, kafka_factory, notifyd):
         want = to_dict(seed_poll("seed", json.dumps(msg), created),
                        got["notificationId"], created)
         assert got == want, (msg, got, want)
+        # ... and byte for byte
+        body = raw_bytes(d, path)
+        assert body == jsonify([want] if path.startswith("/order/") and
+                               not path.endswith("/latest") or
+                               path.startswith("/customer/") else want), \
+            (msg, body)
     for msg, paths in NOT_FOUND:
         for path in paths:
             assert d.get(path)[:2] == (200, []), (msg, path)

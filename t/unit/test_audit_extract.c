@@ -295,6 +295,23 @@ test_seed_read(void **state)
 	json_decref(m);
 }
 
+/* Flask's jsonify bytes: lower-case \u, surrogate pairs, repr floats. */
+static void
+test_seed_dumps(void **state)
+{
+	json_t *j = json_pack("{s:s,s:[f,f,i,b,n]}", "a",
+	    "caf\xc3\xa9 \xf0\x9f\x98\x80 /\t\x7f\"\\", "b", 0.30000000000000004,
+	    1e16, (json_int_t)-7, 1);
+	char *s = audit_seed_dumps(j);
+
+	(void)state;
+	assert_string_equal(s, "{\"a\":\"caf\\u00e9 \\ud83d\\ude00 /\\t"
+	    "\\u007f\\\"\\\\\",\"b\":[0.30000000000000004,1e+16,-7,true,"
+	    "null]}\n");
+	free(s);
+	json_decref(j);
+}
+
 int
 main(void)
 {
@@ -309,6 +326,7 @@ main(void)
 		cmocka_unit_test(test_bytes_json),
 		cmocka_unit_test(test_seed_float),
 		cmocka_unit_test(test_seed_read),
+		cmocka_unit_test(test_seed_dumps),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
