@@ -40,7 +40,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
         build-essential autoconf automake libtool pkg-config \
         librdkafka-dev libpq-dev libcurl4-openssl-dev libjansson-dev \
-        libconfig-dev libmicrohttpd-dev \
+        libconfig-dev libmicrohttpd-dev libidn2-dev libxml2-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -60,7 +60,7 @@ ARG DEBIAN_FRONTEND=noninteractive
 # Not --system: system ids stop at 999, and 10001 made useradd warn.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-        librdkafka1 libpq5 libcurl4 libjansson4 libconfig9 libmicrohttpd12 \
+        librdkafka1 libpq5 libcurl4 libjansson4 libconfig9 libmicrohttpd12 libidn2-0 libxml2 \
         ca-certificates curl \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt/* \

@@ -1,10 +1,17 @@
 -- Email notifications accepted by POST /notification_service/api/notifications
--- (seed 004's shape), their delivery state, and every SMTP attempt.
+-- (the Go email service's shape), their delivery state, and every SMTP
+-- attempt.
 --
--- Status: PENDING   stored, not yet acknowledged by Kafka
---         PROCESSING queued on the email topic (a worker may hold a lease)
---         SENT      the relay answered 250
---         FAILED    attempts spent (requeued by the sweeper unless permanent)
+-- Status (stored; since 003 the API also shows a PENDING row whose
+-- queued_at is set as PROCESSING):
+--   PENDING    stored; Kafka's ack only sets queued_at (003), and a
+--              requeue by hand (POST .../retry) returns a row here
+--   PROCESSING claimed by a mailer worker (lease_until, lease_owner), or
+--              waiting for its next attempt after a 4xx (next_attempt_at)
+--   SENT       the relay answered 250
+--   FAILED     a 5xx (permanent: the sweeper leaves it) or
+--              email.retry.max_attempts spent (the sweeper requeues it
+--              after next_attempt_at, up to sweeper.max_requeues times)
 
 CREATE TABLE email_notifications (
     id               bigserial PRIMARY KEY,

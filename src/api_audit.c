@@ -300,7 +300,8 @@ static const char api_audit_sql_send[] =
     " VALUES ($1, $2, $3, $4::jsonb, 'manual', 'manual', 'api')"
     " RETURNING " API_AUDIT_SEED_COLS;
 
-/* The body as a JSON object; 400 naming the member when it is not one. */
+/* The body as a JSON object: 415 when not said to be JSON, else 400
+ * naming the member when it is not one. */
 static json_t *
 api_audit_send_body(struct api_req *r, struct api_resp *rs)
 {
@@ -308,6 +309,8 @@ api_audit_send_body(struct api_req *r, struct api_resp *rs)
 	const char *nul;
 	json_t *body;
 
+	if (!api_content_json(r, rs))
+		return NULL;
 	if ((body = notif_parse(r->body ? r->body : "", r->body_len,
 	    &e)) == NULL)
 		api_error(rs, 400, e.msg, e.field);

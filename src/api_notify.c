@@ -19,6 +19,7 @@
 #include "db.h"
 #include "log.h"
 #include "notif.h"
+#include "notif_mark.h"
 #include "queue.h"
 #include "stats.h"
 
@@ -30,6 +31,7 @@ struct api_notify {
 int
 api_notify_init(struct api_ctx *ctx)
 {
+	const struct queue_mark mark = { notif_mark_queued, ctx->pool };
 	char err[512];
 
 	ctx->notify = NULL;
@@ -37,13 +39,14 @@ api_notify_init(struct api_ctx *ctx)
 		return 0;
 	if ((ctx->notify = calloc(1, sizeof(*ctx->notify))) == NULL)
 		return -1;
-	if ((ctx->notify->queue = queue_new(ctx->pool, err, sizeof(err))) == NULL) {
+	if ((ctx->notify->queue = queue_new(&mark, err, sizeof(err))) == NULL) {
 		log_error("email producer: %s", err);
 		free(ctx->notify);
 		ctx->notify = NULL;
 		return -1;
 	}
-	if ((ctx->notify->store = api_store_new(ctx->pool, ctx->notify->queue)) == NULL) {
+	if ((ctx->notify->store = api_store_new(ctx->store_pool,
+	    ctx->notify->queue)) == NULL) {
 		log_warnx("notification store: out of memory");
 		queue_free(ctx->notify->queue);
 		free(ctx->notify);
@@ -83,31 +86,81 @@ api_notify_ready(struct api_ctx *ctx, char *why, size_t len)
     "extract(epoch from created_at)::bigint, " \
     "extract(epoch from updated_at)::bigint, requeues, permanent, from_addr"
 
+/* The columns of NOTIFY_COLS, then what each query adds after them. */
+enum notify_col {
+	NOTIFY_COL_ID,
+	NOTIFY_COL_TYPE,
+	NOTIFY_COL_TITLE,
+	NOTIFY_COL_CONTENT,
+	NOTIFY_COL_USER_ID,
+	NOTIFY_COL_RECIPIENT,
+	NOTIFY_COL_METADATA,
+	NOTIFY_COL_STATUS,
+	NOTIFY_COL_ATTEMPTS,
+	NOTIFY_COL_LAST_ERROR,
+	NOTIFY_COL_SENT_AT,
+	NOTIFY_COL_MESSAGE_ID,
+	NOTIFY_COL_CREATED_AT,
+	NOTIFY_COL_UPDATED_AT,
+	NOTIFY_COL_REQUEUES,
+	NOTIFY_COL_PERMANENT,
+	NOTIFY_COL_FROM,
+	NOTIFY_NCOLS
+};
+
+/* api_notify_sql_by_key: NOTIFY_COLS, request_hash. */
+enum notify_by_key_col {
+	NOTIFY_BY_KEY_HASH = NOTIFY_NCOLS,
+};
+
+/* api_notify_sql_get: NOTIFY_COLS, history. */
+enum notify_get_col {
+	NOTIFY_GET_HISTORY = NOTIFY_NCOLS,
+};
+
+/* The member each plain column becomes: s text, i integer, j JSON text. */
+static const struct {
+	const char	*name;
+	char		 kind;
+} api_notify_members[NOTIFY_COL_PERMANENT] = {
+	[NOTIFY_COL_ID] =	{ "id", 'i' },
+	[NOTIFY_COL_TYPE] =	{ "type", 's' },
+	[NOTIFY_COL_TITLE] =	{ "title", 's' },
+	[NOTIFY_COL_CONTENT] =	{ "content", 's' },
+	[NOTIFY_COL_USER_ID] =	{ "userId", 'j' },
+	[NOTIFY_COL_RECIPIENT] =	{ "recipient", 's' },
+	[NOTIFY_COL_METADATA] =	{ "metadata", 'j' },
+	[NOTIFY_COL_STATUS] =	{ "status", 's' },
+	[NOTIFY_COL_ATTEMPTS] =	{ "attempts", 'i' },
+	[NOTIFY_COL_LAST_ERROR] =	{ "lastError", 's' },
+	[NOTIFY_COL_SENT_AT] =	{ "sentAt", 'i' },
+	[NOTIFY_COL_MESSAGE_ID] =	{ "messageId", 's' },
+	[NOTIFY_COL_CREATED_AT] =	{ "createdAt", 'i' },
+	[NOTIFY_COL_UPDATED_AT] =	{ "updatedAt", 'i' },
+	[NOTIFY_COL_REQUEUES] =	{ "requeues", 'i' },
+};
+
 /* One row in the seed's shape plus the delivery fields. */
 static json_t *
 api_notify_row(const PGresult *res, int i)
 {
-	json_t *j = json_object();
+	json_t *j = json_object(), *v;
+	int c;
 
-	json_object_set_new(j, "id", api_col_int(res, i, 0));
-	json_object_set_new(j, "type", api_col_str(res, i, 1));
-	json_object_set_new(j, "title", api_col_str(res, i, 2));
-	json_object_set_new(j, "content", api_col_str(res, i, 3));
-	json_object_set_new(j, "userId", api_col_jsonb(res, i, 4));
-	json_object_set_new(j, "recipient", api_col_str(res, i, 5));
-	json_object_set_new(j, "metadata", api_col_jsonb(res, i, 6));
-	json_object_set_new(j, "status", api_col_str(res, i, 7));
-	json_object_set_new(j, "attempts", api_col_int(res, i, 8));
-	json_object_set_new(j, "lastError", api_col_str(res, i, 9));
-	json_object_set_new(j, "sentAt", api_col_int(res, i, 10));
-	json_object_set_new(j, "messageId", api_col_str(res, i, 11));
-	json_object_set_new(j, "createdAt", api_col_int(res, i, 12));
-	json_object_set_new(j, "updatedAt", api_col_int(res, i, 13));
-	json_object_set_new(j, "requeues", api_col_int(res, i, 14));
+	for (c = 0; c < NOTIFY_COL_PERMANENT; c++) {
+		if (api_notify_members[c].kind == 'i')
+			v = api_col_int(res, i, c);
+		else if (api_notify_members[c].kind == 'j')
+			v = api_col_jsonb(res, i, c);
+		else
+			v = api_col_str(res, i, c);
+		json_object_set_new(j, api_notify_members[c].name, v);
+	}
 	json_object_set_new(j, "permanent",
-	    json_boolean(*PQgetvalue(res, i, 15) == 't'));
-	if (!PQgetisnull(res, i, 16))
-		json_object_set_new(j, "from", api_col_str(res, i, 16));
+	    json_boolean(*PQgetvalue(res, i, NOTIFY_COL_PERMANENT) == 't'));
+	if (!PQgetisnull(res, i, NOTIFY_COL_FROM))
+		json_object_set_new(j, "from",
+		    api_col_str(res, i, NOTIFY_COL_FROM));
 	return j;
 }
 
@@ -135,25 +188,32 @@ api_notify_refuse(struct api_resp *rs, const struct notif_error *e)
 	api_error(rs, e->status, msg, e->field);
 }
 
+/* Addresses the relay can take, a sender email.allowed_from admits. */
+static int
+api_notify_policy(const struct notif_input *in, struct notif_error *e)
+{
+	struct notif_policy p = { conf->email_from, conf->email_allowed_from.v,
+	    conf->email_allowed_from.n, conf->email_smtputf8 };
+
+	return notif_check_policy(in, &p, e);
+}
+
 /* Content type, JSON, fields: 415 / 400 / 413 / 422 with the field named. */
 static json_t *
 api_notify_parse(struct api_req *r, struct api_resp *rs, struct notif_input *in)
 {
-	const char *ct = api_header(r, "Content-Type");
 	struct notif_error e;
 	json_t *body;
 
-	if (ct == NULL || strncasecmp(ct, "application/json", 16) != 0 ||
-	    (ct[16] != '\0' && ct[16] != ';' && ct[16] != ' ')) {
-		api_error(rs, 415, "Content-Type must be application/json", NULL);
+	if (!api_content_json(r, rs))
 		return NULL;
-	}
 	if ((body = notif_parse(r->body ? r->body : "", r->body_len,
 	    &e)) == NULL) {
 		api_notify_refuse(rs, &e);
 		return NULL;
 	}
-	if (notif_validate(body, (size_t)conf->email_max_content, in, &e) == -1) {
+	if (notif_validate(body, (size_t)conf->email_max_content, in, &e) == -1 ||
+	    api_notify_policy(in, &e) == -1) {
 		api_notify_refuse(rs, &e);
 		json_decref(body);
 		return NULL;
@@ -180,8 +240,8 @@ static const char api_notify_sql_by_key[] =
 
 /*
  * Commits the row, in a group commit with the other requests in flight.
- * -1 after answering 503 (database out) or 500 (this row refused by
- * the server); 0 when the key was seen before; 1 stored.
+ * -1 after answering the failure (api_db_fail: 503, 422 or 500); 0 when
+ * the key was seen before; 1 stored.
  */
 static int
 api_notify_insert(struct api_req *r, struct api_resp *rs,
@@ -210,12 +270,7 @@ api_notify_insert(struct api_req *r, struct api_resp *rs,
 	free(meta);
 	if (q->state != API_STORE_ERROR)
 		return q->state == API_STORE_NEW ? 1 : 0;
-	stats_add(CTR_DB_ERRORS, 1);
-	log_warnx("%s %s: database: %s", r->method, r->url, q->err);
-	if (q->refused)
-		api_error(rs, 500, "the database refused the notification", NULL);
-	else
-		api_error(rs, 503, "database unavailable", NULL);
+	api_db_fail(r, rs, q->dbclass, q->err);
 	return -1;
 }
 
@@ -231,11 +286,14 @@ api_notify_replay(struct api_req *r, struct api_resp *rs, const char *key,
 		return;
 	if (PQntuples(res) == 0)
 		api_error(rs, 503, "idempotency key race; retry", NULL);
-	else if (strcmp(PQgetvalue(res, 0, 17), hash) != 0)
+	else if (strcmp(PQgetvalue(res, 0, NOTIFY_BY_KEY_HASH), hash) != 0)
 		api_error(rs, 409, "Idempotency-Key was used with a different body",
 		    "Idempotency-Key");
-	else
+	else {
 		api_json(rs, 202, api_notify_row(res, 0));
+		api_resp_header(rs, "Location", NOTIFY_PATH "/%s",
+		    PQgetvalue(res, 0, NOTIFY_COL_ID));
+	}
 	PQclear(res);
 }
 
@@ -243,13 +301,13 @@ api_notify_replay(struct api_req *r, struct api_resp *rs, const char *key,
 static const char *
 api_notify_acked(struct queue_ticket *t)
 {
-	int state;
+	enum queue_state state;
 
 	if (t == NULL)
 		return "PENDING";
 	state = queue_ticket_wait(t, conf->http_kafka_ack_timeout);
 	queue_ticket_free(t);
-	return state == 1 ? "PROCESSING" : "PENDING";
+	return state == QUEUE_ACKED ? "PROCESSING" : "PENDING";
 }
 
 /* Queues the id and waits a little for Kafka's ack. */
@@ -306,6 +364,7 @@ api_notify_create(struct api_req *r, struct api_resp *rs)
 	stats_add(CTR_NOTIF_ACCEPTED, 1);
 	status = api_notify_acked(q.ticket);
 	api_json(rs, 202, api_notify_accepted(&in, q.id, q.at, status));
+	api_resp_header(rs, "Location", NOTIFY_PATH "/%lld", (long long)q.id);
 out:
 	json_decref(body);
 }
@@ -346,7 +405,8 @@ api_notify_get(struct api_req *r, struct api_resp *rs)
 		api_error(rs, 404, "no such notification", "id");
 	else {
 		j = api_notify_row(res, 0);
-		json_object_set_new(j, "history", api_col_jsonb(res, 0, 17));
+		json_object_set_new(j, "history", api_col_jsonb(res, 0,
+		    NOTIFY_GET_HISTORY));
 		api_json(rs, 200, j);
 	}
 	PQclear(res);
@@ -405,7 +465,7 @@ api_notify_list(struct api_req *r, struct api_resp *rs)
 	for (i = 0; i < PQntuples(res); i++)
 		json_array_append_new(arr, api_notify_row(res, i));
 	if (PQntuples(res) == limit)
-		last = api_col_int(res, PQntuples(res) - 1, 0);
+		last = api_col_int(res, PQntuples(res) - 1, NOTIFY_COL_ID);
 	PQclear(res);
 	api_json(rs, 200, json_pack("{s:o,s:o}", "notifications", arr, "next",
 	    last ? last : json_null()));

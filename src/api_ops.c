@@ -1,9 +1,10 @@
 /*
- * api_ops.c - /health, /ready and /metrics.
+ * api_ops.c - /health, /ready, /metrics and /openapi.json.
  *
  * /health says the process serves; /ready says its dependencies answer;
  * /metrics sums the shared stats page over every process (any api
- * process can answer for all of them).
+ * process can answer for all of them); /openapi.json is the API's
+ * description, built into the binary so it always matches it.
  */
 #include "config.h"
 
@@ -16,6 +17,7 @@
 #include "conf.h"
 #include "db.h"
 #include "metrics.h"
+#include "stats.h"
 
 void
 api_ops_health(struct api_req *r, struct api_resp *rs)
@@ -73,13 +75,29 @@ api_ops_ready(struct api_req *r, struct api_resp *rs)
 void
 api_ops_metrics(struct api_req *r, struct api_resp *rs)
 {
-	char *text = metrics_render();
+	const char *names[STATS_ROUTES];
+	char *text;
+	int n;
 
-	if (text == NULL) {
+	for (n = 0; n < STATS_ROUTES && api_routes[n].pattern != NULL; n++)
+		names[n] = api_routes[n].name;
+	if ((text = metrics_render(names, n)) == NULL) {
 		api_error(rs, 500, "out of memory", NULL);
 		return;
 	}
 	rs->status = 200;
 	rs->text = text;
 	rs->content_type = "text/plain; version=0.0.4; charset=utf-8";
+}
+
+void
+api_ops_openapi(struct api_req *r, struct api_resp *rs)
+{
+	if ((rs->text = strndup((const char *)api_openapi_json,
+	    api_openapi_json_len)) == NULL) {
+		api_error(rs, 500, "out of memory", NULL);
+		return;
+	}
+	rs->status = 200;
+	rs->content_type = "application/json";
 }

@@ -10,6 +10,8 @@
  * commit and the produce request.  One thread: with two, a batch could
  * be sent while the previous one waits for its flush, but the groups
  * halve and the POST benchmark measured fewer requests per second.
+ * The thread has a connection of its own (api_ctx.store_pool): POSTs
+ * never wait for one behind slow reads.
  */
 #include "config.h"
 
@@ -28,12 +30,11 @@
 
 #define STORE_MAX_BATCH	256
 #define STORE_MAX_BYTES	(4 << 20)
-#define STORE_THREADS	1
 
 struct api_store {
 	struct db_pool		*pool;
 	struct queue		*queue;
-	pthread_t		 thread[STORE_THREADS];
+	pthread_t		 thread;
 	pthread_mutex_t		 mu;
 	pthread_cond_t		 work, done;
 	struct api_store_req	*head, **tail;
@@ -45,7 +46,7 @@ struct api_store {
  * matched to its outcome: a row skipped by ON CONFLICT (an Idempotency-
  * Key seen before, or twice in this batch) comes back with a NULL id.
  */
-static const char store_sql_insert[] =
+static const char api_store_sql_insert[] =
     "WITH v AS ("
     " SELECT nextval('email_notifications_id_seq') AS id, t.*"
     " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
@@ -62,7 +63,7 @@ static const char store_sql_insert[] =
 #define STORE_NCOLS 8
 
 static void
-store_row_params(const struct api_store_req *q, const char *v[STORE_NCOLS])
+api_store_row_params(const struct api_store_req *q, const char *v[STORE_NCOLS])
 {
 	v[0] = q->key;
 	v[1] = q->hash;
@@ -74,10 +75,10 @@ store_row_params(const struct api_store_req *q, const char *v[STORE_NCOLS])
 	v[7] = q->metadata;
 }
 
-/* Runs the INSERT for n requests; the result has one row per request. */
+/* The INSERT for n requests; NULL with err and *cls when it failed. */
 static PGresult *
-store_insert(PGconn *c, struct api_store_req *const *reqs, int n, char *err,
-    size_t len)
+api_store_insert_rows(PGconn *c, struct api_store_req *const *reqs, int n,
+    enum db_class *cls, char *err, size_t len)
 {
 	struct db_arr a[STORE_NCOLS];
 	const char *v[STORE_NCOLS], *p[STORE_NCOLS];
@@ -85,8 +86,9 @@ store_insert(PGconn *c, struct api_store_req *const *reqs, int n, char *err,
 	int i, k;
 
 	memset(a, 0, sizeof(a));
+	*cls = DB_INTERNAL;
 	for (i = 0; i < n; i++) {
-		store_row_params(reqs[i], v);
+		api_store_row_params(reqs[i], v);
 		for (k = 0; k < STORE_NCOLS; k++)
 			db_arr_text(&a[k], v[k]);
 	}
@@ -95,8 +97,10 @@ store_insert(PGconn *c, struct api_store_req *const *reqs, int n, char *err,
 			break;
 	if (k < STORE_NCOLS)
 		snprintf(err, len, "out of memory");
-	else if ((res = db_query_named(c, "api_store_insert", store_sql_insert,
-	    STORE_NCOLS, p, err, len)) != NULL && PQntuples(res) != n) {
+	else if ((res = db_query_named(c, "store_insert", api_store_sql_insert,
+	    STORE_NCOLS, p, err, len)) == NULL)
+		*cls = db_errclass();
+	else if (PQntuples(res) != n) {
 		snprintf(err, len, "insert returned %d rows for %d",
 		    PQntuples(res), n);
 		PQclear(res);
@@ -108,7 +112,7 @@ store_insert(PGconn *c, struct api_store_req *const *reqs, int n, char *err,
 }
 
 static void
-store_outcome(struct api_store_req *q, const PGresult *res, int row)
+api_store_outcome(struct api_store_req *q, const PGresult *res, int row)
 {
 	if (PQgetisnull(res, row, 0))
 		q->state = API_STORE_SEEN;
@@ -121,52 +125,73 @@ store_outcome(struct api_store_req *q, const PGresult *res, int row)
 }
 
 static void
-store_fail(struct api_store_req *q, const char *err)
+api_store_fail(struct api_store_req *q, const char *err, enum db_class cls)
 {
 	q->state = API_STORE_ERROR;
-	q->refused = false;
+	q->dbclass = cls;
 	snprintf(q->err, sizeof(q->err), "%s", err);
 }
 
-/*
- * One statement for the batch.  When it fails and the connection is
- * still good, the failure belongs to some row's data: each row is then
- * tried alone so that one bad row does not fail the others.  When the
- * connection broke, whether the batch committed is unknown: all fail
- * (the client retries, with its Idempotency-Key if it has one).
- */
 static void
-store_batch(struct api_store *s, struct api_store_req **reqs, int n)
+api_store_fail_all(struct api_store_req **reqs, int n, const char *err,
+    enum db_class cls)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		api_store_fail(reqs[i], err, cls);
+}
+
+/* Each row alone, so that one the server refuses fails by itself. */
+static void
+api_store_each(PGconn *c, struct api_store_req **reqs, int n)
 {
 	char err[DB_ERRLEN] = "";
+	enum db_class cls;
+	PGresult *res;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		if ((res = api_store_insert_rows(c, reqs + i, 1, &cls, err,
+		    sizeof(err))) == NULL) {
+			api_store_fail(reqs[i], err, cls);
+			continue;
+		}
+		api_store_outcome(reqs[i], res, 0);
+		PQclear(res);
+	}
+}
+
+/*
+ * One statement for the batch.  When the server refused it for its data
+ * (or some other reason of its own), each row is tried alone so that one
+ * bad row does not fail the others.  When the connection broke (whether
+ * the batch committed is unknown) or the statement timed out (each row
+ * would time out again), all fail: the client retries, with its
+ * Idempotency-Key if it has one.
+ */
+static void
+api_store_batch(struct api_store *s, struct api_store_req **reqs, int n)
+{
+	char err[DB_ERRLEN] = "";
+	enum db_class cls;
 	PGresult *res;
 	PGconn *c;
 	int i;
 
 	if ((c = db_pool_get(s->pool, err, sizeof(err))) == NULL) {
-		for (i = 0; i < n; i++)
-			store_fail(reqs[i], err);
+		api_store_fail_all(reqs, n, err, db_errclass());
 		return;
 	}
-	if ((res = store_insert(c, reqs, n, err, sizeof(err))) != NULL) {
+	if ((res = api_store_insert_rows(c, reqs, n, &cls, err,
+	    sizeof(err))) != NULL) {
 		for (i = 0; i < n; i++)
-			store_outcome(reqs[i], res, i);
+			api_store_outcome(reqs[i], res, i);
 		PQclear(res);
-	} else if (n > 1 && !db_broken(c)) {
-		for (i = 0; i < n; i++) {
-			if ((res = store_insert(c, reqs + i, 1, err,
-			    sizeof(err))) == NULL) {
-				store_fail(reqs[i], err);
-				reqs[i]->refused = !db_broken(c);
-				continue;
-			}
-			store_outcome(reqs[i], res, 0);
-			PQclear(res);
-		}
-	} else {
-		for (i = 0; i < n; i++)
-			store_fail(reqs[i], err);
-	}
+	} else if (cls == DB_UNAVAILABLE || cls == DB_BUSY || n == 1)
+		api_store_fail_all(reqs, n, err, cls);
+	else
+		api_store_each(c, reqs, n);
 	db_pool_put(s->pool, c);
 }
 
@@ -176,7 +201,7 @@ store_batch(struct api_store *s, struct api_store_req **reqs, int n)
  * request then waits on its own ticket.
  */
 static void
-store_produce(struct api_store *s, struct api_store_req **reqs, int n)
+api_store_produce(struct api_store *s, struct api_store_req **reqs, int n)
 {
 	int i;
 
@@ -187,13 +212,13 @@ store_produce(struct api_store *s, struct api_store_req **reqs, int n)
 
 /* The bytes a request adds to the statement's arrays (before escaping). */
 static size_t
-store_req_size(const struct api_store_req *q)
+api_store_req_size(const struct api_store_req *q)
 {
 	const char *v[STORE_NCOLS];
 	size_t n = 0;
 	int k;
 
-	store_row_params(q, v);
+	api_store_row_params(q, v);
 	for (k = 0; k < STORE_NCOLS; k++)
 		n += v[k] != NULL ? strlen(v[k]) : 0;
 	return n;
@@ -205,13 +230,13 @@ store_req_size(const struct api_store_req *q)
  * tens of MB) do not build one huge statement; always at least one.
  */
 static int
-store_take(struct api_store *s, struct api_store_req **reqs)
+api_store_take(struct api_store *s, struct api_store_req **reqs)
 {
 	size_t bytes = 0, size;
 	int n = 0;
 
 	while (s->head != NULL && n < STORE_MAX_BATCH) {
-		size = store_req_size(s->head);
+		size = api_store_req_size(s->head);
 		if (n > 0 && bytes + size > STORE_MAX_BYTES)
 			break;
 		bytes += size;
@@ -224,7 +249,7 @@ store_take(struct api_store *s, struct api_store_req **reqs)
 }
 
 static void *
-store_main(void *arg)
+api_store_main(void *arg)
 {
 	struct api_store *s = arg;
 	struct api_store_req *reqs[STORE_MAX_BATCH];
@@ -236,11 +261,11 @@ store_main(void *arg)
 			pthread_cond_wait(&s->work, &s->mu);
 		if (s->head == NULL)
 			break;
-		n = store_take(s, reqs);
+		n = api_store_take(s, reqs);
 		pthread_mutex_unlock(&s->mu);
-		store_batch(s, reqs, n);
+		api_store_batch(s, reqs, n);
 		stats_add(CTR_NOTIF_INSERTS, 1);
-		store_produce(s, reqs, n);
+		api_store_produce(s, reqs, n);
 		pthread_mutex_lock(&s->mu);
 		while (n > 0)
 			reqs[--n]->finished = true;
@@ -254,7 +279,6 @@ struct api_store *
 api_store_new(struct db_pool *pool, struct queue *queue)
 {
 	struct api_store *s;
-	int i;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
@@ -264,9 +288,8 @@ api_store_new(struct db_pool *pool, struct queue *queue)
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->work, NULL);
 	pthread_cond_init(&s->done, NULL);
-	for (i = 0; i < STORE_THREADS; i++)
-		if (pthread_create(&s->thread[i], NULL, store_main, s) != 0)
-			fatalx("pthread_create");
+	if (pthread_create(&s->thread, NULL, api_store_main, s) != 0)
+		fatalx("pthread_create");
 	return s;
 }
 
@@ -274,16 +297,13 @@ api_store_new(struct db_pool *pool, struct queue *queue)
 void
 api_store_free(struct api_store *s)
 {
-	int i;
-
 	if (s == NULL)
 		return;
 	pthread_mutex_lock(&s->mu);
 	s->stop = true;
 	pthread_cond_broadcast(&s->work);
 	pthread_mutex_unlock(&s->mu);
-	for (i = 0; i < STORE_THREADS; i++)
-		pthread_join(s->thread[i], NULL);
+	pthread_join(s->thread, NULL);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->work);
 	pthread_cond_destroy(&s->done);

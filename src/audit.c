@@ -22,11 +22,13 @@
 #include <string.h>
 
 #include "audit.h"
+#include "backoff.h"
 #include "conf.h"
 #include "db.h"
 #include "kafka.h"
 #include "log.h"
 #include "proc.h"
+#include "roles.h"
 #include "stats.h"
 #include "util.h"
 
@@ -38,7 +40,8 @@
 
 struct audit {
 	rd_kafka_t	*rk;
-	PGconn		*db;
+	PGconn		*db;		/* link.conn */
+	struct db_link	 link;
 	struct audit_batch batch;
 	regex_t		 exclude;
 	bool		 has_exclude;
@@ -47,7 +50,7 @@ struct audit {
 	bool		 broken;	/* out of memory: exit, restart clean */
 	bool		 busy;		/* recorded since the last trim */
 	bool		 reseek;	/* the connection was replaced */
-	double		 backoff;
+	struct backoff	 backoff;	/* of failed commits */
 	double		 retry_at;	/* util_now() of the next attempt */
 	int64_t		 missing;	/* start of a partition never stored */
 	double		 maint_at;	/* util_now() of the next upkeep */
@@ -86,22 +89,26 @@ audit_filter(const struct audit *a, const rd_kafka_topic_partition_list_t *in)
 static int
 audit_db(struct audit *a, char *err, size_t len)
 {
+	const struct db_opts o = { conf->database_connect_timeout,
+	    conf->database_worker_statement_timeout, 0 };
+	enum db_link_state st;
+
 	if (a->db != NULL && !db_broken(a->db))
 		return 0;
 	if (a->db != NULL)
 		a->reseek = true;
 	if (a->batch.stream == a->db)
 		audit_batch_unstream(&a->batch);
-	PQfinish(a->db);
-	if ((a->db = db_connect(conf->database_conninfo, err, len)) == NULL)
-		return -1;
-	if (!conf->audit_synchronous_commit &&
-	    db_exec(a->db, "SET synchronous_commit = off", err, len) == -1) {
-		PQfinish(a->db);
-		a->db = NULL;
-		return -1;
+	a->link.conninfo = conf->database_conninfo;
+	a->link.opts = o;	/* no backoff here: audit_failed() paces */
+	st = db_link_check(&a->link, err, len);
+	if (st == DB_LINK_OPENED || st == DB_LINK_RESTORED) {
+		if (!conf->audit_synchronous_commit && db_exec(a->link.conn,
+		    "SET synchronous_commit = off", err, len) == -1)
+			db_link_close(&a->link);
 	}
-	return 0;
+	a->db = a->link.conn;
+	return a->db != NULL ? 0 : -1;
 }
 
 /*
@@ -183,17 +190,16 @@ audit_failed(struct audit *a, char *why)
 	const rd_kafka_message_t *m = a->batch.n > 0 ? a->batch.msg[0] : NULL;
 
 	stats_add(CTR_DB_ERRORS, 1);
-	a->backoff = a->backoff == 0 ? AUDIT_BACKOFF_FIRST :
-	    (a->backoff * 2 > AUDIT_BACKOFF_MAX ? AUDIT_BACKOFF_MAX :
-	    a->backoff * 2);
-	a->retry_at = util_now() + a->backoff;
+	a->retry_at = util_now() + backoff_next(&a->backoff, NULL);
 	audit_oneline(why);
-	if (m != NULL && !a->failing)
+	if (m != NULL && !a->failing) {
+		audit_log_ctx(m);
 		log_warnx("batch of %d messages from %s [%d] at offset %lld not "
 		    "committed: %s; consumption paused, retrying", a->batch.n,
 		    rd_kafka_topic_name(m->rkt), (int)m->partition,
 		    (long long)m->offset, why);
-	else if (!a->failing)
+		log_ctx_clear();
+	} else if (!a->failing)
 		log_warnx("database unavailable: %s; retrying", why);
 	else
 		log_debug("database still unavailable: %s", why);
@@ -210,7 +216,7 @@ audit_recovered(struct audit *a)
 		return;
 	log_info("database reachable again; consumption resumed");
 	a->failing = false;
-	a->backoff = 0;
+	backoff_reset(&a->backoff);
 	a->retry_at = 0;
 	if (a->paused)
 		audit_pause(a, false);
@@ -251,7 +257,8 @@ static int
 audit_offsets(struct audit *a, rd_kafka_topic_partition_list_t *parts)
 {
 	char err[DB_ERRLEN];
-	double backoff = AUDIT_BACKOFF_FIRST, until;
+	struct backoff b = { AUDIT_BACKOFF_FIRST, AUDIT_BACKOFF_MAX, 0, 0 };
+	double until;
 	bool logged = false;
 
 	for (;;) {
@@ -265,12 +272,10 @@ audit_offsets(struct audit *a, rd_kafka_topic_partition_list_t *parts)
 			log_warnx("cannot read the offsets of %d assigned "
 			    "partitions: %s; retrying", parts->cnt, err);
 		logged = true;
-		for (until = util_now() + backoff; util_now() < until;
-		    util_sleep(0.1))
+		for (until = util_now() + backoff_next(&b, NULL);
+		    util_now() < until; util_sleep(0.1))
 			if (!proc_running())
 				return -1;
-		backoff = backoff * 2 > AUDIT_BACKOFF_MAX ? AUDIT_BACKOFF_MAX :
-		    backoff * 2;
 	}
 }
 
@@ -290,10 +295,14 @@ audit_assign(struct audit *a, rd_kafka_topic_partition_list_t *parts,
 		rd_kafka_topic_partition_list_destroy(want);
 		want = rd_kafka_topic_partition_list_new(1);
 	}
-	for (i = 0; i < want->cnt; i++)
+	for (i = 0; i < want->cnt; i++) {
+		audit_log_ctx_part(want->elems[i].topic,
+		    want->elems[i].partition, want->elems[i].offset);
 		log_debug("assigned %s [%d] from offset %lld",
 		    want->elems[i].topic, (int)want->elems[i].partition,
 		    (long long)want->elems[i].offset);
+		log_ctx_clear();
+	}
 	if (coop)
 		e = rd_kafka_incremental_assign(a->rk, want);
 	else
@@ -427,6 +436,8 @@ audit_consumer_new(struct audit *a, char *err, size_t len)
 		"partition.assignment.strategy", "cooperative-sticky",
 		NULL
 	};
+	const struct kafka_opts ko = { conf->kafka_brokers,
+	    conf->kafka_properties.v, conf->kafka_properties.n };
 	rd_kafka_topic_partition_list_t *sub;
 	rd_kafka_conf_t *kc;
 	rd_kafka_resp_err_t e;
@@ -434,7 +445,7 @@ audit_consumer_new(struct audit *a, char *err, size_t len)
 	rd_kafka_t *rk;
 
 	snprintf(refresh, sizeof(refresh), "%d", conf->audit_metadata_refresh);
-	if ((kc = kafka_conf_new(defaults, err, len)) == NULL)
+	if ((kc = kafka_conf_new(&ko, defaults, err, len)) == NULL)
 		return NULL;
 	if (kafka_conf_set(kc, "group.id", conf->audit_group_id, err, len) ==
 	    -1 || kafka_conf_set(kc, "topic.metadata.refresh.interval.ms",
@@ -468,6 +479,8 @@ static void
 audit_take(struct audit *a, rd_kafka_message_t *m)
 {
 	if (m->err != 0) {
+		/* The context is set only here: never on the per-message path. */
+		audit_log_ctx(m);
 		/* A regex matching no topic yet is no news. */
 		if (m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
 			log_debug("consume: %s", rd_kafka_message_errstr(m));
@@ -475,14 +488,17 @@ audit_take(struct audit *a, rd_kafka_message_t *m)
 			log_warnx("consume %s [%d]: %s", m->rkt ?
 			    rd_kafka_topic_name(m->rkt) : "-", (int)m->partition,
 			    rd_kafka_message_errstr(m));
+		log_ctx_clear();
 		rd_kafka_message_destroy(m);
 		return;
 	}
 	if (audit_batch_add(&a->batch, m) == -1) {
+		audit_log_ctx(m);
 		log_error("out of memory holding %s [%d] at offset %lld; "
 		    "restarting from the stored offsets",
 		    rd_kafka_topic_name(m->rkt), (int)m->partition,
 		    (long long)m->offset);
+		log_ctx_clear();
 		rd_kafka_message_destroy(m);
 		a->broken = true;
 		return;
@@ -529,6 +545,8 @@ audit_init(struct audit *a)
 	char err[KAFKA_ERRLEN];
 	int e;
 
+	a->backoff.first = AUDIT_BACKOFF_FIRST;
+	a->backoff.max = AUDIT_BACKOFF_MAX;
 	a->missing = strcmp(conf->audit_start_from, "latest") == 0 ?
 	    RD_KAFKA_OFFSET_END : RD_KAFKA_OFFSET_BEGINNING;
 	if (conf->audit_exclude[0] != '\0') {
@@ -564,7 +582,8 @@ audit_fini(struct audit *a)
 		rd_kafka_destroy_flags(a->rk, proc_stop == STOP_FAST ||
 		    a->broken ? RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE : 0);
 	}
-	PQfinish(a->db);
+	db_link_close(&a->link);
+	a->db = NULL;
 	if (a->has_exclude)
 		regfree(&a->exclude);
 }

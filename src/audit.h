@@ -12,10 +12,7 @@
 #include <libpq-fe.h>
 #include <librdkafka/rdkafka.h>
 
-struct audit_buf {
-	char		*p;
-	size_t		 len, cap;
-};
+#include "buf.h"
 
 /* The highest offset of one partition in the batch. */
 struct audit_pos {
@@ -35,7 +32,7 @@ struct audit_pos {
 struct audit_batch {
 	rd_kafka_message_t **msg;
 	int		 n, cap;
-	struct audit_buf copy;		/* binary COPY data of msg[0..n) */
+	struct buf	 copy;			/* binary COPY data of msg[0..n) */
 	struct audit_pos *pos;
 	int		 npos, poscap, last;
 	int64_t		 started_us;	/* when msg[0] arrived */
@@ -55,6 +52,9 @@ void	 audit_batch_clear(struct audit_batch *);
 void	 audit_batch_free(struct audit_batch *);
 void	 audit_batch_stream(struct audit_batch *, PGconn *);
 void	 audit_batch_unstream(struct audit_batch *);
+void	 audit_log_ctx(const rd_kafka_message_t *);
+void	 audit_log_ctx_part(const char *topic, int32_t partition,
+	    int64_t offset);
 int	 audit_batch_drop(struct audit_batch *,
 	    const rd_kafka_topic_partition_list_t *)
 	    __attribute__((warn_unused_result));
@@ -62,8 +62,6 @@ enum audit_commit audit_batch_commit(PGconn *, const char *group,
 	    struct audit_batch *, int *recorded, char *err, size_t len)
 	    __attribute__((warn_unused_result));
 /* audit_offsets.c, inside the batch's transaction. */
-int	 audit_buf_reserve(struct audit_buf *, size_t n)
-	    __attribute__((warn_unused_result));
 int	 audit_offsets_save(PGconn *, const char *group,
 	    const struct audit_batch *, bool counted, char *err, size_t len)
 	    __attribute__((warn_unused_result));

@@ -17,6 +17,7 @@
 #include "audit.h"
 #include "audit_extract.h"
 #include "db.h"
+#include "log.h"
 #include "util.h"
 
 #define AUDIT_NCOLS	15
@@ -29,26 +30,8 @@
 
 static const char audit_copy_header[19] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
 
-/* Grows b to hold n more bytes; a failure sticks (cap = 0, p freed). */
-int
-audit_buf_reserve(struct audit_buf *b, size_t n)
-{
-	size_t cap = b->cap ? b->cap : 65536;
-	char *np;
-
-	if (b->len + n <= b->cap)
-		return 0;
-	while (cap < b->len + n)
-		cap *= 2;
-	if ((np = realloc(b->p, cap)) == NULL)
-		return -1;
-	b->p = np;
-	b->cap = cap;
-	return 0;
-}
-
 static void
-audit_put32(struct audit_buf *b, uint32_t v)
+audit_put32(struct buf *b, uint32_t v)
 {
 	unsigned char *p = (unsigned char *)b->p + b->len;
 
@@ -60,7 +43,7 @@ audit_put32(struct audit_buf *b, uint32_t v)
 }
 
 static void
-audit_put64(struct audit_buf *b, uint64_t v)
+audit_put64(struct buf *b, uint64_t v)
 {
 	audit_put32(b, (uint32_t)(v >> 32));
 	audit_put32(b, (uint32_t)v);
@@ -69,11 +52,11 @@ audit_put64(struct audit_buf *b, uint64_t v)
 /* One field: its length then its bytes; p NULL is SQL NULL.  jsonb
  * fields (version > 0) carry their format version byte first. */
 static int
-audit_put_field(struct audit_buf *b, const void *p, size_t len, int version)
+audit_put_field(struct buf *b, const void *p, size_t len, int version)
 {
 	size_t extra = version > 0 ? 1 : 0;
 
-	if (audit_buf_reserve(b, 4 + extra + len) == -1)
+	if (buf_reserve(b, 4 + extra + len) == -1)
 		return -1;
 	if (p == NULL) {
 		audit_put32(b, 0xffffffffu);
@@ -88,9 +71,9 @@ audit_put_field(struct audit_buf *b, const void *p, size_t len, int version)
 }
 
 static int
-audit_put_int(struct audit_buf *b, uint64_t v, int bytes)
+audit_put_int(struct buf *b, uint64_t v, int bytes)
 {
-	if (audit_buf_reserve(b, 4 + (size_t)bytes) == -1)
+	if (buf_reserve(b, 4 + (size_t)bytes) == -1)
 		return -1;
 	audit_put32(b, (uint32_t)bytes);
 	if (bytes == 4)
@@ -102,7 +85,7 @@ audit_put_int(struct audit_buf *b, uint64_t v, int bytes)
 
 /* The headers as a jsonb array, or NULL when the message has none. */
 static int
-audit_put_headers(struct audit_buf *b, const rd_kafka_message_t *m)
+audit_put_headers(struct buf *b, const rd_kafka_message_t *m)
 {
 	rd_kafka_headers_t *hdrs;
 	const char *name;
@@ -122,7 +105,7 @@ audit_put_headers(struct audit_buf *b, const rd_kafka_message_t *m)
 		    json_array_append_new(a, h) == -1)
 			goto out;
 	n = json_dumpb(a, NULL, 0, JSON_COMPACT);
-	if (n == 0 || audit_buf_reserve(b, 5 + n) == -1)
+	if (n == 0 || buf_reserve(b, 5 + n) == -1)
 		goto out;
 	audit_put32(b, (uint32_t)(n + 1));
 	b->p[b->len++] = 1;
@@ -135,7 +118,7 @@ out:
 
 /* Kafka's timestamp (ms) and its type, or two NULLs. */
 static int
-audit_put_ts(struct audit_buf *b, const rd_kafka_message_t *m)
+audit_put_ts(struct buf *b, const rd_kafka_message_t *m)
 {
 	rd_kafka_timestamp_type_t type;
 	int64_t ts = rd_kafka_message_timestamp(m, &type);
@@ -156,14 +139,14 @@ audit_put_ts(struct audit_buf *b, const rd_kafka_message_t *m)
  * the event goes as text, so PostgreSQL may refuse it row by row.
  */
 static int
-audit_encode(struct audit_buf *b, const rd_kafka_message_t *m, bool stage)
+audit_encode(struct buf *b, const rd_kafka_message_t *m, bool stage)
 {
 	const char *topic = rd_kafka_topic_name(m->rkt);
 	struct audit_fields f;
 	int i, rc = -1;
 
 	audit_extract(&f, m->payload, m->len);
-	if (audit_buf_reserve(b, 2) == -1)
+	if (buf_reserve(b, 2) == -1)
 		goto out;
 	b->p[b->len++] = 0;
 	b->p[b->len++] = AUDIT_NCOLS;
@@ -231,7 +214,7 @@ audit_pos_count(struct audit_pos *p, const rd_kafka_message_t *m)
 static int
 audit_batch_start(struct audit_batch *b)
 {
-	if (audit_buf_reserve(&b->copy, sizeof(audit_copy_header)) == -1)
+	if (buf_reserve(&b->copy, sizeof(audit_copy_header)) == -1)
 		return -1;
 	memcpy(b->copy.p, audit_copy_header, sizeof(audit_copy_header));
 	b->copy.len = sizeof(audit_copy_header);
@@ -282,7 +265,7 @@ audit_batch_clear(struct audit_batch *b)
 	b->n = 0;
 	b->npos = 0;
 	b->last = 0;
-	b->copy.len = 0;
+	buf_reset(&b->copy);
 	b->sent = 0;
 	b->stream = NULL;
 	b->stream_failed = false;
@@ -294,8 +277,30 @@ audit_batch_free(struct audit_batch *b)
 	audit_batch_clear(b);
 	free(b->msg);
 	free(b->pos);
-	free(b->copy.p);
+	buf_free(&b->copy);
 	memset(b, 0, sizeof(*b));
+}
+
+/*
+ * Names a partition position in the log context (JSON members topic,
+ * partition, offset; offset left out when negative, a logical one).
+ * The caller clears it with log_ctx_clear() after its lines.
+ */
+void
+audit_log_ctx_part(const char *topic, int32_t partition, int64_t offset)
+{
+	log_ctx_str("topic", topic);
+	log_ctx_int("partition", partition);
+	if (offset >= 0)
+		log_ctx_int("offset", offset);
+}
+
+/* The log context of one consumed message. */
+void
+audit_log_ctx(const rd_kafka_message_t *m)
+{
+	audit_log_ctx_part(m->rkt ? rd_kafka_topic_name(m->rkt) : "-",
+	    m->partition, m->offset);
 }
 
 /*
@@ -314,7 +319,7 @@ audit_batch_drop(struct audit_batch *b,
 	b->n = 0;
 	b->npos = 0;
 	b->last = 0;
-	b->copy.len = 0;
+	buf_reset(&b->copy);
 	for (i = 0; i < n; i++) {
 		m = b->msg[i];
 		if (rc == 0 && rd_kafka_topic_partition_list_find(parts,
@@ -397,7 +402,7 @@ audit_copy_begin(PGconn *c, const char *sql, char *state, char *err,
 
 /* Sends buf from byte off on, in CopyData messages of bounded size. */
 static int
-audit_copy_send(PGconn *c, const struct audit_buf *buf, size_t off)
+audit_copy_send(PGconn *c, const struct buf *buf, size_t off)
 {
 	size_t n;
 
@@ -435,7 +440,7 @@ audit_copy_end(PGconn *c, int ok, char *state, char *err, size_t len)
 
 /* Runs a COPY ... FROM STDIN with buf (a binary body but its trailer). */
 static int
-audit_copy(PGconn *c, const char *sql, const struct audit_buf *buf,
+audit_copy(PGconn *c, const char *sql, const struct buf *buf,
     char *state, char *err, size_t len)
 {
 	if (audit_copy_begin(c, sql, state, err, len) == -1)
@@ -495,13 +500,13 @@ static int
 audit_replay(PGconn *c, struct audit_batch *b, int *recorded, char *state,
     char *err, size_t len)
 {
-	struct audit_buf stage = { NULL, 0, 0 };
+	struct buf stage = { 0 };
 	PGresult *r;
 	int i, rc = -1;
 
 	if (audit_guard(c, b, err, len) == -1 ||
 	    db_exec(c, audit_sql_stage, err, len) == -1 ||
-	    audit_buf_reserve(&stage, sizeof(audit_copy_header)) == -1)
+	    buf_reserve(&stage, sizeof(audit_copy_header)) == -1)
 		goto out;
 	memcpy(stage.p, audit_copy_header, sizeof(audit_copy_header));
 	stage.len = sizeof(audit_copy_header);
@@ -517,7 +522,7 @@ audit_replay(PGconn *c, struct audit_batch *b, int *recorded, char *state,
 	PQclear(r);
 	rc = 0;
 out:
-	free(stage.p);
+	buf_free(&stage);
 	return rc;
 }
 

@@ -18,6 +18,7 @@
 
 #include "audit_extract.h"
 #include "audit_seed.h"
+#include "base64.h"
 
 /* Names tried in order, per field; NULL-terminated. */
 static const char *const audit_names[AUDIT_F_MAX][4] = {
@@ -28,9 +29,6 @@ static const char *const audit_names[AUDIT_F_MAX][4] = {
 	[AUDIT_F_RUNNER_ID] =	{ "runner_id", "runnerId", NULL },
 	[AUDIT_F_ORDER_ID] =		{ "order_id", "orderId", NULL },
 };
-
-static const char audit_b64[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /* The column name of a field, for logs and tests. */
 const char *
@@ -317,24 +315,13 @@ audit_extract_clear(struct audit_fields *f)
 static json_t *
 audit_base64(const unsigned char *p, size_t len)
 {
-	size_t i, o = 0;
-	unsigned v;
 	json_t *j;
 	char *out;
+	size_t o;
 
-	if ((out = malloc((len + 2) / 3 * 4 + 1)) == NULL)
+	if ((out = malloc(BASE64_LEN(len) + 1)) == NULL)
 		return NULL;
-	for (i = 0; i < len; i += 3) {
-		v = (unsigned)p[i] << 16;
-		if (i + 1 < len)
-			v |= (unsigned)p[i + 1] << 8;
-		if (i + 2 < len)
-			v |= p[i + 2];
-		out[o++] = audit_b64[(v >> 18) & 63];
-		out[o++] = audit_b64[(v >> 12) & 63];
-		out[o++] = i + 1 < len ? audit_b64[(v >> 6) & 63] : '=';
-		out[o++] = i + 2 < len ? audit_b64[v & 63] : '=';
-	}
+	o = base64_encode(p, len, out);
 	j = json_stringn(out, o);
 	free(out);
 	return j;

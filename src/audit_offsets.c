@@ -17,78 +17,42 @@
 #include "db.h"
 
 /* Text arrays for unnest(): '{"topic",...}', '{0,...}', '{42,...}',
- * and for the counts, rows and newest Kafka timestamps. */
+ * then the rows and newest Kafka timestamps per partition. */
 struct audit_arrays {
-	struct audit_buf t, p, o, n, k;
+	struct db_arr	 t, p, o, n, k;
+	const char	*tv, *pv, *ov, *nv, *kv;	/* the closed literals */
 };
 
-static int
+static void
 audit_arrays_add(struct audit_arrays *a, const char *topic, int32_t part,
     int64_t off)
 {
-	const char *s;
-	char sep;
-
-	if (audit_buf_reserve(&a->t, 2 * strlen(topic) + 4) == -1 ||
-	    audit_buf_reserve(&a->p, 16) == -1 ||
-	    audit_buf_reserve(&a->o, 24) == -1)
-		return -1;
-	sep = a->t.len == 0 ? '{' : ',';
-	a->t.p[a->t.len++] = sep;
-	a->t.p[a->t.len++] = '"';
-	for (s = topic; *s != '\0'; s++) {
-		if (*s == '"' || *s == '\\')
-			a->t.p[a->t.len++] = '\\';
-		a->t.p[a->t.len++] = *s;
-	}
-	a->t.p[a->t.len++] = '"';
-	a->p.len += (size_t)sprintf(a->p.p + a->p.len, "%c%d",
-	    a->p.len == 0 ? '{' : ',', (int)part);
-	a->o.len += (size_t)sprintf(a->o.p + a->o.len, "%c%lld",
-	    a->o.len == 0 ? '{' : ',', (long long)off);
-	return 0;
+	db_arr_text(&a->t, topic);
+	db_arr_int(&a->p, part);
+	db_arr_int(&a->o, off);
 }
 
-/* Adds a partition's row count and newest Kafka timestamp. */
-static int
-audit_arrays_count(struct audit_arrays *a, int64_t n, int64_t ts)
-{
-	if (audit_buf_reserve(&a->n, 24) == -1 ||
-	    audit_buf_reserve(&a->k, 24) == -1)
-		return -1;
-	a->n.len += (size_t)sprintf(a->n.p + a->n.len, "%c%lld",
-	    a->n.len == 0 ? '{' : ',', (long long)n);
-	a->k.len += (size_t)sprintf(a->k.p + a->k.len, "%c%lld",
-	    a->k.len == 0 ? '{' : ',', (long long)ts);
-	return 0;
-}
-
-/* Closes the arrays as C strings ('{}' when empty). */
+/* Closes the arrays ('{}' when empty); -1 when out of memory. */
 static int
 audit_arrays_end(struct audit_arrays *a)
 {
-	struct audit_buf *v[5] = { &a->t, &a->p, &a->o, &a->n, &a->k };
-	int i;
-
-	for (i = 0; i < 5; i++) {
-		if (audit_buf_reserve(v[i], 3) == -1)
-			return -1;
-		if (v[i]->len == 0)
-			v[i]->p[v[i]->len++] = '{';
-		v[i]->p[v[i]->len++] = '}';
-		v[i]->p[v[i]->len] = '\0';
-	}
-	return 0;
+	a->tv = db_arr_end(&a->t);
+	a->pv = db_arr_end(&a->p);
+	a->ov = db_arr_end(&a->o);
+	a->nv = db_arr_end(&a->n);
+	a->kv = db_arr_end(&a->k);
+	return a->tv != NULL && a->pv != NULL && a->ov != NULL &&
+	    a->nv != NULL && a->kv != NULL ? 0 : -1;
 }
 
 static void
 audit_arrays_free(struct audit_arrays *a)
 {
-	free(a->t.p);
-	free(a->p.p);
-	free(a->o.p);
-	free(a->n.p);
-	free(a->k.p);
+	db_arr_free(&a->t);
+	db_arr_free(&a->p);
+	db_arr_free(&a->o);
+	db_arr_free(&a->n);
+	db_arr_free(&a->k);
 }
 
 /*
@@ -126,21 +90,21 @@ audit_offsets_save(PGconn *c, const char *group, const struct audit_batch *b,
 	int i;
 
 	memset(&a, 0, sizeof(a));
-	for (i = 0; i < b->npos; i++)
-		if (audit_arrays_add(&a, rd_kafka_topic_name(b->pos[i].rkt),
-		    b->pos[i].partition, b->pos[i].offset) == -1 ||
-		    audit_arrays_count(&a, counted ? b->pos[i].count : 0,
-		    b->pos[i].kafka_ts) == -1)
-			break;
-	if (i < b->npos || audit_arrays_end(&a) == -1)
+	for (i = 0; i < b->npos; i++) {
+		audit_arrays_add(&a, rd_kafka_topic_name(b->pos[i].rkt),
+		    b->pos[i].partition, b->pos[i].offset);
+		db_arr_int(&a.n, counted ? b->pos[i].count : 0);
+		db_arr_int(&a.k, b->pos[i].kafka_ts);
+	}
+	if (audit_arrays_end(&a) == -1)
 		snprintf(err, len, "out of memory");
 	else {
 		params[0] = group;
-		params[1] = a.t.p;
-		params[2] = a.p.p;
-		params[3] = a.o.p;
-		params[4] = a.n.p;
-		params[5] = a.k.p;
+		params[1] = a.tv;
+		params[2] = a.pv;
+		params[3] = a.ov;
+		params[4] = a.nv;
+		params[5] = a.kv;
 		r = db_query(c, audit_sql_offsets_save, 6, params, err, len);
 	}
 	audit_arrays_free(&a);
@@ -189,15 +153,14 @@ audit_guard(PGconn *c, const struct audit_batch *b, char *err, size_t len)
 
 	memset(&a, 0, sizeof(a));
 	for (i = 0; i < b->npos; i++)
-		if (audit_arrays_add(&a, rd_kafka_topic_name(b->pos[i].rkt),
-		    b->pos[i].partition, b->pos[i].first) == -1)
-			break;
-	if (i < b->npos || audit_arrays_end(&a) == -1)
+		audit_arrays_add(&a, rd_kafka_topic_name(b->pos[i].rkt),
+		    b->pos[i].partition, b->pos[i].first);
+	if (audit_arrays_end(&a) == -1)
 		snprintf(err, len, "out of memory");
 	else {
-		params[0] = a.t.p;
-		params[1] = a.p.p;
-		params[2] = a.o.p;
+		params[0] = a.tv;
+		params[1] = a.pv;
+		params[2] = a.ov;
 		if ((r = db_query(c, audit_sql_guard_rows, 2, params, err,
 		    len)) != NULL) {
 			PQclear(r);
@@ -236,15 +199,14 @@ audit_offsets_load(PGconn *c, const char *group,
 
 	memset(&a, 0, sizeof(a));
 	for (i = 0; i < parts->cnt; i++)
-		if (audit_arrays_add(&a, parts->elems[i].topic,
-		    parts->elems[i].partition, 0) == -1)
-			break;
-	if (i < parts->cnt || audit_arrays_end(&a) == -1)
+		audit_arrays_add(&a, parts->elems[i].topic,
+		    parts->elems[i].partition, 0);
+	if (audit_arrays_end(&a) == -1)
 		snprintf(err, len, "out of memory");
 	else {
 		params[0] = group;
-		params[1] = a.t.p;
-		params[2] = a.p.p;
+		params[1] = a.tv;
+		params[2] = a.pv;
 		r = db_query(c, audit_sql_offsets_load, 3, params, err, len);
 	}
 	audit_arrays_free(&a);

@@ -21,144 +21,176 @@
 #include <libconfig.h>
 
 #include "conf.h"
+#include "notif.h"
 
 const struct conf *conf;
 
-#define K(name, type, field, def, min, max, choices, reload, help) \
+#define K(name, type, field, def, min, max, choices, help) \
 	{ name, type, offsetof(struct conf, field), def, min, max, choices, \
-	  reload, help }
+	  help }
 
 const struct conf_key conf_keys[] = {
-K("shutdown_timeout", CONF_FLOAT, shutdown_timeout, "10", 0.1, 3600, NULL, true,
+K("shutdown_timeout", CONF_FLOAT, shutdown_timeout, "10", 0.1, 3600, NULL,
   "seconds a graceful stop waits for children before SIGKILL"),
 
 K("database.conninfo", CONF_STRING, database_conninfo,
-  "dbname=notifyd", 0, 0, NULL, true,
+  "dbname=notifyd", 0, 0, NULL,
   "libpq connection string or URI"),
 K("database.migrate_on_start", CONF_BOOL, database_migrate_on_start,
-  "false", 0, 0, NULL, true,
+  "false", 0, 0, NULL,
   "apply pending sql/ migrations before starting the children"),
 K("database.migrations_dir", CONF_STRING, database_migrations_dir,
-  NOTIFYD_SQLDIR, 0, 0, NULL, true,
+  NOTIFYD_SQLDIR, 0, 0, NULL,
   "directory holding the NNN_name.sql migrations"),
-K("database.pool", CONF_INT, database_pool, "8", 1, 256, NULL, true,
-  "connections an api process may hold (one per HTTP thread at most)"),
+K("database.pool", CONF_INT, database_pool, "8", 1, 256, NULL,
+  "connections an api process holds for the notification routes and "
+  "/ready (the POST group commit has one of its own)"),
+K("database.audit_pool", CONF_INT, database_audit_pool, "4", 1, 256, NULL,
+  "connections an api process holds for the audit routes, apart "
+  "from database.pool so slow audit queries cannot starve the others"),
+K("database.pool_timeout", CONF_FLOAT, database_pool_timeout, "2", 0, 3600,
+  NULL, "seconds a request waits for a pooled connection before 503; "
+  "0 = no limit"),
+K("database.connect_timeout", CONF_INT, database_connect_timeout, "5", 0,
+  3600, NULL, "seconds to connect (libpq's connect_timeout, min 2), "
+  "unless the conninfo sets it; 0 = no limit"),
+K("database.statement_timeout", CONF_FLOAT, database_statement_timeout, "5",
+  0, 86400, NULL, "seconds an api statement may run before 503; "
+  "0 = the server's setting"),
+K("database.worker_statement_timeout", CONF_FLOAT,
+  database_worker_statement_timeout, "60", 0, 86400, NULL,
+  "seconds a statement of the audit, mailer and sweeper roles may run; "
+  "0 = the server's setting"),
 
 K("kafka.brokers", CONF_STRING, kafka_brokers, "localhost:9092",
-  0, 0, NULL, true, "bootstrap.servers for every Kafka client"),
-K("kafka.properties", CONF_STRLIST, kafka_properties, "", 0, 0, NULL, true,
+  0, 0, NULL, "bootstrap.servers for every Kafka client"),
+K("kafka.properties", CONF_STRLIST, kafka_properties, "", 0, 0, NULL,
   "librdkafka properties passed through, as \"key=value\" strings"),
 
-K("http.listen", CONF_STRING, http_listen, "127.0.0.1", 0, 0, NULL, true,
+K("http.listen", CONF_STRING, http_listen, "127.0.0.1", 0, 0, NULL,
   "address the master binds (rebound on reload when changed)"),
-K("http.port", CONF_INT, http_port, "8080", 0, 65535, NULL, true,
+K("http.port", CONF_INT, http_port, "8080", 0, 65535, NULL,
   "TCP port of the HTTP API"),
-K("http.processes", CONF_INT, http_processes, "1", 0, 64, NULL, true,
+K("http.processes", CONF_INT, http_processes, "1", 0, 64, NULL,
   "api processes sharing the listen socket"),
-K("http.threads", CONF_INT, http_threads, "8", 1, 256, NULL, true,
-  "request threads per api process"),
+K("http.threads", CONF_INT, http_threads, "32", 1, 256, NULL,
+  "request threads per api process (each serves one request at a time)"),
+K("http.max_connections", CONF_INT, http_max_connections, "4096", 16,
+  100000, NULL, "open HTTP connections per api process"),
+K("http.max_connections_per_ip", CONF_INT, http_max_connections_per_ip,
+  "1024", 0, 100000, NULL,
+  "open HTTP connections per client address and api process; 0 = no limit"),
+K("http.header_timeout", CONF_FLOAT, http_header_timeout, "10", 0.1, 3600,
+  NULL, "seconds a connection has to send a complete request head, "
+  "from its accept or the end of its previous answer"),
 K("http.max_body", CONF_INT, http_max_body, "1048576", 1024, 67108864,
-  NULL, true, "largest request body accepted, bytes (else 413)"),
-K("http.backlog", CONF_INT, http_backlog, "1024", 16, 65535, NULL, true,
+  NULL, "largest request body accepted, bytes (else 413)"),
+K("http.backlog", CONF_INT, http_backlog, "1024", 16, 65535, NULL,
   "listen(2) backlog of the HTTP socket"),
 K("http.kafka_ack_timeout", CONF_FLOAT, http_kafka_ack_timeout, "0.5",
-  0, 30, NULL, true,
+  0, 30, NULL,
   "seconds a POST waits for Kafka's ack before answering PENDING"),
-K("http.tokens", CONF_STRLIST, http_tokens, "", 0, 0, NULL, true,
+K("http.tokens", CONF_STRLIST, http_tokens, "", 0, 0, NULL,
   "bearer tokens as \"TOKEN:scope,scope\" (scopes: send, read, admin)"),
 
-K("email.enabled", CONF_BOOL, email_enabled, "true", 0, 0, NULL, true,
+K("email.enabled", CONF_BOOL, email_enabled, "true", 0, 0, NULL,
   "run the mailer workers and the email API"),
-K("email.workers", CONF_INT, email_workers, "2", 0, 64, NULL, true,
+K("email.workers", CONF_INT, email_workers, "2", 0, 64, NULL,
   "mailer processes"),
 K("email.topic", CONF_STRING, email_topic, "notifications.email",
-  0, 0, NULL, true, "Kafka topic the API queues emails on"),
+  0, 0, NULL, "Kafka topic the API queues emails on"),
 K("email.group_id", CONF_STRING, email_group_id, "notifyd-mailer",
-  0, 0, NULL, true, "consumer group of the mailer workers"),
+  0, 0, NULL, "consumer group of the mailer workers"),
 K("email.from", CONF_STRING, email_from, "notifications@localhost",
-  0, 0, NULL, true, "From address of every email"),
+  0, 0, NULL,
+  "From address of every email (checked like a recipient)"),
+K("email.allowed_from", CONF_STRLIST, email_allowed_from, "", 0, 0, NULL,
+  "other from addresses a POST may set, \"a@b\" or \"@domain\" "
+  "(any other from: 422)"),
+K("email.smtputf8", CONF_BOOL, email_smtputf8, "false", 0, 0, NULL,
+  "the relay offers SMTPUTF8: accept non-ASCII local parts (off: 422)"),
 K("email.max_content", CONF_INT, email_max_content, "262144", 1, 67108864,
-  NULL, true, "largest content accepted, bytes (else 413)"),
-K("email.rate_limit", CONF_FLOAT, email_rate_limit, "0", 0, 1e6, NULL, true,
+  NULL, "largest content accepted, bytes (else 413)"),
+K("email.rate_limit", CONF_FLOAT, email_rate_limit, "0", 0, 1e6, NULL,
   "messages per second across all workers; 0 = unlimited"),
-K("email.lease", CONF_FLOAT, email_lease, "60", 1, 86400, NULL, true,
+K("email.lease", CONF_FLOAT, email_lease, "60", 1, 86400, NULL,
   "seconds a worker's claim on a notification lasts"),
-K("email.batch", CONF_INT, email_batch, "64", 1, 4096, NULL, true,
+K("email.batch", CONF_INT, email_batch, "64", 1, 4096, NULL,
   "notifications a worker claims in one transaction"),
 K("email.smtp.url", CONF_STRING, email_smtp_url, "smtp://127.0.0.1:25",
-  0, 0, NULL, true, "smtp:// or smtps:// relay"),
+  0, 0, NULL, "smtp:// or smtps:// relay"),
 K("email.smtp.starttls", CONF_STRING, email_smtp_starttls, "opportunistic",
-  0, 0, "off|opportunistic|required", true, "STARTTLS policy for smtp://"),
+  0, 0, "off|opportunistic|required", "STARTTLS policy for smtp://"),
 K("email.smtp.ca_file", CONF_STRING, email_smtp_ca_file, "", 0, 0, NULL,
-  true, "CA bundle for TLS; empty = system default"),
+  "CA bundle for TLS; empty = system default"),
 K("email.smtp.username", CONF_STRING, email_smtp_username, "", 0, 0, NULL,
-  true, "SMTP AUTH user; empty = no AUTH; needs starttls = \"required\" "
+  "SMTP AUTH user; empty = no AUTH; needs starttls = \"required\" "
   "or an smtps:// url"),
 K("email.smtp.password_file", CONF_STRING, email_smtp_password_file, "",
-  0, 0, NULL, true, "file holding the SMTP AUTH password; a warning is "
+  0, 0, NULL, "file holding the SMTP AUTH password; a warning is "
   "logged when its group or others can read it"),
 K("email.smtp.connect_timeout", CONF_FLOAT, email_smtp_connect_timeout, "10",
-  0.1, 600, NULL, true, "seconds to connect to the relay"),
+  0.1, 600, NULL, "seconds to connect to the relay"),
 K("email.smtp.timeout", CONF_FLOAT, email_smtp_timeout, "30", 0.1, 3600,
-  NULL, true, "seconds to wait for each SMTP response"),
+  NULL, "seconds to wait for each SMTP response"),
 K("email.retry.initial", CONF_FLOAT, email_retry_initial, "1", 0, 3600,
-  NULL, true, "seconds before the first retry"),
+  NULL, "seconds before the first retry"),
 K("email.retry.multiplier", CONF_FLOAT, email_retry_multiplier, "2", 1, 100,
-  NULL, true, "growth of the delay between retries"),
+  NULL, "growth of the delay between retries"),
 K("email.retry.max_delay", CONF_FLOAT, email_retry_max_delay, "60", 0, 86400,
-  NULL, true, "cap on the delay between retries, seconds"),
+  NULL, "cap on the delay between retries, seconds"),
 K("email.retry.max_attempts", CONF_INT, email_retry_max_attempts, "3", 1, 100,
-  NULL, true, "attempts in the worker before FAILED"),
+  NULL, "attempts in the worker before FAILED"),
 K("email.retry.jitter", CONF_FLOAT, email_retry_jitter, "0.2", 0, 1, NULL,
-  true, "random fraction added to or taken from each delay"),
+  "random fraction added to or taken from each delay"),
 
-K("audit.enabled", CONF_BOOL, audit_enabled, "true", 0, 0, NULL, true,
+K("audit.enabled", CONF_BOOL, audit_enabled, "true", 0, 0, NULL,
   "run the Kafka audit role"),
 K("audit.group_id", CONF_STRING, audit_group_id,
-  "notification-service-group", 0, 0, NULL, true,
+  "notification-service-group", 0, 0, NULL,
   "consumer group of the audit role; offsets are kept per group"),
-K("audit.topics", CONF_STRING, audit_topics, "^[^_].*", 0, 0, NULL, true,
+K("audit.topics", CONF_STRING, audit_topics, "^[^_].*", 0, 0, NULL,
   "regex of topics to record"),
-K("audit.exclude", CONF_STRING, audit_exclude, "", 0, 0, NULL, true,
+K("audit.exclude", CONF_STRING, audit_exclude, "", 0, 0, NULL,
   "regex of topics not to record; empty = none"),
 K("audit.metadata_refresh", CONF_INT, audit_metadata_refresh, "3000",
-  100, 3600000, NULL, true, "ms between topic list refreshes; a new topic "
-  "is recorded after the next refresh plus one group rebalance"),
+  100, 3600000, NULL, "ms between topic list refreshes; a new topic is "
+  "recorded after the next refresh plus one group rebalance"),
 K("audit.start_from", CONF_STRING, audit_start_from, "earliest", 0, 0,
-  "earliest|latest", true, "where a partition with no stored offset starts"),
+  "earliest|latest", "where a partition with no stored offset starts"),
 K("audit.batch_size", CONF_INT, audit_batch_size, "5000", 1, 1000000, NULL,
-  true, "rows per database transaction at most"),
+  "rows per database transaction at most"),
 K("audit.batch_linger", CONF_INT, audit_batch_linger, "50", 0, 60000, NULL,
-  true, "ms a batch may wait to fill"),
+  "ms a batch may wait to fill"),
 K("audit.partition", CONF_STRING, audit_partition, "day", 0, 0,
-  "hour|day|week|month", true, "time span of one audit_events partition; "
-  "the audit role creates them two spans ahead"),
-K("audit.retention", CONF_STRING, audit_retention, "", 0, 0, NULL, true,
+  "hour|day|week|month", "time span of one audit_events partition; the "
+  "audit role creates them two spans ahead"),
+K("audit.retention", CONF_STRING, audit_retention, "", 0, 0, NULL,
   "drop the audit_events partitions that ended longer ago than this: a "
   "number and h, d or w (\"90d\"); empty keeps everything"),
 K("audit.synchronous_commit", CONF_BOOL, audit_synchronous_commit, "false",
-  0, 0, NULL, true, "wait for PostgreSQL's WAL flush at each batch commit; "
+  0, 0, NULL, "wait for PostgreSQL's WAL flush at each batch commit; "
   "off is safe: a commit lost in a crash loses its offsets too, and the "
   "messages are read again"),
 
-K("sweeper.enabled", CONF_BOOL, sweeper_enabled, "true", 0, 0, NULL, true,
+K("sweeper.enabled", CONF_BOOL, sweeper_enabled, "true", 0, 0, NULL,
   "run the sweeper"),
 K("sweeper.interval", CONF_FLOAT, sweeper_interval, "10", 0.1, 86400, NULL,
-  true, "seconds between sweeps"),
+  "seconds between sweeps"),
 K("sweeper.pending_after", CONF_FLOAT, sweeper_pending_after, "30", 0.1,
-  86400, NULL, true, "seconds after which an unqueued PENDING row is requeued"),
+  86400, NULL, "seconds after which an unqueued PENDING row is requeued"),
 K("sweeper.max_requeues", CONF_INT, sweeper_max_requeues, "5", 0, 1000, NULL,
-  true, "times a FAILED notification is requeued at most"),
+  "times a FAILED notification is requeued at most"),
 K("sweeper.max_delay", CONF_FLOAT, sweeper_max_delay, "3600", 1, 604800, NULL,
-  true, "cap on the delay before a requeue, seconds"),
-K("sweeper.batch", CONF_INT, sweeper_batch, "500", 1, 100000, NULL, true,
+  "cap on the delay before a requeue, seconds"),
+K("sweeper.batch", CONF_INT, sweeper_batch, "500", 1, 100000, NULL,
   "rows requeued per sweep at most"),
 
 K("log.level", CONF_STRING, log_level, "info", 0, 0,
-  "debug|info|warning|error", true, "lowest level logged"),
-K("log.format", CONF_STRING, log_format, "text", 0, 0, "text|json", true,
+  "debug|info|warning|error", "lowest level logged"),
+K("log.format", CONF_STRING, log_format, "text", 0, 0, "text|json",
   "text (syslog priority prefix) or json (an object per line)"),
-{ NULL, 0, 0, NULL, 0, 0, NULL, false, NULL }
+{ NULL, 0, 0, NULL, 0, 0, NULL, NULL }
 };
 
 /* Aliases kept for containers (seed 002's DATABASE_URL and friends). */
@@ -167,6 +199,16 @@ static const struct { const char *env, *key; } conf_aliases[] = {
 	{ "NOTIFYD_SMTP_URL", "email.smtp.url" },
 	{ NULL, NULL }
 };
+
+/* The i-th environment alias (its key in *key), or NULL past the end. */
+const char *
+conf_alias(int i, const char **key)
+{
+	if (i < 0 || i >= (int)(sizeof(conf_aliases) / sizeof(conf_aliases[0])))
+		return NULL;
+	*key = conf_aliases[i].key;
+	return conf_aliases[i].env;
+}
 
 static int
 conf_errf(char *err, size_t len, const char *fmt, ...)
@@ -582,6 +624,36 @@ conf_env_unknown(char *const *envp, char *err, size_t len)
 }
 
 /*
+ * email.from is validated like a recipient (it becomes MAIL FROM and the
+ * From header); email.allowed_from holds addresses and "@domain" entries.
+ */
+static int
+conf_check_from(const struct conf *c, const char *file, char *err, size_t len)
+{
+	char *wire, buf[NOTIF_ADDR_MAX + 2];
+	const char *e;
+	int i;
+
+	if (!notif_addr_valid(c->email_from) ||
+	    notif_addr_wire(c->email_from, c->email_smtputf8, &wire) !=
+	    NOTIF_ADDR_OK)
+		return conf_errf(err, len, "%s: email.from: \"%s\" is not a "
+		    "valid email address", file, c->email_from);
+	free(wire);
+	for (i = 0; i < c->email_allowed_from.n; i++) {
+		e = c->email_allowed_from.v[i];
+		snprintf(buf, sizeof(buf), "%s%s", e[0] == '@' ? "x" : "", e);
+		if (!notif_addr_valid(buf) || notif_addr_wire(buf,
+		    c->email_smtputf8, &wire) != NOTIF_ADDR_OK)
+			return conf_errf(err, len, "%s: email.allowed_from: "
+			    "element %d is neither an address nor @domain",
+			    file, i);
+		free(wire);
+	}
+	return 0;
+}
+
+/*
  * "90d", "12h", "2w" as a PostgreSQL interval ("90 days") into out (if
  * not NULL): 1; empty: 0 (off); anything else: -1.
  */
@@ -625,6 +697,8 @@ conf_check(const struct conf *c, const char *file, char *err, size_t len)
 			return conf_errf(err, len, "%s: http.tokens: element %d "
 			    "is not TOKEN:scope[,scope]", file, i);
 	}
+	if (conf_check_from(c, file, err, len) == -1)
+		return -1;
 	if (conf_span_parse(c->audit_retention, NULL, 0) == -1)
 		return conf_errf(err, len, "%s: audit.retention: \"%s\" is not "
 		    "a number followed by h, d or w (\"90d\"), nor empty", file,

@@ -1,8 +1,8 @@
 /*
  * conf.h - the configuration snapshot.
  *
- * One key table (conf.c) describes every key: type, default, bounds,
- * whether a reload may change it, and a line of help.  A snapshot is
+ * One key table (conf.c) describes every key: type, default, bounds
+ * and a line of help (every key may change on reload).  A snapshot is
  * immutable once loaded; reload builds a whole new one.
  */
 #ifndef NOTIFYD_CONF_H
@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #define CONF_ERRLEN 512
 
@@ -26,6 +27,11 @@ struct conf {
 	bool	 database_migrate_on_start;
 	char	*database_migrations_dir;
 	int	 database_pool;
+	int	 database_audit_pool;
+	double	 database_pool_timeout;
+	int	 database_connect_timeout;
+	double	 database_statement_timeout;
+	double	 database_worker_statement_timeout;
 
 	char	*kafka_brokers;
 	struct conf_strlist kafka_properties;	/* "key=value" pairs */
@@ -34,6 +40,9 @@ struct conf {
 	int	 http_port;
 	int	 http_processes;
 	int	 http_threads;
+	int	 http_max_connections;
+	int	 http_max_connections_per_ip;
+	double	 http_header_timeout;
 	int	 http_max_body;
 	int	 http_backlog;
 	double	 http_kafka_ack_timeout;
@@ -44,6 +53,8 @@ struct conf {
 	char	*email_topic;
 	char	*email_group_id;
 	char	*email_from;
+	struct conf_strlist email_allowed_from;	/* "a@b" or "@b" */
+	bool	 email_smtputf8;
 	int	 email_max_content;
 	double	 email_rate_limit;
 	double	 email_lease;
@@ -99,7 +110,6 @@ struct conf_key {
 	const char	*def;		/* default, as text */
 	double		 min, max;	/* bounds for INT and FLOAT */
 	const char	*choices;	/* "a|b|c" for enumerated strings */
-	bool		 reload;	/* a SIGHUP may change it */
 	const char	*help;
 };
 
@@ -117,6 +127,11 @@ int		 conf_env_unknown(char *const *envp, char *err, size_t errlen)
 		    __attribute__((warn_unused_result));
 const struct conf_key *conf_key_find(const char *);
 bool		 conf_same_listen(const struct conf *, const struct conf *);
+int		 conf_dump(FILE *, const struct conf *)
+		    __attribute__((warn_unused_result));
+int		 conf_dump_keys(FILE *)
+		    __attribute__((warn_unused_result));
+const char	*conf_alias(int, const char **key);
 int		 conf_check_secret_modes(const struct conf *, char *msg,
 		    size_t len) __attribute__((warn_unused_result));
 

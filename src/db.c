@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "db.h"
 #include "util.h"
@@ -27,6 +28,55 @@ db_errf(char *err, size_t len, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, len, fmt, ap);
 	va_end(ap);
+}
+
+/* The class of this thread's last failure, read by db_errclass(). */
+static __thread enum db_class db_last = DB_OK;
+
+enum db_class
+db_errclass(void)
+{
+	return db_last;
+}
+
+/*
+ * What a SQLSTATE means for the one answering for it, first match by
+ * code or class.  Pure: the API answers 503 + Retry-After only for
+ * DB_UNAVAILABLE and DB_BUSY, and counts only DB_UNAVAILABLE as the
+ * database being out.
+ */
+static const struct {
+	const char	*prefix;
+	enum db_class	 cls;
+} db_classes[] = {
+	{ "57014", DB_BUSY },		/* statement_timeout, or cancelled */
+	{ "55P03", DB_BUSY },		/* lock_timeout */
+	{ "53300", DB_UNAVAILABLE },	/* too many connections */
+	{ "25006", DB_UNAVAILABLE },	/* read-only: a standby, a failover */
+	{ "3D000", DB_UNAVAILABLE },	/* no such database */
+	{ "00", DB_OK },
+	{ "08", DB_UNAVAILABLE },	/* connection exceptions */
+	{ "57", DB_UNAVAILABLE },	/* shutdown, crash, starting up */
+	{ "28", DB_UNAVAILABLE },	/* authentication */
+	{ "40", DB_BUSY },		/* serialization failure, deadlock */
+	{ "53", DB_BUSY },		/* out of memory, disk full */
+	{ "22", DB_DATA },		/* data exception */
+	{ "23", DB_DATA },		/* integrity constraint */
+	{ "54", DB_DATA },		/* too large (index row, array) */
+};
+
+enum db_class
+db_classify(const char *state)
+{
+	size_t i;
+
+	if (state == NULL || strlen(state) != 5)
+		return DB_INTERNAL;
+	for (i = 0; i < sizeof(db_classes) / sizeof(db_classes[0]); i++)
+		if (strncmp(state, db_classes[i].prefix,
+		    strlen(db_classes[i].prefix)) == 0)
+			return db_classes[i].cls;
+	return DB_INTERNAL;
 }
 
 /* The server's message without libpq's trailing newline. */
@@ -52,12 +102,72 @@ db_notice(void *arg, const char *msg)
 {
 }
 
+/* Does conninfo (a string or a URI) set key itself? */
+static bool
+db_conninfo_sets(const char *conninfo, const char *key)
+{
+	PQconninfoOption *o, *opts = PQconninfoParse(conninfo, NULL);
+	bool set = false;
+
+	for (o = opts; o != NULL && o->keyword != NULL; o++)
+		if (strcmp(o->keyword, key) == 0 && o->val != NULL &&
+		    o->val[0] != '\0')
+			set = true;
+	PQconninfoFree(opts);
+	return set;
+}
+
+/*
+ * Sets the session's statement_timeout: a statement stuck behind a lock
+ * then fails (SQLSTATE 57014) instead of holding its caller for as long
+ * as the lock lasts.
+ */
+static int
+db_set_timeout(PGconn *c, double secs, char *err, size_t len)
+{
+	static const char sql[] =
+	    "SELECT set_config('statement_timeout', $1, false)";
+	const char *p[1];
+	char ms[32];
+	PGresult *r;
+
+	snprintf(ms, sizeof(ms), "%.0f", secs * 1000 < 1 ? 1 : secs * 1000);
+	p[0] = ms;
+	if ((r = db_query(c, sql, 1, p, err, len)) == NULL)
+		return -1;
+	PQclear(r);
+	return 0;
+}
+
 PGconn *
 db_connect(const char *conninfo, char *err, size_t len)
 {
-	PGconn *c = PQconnectdb(conninfo);
+	return db_connect_opts(conninfo, NULL, err, len);
+}
 
-	if (c == NULL) {
+/*
+ * Connects with o's limits.  connect_timeout (whole seconds; libpq makes
+ * 1 into 2) is added only when neither conninfo nor PGCONNECT_TIMEOUT
+ * sets one: the later keyword wins over the expanded conninfo.
+ */
+PGconn *
+db_connect_opts(const char *conninfo, const struct db_opts *o, char *err,
+    size_t len)
+{
+	const char *keys[3] = { "dbname", NULL, NULL };
+	const char *vals[3] = { conninfo, NULL, NULL };
+	char ct[16];
+	PGconn *c;
+
+	if (o != NULL && o->connect_timeout > 0 &&
+	    getenv("PGCONNECT_TIMEOUT") == NULL &&
+	    !db_conninfo_sets(conninfo, "connect_timeout")) {
+		snprintf(ct, sizeof(ct), "%d", (int)(o->connect_timeout + 0.999));
+		keys[1] = "connect_timeout";
+		vals[1] = ct;
+	}
+	db_last = DB_UNAVAILABLE;
+	if ((c = PQconnectdbParams(keys, vals, 1)) == NULL) {
 		db_errf(err, len, "out of memory");
 		return NULL;
 	}
@@ -67,6 +177,11 @@ db_connect(const char *conninfo, char *err, size_t len)
 		return NULL;
 	}
 	PQsetNoticeProcessor(c, db_notice, NULL);
+	if (o != NULL && o->statement_timeout > 0 &&
+	    db_set_timeout(c, o->statement_timeout, err, len) == -1) {
+		PQfinish(c);
+		return NULL;
+	}
 	return c;
 }
 
@@ -83,6 +198,8 @@ db_result(PGresult *r, PGconn *c, char *err, size_t len)
 	if (PQresultStatus(r) == PGRES_COMMAND_OK ||
 	    PQresultStatus(r) == PGRES_TUPLES_OK)
 		return r;
+	db_last = db_broken(c) ? DB_UNAVAILABLE :
+	    db_classify(PQresultErrorField(r, PG_DIAG_SQLSTATE));
 	db_errf(err, len, "%s", db_errmsg(r, c));
 	PQclear(r);
 	return NULL;
@@ -296,6 +413,14 @@ db_migrate(PGconn *c, const char *dir, char *err, size_t len)
 struct db_pool *
 db_pool_new(const char *conninfo, int max)
 {
+	return db_pool_new_opts(conninfo, max, NULL);
+}
+
+/* A pool of at most max connections, each made with o's limits. */
+struct db_pool *
+db_pool_new_opts(const char *conninfo, int max, const struct db_opts *o)
+{
+	pthread_condattr_t ca;
 	struct db_pool *p;
 
 	if ((p = calloc(1, sizeof(*p))) == NULL)
@@ -307,8 +432,13 @@ db_pool_new(const char *conninfo, int max)
 		return NULL;
 	}
 	p->max = max;
+	if (o != NULL)
+		p->opts = *o;
 	pthread_mutex_init(&p->mu, NULL);
-	pthread_cond_init(&p->cv, NULL);
+	pthread_condattr_init(&ca);	/* deadlines immune to clock steps */
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&p->cv, &ca);
+	pthread_condattr_destroy(&ca);
 	return p;
 }
 
@@ -328,15 +458,54 @@ db_pool_free(struct db_pool *p)
 	free(p);
 }
 
-/* Lends an idle connection, opens one, or waits for one to come back. */
+static bool
+db_pool_full(const struct db_pool *p)
+{
+	return p->nidle == 0 && p->total >= p->max;
+}
+
+/* With p->mu held: waits for a free slot until the pool's deadline. */
+static int
+db_pool_wait(struct db_pool *p)
+{
+	double t = p->opts.pool_timeout;
+	struct timespec until;
+
+	if (t <= 0) {
+		while (db_pool_full(p))
+			pthread_cond_wait(&p->cv, &p->mu);
+		return 0;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += (time_t)t;
+	until.tv_nsec += (long)((t - (double)(time_t)t) * 1e9);
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	while (db_pool_full(p))
+		if (pthread_cond_timedwait(&p->cv, &p->mu, &until) != 0)
+			return db_pool_full(p) ? -1 : 0;
+	return 0;
+}
+
+/*
+ * Lends an idle connection, opens one, or waits for one to come back,
+ * at most opts.pool_timeout (then NULL, and db_errclass() is DB_BUSY).
+ */
 PGconn *
 db_pool_get(struct db_pool *p, char *err, size_t len)
 {
 	PGconn *c = NULL;
 
 	pthread_mutex_lock(&p->mu);
-	while (p->nidle == 0 && p->total >= p->max)
-		pthread_cond_wait(&p->cv, &p->mu);
+	if (db_pool_wait(p) == -1) {
+		pthread_mutex_unlock(&p->mu);
+		db_last = DB_BUSY;
+		db_errf(err, len, "no pooled connection free within %gs",
+		    p->opts.pool_timeout);
+		return NULL;
+	}
 	if (p->nidle > 0)
 		c = p->idle[--p->nidle];
 	else
@@ -344,7 +513,7 @@ db_pool_get(struct db_pool *p, char *err, size_t len)
 	pthread_mutex_unlock(&p->mu);
 	if (c != NULL)
 		return c;
-	if ((c = db_connect(p->conninfo, err, len)) == NULL) {
+	if ((c = db_connect_opts(p->conninfo, &p->opts, err, len)) == NULL) {
 		pthread_mutex_lock(&p->mu);
 		p->total--;
 		pthread_cond_signal(&p->cv);
@@ -371,35 +540,45 @@ db_pool_put(struct db_pool *p, PGconn *c)
 	pthread_mutex_unlock(&p->mu);
 }
 
-static void
-db_arr_put(struct db_arr *a, const char *s, size_t n)
+/* Reopens l's connection when it is missing or broken, backing off. */
+enum db_link_state
+db_link_check(struct db_link *l, char *err, size_t errlen)
 {
-	char *np;
+	bool was_down = l->down;
 
-	if (a->oom)
-		return;
-	if (a->len + n + 3 > a->cap) {
-		size_t cap = (a->cap ? a->cap * 2 : 256) + n;
-		if ((np = realloc(a->p, cap)) == NULL) {
-			a->oom = 1;
-			return;
-		}
-		a->p = np;
-		a->cap = cap;
+	if (l->conn != NULL && !db_broken(l->conn))
+		return DB_LINK_UP;
+	db_link_close(l);
+	if (util_now() < l->retry_at) {
+		snprintf(err, errlen, "reconnecting in %.1f s",
+		    l->retry_at - util_now());
+		return DB_LINK_WAITING;
 	}
-	if (a->len == 0)
-		a->p[a->len++] = '{';
-	memcpy(a->p + a->len, s, n);
-	a->len += n;
+	if ((l->conn = db_connect_opts(l->conninfo, &l->opts, err,
+	    errlen)) == NULL) {
+		l->down = true;
+		l->delay = backoff_next(&l->backoff, NULL);
+		l->retry_at = util_now() + l->delay;
+		return DB_LINK_FAILED;
+	}
+	l->down = false;
+	l->delay = l->retry_at = 0;
+	backoff_reset(&l->backoff);
+	return was_down ? DB_LINK_RESTORED : DB_LINK_OPENED;
 }
 
+void
+db_link_close(struct db_link *l)
+{
+	PQfinish(l->conn);
+	l->conn = NULL;
+}
+
+/* The separator before an element: "{" before the first, "," after. */
 static void
 db_arr_sep(struct db_arr *a)
 {
-	if (a->n++ > 0)
-		db_arr_put(a, ",", 1);
-	else
-		db_arr_put(a, "", 0);
+	buf_addc(&a->b, a->n++ > 0 ? ',' : '{');
 }
 
 /* Adds a text element, quoted and escaped so any bytes survive. */
@@ -411,54 +590,49 @@ db_arr_text(struct db_arr *a, const char *s)
 
 	db_arr_sep(a);
 	if (s == NULL) {
-		db_arr_put(a, "NULL", 4);
+		buf_add(&a->b, "NULL", 4);
 		return;
 	}
-	db_arr_put(a, "\"", 1);
+	buf_addc(&a->b, '"');
 	for (p = s; *p != '\0'; ) {
 		n = strcspn(p, "\"\\");
-		db_arr_put(a, p, n);
+		buf_add(&a->b, p, n);
 		if (p[n] == '\0')
 			break;
-		db_arr_put(a, "\\", 1);
-		db_arr_put(a, p + n, 1);
+		buf_addc(&a->b, '\\');
+		buf_addc(&a->b, p[n]);
 		p += n + 1;
 	}
-	db_arr_put(a, "\"", 1);
+	buf_addc(&a->b, '"');
 }
 
 void
 db_arr_int(struct db_arr *a, long long v)
 {
-	char buf[24];
-
 	db_arr_sep(a);
-	db_arr_put(a, buf, (size_t)snprintf(buf, sizeof(buf), "%lld", v));
+	buf_printf(&a->b, "%lld", v);
 }
 
 void
 db_arr_float(struct db_arr *a, double v)
 {
-	char buf[32];
-
 	db_arr_sep(a);
-	db_arr_put(a, buf, (size_t)snprintf(buf, sizeof(buf), "%.6f", v));
+	buf_printf(&a->b, "%.6f", v);
 }
 
+/* Closes the literal ("{}" when empty); NULL when out of memory. */
 const char *
 db_arr_end(struct db_arr *a)
 {
-	db_arr_put(a, "", 0);	/* an empty array still gets its "{" */
-	if (a->oom)
-		return NULL;
-	a->p[a->len] = '}';
-	a->p[a->len + 1] = '\0';
-	return a->p;
+	if (a->n == 0)
+		buf_addc(&a->b, '{');
+	buf_addc(&a->b, '}');
+	return buf_str(&a->b);
 }
 
 void
 db_arr_free(struct db_arr *a)
 {
-	free(a->p);
-	memset(a, 0, sizeof(*a));
+	buf_free(&a->b);
+	a->n = 0;
 }

@@ -2,7 +2,8 @@
  * kafka.c - client configuration and creation for every role.
  *
  * Plumbing only: which topics to read or write, and what an error
- * means, belongs to the role.  Never called in the master.
+ * means, belongs to the role, and so do the settings (passed in).
+ * Never called in the master.
  */
 #include "config.h"
 
@@ -10,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conf.h"
 #include "kafka.h"
 #include "log.h"
 #include "stats.h"
@@ -57,23 +57,27 @@ kafka_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 }
 
 rd_kafka_conf_t *
-kafka_conf_new(const char *const *defaults, char *err, size_t len)
+kafka_conf_new(const struct kafka_opts *o, const char *const *defaults,
+    char *err, size_t len)
 {
 	rd_kafka_conf_t *kc = rd_kafka_conf_new();
-	const struct conf_strlist *p = &conf->kafka_properties;
 	char key[256];
 	const char *eq;
 	int i;
 
-	if (kafka_conf_set(kc, "bootstrap.servers", conf->kafka_brokers,
-	    err, len) == -1)
+	if (kafka_conf_set(kc, "bootstrap.servers", o->brokers, err, len) == -1)
 		goto fail;
 	for (i = 0; defaults != NULL && defaults[i] != NULL; i += 2)
 		if (kafka_conf_set(kc, defaults[i], defaults[i + 1], err, len) == -1)
 			goto fail;
-	for (i = 0; i < p->n; i++) {
-		eq = strchr(p->v[i], '=');
-		snprintf(key, sizeof(key), "%.*s", (int)(eq - p->v[i]), p->v[i]);
+	for (i = 0; i < o->nproperties; i++) {
+		if ((eq = strchr(o->properties[i], '=')) == NULL) {
+			snprintf(err, len, "kafka property %s: not key=value",
+			    o->properties[i]);
+			goto fail;
+		}
+		snprintf(key, sizeof(key), "%.*s", (int)(eq - o->properties[i]),
+		    o->properties[i]);
 		if (kafka_conf_set(kc, key, eq + 1, err, len) == -1)
 			goto fail;
 	}

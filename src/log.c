@@ -22,6 +22,17 @@ static char	log_role[32] = "master";
 static int	log_max = LOG_LVL_INFO;
 static int	log_json;
 
+/* One context member: a string, or a number written bare in JSON. */
+struct log_ctx {
+	char	key[24];
+	char	value[128];
+	int	number;
+};
+
+/* Per thread: the audit and mailer roles log from several threads. */
+static __thread struct log_ctx	log_ctx[LOG_CTX_MAX];
+static __thread int		log_nctx;
+
 int
 log_level_parse(const char *s)
 {
@@ -173,6 +184,72 @@ log_escape(char *dst, size_t dstlen, const char *src, size_t srclen)
 	return o;
 }
 
+/* True for a lower_snake key that no fixed member of a line uses. */
+static int
+log_ctx_key_ok(const char *key)
+{
+	static const char *const fixed[] = { "ts", "level", "role", "pid",
+	    "msg" };
+	size_t i, n = strlen(key);
+
+	if (n == 0 || n >= sizeof(log_ctx[0].key))
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((key[i] >= 'a' && key[i] <= 'z') || key[i] == '_' ||
+		    (i > 0 && key[i] >= '0' && key[i] <= '9')))
+			return 0;
+	for (i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		if (strcmp(key, fixed[i]) == 0)
+			return 0;
+	return 1;
+}
+
+/* The slot of key: its own, else a free one, else NULL. */
+static struct log_ctx *
+log_ctx_slot(const char *key)
+{
+	int i;
+
+	if (!log_ctx_key_ok(key))
+		return NULL;
+	for (i = 0; i < log_nctx; i++)
+		if (strcmp(log_ctx[i].key, key) == 0)
+			return &log_ctx[i];
+	if (log_nctx == LOG_CTX_MAX)
+		return NULL;
+	snprintf(log_ctx[log_nctx].key, sizeof(log_ctx[0].key), "%s", key);
+	return &log_ctx[log_nctx++];
+}
+
+void
+log_ctx_str(const char *key, const char *value)
+{
+	struct log_ctx *c;
+
+	if ((c = log_ctx_slot(key)) == NULL)
+		return;
+	log_escape(c->value, sizeof(c->value), value ? value : "",
+	    value ? strlen(value) : 0);
+	c->number = 0;
+}
+
+void
+log_ctx_int(const char *key, long long value)
+{
+	struct log_ctx *c;
+
+	if ((c = log_ctx_slot(key)) == NULL)
+		return;
+	snprintf(c->value, sizeof(c->value), "%lld", value);
+	c->number = 1;
+}
+
+void
+log_ctx_clear(void)
+{
+	log_nctx = 0;
+}
+
 /* Escapes msg (already log_escape'd: no controls) as a JSON string body. */
 static void
 log_json_escape(char *buf, size_t len, const char *msg)
@@ -187,11 +264,36 @@ log_json_escape(char *buf, size_t len, const char *msg)
 	buf[j] = '\0';
 }
 
+/* The context as JSON members (",\"k\":v") or a text suffix (" k=v"). */
+static void
+log_ctx_format(char *buf, size_t len, int json)
+{
+	char val[2 * sizeof(log_ctx[0].value)];
+	size_t o = 0;
+	int i, n;
+
+	buf[0] = '\0';
+	for (i = 0; i < log_nctx; i++) {
+		if (json && !log_ctx[i].number) {
+			log_json_escape(val, sizeof(val), log_ctx[i].value);
+			n = snprintf(buf + o, len - o, ",\"%s\":\"%s\"",
+			    log_ctx[i].key, val);
+		} else
+			n = snprintf(buf + o, len - o, json ? ",\"%s\":%s" :
+			    " %s=%s", log_ctx[i].key, log_ctx[i].value);
+		if (n < 0 || (size_t)n >= len - o) {
+			buf[o] = '\0';	/* cut whole members only */
+			return;
+		}
+		o += (size_t)n;
+	}
+}
+
 static void
 log_emit(int lvl, const char *msg)
 {
 	/* esc holds the escaped message, json twice that: neither cuts. */
-	char line[8448], esc[4096], json[8192], ts[40];
+	char line[9728], esc[4096], json[8192], ts[40], ctx[1152];
 	struct timeval tv;
 	struct tm tm;
 	int n;
@@ -204,13 +306,16 @@ log_emit(int lvl, const char *msg)
 		gmtime_r(&tv.tv_sec, &tm);
 		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
 		log_json_escape(json, sizeof(json), esc);
+		log_ctx_format(ctx, sizeof(ctx), 1);
 		n = snprintf(line, sizeof(line), "{\"ts\":\"%s.%03dZ\","
-		    "\"level\":\"%s\",\"role\":\"%s\",\"pid\":%d,\"msg\":\"%s\"}\n",
+		    "\"level\":\"%s\",\"role\":\"%s\",\"pid\":%d,\"msg\":\"%s\"%s}\n",
 		    ts, (int)(tv.tv_usec / 1000), log_level_name(lvl), log_role,
-		    (int)getpid(), json);
-	} else
-		n = snprintf(line, sizeof(line), "<%d>notifyd %s[%d]: %s\n", lvl,
-		    log_role, (int)getpid(), esc);
+		    (int)getpid(), json, ctx);
+	} else {
+		log_ctx_format(ctx, sizeof(ctx), 0);
+		n = snprintf(line, sizeof(line), "<%d>notifyd %s[%d]: %s%s\n",
+		    lvl, log_role, (int)getpid(), esc, ctx);
+	}
 	if (n < 0 || (size_t)n >= sizeof(line))
 		return;		/* cannot happen: line fits json and more */
 	(void)!write(STDERR_FILENO, line, (size_t)n);

@@ -23,6 +23,19 @@ int	log_level_parse(const char *);
  */
 size_t	log_escape(char *dst, size_t dstlen, const char *src, size_t srclen);
 
+/*
+ * Per-event context of this thread (a notification id; a Kafka topic,
+ * partition and offset): JSON lines carry each as its own member,
+ * text lines end with " key=value".  Keys are the caller's lower_snake
+ * literals (ts, level, role, pid and msg are refused); values are
+ * escaped like the message.  Set it before the lines of one event,
+ * clear it after: log_ctx_clear() forgets every key.
+ */
+#define LOG_CTX_MAX	4
+void	log_ctx_str(const char *key, const char *value);
+void	log_ctx_int(const char *key, long long value);
+void	log_ctx_clear(void);
+
 #define LOG_PRINTF __attribute__((format(printf, 1, 2)))
 void	log_warn(const char *, ...) LOG_PRINTF;	/* appends strerror(errno) */
 void	log_warnx(const char *, ...) LOG_PRINTF;

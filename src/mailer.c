@@ -19,15 +19,25 @@
 
 #include <curl/curl.h>
 
+#include "backoff.h"
 #include "conf.h"
 #include "db.h"
 #include "kafka.h"
 #include "log.h"
+#include "mailpolicy.h"
 #include "notif.h"
 #include "proc.h"
+#include "roles.h"
 #include "smtp.h"
 #include "stats.h"
 #include "util.h"
+
+/* Where a job stands between its sends and the outcome writes. */
+enum mailer_job_state {
+	MAILER_JOB_WAITING,	/* no result in hand: sent when due */
+	MAILER_JOB_FINAL,	/* SENT or FAILED, not yet written */
+	MAILER_JOB_RETRY,	/* a retry's result, not yet written */
+};
 
 struct mailer_job {
 	int64_t		 id;
@@ -39,11 +49,18 @@ struct mailer_job {
 	int32_t		 partition;
 	int64_t		 offset;
 	/* the latest attempt, until written */
-	int		 done;		/* 0 waiting, 1 final, 2 retry */
+	enum mailer_job_state state;
+	bool		 stored;	/* its outcome is committed */
 	const char	*status;
 	bool		 permanent;
 	double		 delay;
 	struct smtp_result res;
+};
+
+struct mailer_msg {
+	int64_t		id;
+	int32_t		partition;
+	int64_t		offset;
 };
 
 struct mailer {
@@ -52,10 +69,16 @@ struct mailer {
 	struct smtp	*smtp;
 	struct mailer_job *jobs;
 	size_t		 njobs, cap;
+	struct mailpolicy policy;	/* email.retry.*, sweeper.* */
+	size_t		 batch;		/* email.batch */
+	struct mailer_msg *msgs;	/* read, not yet claimed: batch of them */
+	size_t		 nmsgs;
+	bool		*used;		/* claim rows matched: batch of them */
 	char		 owner[96];
-	double		 db_retry_at;
-	double		 db_backoff;
+	struct db_link	 link;		/* owns db */
 	double		 renew_at;	/* when held leases need extending */
+	double		 write_at;	/* when a failed outcome write is retried */
+	struct backoff	 write_backoff;
 };
 
 static void
@@ -73,28 +96,25 @@ mailer_job_clear(struct mailer_job *j)
 static bool
 mailer_db(struct mailer *m)
 {
+	const struct db_opts o = { conf->database_connect_timeout,
+	    conf->database_worker_statement_timeout, 0 };
 	char err[DB_ERRLEN];
+	enum db_link_state st;
 
-	if (m->db != NULL && !db_broken(m->db))
-		return true;
-	if (m->db != NULL) {
-		PQfinish(m->db);
-		m->db = NULL;
+	m->link.conninfo = conf->database_conninfo;
+	m->link.opts = o;
+	m->link.backoff.first = 0.5;
+	m->link.backoff.max = 10;
+	st = db_link_check(&m->link, err, sizeof(err));
+	m->db = m->link.conn;
+	if (st == DB_LINK_RESTORED)
+		log_info("database connection restored");
+	if (st == DB_LINK_FAILED) {
+		stats_add(CTR_DB_ERRORS, 1);
+		log_warnx("database: %s; retrying in %.1f s", err,
+		    m->link.delay);
 	}
-	if (util_now() < m->db_retry_at)
-		return false;
-	if ((m->db = db_connect(conf->database_conninfo, err, sizeof(err))) != NULL) {
-		if (m->db_backoff > 0)
-			log_info("database connection restored");
-		m->db_backoff = 0;
-		return true;
-	}
-	stats_add(CTR_DB_ERRORS, 1);
-	m->db_backoff = m->db_backoff == 0 ? 0.5 : (m->db_backoff * 2 > 10 ? 10 :
-	    m->db_backoff * 2);
-	m->db_retry_at = util_now() + m->db_backoff;
-	log_warnx("database: %s; retrying in %.1f s", err, m->db_backoff);
-	return false;
+	return m->db != NULL;
 }
 
 static rd_kafka_t *
@@ -110,12 +130,14 @@ mailer_consumer(char *err, size_t len)
 		"fetch.wait.max.ms", "10",
 		NULL
 	};
+	const struct kafka_opts ko = { conf->kafka_brokers,
+	    conf->kafka_properties.v, conf->kafka_properties.n };
 	rd_kafka_topic_partition_list_t *topics;
 	rd_kafka_conf_t *kc;
 	rd_kafka_t *rk;
 	rd_kafka_resp_err_t e;
 
-	if ((kc = kafka_conf_new(defaults, err, len)) == NULL ||
+	if ((kc = kafka_conf_new(&ko, defaults, err, len)) == NULL ||
 	    (rk = kafka_new(RD_KAFKA_CONSUMER, kc, err, len)) == NULL)
 		return NULL;
 	rd_kafka_poll_set_consumer(rk);
@@ -147,12 +169,6 @@ mailer_store_offset(struct mailer *m, int32_t partition, int64_t offset)
 	(void)rd_kafka_offsets_store(m->rk, l);	/* fails only if revoked */
 	rd_kafka_topic_partition_list_destroy(l);
 }
-
-struct mailer_msg {
-	int64_t		id;
-	int32_t		partition;
-	int64_t		offset;
-};
 
 /* Reads the id a message names; -1 for a message that names none. */
 static int64_t
@@ -211,7 +227,8 @@ static const char mailer_sql_claim[] =
     "WHERE n.id = a.id AND n.status IN ('PENDING', 'PROCESSING')"
     " AND (n.lease_until IS NULL OR n.lease_until < now()) "
     "RETURNING n.id, n.title, n.content, n.recipient, n.from_addr,"
-    " n.attempts, n.message_id, n.requeues";
+    " n.attempts, n.message_id, n.requeues,"
+    " (extract(epoch from n.created_at) * 1000000)::bigint";
 
 static struct mailer_job *
 mailer_job_add(struct mailer *m)
@@ -227,6 +244,24 @@ mailer_job_add(struct mailer *m)
 	nj = &m->jobs[m->njobs++];
 	memset(nj, 0, sizeof(*nj));
 	return nj;
+}
+
+/*
+ * Derived from the row, so a send after a crash keeps the same id; its
+ * domain is the sender's in A-labels (a header carries no 8-bit here).
+ */
+static char *
+mailer_message_id(const struct mailer_job *j, int64_t created_us)
+{
+	char *wire = NULL, *id;
+
+	if (j->from == NULL ||
+	    notif_addr_wire(j->from, true, &wire) != NOTIF_ADDR_OK)
+		wire = NULL;
+	id = notif_message_id(j->id, notif_message_salt(j->id, created_us),
+	    wire != NULL ? wire : "notifyd@notifyd.invalid");
+	free(wire);
+	return id;
 }
 
 /* Turns a claimed row into a job due now. */
@@ -247,8 +282,8 @@ mailer_job_from_row(struct mailer *m, const PGresult *res, int i,
 	j->from = strdup(from);
 	j->attempts = atoi(PQgetvalue(res, i, 5));
 	j->requeues = atoi(PQgetvalue(res, i, 7));
-	j->message_id = PQgetisnull(res, i, 6) ?
-	    notif_message_id(j->id, (uint32_t)random(), j->from) :
+	j->message_id = PQgetisnull(res, i, 6) ? mailer_message_id(j,
+	    strtoll(PQgetvalue(res, i, 8), NULL, 10)) :
 	    strdup(PQgetvalue(res, i, 6));
 	j->due = util_now();
 	if (!j->title || !j->content || !j->to || !j->from || !j->message_id)
@@ -257,11 +292,12 @@ mailer_job_from_row(struct mailer *m, const PGresult *res, int i,
 
 /* Finds the claimed row for a message, if the claim returned it. */
 static int
-mailer_claimed_row(const PGresult *res, int64_t id, bool *used)
+mailer_claimed_row(const PGresult *res, int64_t id, bool *used, size_t nused)
 {
 	int i;
 
-	for (i = 0; i < PQntuples(res); i++)
+	/* One row per distinct id at most, so never more than the batch. */
+	for (i = 0; i < PQntuples(res) && (size_t)i < nused; i++)
 		if (!used[i] && strtoll(PQgetvalue(res, i, 0), NULL, 10) == id) {
 			used[i] = true;
 			return i;
@@ -279,7 +315,6 @@ mailer_claim(struct mailer *m, const struct mailer_msg *msgs, size_t n)
 	struct db_arr ids = { 0 };
 	char lease[32], err[DB_ERRLEN];
 	const char *p[3];
-	bool used[4096] = { false };
 	PGresult *res;
 	size_t i;
 	int row;
@@ -300,8 +335,10 @@ mailer_claim(struct mailer *m, const struct mailer_msg *msgs, size_t n)
 	}
 	if (m->njobs == 0)	/* the first lease of a fresh batch */
 		m->renew_at = util_now() + conf->email_lease / 2;
+	memset(m->used, 0, m->batch * sizeof(*m->used));
 	for (i = 0; i < n; i++) {
-		if ((row = mailer_claimed_row(res, msgs[i].id, used)) >= 0)
+		if ((row = mailer_claimed_row(res, msgs[i].id, m->used,
+		    m->batch)) >= 0)
 			mailer_job_from_row(m, res, row, &msgs[i]);
 		else {
 			log_debug("notification %lld: not claimable (done or held "
@@ -322,56 +359,79 @@ mailer_rate_wait(void)
 	if (conf->email_rate_limit <= 0)
 		return;
 	now = util_now_us();
-	at = stats_rate_reserve(conf->email_rate_limit, now);
+	at = mailpolicy_rate_reserve(&stats->rate_next_us,
+	    conf->email_rate_limit, now);
 	if (at > now) {
 		stats_add(CTR_RATE_WAITS, 1);
 		util_sleep((double)(at - now) / 1e6);
 	}
 }
 
-/* Decides what an attempt's result means for the row. */
+/* Judges an attempt by the policy and counts it. */
 static void
-mailer_judge(struct mailer_job *j)
+mailer_judge(struct mailer *m, struct mailer_job *j)
 {
-	const struct conf *c = conf;
+	static const enum stats_ctr reply_ctr[] = {
+		[MAILPOLICY_2XX] = CTR_SMTP_2XX,
+		[MAILPOLICY_4XX] = CTR_SMTP_4XX,
+		[MAILPOLICY_5XX] = CTR_SMTP_5XX,
+		[MAILPOLICY_NETERR] = CTR_SMTP_NETERR,
+	};
+	static const enum stats_ctr verdict_ctr[] = {
+		[MAILPOLICY_SENT] = CTR_NOTIF_SENT,
+		[MAILPOLICY_FAILED] = CTR_NOTIF_FAILED,
+		[MAILPOLICY_RETRY] = CTR_NOTIF_RETRIED,
+	};
+	struct mailpolicy_decision d;
 
-	j->permanent = false;
-	if (j->res.outcome == SMTP_OK) {
-		j->status = "SENT";
-		j->done = 1;
-		stats_add(CTR_SMTP_2XX, 1);
-		stats_add(CTR_NOTIF_SENT, 1);
-		return;
-	}
-	stats_add(j->res.outcome == SMTP_PERM ? CTR_SMTP_5XX :
-	    j->res.code >= 400 ? CTR_SMTP_4XX : CTR_SMTP_NETERR, 1);
-	if (j->res.outcome == SMTP_PERM || j->round >= c->email_retry_max_attempts) {
-		j->status = "FAILED";
-		j->done = 1;
-		j->permanent = j->res.outcome == SMTP_PERM;
-		j->delay = notif_requeue_delay(j->requeues, c->sweeper_interval,
-		    c->sweeper_max_delay);
-		stats_add(CTR_NOTIF_FAILED, 1);
-		return;
-	}
-	j->status = "PROCESSING";
-	j->done = 2;
-	j->delay = util_jitter(notif_backoff(j->round, c->email_retry_initial,
-	    c->email_retry_multiplier, c->email_retry_max_delay),
-	    c->email_retry_jitter);
-	stats_add(CTR_NOTIF_RETRIED, 1);
+	mailpolicy_judge(&m->policy, &j->res, j->round, j->requeues,
+	    (double)random() / (double)RAND_MAX, &d);
+	stats_add(reply_ctr[d.reply], 1);
+	stats_add(verdict_ctr[d.verdict], 1);
+	j->status = mailpolicy_status(d.verdict);
+	j->state = d.verdict == MAILPOLICY_RETRY ? MAILER_JOB_RETRY :
+	    MAILER_JOB_FINAL;
+	j->permanent = d.permanent;
+	j->delay = d.delay;
 }
 
+/*
+ * The relay's reply as stored and logged: valid UTF-8, no control
+ * characters, capped (a relay may answer in any bytes it likes).
+ */
 static void
-mailer_send(struct mailer *m, struct mailer_job *j)
+mailer_clean_reply(struct smtp_result *r)
+{
+	char raw[sizeof(r->text)];
+
+	memcpy(raw, r->text, sizeof(raw));
+	raw[sizeof(raw) - 1] = '\0';
+	notif_text_clean(raw, strlen(raw), r->text, sizeof(r->text));
+}
+
+/* An address the relay cannot take (settings changed since the POST). */
+static void
+mailer_unsendable(struct mailer_job *j, const char *why)
+{
+	j->round++;
+	j->attempts++;
+	j->res.outcome = SMTP_PERM;
+	j->res.code = 0;
+	snprintf(j->res.text, sizeof(j->res.text), "%s", why);
+}
+
+/* Sends one message with its addresses in wire form (IDN as A-labels). */
+static void
+mailer_send_wire(struct mailer *m, struct mailer_job *j, const char *from,
+    const char *to)
 {
 	struct notif_msg nm;
 	size_t len;
 	char *msg;
 
 	memset(&nm, 0, sizeof(nm));
-	nm.from = j->from;
-	nm.to = j->to;
+	nm.from = from;
+	nm.to = to;
 	nm.subject = j->title;
 	nm.html = j->content;
 	nm.message_id = j->message_id;
@@ -382,16 +442,36 @@ mailer_send(struct mailer *m, struct mailer_job *j)
 	mailer_rate_wait();
 	j->round++;
 	j->attempts++;
-	smtp_send(m->smtp, j->from, j->to, msg, len, &j->res);
+	smtp_send(m->smtp, from, to, msg, len, &j->res);
 	free(msg);
-	mailer_judge(j);
-	if (j->done == 1 && j->res.outcome == SMTP_OK)
+	mailer_clean_reply(&j->res);
+}
+
+static void
+mailer_send(struct mailer *m, struct mailer_job *j)
+{
+	char *from = NULL, *to = NULL;
+
+	if (notif_addr_wire(j->from, conf->email_smtputf8, &from) !=
+	    NOTIF_ADDR_OK)
+		mailer_unsendable(j, "from address not sendable (IDN or "
+		    "SMTPUTF8, see email.smtputf8)");
+	else if (notif_addr_wire(j->to, conf->email_smtputf8, &to) !=
+	    NOTIF_ADDR_OK)
+		mailer_unsendable(j, "recipient not sendable (IDN or "
+		    "SMTPUTF8, see email.smtputf8)");
+	else
+		mailer_send_wire(m, j, from, to);
+	free(from);
+	free(to);
+	mailer_judge(m, j);
+	if (j->state == MAILER_JOB_FINAL && j->res.outcome == SMTP_OK)
 		log_info("notification %lld: SENT to %s (%s)", (long long)j->id,
 		    j->to, j->message_id);
 	else
 		log_info("notification %lld: attempt %d to %s: %s%s%s (%s)",
 		    (long long)j->id, j->attempts, j->to, j->status,
-		    j->permanent ? " permanently" : "", j->done == 2 ?
+		    j->permanent ? " permanently" : "", j->state == MAILER_JOB_RETRY ?
 		    ", will retry" : "", j->res.text);
 }
 
@@ -419,9 +499,9 @@ static const char mailer_sql_outcome[] =
     " updated_at = now() "
     "FROM o WHERE n.id = o.id AND n.lease_owner = $9";
 
-/* The arrays of mailer_sql_outcome for every job with an unwritten result. */
+/* The arrays of mailer_sql_outcome: every unwritten result, or job only. */
 static int
-mailer_outcome_params(struct mailer *m, struct db_arr *a)
+mailer_outcome_params(struct mailer *m, struct db_arr *a, ssize_t only)
 {
 	struct mailer_job *j;
 	size_t i;
@@ -429,7 +509,8 @@ mailer_outcome_params(struct mailer *m, struct db_arr *a)
 
 	for (i = 0; i < m->njobs; i++) {
 		j = &m->jobs[i];
-		if (j->done == 0)
+		if (j->state == MAILER_JOB_WAITING ||
+		    (only >= 0 && (size_t)only != i))
 			continue;
 		db_arr_int(&a[0], j->id);
 		db_arr_text(&a[1], j->status);
@@ -453,15 +534,19 @@ mailer_outcome_applied(struct mailer *m)
 
 	for (i = 0; i < m->njobs; i++) {
 		struct mailer_job *j = &m->jobs[i];
-		if (j->done == 1) {
+		if (j->state != MAILER_JOB_WAITING && !j->stored)
+			goto keep;
+		j->stored = false;
+		if (j->state == MAILER_JOB_FINAL) {
 			mailer_store_offset(m, j->partition, j->offset);
 			mailer_job_clear(j);
 			continue;
 		}
-		if (j->done == 2) {
+		if (j->state == MAILER_JOB_RETRY) {
 			j->due = now + j->delay;
-			j->done = 0;
+			j->state = MAILER_JOB_WAITING;
 		}
+keep:
 		if (k != i)
 			m->jobs[k] = *j;
 		k++;
@@ -469,18 +554,19 @@ mailer_outcome_applied(struct mailer *m)
 	m->njobs = k;
 }
 
-/* Writes every pending result and attempt in one statement. */
+/* One outcome statement: every pending result, or job only's. */
 static int
-mailer_write_outcomes(struct mailer *m)
+mailer_write_some(struct mailer *m, ssize_t only, char *err, size_t errlen)
 {
 	struct db_arr a[8];
-	char err[DB_ERRLEN], lease[32];
+	char lease[32];
 	const char *p[10];
 	PGresult *res = NULL;
+	size_t k;
 	int i, n;
 
 	memset(a, 0, sizeof(a));
-	if ((n = mailer_outcome_params(m, a)) == 0)
+	if ((n = mailer_outcome_params(m, a, only)) == 0)
 		return 0;
 	for (i = 0; i < 8; i++)
 		if ((p[i] = db_arr_end(&a[i])) == NULL)
@@ -488,17 +574,72 @@ mailer_write_outcomes(struct mailer *m)
 	snprintf(lease, sizeof(lease), "%.3f", conf->email_lease);
 	p[8] = m->owner;
 	p[9] = lease;
-	res = db_query(m->db, mailer_sql_outcome, 10, p, err, sizeof(err));
+	res = db_query(m->db, mailer_sql_outcome, 10, p, err, errlen);
 	for (i = 0; i < 8; i++)
 		db_arr_free(&a[i]);
-	if (res == NULL) {
-		stats_add(CTR_DB_ERRORS, 1);
-		log_warnx("recording %d delivery outcomes: %s (will retry)", n, err);
+	if (res == NULL)
 		return -1;
-	}
 	PQclear(res);
-	mailer_outcome_applied(m);
+	for (k = 0; k < m->njobs; k++)
+		if (m->jobs[k].state != MAILER_JOB_WAITING &&
+		    (only < 0 || (size_t)only == k))
+			m->jobs[k].stored = true;
 	return 0;
+}
+
+/*
+ * When the server refuses the whole batch on a live connection, each
+ * result is written on its own, so one row it refuses cannot hold back
+ * the others; a result refused alone loses its reply text (the attempt,
+ * code and status still count).  Returns how many were refused.
+ */
+static int
+mailer_write_each(struct mailer *m)
+{
+	char err[DB_ERRLEN];
+	size_t i;
+	int bad = 0;
+
+	for (i = 0; i < m->njobs && !db_broken(m->db); i++) {
+		struct mailer_job *j = &m->jobs[i];
+		if (j->state == MAILER_JOB_WAITING || mailer_write_some(m, (ssize_t)i, err,
+		    sizeof(err)) == 0)
+			continue;
+		bad++;
+		log_warnx("notification %lld: recording its outcome: %s; "
+		    "retrying without the reply text", (long long)j->id, err);
+		snprintf(j->res.text, sizeof(j->res.text), "(reply text not "
+		    "recordable)");
+	}
+	return bad;
+}
+
+/*
+ * Writes every pending result and attempt, in one statement when it can.
+ * A failure never stops the worker: results stay in hand (never sent
+ * again), leases keep being renewed, and the write is retried with a
+ * backoff.  -1 while some result is still unwritten.
+ */
+static int
+mailer_write_outcomes(struct mailer *m)
+{
+	char err[DB_ERRLEN];
+	int n = 0;
+
+	if (util_now() < m->write_at)
+		return -1;
+	if (mailer_write_some(m, -1, err, sizeof(err)) == -1) {
+		stats_add(CTR_DB_ERRORS, 1);
+		log_warnx("recording delivery outcomes: %s (will retry)", err);
+		n = db_broken(m->db) ? 1 : mailer_write_each(m);
+	}
+	mailer_outcome_applied(m);
+	if (n == 0) {
+		backoff_reset(&m->write_backoff);
+		return 0;
+	}
+	m->write_at = util_now() + backoff_next(&m->write_backoff, NULL);
+	return -1;
 }
 
 static const char mailer_sql_renew[] =
@@ -539,8 +680,9 @@ mailer_renew(struct mailer *m)
 }
 
 /*
- * Sends every job that is due, then records the results at once.  On a
- * stop request it finishes the message in hand and no more.
+ * Sends every job that is due; the turn records the results at once
+ * afterwards.  On a stop request it finishes the message in hand and no
+ * more.
  */
 static void
 mailer_send_due(struct mailer *m)
@@ -550,10 +692,10 @@ mailer_send_due(struct mailer *m)
 
 	for (i = 0; i < m->njobs && proc_running(); i++) {
 		mailer_renew(m);
-		if (m->jobs[i].done == 0 && m->jobs[i].due <= now)
+		if (m->jobs[i].state == MAILER_JOB_WAITING &&
+		    m->jobs[i].due <= now)
 			mailer_send(m, &m->jobs[i]);
 	}
-	(void)mailer_write_outcomes(m);
 }
 
 /* Seconds until the next retry is due (capped), 0 if one is due now. */
@@ -564,7 +706,8 @@ mailer_next_due(const struct mailer *m, double cap)
 	size_t i;
 
 	for (i = 0; i < m->njobs; i++)
-		if (m->jobs[i].done == 0 && m->jobs[i].due - now < d)
+		if (m->jobs[i].state == MAILER_JOB_WAITING &&
+		    m->jobs[i].due - now < d)
 			d = m->jobs[i].due - now;
 	return d < 0 ? 0 : d;
 }
@@ -603,57 +746,123 @@ mailer_release(struct mailer *m)
 	log_info("released %zu notifications waiting for a retry", m->njobs);
 }
 
-/* One turn: write what is pending, send what is due, else read Kafka. */
+/*
+ * Reads up to a batch from Kafka, waiting no longer than the next retry
+ * is due.  Reads nothing while an unclaimed read is in hand, or while a
+ * few batches are held (the rest waits in Kafka): then it only waits.
+ */
 static void
-mailer_turn(struct mailer *m, struct mailer_msg *msgs, size_t *backlog)
+mailer_read(struct mailer *m)
 {
-	double wait;
+	double wait = mailer_next_due(m, 0.2);
 
+	if (m->nmsgs > 0)
+		return;
+	if (m->njobs >= m->batch * 4) {
+		util_sleep(wait);
+		return;
+	}
+	m->nmsgs = mailer_poll(m, m->msgs, m->batch, (int)(wait * 1000));
+}
+
+/* Claims the rows of the messages read; -1 keeps them for a retry. */
+static int
+mailer_take(struct mailer *m)
+{
+	if (m->nmsgs == 0)
+		return 0;
+	if (mailer_claim(m, m->msgs, m->nmsgs) == -1)
+		return -1;
+	m->nmsgs = 0;
+	return 0;
+}
+
+/*
+ * One turn, in the order a message takes: read Kafka, claim the rows it
+ * names, send what is due (those and any retries), record the results.
+ * A failed claim keeps its messages for the next turn and sends nothing;
+ * a failed write is retried later while reading and renewing go on.
+ */
+static void
+mailer_turn(struct mailer *m)
+{
 	if (!mailer_db(m)) {
 		util_sleep(0.2);
 		return;
 	}
-	if (mailer_write_outcomes(m) == -1) {
+	mailer_read(m);
+	if (mailer_take(m) == -1) {
+		(void)mailer_write_outcomes(m);
 		util_sleep(0.2);
 		return;
 	}
-	if (*backlog > 0) {
-		if (mailer_claim(m, msgs, *backlog) == -1) {
-			util_sleep(0.2);
-			return;
-		}
-		*backlog = 0;
-	}
-	if ((wait = mailer_next_due(m, 0.2)) == 0) {
-		mailer_send_due(m);
-		return;
-	}
+	mailer_send_due(m);
+	(void)mailer_write_outcomes(m);
 	mailer_renew(m);
-	/* Hold no more than a few batches: the rest waits in Kafka. */
-	if (m->njobs >= (size_t)conf->email_batch * 4) {
-		util_sleep(wait);
-		return;
-	}
-	*backlog = mailer_poll(m, msgs, (size_t)conf->email_batch,
-	    (int)(wait * 1000));
+}
+
+/* The relay's settings, from email.smtp.* (conf_check vetted them). */
+static void
+mailer_smtp_opts(struct smtp_opts *o)
+{
+	const char *tls = conf->email_smtp_starttls;
+
+	o->url = conf->email_smtp_url;
+	o->starttls = strcmp(tls, "off") == 0 ? SMTP_TLS_OFF :
+	    strcmp(tls, "required") == 0 ? SMTP_TLS_REQUIRED :
+	    SMTP_TLS_OPPORTUNISTIC;
+	o->ca_file = conf->email_smtp_ca_file;
+	o->username = conf->email_smtp_username;
+	o->password_file = conf->email_smtp_password_file;
+	o->connect_timeout = conf->email_smtp_connect_timeout;
+	o->timeout = conf->email_smtp_timeout;
+}
+
+/* The retry policy, from this process's configuration snapshot. */
+static void
+mailer_policy_from_conf(struct mailpolicy *p)
+{
+	p->max_attempts = conf->email_retry_max_attempts;
+	p->retry_initial = conf->email_retry_initial;
+	p->retry_multiplier = conf->email_retry_multiplier;
+	p->retry_max_delay = conf->email_retry_max_delay;
+	p->retry_jitter = conf->email_retry_jitter;
+	p->requeue_base = conf->sweeper_interval;
+	p->requeue_max_delay = conf->sweeper_max_delay;
+}
+
+/* The policy and the buffers sized by email.batch. */
+static void
+mailer_init_batch(struct mailer *m)
+{
+	mailer_policy_from_conf(&m->policy);
+	m->batch = (size_t)conf->email_batch;
+	if ((m->msgs = calloc(m->batch, sizeof(*m->msgs))) == NULL ||
+	    (m->used = calloc(m->batch, sizeof(*m->used))) == NULL)
+		fatalx("out of memory");
 }
 
 static int
 mailer_init(struct mailer *m, const struct proc_info *pi)
 {
 	char err[512], host[64];
+	struct smtp_opts so;
 
 	memset(m, 0, sizeof(*m));
+	m->write_backoff.first = 0.2;
+	m->write_backoff.max = 5;
 	if (gethostname(host, sizeof(host)) == -1)
 		snprintf(host, sizeof(host), "localhost");
 	host[sizeof(host) - 1] = '\0';
 	snprintf(m->owner, sizeof(m->owner), "%s:%d:mailer/%d", host,
 	    (int)getpid(), pi->index);
+	mailer_init_batch(m);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		log_error("curl_global_init failed");
 		return 1;
 	}
-	if ((m->smtp = smtp_new(err, sizeof(err))) == NULL) {
+	mailer_smtp_opts(&so);
+	if ((m->smtp = smtp_new(&so, err, sizeof(err))) == NULL) {
 		log_error("%s", err);
 		return EXIT_CONFIG;
 	}
@@ -670,21 +879,19 @@ int
 mailer_main(const struct proc_info *pi)
 {
 	struct mailer m;
-	struct mailer_msg *msgs;
-	size_t backlog = 0, i;
+	size_t i;
 	int rc;
 
 	if ((rc = mailer_init(&m, pi)) != 0)
 		goto out;
-	if ((msgs = calloc((size_t)conf->email_batch, sizeof(*msgs))) == NULL)
-		fatalx("out of memory");
 	proc_ready();
 	while (proc_running())
-		mailer_turn(&m, msgs, &backlog);
-	if (m.db != NULL)
+		mailer_turn(&m);
+	if (m.db != NULL) {
+		m.write_at = 0;
 		(void)mailer_write_outcomes(&m);
+	}
 	mailer_release(&m);
-	free(msgs);
 out:
 	if (m.rk != NULL && proc_stop == STOP_FAST)	/* no waiting on Kafka */
 		rd_kafka_destroy_flags(m.rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
@@ -695,9 +902,10 @@ out:
 	for (i = 0; i < m.njobs; i++)
 		mailer_job_clear(&m.jobs[i]);
 	free(m.jobs);
+	free(m.msgs);
+	free(m.used);
 	smtp_free(m.smtp);
-	if (m.db != NULL)
-		PQfinish(m.db);
+	db_link_close(&m.link);
 	curl_global_cleanup();
 	return rc;
 }

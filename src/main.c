@@ -1,7 +1,8 @@
 /*
  * main.c - command line, then the master.
  *
- * -c FILE, -t (check and exit), -V, -h, --migrate.  Always in the
+ * -c FILE, -t (check and exit), -T (check, print and exit), --keys, -V,
+ * -h, --migrate; the role table.  Always in the
  * foreground: systemd and container runtimes supervise us.
  */
 #include "config.h"
@@ -19,17 +20,66 @@
 #include "log.h"
 #include "master.h"
 #include "proc.h"
+#include "roles.h"
+
+static int main_count_api(const struct conf *);
+static int main_count_audit(const struct conf *);
+static int main_count_mailer(const struct conf *);
+static int main_count_sweeper(const struct conf *);
+
+/*
+ * The roles, at the top: {name, count key, count, entry function}.
+ * The master forks as many of each as the count says; proc.c runs the
+ * entry function it is handed.  Indexed by enum role.
+ */
+static const struct proc_role main_roles[ROLE_MAX] = {
+	[ROLE_API] =	 { "api", "http.processes", main_count_api, api_main },
+	[ROLE_AUDIT] =	 { "audit", "audit.enabled", main_count_audit,
+			    audit_main },
+	[ROLE_MAILER] =	 { "mailer", "email.workers", main_count_mailer,
+			    mailer_main },
+	[ROLE_SWEEPER] = { "sweeper", "sweeper.enabled", main_count_sweeper,
+			    sweeper_main },
+};
+
+static int
+main_count_api(const struct conf *c)
+{
+	return c->http_processes;
+}
+
+static int
+main_count_audit(const struct conf *c)
+{
+	return c->audit_enabled ? 1 : 0;
+}
+
+/* Mail roles run only while email is enabled. */
+static int
+main_count_mailer(const struct conf *c)
+{
+	return c->email_enabled ? c->email_workers : 0;
+}
+
+static int
+main_count_sweeper(const struct conf *c)
+{
+	return c->email_enabled && c->sweeper_enabled;
+}
 
 static void
-usage(FILE *f)
+main_usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: notifyd [-c FILE] [-t] [-f] [-V] [-h] [--migrate]\n"
+	    "usage: notifyd [-c FILE] [-t | -T] [-f] [-V] [-h] [--migrate]\n"
 	    "  -c FILE    configuration file (default %s)\n"
 	    "  -t         check the configuration and exit\n"
+	    "  -T         check it, print it (file plus environment, secrets\n"
+	    "             masked) in libconfig syntax and exit\n"
 	    "  -f         stay in the foreground (always the case)\n"
 	    "  -V         print the version and exit\n"
 	    "  --migrate  apply pending database migrations and exit\n"
+	    "  --keys     print the configuration keys (JSON) and exit\n"
 	    "  -h         this help\n", NOTIFYD_CONFFILE);
 }
 
@@ -47,11 +97,14 @@ main_say(const char *msg)
 static int
 main_migrate(const struct conf *c)
 {
+	const struct db_opts o = { c->database_connect_timeout, 0, 0 };
 	char err[DB_ERRLEN];
 	PGconn *db;
 	int n;
 
-	if ((db = db_connect(c->database_conninfo, err, sizeof(err))) == NULL) {
+	/* No statement_timeout: a migration takes as long as it takes. */
+	if ((db = db_connect_opts(c->database_conninfo, &o, err,
+	    sizeof(err))) == NULL) {
 		log_error("migrate: database: %s", err);
 		return 1;
 	}
@@ -99,28 +152,31 @@ main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "migrate", no_argument, NULL, 'M' },
+		{ "keys", no_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *path = NULL;
 	char err[CONF_ERRLEN], unknown[CONF_ERRLEN];
-	int ch, test = 0, migrate = 0, strange;
+	int ch, test = 0, dump = 0, migrate = 0, strange;
 	struct conf *c;
 
-	while ((ch = getopt_long(argc, argv, "c:tfVh", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:tTfVh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': path = optarg; break;
 		case 't': test = 1; break;
+		case 'T': test = dump = 1; break;
 		case 'f': break;
 		case 'M': migrate = 1; break;
+		case 'K': return conf_dump_keys(stdout) == 0 ? 0 : 1;
 		case 'V': printf("notifyd %s\n", PACKAGE_VERSION); return 0;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 'h': main_usage(stdout); return 0;
+		default: main_usage(stderr); return 2;
 		}
 	}
 	if (optind != argc) {
-		usage(stderr);
+		main_usage(stderr);
 		return 2;
 	}
 	/* Without -c, a missing default file means the embedded defaults. */
@@ -150,6 +206,11 @@ main(int argc, char **argv)
 	main_check_secrets(c);
 	if (strange)
 		log_warnx("%s", unknown);
+	if (dump) {
+		ch = conf_dump(stdout, c) == 0 ? 0 : 1;
+		conf_free(c);
+		return ch;
+	}
 	if (test) {
 		printf("notifyd: configuration %s OK\n", path ? path : "(defaults)");
 		conf_free(c);
@@ -162,5 +223,6 @@ main(int argc, char **argv)
 	}
 	if (c->database_migrate_on_start && main_migrate_in_child(c) != 0)
 		fatalx("migrations failed; not starting");
+	proc_roles_set(main_roles);
 	return master_main(c, path);
 }

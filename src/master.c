@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backoff.h"
 #include "conf.h"
 #include "log.h"
 #include "master.h"
@@ -47,7 +48,7 @@ struct master_slot {
 	int		 index;
 	unsigned	 gen;
 	pid_t		 pid;
-	double		 backoff;
+	struct backoff	 backoff;	/* respawn delay of a child that died early */
 	double		 next_start;
 	double		 started;
 };
@@ -69,7 +70,8 @@ struct master {
 	double		 next_watchdog;
 };
 
-static volatile sig_atomic_t got_chld, got_hup, got_term, got_int, got_quit;
+static volatile sig_atomic_t master_got_chld, master_got_hup, master_got_term,
+    master_got_int, master_got_quit;
 static int master_sigpipe[2] = { -1, -1 };
 
 static void
@@ -78,11 +80,11 @@ master_on_signal(int sig)
 	int saved = errno;
 
 	switch (sig) {
-	case SIGCHLD:	got_chld = 1; break;
-	case SIGHUP:	got_hup = 1; break;
-	case SIGTERM:	got_term = 1; break;
-	case SIGINT:	got_int = 1; break;
-	case SIGQUIT:	got_quit = 1; break;
+	case SIGCHLD:	master_got_chld = 1; break;
+	case SIGHUP:	master_got_hup = 1; break;
+	case SIGTERM:	master_got_term = 1; break;
+	case SIGINT:	master_got_int = 1; break;
+	case SIGQUIT:	master_got_quit = 1; break;
 	}
 	(void)!write(master_sigpipe[1], "", 1);
 	errno = saved;
@@ -144,17 +146,13 @@ master_listen(const struct conf *c, char *err, size_t errlen)
 	return fd;
 }
 
-/* How many processes of a role the snapshot wants. */
+/* How many processes of a role the snapshot wants (the role table says). */
 static int
 master_role_count(const struct conf *c, enum role r)
 {
-	switch (r) {
-	case ROLE_API:		return c->http_processes;
-	case ROLE_AUDIT:	return c->audit_enabled ? 1 : 0;
-	case ROLE_MAILER:	return c->email_enabled ? c->email_workers : 0;
-	case ROLE_SWEEPER:	return c->email_enabled && c->sweeper_enabled;
-	default:		return 0;
-	}
+	const struct proc_role *pr = proc_role(r);
+
+	return pr != NULL && pr->count != NULL ? pr->count(c) : 0;
 }
 
 static struct master_slot *
@@ -188,6 +186,8 @@ master_plan(struct master *m)
 			s->role = (enum role)r;
 			s->index = i;
 			s->gen = m->gen;
+			s->backoff.first = BACKOFF_FIRST;
+			s->backoff.max = BACKOFF_MAX;
 		}
 	}
 }
@@ -211,6 +211,7 @@ master_spawn(struct master *m, struct master_slot *s)
 	if (pid == 0) {
 		memset(&pi, 0, sizeof(pi));
 		pi.role = s->role;
+		pi.entry = proc_role(s->role)->entry;
 		pi.index = s->index;
 		pi.slot = (int)(s - m->slot);
 		pi.gen = s->gen;
@@ -268,6 +269,7 @@ master_child_died(struct master *m, struct master_slot *s, int status)
 	struct stats_slot *ss = &stats->slot[s - m->slot];
 	bool was_ready = ss->state == SLOT_READY || ss->state == SLOT_STOPPING;
 	pid_t pid = s->pid;
+	double delay;
 	char how[96];
 
 	master_describe(status, how, sizeof(how));
@@ -289,14 +291,12 @@ master_child_died(struct master *m, struct master_slot *s, int status)
 		return;
 	}
 	if (was_ready)
-		s->backoff = 0;
-	else
-		s->backoff = s->backoff == 0 ? BACKOFF_FIRST :
-		    (s->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : s->backoff * 2);
+		backoff_reset(&s->backoff);
+	delay = was_ready ? 0 : backoff_next(&s->backoff, NULL);
 	s->state = MS_WAITING;
-	s->next_start = util_now() + s->backoff;
+	s->next_start = util_now() + delay;
 	log_warnx("%s/%d pid %d %s%s; respawning in %.0f s",
-	    proc_role_name(s->role), s->index, (int)pid, how, was_ready ? "" : " before it was ready", s->backoff);
+	    proc_role_name(s->role), s->index, (int)pid, how, was_ready ? "" : " before it was ready", delay);
 }
 
 /* Reaps every child, ours or orphans (we may be PID 1). */
@@ -441,26 +441,26 @@ master_handle_flags(struct master *m)
 
 	while (read(master_sigpipe[0], buf, sizeof(buf)) > 0)
 		;
-	if (got_chld) {
-		got_chld = 0;
+	if (master_got_chld) {
+		master_got_chld = 0;
 		master_reap(m);
 	}
-	if (got_quit) {
+	if (master_got_quit) {
 		log_info("immediate shutdown");
 		sdnotify("STOPPING=1");
 		master_signal_gen(m, SIGKILL, false);
 		exit(0);
 	}
-	if (got_int) {
-		got_int = 0;
+	if (master_got_int) {
+		master_got_int = 0;
 		master_begin_stop(m, STOP_FAST);
 	}
-	if (got_term) {
-		got_term = 0;
+	if (master_got_term) {
+		master_got_term = 0;
 		master_begin_stop(m, STOP_GRACEFUL);
 	}
-	if (got_hup) {
-		got_hup = 0;
+	if (master_got_hup) {
+		master_got_hup = 0;
 		if (!m->stopping)
 			master_reload(m);
 	}

@@ -13,53 +13,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api.h"
+#include "buf.h"
 #include "metrics.h"
 #include "proc.h"
 #include "stats.h"
 
-struct mbuf {
-	char	*p;
-	size_t	 len, cap;
-	int	 oom;
-};
-
 static void
-mb_printf(struct mbuf *b, const char *fmt, ...)
+metrics_head(struct buf *b, const char *name, const char *type,
+    const char *help)
 {
-	va_list ap;
-	int n;
-
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			b->oom = 1;
-			return;
-		}
-		if ((size_t)n < b->cap - b->len) {
-			b->len += (size_t)n;
-			return;
-		}
-		char *np = realloc(b->p, b->cap * 2 + (size_t)n);
-		if (np == NULL) {
-			b->oom = 1;
-			return;
-		}
-		b->p = np;
-		b->cap = b->cap * 2 + (size_t)n;
-	}
-}
-
-static void
-mb_head(struct mbuf *b, const char *name, const char *type, const char *help)
-{
-	mb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+	buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 static uint64_t
-sum_ctr(enum stats_ctr c)
+metrics_sum_ctr(enum stats_ctr c)
 {
 	uint64_t n = 0;
 	int i;
@@ -100,40 +67,42 @@ static const struct {
 	{ CTR_AUDIT_BATCHES, "notifyd_audit_batches_total", "",
 	  "Audit batches committed." },
 	{ CTR_DB_ERRORS, "notifyd_database_errors_total", "",
-	  "PostgreSQL errors seen by any process." },
+	  "PostgreSQL errors seen by any process (the API counts only an "
+	  "unreachable server or a lost connection)." },
+	{ CTR_DB_TIMEOUTS, "notifyd_database_timeouts_total", "",
+	  "API requests answered 503 for a pool wait or statement timeout." },
 	{ CTR_KAFKA_ERRORS, "notifyd_kafka_errors_total", "",
 	  "Kafka errors seen by any process." },
 };
 
 static void
-metrics_counters(struct mbuf *b)
+metrics_counters(struct buf *b)
 {
 	size_t i;
 
 	for (i = 0; i < sizeof(metrics_ctrs) / sizeof(metrics_ctrs[0]); i++) {
 		if (metrics_ctrs[i].help != NULL)
-			mb_head(b, metrics_ctrs[i].name, "counter",
+			metrics_head(b, metrics_ctrs[i].name, "counter",
 			    metrics_ctrs[i].help);
-		mb_printf(b, "%s%s %llu\n", metrics_ctrs[i].name,
+		buf_printf(b, "%s%s %llu\n", metrics_ctrs[i].name,
 		    metrics_ctrs[i].labels,
-		    (unsigned long long)sum_ctr(metrics_ctrs[i].ctr));
+		    (unsigned long long)metrics_sum_ctr(metrics_ctrs[i].ctr));
 	}
 }
 
+/* Requests by route: route r is named names[r] (the route table's). */
 static void
-metrics_http(struct mbuf *b)
+metrics_http(struct buf *b, const char *const *names, int nroutes)
 {
 	const char *name;
 	uint64_t n;
-	int nroutes, r, c, i;
+	int r, c, i;
 
-	for (nroutes = 0; api_routes[nroutes].pattern != NULL; nroutes++)
-		;
-	mb_head(b, "notifyd_http_requests_total", "counter",
+	metrics_head(b, "notifyd_http_requests_total", "counter",
 	    "HTTP requests by route and status class.");
 	for (r = 0; r < STATS_ROUTES; r++) {
 		if (r < nroutes && r < STATS_ROUTES - 1)
-			name = api_routes[r].name;
+			name = names[r];
 		else if (r == STATS_ROUTES - 1)
 			name = "unmatched";
 		else
@@ -143,7 +112,7 @@ metrics_http(struct mbuf *b)
 				n += __atomic_load_n(&stats->slot[i].http[r][c],
 				    __ATOMIC_RELAXED);
 			if (n > 0)
-				mb_printf(b, "notifyd_http_requests_total"
+				buf_printf(b, "notifyd_http_requests_total"
 				    "{route=\"%s\",code=\"%dxx\"} %llu\n", name, c,
 				    (unsigned long long)n);
 		}
@@ -152,7 +121,7 @@ metrics_http(struct mbuf *b)
 
 /* Sums one histogram over all slots; off = its offset in a slot. */
 static void
-metrics_hist(struct mbuf *b, const char *name, const char *help, size_t off)
+metrics_hist(struct buf *b, const char *name, const char *help, size_t off)
 {
 	uint64_t bucket[STATS_HIST_BUCKETS + 1] = { 0 }, count, sum = 0, cum;
 	double le = 0.001;
@@ -165,10 +134,10 @@ metrics_hist(struct mbuf *b, const char *name, const char *help, size_t off)
 			bucket[k] += __atomic_load_n(&h->bucket[k], __ATOMIC_RELAXED);
 		sum += __atomic_load_n(&h->sum_us, __ATOMIC_RELAXED);
 	}
-	mb_head(b, name, "histogram", help);
+	metrics_head(b, name, "histogram", help);
 	for (cum = 0, k = 0; k < STATS_HIST_BUCKETS; k++, le *= 2) {
 		cum += bucket[k];
-		mb_printf(b, "%s_bucket{le=\"%g\"} %llu\n", name, le,
+		buf_printf(b, "%s_bucket{le=\"%g\"} %llu\n", name, le,
 		    (unsigned long long)cum);
 	}
 	/*
@@ -177,14 +146,14 @@ metrics_hist(struct mbuf *b, const char *name, const char *help, size_t off)
 	 * could show a finite bucket above +Inf.
 	 */
 	count = cum + bucket[STATS_HIST_BUCKETS];
-	mb_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n", name,
+	buf_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n", name,
 	    (unsigned long long)count);
-	mb_printf(b, "%s_sum %.6f\n%s_count %llu\n", name, (double)sum / 1e6,
+	buf_printf(b, "%s_sum %.6f\n%s_count %llu\n", name, (double)sum / 1e6,
 	    name, (unsigned long long)count);
 }
 
 static void
-metrics_procs(struct mbuf *b)
+metrics_procs(struct buf *b)
 {
 	int up[ROLE_MAX] = { 0 }, ready[ROLE_MAX] = { 0 }, i, r;
 
@@ -196,40 +165,41 @@ metrics_procs(struct mbuf *b)
 		up[s->role]++;
 		ready[s->role] += st == SLOT_READY;
 	}
-	mb_head(b, "notifyd_processes", "gauge", "Child processes alive by role.");
+	metrics_head(b, "notifyd_processes", "gauge",
+	    "Child processes alive by role.");
 	for (r = 0; r < ROLE_MAX; r++)
-		mb_printf(b, "notifyd_processes{role=\"%s\"} %d\n",
+		buf_printf(b, "notifyd_processes{role=\"%s\"} %d\n",
 		    proc_role_name((enum role)r), up[r]);
-	mb_head(b, "notifyd_processes_ready", "gauge",
+	metrics_head(b, "notifyd_processes_ready", "gauge",
 	    "Child processes serving by role.");
 	for (r = 0; r < ROLE_MAX; r++)
-		mb_printf(b, "notifyd_processes_ready{role=\"%s\"} %d\n",
+		buf_printf(b, "notifyd_processes_ready{role=\"%s\"} %d\n",
 		    proc_role_name((enum role)r), ready[r]);
-	mb_head(b, "notifyd_child_restarts_total", "counter",
+	metrics_head(b, "notifyd_child_restarts_total", "counter",
 	    "Children respawned after dying, by role.");
 	for (r = 0; r < ROLE_MAX; r++)
-		mb_printf(b, "notifyd_child_restarts_total{role=\"%s\"} %llu\n",
+		buf_printf(b, "notifyd_child_restarts_total{role=\"%s\"} %llu\n",
 		    proc_role_name((enum role)r),
 		    (unsigned long long)stats->restarts[r]);
 }
 
 /* Writes a label value with Prometheus escaping (\\, \", \n). */
 static void
-mb_label(struct mbuf *b, const char *v)
+metrics_label(struct buf *b, const char *v)
 {
 	for (; *v != '\0'; v++) {
 		if (*v == '\\' || *v == '"')
-			mb_printf(b, "\\%c", *v);
+			buf_printf(b, "\\%c", *v);
 		else if (*v == '\n')
-			mb_printf(b, "\\n");
+			buf_printf(b, "\\n");
 		else
-			mb_printf(b, "%c", *v);
+			buf_printf(b, "%c", *v);
 	}
 }
 
 /* The audit consumer's lag per partition, read under its sequence counter. */
 static void
-metrics_lag(struct mbuf *b)
+metrics_lag(struct buf *b)
 {
 	struct stats_lag copy[STATS_LAG_MAX];
 	uint32_t seq;
@@ -247,28 +217,26 @@ metrics_lag(struct mbuf *b)
 			break;
 		n = 0;
 	}
-	mb_head(b, "notifyd_audit_consumer_lag", "gauge",
+	metrics_head(b, "notifyd_audit_consumer_lag", "gauge",
 	    "Messages behind the high watermark, by topic and partition.");
 	for (i = 0; i < n; i++) {
 		copy[i].topic[sizeof(copy[i].topic) - 1] = '\0';
-		mb_printf(b, "notifyd_audit_consumer_lag{topic=\"");
-		mb_label(b, copy[i].topic);
-		mb_printf(b, "\",partition=\"%d\"} %lld\n", (int)copy[i].partition,
+		buf_printf(b, "notifyd_audit_consumer_lag{topic=\"");
+		metrics_label(b, copy[i].topic);
+		buf_printf(b, "\",partition=\"%d\"} %lld\n", (int)copy[i].partition,
 		    (long long)copy[i].lag);
 	}
 }
 
 char *
-metrics_render(void)
+metrics_render(const char *const *route_names, int nroutes)
 {
-	struct mbuf b = { NULL, 0, 16384, 0 };
+	struct buf b = { 0 };
 
-	if ((b.p = malloc(b.cap)) == NULL)
-		return NULL;
-	mb_head(&b, "notifyd_build_info", "gauge", "Build information.");
-	mb_printf(&b, "notifyd_build_info{version=\"%s\"} 1\n", PACKAGE_VERSION);
+	metrics_head(&b, "notifyd_build_info", "gauge", "Build information.");
+	buf_printf(&b, "notifyd_build_info{version=\"%s\"} 1\n", PACKAGE_VERSION);
 	metrics_procs(&b);
-	metrics_http(&b);
+	metrics_http(&b, route_names, nroutes);
 	metrics_hist(&b, "notifyd_http_request_duration_seconds",
 	    "HTTP request latency.", offsetof(struct stats_slot, http_latency));
 	metrics_counters(&b);
@@ -276,8 +244,8 @@ metrics_render(void)
 	    "Audit batch commit latency.",
 	    offsetof(struct stats_slot, audit_commit));
 	metrics_lag(&b);
-	if (b.oom) {
-		free(b.p);
+	if (buf_str(&b) == NULL) {
+		buf_free(&b);
 		return NULL;
 	}
 	return b.p;

@@ -4,6 +4,7 @@
 #ifndef NOTIFYD_METRICS_H
 #define NOTIFYD_METRICS_H
 
-char	*metrics_render(void);	/* malloc'd text, or NULL */
+/* malloc'd text, or NULL; route_names[i] labels the stats of route i. */
+char	*metrics_render(const char *const *route_names, int nroutes);
 
 #endif

@@ -15,6 +15,10 @@
 #include <string.h>
 #include <time.h>
 
+#include <idn2.h>
+
+#include "base64.h"
+#include "html.h"
 #include "notif.h"
 #include "util.h"
 
@@ -26,6 +30,93 @@ notif_fail(struct notif_error *e, int status, const char *field,
 	e->field = field;
 	snprintf(e->msg, sizeof(e->msg), "%s", msg);
 	return -1;
+}
+
+/*
+ * Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid:
+ * no overlong forms, no surrogates, nothing above U+10FFFF.
+ */
+static size_t
+notif_utf8_seq(const unsigned char *s, size_t n)
+{
+	size_t len, i;
+	unsigned cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xC2 && s[0] <= 0xDF)
+		len = 2, cp = s[0] & 0x1F;
+	else if (s[0] >= 0xE0 && s[0] <= 0xEF)
+		len = 3, cp = s[0] & 0x0F;
+	else if (s[0] >= 0xF0 && s[0] <= 0xF4)
+		len = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	if (n < len)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3F);
+	}
+	if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+	    (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+		return 0;
+	return len;
+}
+
+/*
+ * Control characters beyond ASCII's C0: DEL, the C1 block U+0080-U+009F
+ * and the line/paragraph separators U+2028/U+2029, which mail readers
+ * and log viewers may render as line breaks.
+ */
+static bool
+notif_has_uctl(const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
+
+	for (; *s != '\0'; s++)
+		if (*s == 0x7F || (s[0] == 0xC2 && s[1] >= 0x80 && s[1] <= 0x9F) ||
+		    (s[0] == 0xE2 && s[1] == 0x80 && (s[2] == 0xA8 || s[2] == 0xA9)))
+			return true;
+	return false;
+}
+
+/*
+ * Text from outside (an SMTP reply) made safe to store in a UTF-8
+ * database and to log: valid UTF-8 is kept, every invalid byte and
+ * every control character becomes "\xNN".  Cut at cap - 1 bytes on a
+ * character boundary; returns the length written.
+ */
+size_t
+notif_text_clean(const char *in, size_t n, char *out, size_t cap)
+{
+	const unsigned char *s = (const unsigned char *)in;
+	size_t i = 0, j = 0, k;
+
+	if (cap == 0)
+		return 0;
+	while (i < n) {
+		k = notif_utf8_seq(s + i, n - i);
+		if (k == 1 && (s[i] < 0x20 || s[i] == 0x7F))
+			k = 0;
+		if (k == 2 && s[i] == 0xC2 && s[i + 1] <= 0x9F)
+			k = 0;
+		if (k == 0) {
+			if (j + 4 >= cap)
+				break;
+			j += (size_t)snprintf(out + j, cap - j, "\\x%02x", s[i]);
+			i++;
+			continue;
+		}
+		if (j + k >= cap)
+			break;
+		memcpy(out + j, s + i, k);
+		i += k;
+		j += k;
+	}
+	out[j] = '\0';
+	return j;
 }
 
 /* A required non-empty string without control characters. */
@@ -43,12 +134,21 @@ notif_string(json_t *body, const char *field, bool header,
 	*out = json_string_value(v);
 	if (**out == '\0' || strspn(*out, " \t") == strlen(*out))
 		return notif_fail(e, 400, field, "must not be empty");
-	if (header && util_has_ctl(*out)) {
+	if (header && (util_has_ctl(*out) || notif_has_uctl(*out))) {
 		snprintf(msg, sizeof(msg), "must not contain CR, LF or other "
 		    "control characters");
 		return notif_fail(e, 400, field, msg);
 	}
 	return 0;
+}
+
+static bool
+notif_is_ascii(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s >= 0x80)
+			return false;
+	return true;
 }
 
 /* RFC 5321/5322 dot-atom local part and a DNS domain; nothing exotic. */
@@ -283,198 +383,74 @@ notif_validate(json_t *body, size_t max_content, struct notif_input *in,
 	return 0;
 }
 
-static const char b64[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/* Base64 of n bytes into out (4 * ceil(n / 3) bytes, no NUL). */
-static size_t
-notif_b64(const unsigned char *in, size_t n, char *out)
-{
-	size_t i, j = 0;
-
-	for (i = 0; i + 2 < n; i += 3) {
-		out[j++] = b64[in[i] >> 2];
-		out[j++] = b64[((in[i] & 3) << 4) | (in[i + 1] >> 4)];
-		out[j++] = b64[((in[i + 1] & 15) << 2) | (in[i + 2] >> 6)];
-		out[j++] = b64[in[i + 2] & 63];
-	}
-	if (i < n) {
-		out[j++] = b64[in[i] >> 2];
-		if (i + 1 < n) {
-			out[j++] = b64[((in[i] & 3) << 4) | (in[i + 1] >> 4)];
-			out[j++] = b64[(in[i + 1] & 15) << 2];
-		} else {
-			out[j++] = b64[(in[i] & 3) << 4];
-			out[j++] = '=';
-		}
-		out[j++] = '=';
-	}
-	return j;
-}
-
+/*
+ * Whether a subject may go out as it is: printable ASCII that no reader
+ * could take for an encoded word ("=?"), short enough that
+ * "Subject: " plus it stays within RFC 5322's 78 characters.
+ */
 static bool
-notif_is_ascii(const char *s)
+notif_subject_plain(const char *s)
 {
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s >= 0x80)
-			return false;
-	return true;
+	return notif_is_ascii(s) && strstr(s, "=?") == NULL &&
+	    strlen(s) <= NOTIF_SUBJECT_PLAIN;
 }
 
 /*
- * RFC 2047 B-encoding for non-ASCII subjects: encoded words of at most
- * 45 input bytes (75 chars on the wire), cut on UTF-8 character
- * boundaries, folded with CRLF SP.
+ * RFC 2047 B-encoding for every other subject: encoded words of at most
+ * 42 input bytes (68 chars, so each folded line stays under 78), cut on
+ * UTF-8 character boundaries, folded with CRLF SP.  Whitespace between
+ * encoded words is dropped by decoders, so the title comes back byte for
+ * byte.  Invalid UTF-8 (which the API never lets in) is cut anywhere.
  */
+static size_t
+notif_subject_take(const char *s, size_t i, size_t n)
+{
+	size_t take = n - i > 42 ? 42 : n - i;
+
+	while (i + take < n && take > 0 &&
+	    ((unsigned char)s[i + take] & 0xC0) == 0x80)
+		take--;
+	if (take == 0)	/* no boundary in reach: always move on */
+		take = n - i > 42 ? 42 : n - i;
+	return take;
+}
+
 char *
 notif_subject_encode(const char *s)
 {
-	size_t n = strlen(s), i = 0, j = 0, take;
+	size_t n = strlen(s), i, j = 0, take, cap = 1;
 	char *out;
 
-	if (notif_is_ascii(s))
+	if (notif_subject_plain(s))
 		return strdup(s);
-	if ((out = malloc(n * 2 + 64 + (n / 45 + 1) * 16)) == NULL)
+	/* Sized exactly by a first pass rather than by a formula. */
+	for (i = 0; i < n; i += take) {
+		take = notif_subject_take(s, i, n);
+		cap += (i > 0 ? 3 : 0) + 12 + (take + 2) / 3 * 4;
+	}
+	if ((out = malloc(cap)) == NULL)
 		return NULL;
-	while (i < n) {
-		take = n - i > 45 ? 45 : n - i;
-		while (i + take < n && take > 0 &&
-		    ((unsigned char)s[i + take] & 0xC0) == 0x80)
-			take--;
+	for (i = 0; i < n; i += take) {
+		take = notif_subject_take(s, i, n);
 		if (j > 0) {
 			memcpy(out + j, "\r\n ", 3);
 			j += 3;
 		}
 		memcpy(out + j, "=?UTF-8?B?", 10);
 		j += 10;
-		j += notif_b64((const unsigned char *)s + i, take, out + j);
+		j += base64_encode((const unsigned char *)s + i, take, out + j);
 		memcpy(out + j, "?=", 2);
 		j += 2;
-		i += take;
 	}
 	out[j] = '\0';
 	return out;
 }
 
-/* Tags after which the text version starts a new line. */
-static bool
-notif_tag_breaks(const char *tag, size_t n)
-{
-	static const char *const br[] = { "br", "p", "/p", "div", "/div",
-	    "li", "/li", "tr", "/tr", "h1", "/h1", "h2", "/h2", "h3", "/h3",
-	    "/h4", "/h5", "/h6", "/table", "/ul", "/ol", "hr", NULL };
-	int i;
-
-	for (i = 0; br[i] != NULL; i++)
-		if (strlen(br[i]) == n && strncasecmp(tag, br[i], n) == 0)
-			return true;
-	return false;
-}
-
-static const struct { const char *name; const char *text; } notif_entities[] = {
-	{ "amp", "&" }, { "lt", "<" }, { "gt", ">" }, { "quot", "\"" },
-	{ "apos", "'" }, { "nbsp", " " }, { "#39", "'" }, { NULL, NULL }
-};
-
-/* Decodes one entity at s (after '&'); returns bytes consumed or 0. */
-static size_t
-notif_entity(const char *s, char *out, size_t *j)
-{
-	size_t n = strcspn(s, ";< \t\r\n");
-	long cp;
-	int i;
-
-	if (s[n] != ';' || n == 0 || n > 8)
-		return 0;
-	for (i = 0; notif_entities[i].name != NULL; i++)
-		if (strlen(notif_entities[i].name) == n &&
-		    strncmp(s, notif_entities[i].name, n) == 0) {
-			out[(*j)++] = notif_entities[i].text[0];
-			return n + 1;
-		}
-	if (s[0] != '#')
-		return 0;
-	cp = s[1] == 'x' || s[1] == 'X' ? strtol(s + 2, NULL, 16) :
-	    strtol(s + 1, NULL, 10);
-	if (cp <= 0 || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-		return 0;
-	if (cp < 0x80)
-		out[(*j)++] = (char)cp;
-	else if (cp < 0x800) {
-		out[(*j)++] = (char)(0xC0 | (cp >> 6));
-		out[(*j)++] = (char)(0x80 | (cp & 0x3F));
-	} else if (cp < 0x10000) {
-		out[(*j)++] = (char)(0xE0 | (cp >> 12));
-		out[(*j)++] = (char)(0x80 | ((cp >> 6) & 0x3F));
-		out[(*j)++] = (char)(0x80 | (cp & 0x3F));
-	} else {
-		out[(*j)++] = (char)(0xF0 | (cp >> 18));
-		out[(*j)++] = (char)(0x80 | ((cp >> 12) & 0x3F));
-		out[(*j)++] = (char)(0x80 | ((cp >> 6) & 0x3F));
-		out[(*j)++] = (char)(0x80 | (cp & 0x3F));
-	}
-	return n + 1;
-}
-
-/* Skips a tag at s ('<'); returns the position after '>', noting breaks. */
-static const char *
-notif_skip_tag(const char *s, bool *brk, bool *skip_body)
-{
-	const char *name = s + 1, *end = strchr(s, '>');
-	size_t n = strcspn(name, " \t\r\n/>");
-
-	if (name[0] == '/')
-		n = 1 + strcspn(name + 1, " \t\r\n>");
-	*brk = notif_tag_breaks(name, n);
-	*skip_body = (n == 6 && strncasecmp(name, "script", 6) == 0) ||
-	    (n == 5 && strncasecmp(name, "style", 5) == 0);
-	return end ? end + 1 : s + strlen(s);
-}
-
-/* The text/plain alternative: tags dropped, entities decoded, lines kept. */
+/* The text/plain alternative: html.c's libxml2 walk does the work. */
 char *
 notif_html_to_text(const char *h)
 {
-	char *out = malloc(strlen(h) + 1);
-	bool brk, skip, space = false;
-	size_t j = 0, k;
-
-	if (out == NULL)
-		return NULL;
-	while (*h != '\0') {
-		if (*h == '<') {
-			h = notif_skip_tag(h, &brk, &skip);
-			if (skip) {
-				const char *close = strstr(h, "</");
-				h = close ? close : h + strlen(h);
-			}
-			if (brk && j > 0 && out[j - 1] != '\n') {
-				while (j > 0 && out[j - 1] == ' ')
-					j--;
-				out[j++] = '\n';
-			}
-			space = false;
-			continue;
-		}
-		if (*h == '&' && (k = notif_entity(h + 1, out, &j)) > 0) {
-			h += k + 1;
-			space = false;
-			continue;
-		}
-		if (isspace((unsigned char)*h)) {
-			if (!space && j > 0 && out[j - 1] != '\n')
-				out[j++] = ' ';
-			space = true;
-			h++;
-			continue;
-		}
-		space = false;
-		out[j++] = *h++;
-	}
-	while (j > 0 && (out[j - 1] == ' ' || out[j - 1] == '\n'))
-		j--;
-	out[j] = '\0';
-	return out;
+	return html_to_text(h, strlen(h));
 }
 
 /* Turns LF or CR into CRLF: what goes on the wire has no bare ones. */
@@ -504,7 +480,7 @@ notif_part(char *out, const char *boundary, const char *type, const char *s)
 	j = (size_t)sprintf(out, "--%s\r\nContent-Type: %s; charset=UTF-8\r\n"
 	    "Content-Transfer-Encoding: base64\r\n\r\n", boundary, type);
 	for (i = 0; i < n; i += 57) {
-		j += notif_b64((const unsigned char *)s + i, n - i > 57 ? 57 :
+		j += base64_encode((const unsigned char *)s + i, n - i > 57 ? 57 :
 		    n - i, out + j);
 		out[j++] = '\r';
 		out[j++] = '\n';
@@ -554,6 +530,23 @@ done:
 	return out;
 }
 
+/*
+ * The salt of a notification's Message-ID, derived from its row (id and
+ * creation time in microseconds), so every send of it, by any worker,
+ * after any crash, carries the same Message-ID and receivers can
+ * collapse duplicates; the time keeps ids of different databases apart.
+ */
+uint32_t
+notif_message_salt(int64_t id, int64_t created_us)
+{
+	char buf[48];
+	int n = snprintf(buf, sizeof(buf), "%lld:%lld", (long long)id,
+	    (long long)created_us);
+	uint64_t h = notif_hash(buf, (size_t)n);
+
+	return (uint32_t)(h ^ (h >> 32));
+}
+
 /* <id.salt@domain-of-from>: unique per notification, stable per send. */
 char *
 notif_message_id(int64_t id, uint32_t salt, const char *from)
@@ -565,6 +558,104 @@ notif_message_id(int64_t id, uint32_t salt, const char *from)
 	    at != NULL && at[1] != '\0' ? at + 1 : "notifyd.invalid") == -1)
 		return NULL;
 	return out;
+}
+
+/*
+ * The address as it goes on the wire: an internationalized domain as
+ * A-labels (IDNA2008 through libidn2), the local part as it is.  A
+ * non-ASCII local part needs SMTPUTF8, which only smtputf8 allows.
+ * *out is malloc'ed on success.
+ */
+enum notif_addr_rc
+notif_addr_wire(const char *a, bool smtputf8, char **out)
+{
+	const char *at = strrchr(a, '@');
+	char *ascii = NULL;
+	size_t llen, i;
+	int rc;
+
+	*out = NULL;
+	if (at == NULL)
+		return NOTIF_ADDR_BAD_DOMAIN;
+	llen = (size_t)(at - a);
+	for (i = 0; i < llen; i++)
+		if ((unsigned char)a[i] >= 0x80 && !smtputf8)
+			return NOTIF_ADDR_NEEDS_UTF8;
+	if (notif_is_ascii(at + 1))
+		return (*out = strdup(a)) == NULL ? NOTIF_ADDR_NOMEM :
+		    NOTIF_ADDR_OK;
+	rc = idn2_to_ascii_8z(at + 1, &ascii, IDN2_NFC_INPUT |
+	    IDN2_NONTRANSITIONAL);
+	if (rc != IDN2_OK)
+		return NOTIF_ADDR_BAD_DOMAIN;
+	if (llen + 1 + strlen(ascii) > NOTIF_ADDR_MAX) {
+		idn2_free(ascii);
+		return NOTIF_ADDR_BAD_DOMAIN;
+	}
+	if (asprintf(out, "%.*s@%s", (int)llen, a, ascii) == -1)
+		*out = NULL;
+	idn2_free(ascii);
+	return *out == NULL ? NOTIF_ADDR_NOMEM : NOTIF_ADDR_OK;
+}
+
+/* A from address email.allowed_from admits (email.from always is). */
+bool
+notif_from_allowed(const char *from, const struct notif_policy *p)
+{
+	const char *dom = strrchr(from, '@');
+	int i;
+
+	if (strcasecmp(from, p->from) == 0)
+		return true;
+	for (i = 0; i < p->nallowed; i++) {
+		const char *e = p->allowed[i];
+		if (e[0] == '@' ? dom != NULL && strcasecmp(dom, e) == 0 :
+		    strcasecmp(from, e) == 0)
+			return true;
+	}
+	return false;
+}
+
+static int
+notif_policy_addr(const char *field, const char *a, bool smtputf8,
+    struct notif_error *e)
+{
+	char *wire;
+
+	switch (notif_addr_wire(a, smtputf8, &wire)) {
+	case NOTIF_ADDR_OK:
+		free(wire);
+		return 0;
+	case NOTIF_ADDR_NEEDS_UTF8:
+		return notif_fail(e, 422, field, "has a non-ASCII local part, "
+		    "which needs SMTPUTF8 (email.smtputf8 is off)");
+	case NOTIF_ADDR_BAD_DOMAIN:
+		return notif_fail(e, 422, field, "has a domain that is not a "
+		    "valid internationalized domain name (IDNA2008)");
+	default:
+		return notif_fail(e, 500, field, "out of memory");
+	}
+}
+
+/*
+ * What a valid body must also meet to be sendable by this deployment:
+ * addresses the relay can take, a sender email.allowed_from admits.
+ * Refusals are 422 naming the field: never accept and then fail.
+ */
+int
+notif_check_policy(const struct notif_input *in, const struct notif_policy *p,
+    struct notif_error *e)
+{
+	if (notif_policy_addr("recipient", in->recipient, p->smtputf8, e) == -1)
+		return -1;
+	if (in->from == NULL)
+		return 0;
+	if (notif_policy_addr("from", in->from, p->smtputf8, e) == -1)
+		return -1;
+	if (!notif_from_allowed(in->from, p))
+		return notif_fail(e, 422, "from", "is not allowed "
+		    "(email.from or email.allowed_from)");
+	return 0;
 }
 
 /* Delay after the attempt-th failure: initial * multiplier^(n-1), capped. */

@@ -15,6 +15,7 @@
 #define NOTIF_ADDR_MAX	254
 #define NOTIF_TITLE_MAX	998
 #define NOTIF_KEY_MAX	255
+#define NOTIF_SUBJECT_PLAIN 68	/* longest subject sent unencoded */
 
 /* A validated POST body; strings point into the json object. */
 struct notif_input {
@@ -35,6 +36,21 @@ struct notif_error {
 	char		 name[64];	/* field, when not a static string */
 };
 
+/* What this deployment accepts beyond syntax (email.* settings). */
+struct notif_policy {
+	const char	*from;		/* email.from: always allowed */
+	char *const	*allowed;	/* email.allowed_from: "a@b", "@b" */
+	int		 nallowed;
+	bool		 smtputf8;	/* email.smtputf8 */
+};
+
+enum notif_addr_rc {
+	NOTIF_ADDR_OK,
+	NOTIF_ADDR_NEEDS_UTF8,		/* non-ASCII local part, no SMTPUTF8 */
+	NOTIF_ADDR_BAD_DOMAIN,		/* not convertible to A-labels */
+	NOTIF_ADDR_NOMEM,
+};
+
 /* What the mailer needs to build one message. */
 struct notif_msg {
 	const char	*from;
@@ -51,7 +67,15 @@ json_t	*notif_parse(const char *buf, size_t len, struct notif_error *)
 const char *notif_nul_member(json_t *obj);
 int	 notif_validate(json_t *body, size_t max_content, struct notif_input *,
 	    struct notif_error *) __attribute__((warn_unused_result));
+int	 notif_check_policy(const struct notif_input *,
+	    const struct notif_policy *, struct notif_error *)
+	    __attribute__((warn_unused_result));
 bool	 notif_addr_valid(const char *);
+enum notif_addr_rc notif_addr_wire(const char *, bool smtputf8, char **out)
+	    __attribute__((warn_unused_result));
+bool	 notif_from_allowed(const char *, const struct notif_policy *);
+size_t	 notif_text_clean(const char *in, size_t n, char *out, size_t cap);
+uint32_t notif_message_salt(int64_t id, int64_t created_us);
 bool	 notif_key_valid(const char *);
 char	*notif_subject_encode(const char *);
 char	*notif_html_to_text(const char *);

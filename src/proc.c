@@ -27,14 +27,29 @@
 volatile sig_atomic_t proc_stop;
 static int proc_parent_fd = -1;
 
-static const char *const proc_role_names[ROLE_MAX] = {
-	"api", "audit", "mailer", "sweeper"
-};
+/* The role table, handed down from main.c: proc.c knows no role. */
+static const struct proc_role *proc_roles;
+
+/* Registers the role table (ROLE_MAX rows); called once at start. */
+void
+proc_roles_set(const struct proc_role *table)
+{
+	proc_roles = table;
+}
+
+/* The row of role r, or NULL before registration or out of range. */
+const struct proc_role *
+proc_role(enum role r)
+{
+	return proc_roles != NULL && r < ROLE_MAX ? &proc_roles[r] : NULL;
+}
 
 const char *
 proc_role_name(enum role r)
 {
-	return r < ROLE_MAX ? proc_role_names[r] : "?";
+	const struct proc_role *pr = proc_role(r);
+
+	return pr != NULL ? pr->name : "?";
 }
 
 static void
@@ -101,13 +116,7 @@ proc_child_main(const struct proc_info *pi)
 	if (!proc_running())
 		_exit(0);
 
-	switch (pi->role) {
-	case ROLE_API:		rc = api_main(pi); break;
-	case ROLE_AUDIT:	rc = audit_main(pi); break;
-	case ROLE_MAILER:	rc = mailer_main(pi); break;
-	case ROLE_SWEEPER:	rc = sweeper_main(pi); break;
-	default:		rc = 1; break;
-	}
+	rc = pi->entry != NULL ? pi->entry(pi) : 1;
 	/* A child that never got ready stays STARTING: the master throttles it. */
 	if (stats_self != NULL && stats_self->state == SLOT_READY)
 		stats_set_state(SLOT_STOPPING);

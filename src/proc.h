@@ -1,5 +1,5 @@
 /*
- * proc.h - the child skeleton and the role table.
+ * proc.h - the child skeleton; the role table's row type.
  *
  * The master forks; proc_child_main() owns a child's whole life: name,
  * log tag, signals to flags, parent-death detection, exit codes.  A
@@ -11,21 +11,32 @@
 #include <signal.h>
 #include <stdbool.h>
 
-enum role {
-	ROLE_API,
-	ROLE_AUDIT,
-	ROLE_MAILER,
-	ROLE_SWEEPER,
-	ROLE_MAX
-};
+#include "role.h"
+
+struct conf;
 
 /* Exit codes a child returns to the master. */
 #define EXIT_CONFIG	78	/* EX_CONFIG: do not respawn until reload */
 
 enum proc_stop { STOP_NONE, STOP_GRACEFUL, STOP_FAST };
 
+struct proc_info;
+
+/*
+ * One row of the role table (main.c): the role's name (process title,
+ * log tag, metric label), the configuration key that says how many to
+ * run, the count that key gives, and the entry function.
+ */
+struct proc_role {
+	const char	*name;
+	const char	*count_key;
+	int		(*count)(const struct conf *);
+	int		(*entry)(const struct proc_info *);
+};
+
 struct proc_info {
 	enum role	 role;
+	int		(*entry)(const struct proc_info *);	/* run by proc */
 	int		 index;		/* 0..n-1 within the role */
 	int		 slot;		/* stats page slot */
 	unsigned	 gen;
@@ -35,16 +46,12 @@ struct proc_info {
 
 extern volatile sig_atomic_t proc_stop;
 
+void		 proc_roles_set(const struct proc_role *table);
+const struct proc_role *proc_role(enum role);
 const char	*proc_role_name(enum role);
 void		 proc_child_main(const struct proc_info *)
 		    __attribute__((noreturn));
 void		 proc_ready(void);
 bool		 proc_running(void);
-
-/* Role entry points: return an exit code. */
-int	api_main(const struct proc_info *);
-int	audit_main(const struct proc_info *);
-int	mailer_main(const struct proc_info *);
-int	sweeper_main(const struct proc_info *);
 
 #endif

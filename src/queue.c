@@ -19,7 +19,6 @@
 #include <time.h>
 
 #include "conf.h"
-#include "db.h"
 #include "kafka.h"
 #include "log.h"
 #include "notif.h"
@@ -31,13 +30,13 @@ struct queue_ticket {
 	pthread_mutex_t	 mu;
 	pthread_cond_t	 cv;
 	int		 refs;
-	int		 state;		/* 0 waiting, 1 acked, -1 failed */
+	enum queue_state state;
 	int64_t		 id;
 };
 
 struct queue {
 	rd_kafka_t	*rk;
-	struct db_pool	*pool;
+	struct queue_mark mark;
 	pthread_t	 poller, marker;
 	pthread_mutex_t	 mu;
 	pthread_cond_t	 cv;
@@ -97,7 +96,8 @@ queue_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 		    (long long)t->id, conf->email_topic, rd_kafka_err2str(m->err));
 	}
 	pthread_mutex_lock(&t->mu);
-	t->state = m->err == RD_KAFKA_RESP_ERR_NO_ERROR ? 1 : -1;
+	t->state = m->err == RD_KAFKA_RESP_ERR_NO_ERROR ? QUEUE_ACKED :
+	    QUEUE_FAILED;
 	pthread_cond_broadcast(&t->cv);
 	pthread_mutex_unlock(&t->mu);
 	queue_ticket_unref(t);
@@ -113,44 +113,14 @@ queue_poller(void *arg)
 	return NULL;
 }
 
-/*
- * Sets only queued_at: no indexed column changes, so the mark is a HOT
- * update when the page has room (sql/003_queued_mark.sql); the API shows
- * such a PENDING row as PROCESSING.  A join on the primary key, since
- * "id = ANY($1) AND status = ..." lets the planner AND in the status
- * index, whose dead entries grow with traffic until a vacuum.
- */
-static const char queue_sql_mark[] =
-    "UPDATE email_notifications n SET queued_at = now(), updated_at = now() "
-    "FROM unnest($1::bigint[]) AS a(id) "
-    "WHERE n.id = a.id AND n.status = 'PENDING' AND n.queued_at IS NULL";
-
-/* Writes "{1,2,3}" for the ids; returns the buffer. */
-static char *
-queue_ids_array(const int64_t *ids, size_t n)
-{
-	char *buf = malloc(n * 21 + 3), *p = buf;
-	size_t i;
-
-	if (buf == NULL)
-		return NULL;
-	*p++ = '{';
-	for (i = 0; i < n; i++)
-		p += sprintf(p, "%s%lld", i ? "," : "", (long long)ids[i]);
-	*p++ = '}';
-	*p = '\0';
-	return buf;
-}
-
-/* One UPDATE for every id acknowledged since the last one. */
+/* One mark for every id acknowledged since the last one. */
 int
 queue_flush_marks(struct queue *q)
 {
-	char err[DB_ERRLEN], *arr;
+	char err[512];
 	int64_t *ids;
 	size_t n;
-	PGresult *r;
-	PGconn *c;
+	int rc;
 
 	pthread_mutex_lock(&q->mu);
 	ids = q->acked;
@@ -160,25 +130,11 @@ queue_flush_marks(struct queue *q)
 	pthread_mutex_unlock(&q->mu);
 	if (n == 0)
 		return 0;
-	arr = queue_ids_array(ids, n);
-	free(ids);
-	if (arr == NULL)
-		return -1;
-	if ((c = db_pool_get(q->pool, err, sizeof(err))) == NULL ||
-	    (r = db_query(c, queue_sql_mark, 1, (const char *const *)&arr,
-	    err, sizeof(err))) == NULL) {
-		stats_add(CTR_DB_ERRORS, 1);
+	if ((rc = q->mark.mark(q->mark.arg, ids, n, err, sizeof(err))) == -1)
 		log_warnx("marking %zu notifications queued: %s (the sweeper "
 		    "will requeue them)", n, err);
-		if (c != NULL)
-			db_pool_put(q->pool, c);
-		free(arr);
-		return -1;
-	}
-	PQclear(r);
-	db_pool_put(q->pool, c);
-	free(arr);
-	return 0;
+	free(ids);
+	return rc;
 }
 
 /*
@@ -237,9 +193,11 @@ queue_producer(struct queue *q, char *err, size_t len)
 		"socket.nagle.disable", "true",
 		NULL
 	};
+	const struct kafka_opts ko = { conf->kafka_brokers,
+	    conf->kafka_properties.v, conf->kafka_properties.n };
 	rd_kafka_conf_t *kc;
 
-	if ((kc = kafka_conf_new(defaults, err, len)) == NULL)
+	if ((kc = kafka_conf_new(&ko, defaults, err, len)) == NULL)
 		return NULL;
 	rd_kafka_conf_set_dr_msg_cb(kc, queue_dr);
 	rd_kafka_conf_set_opaque(kc, q);
@@ -247,7 +205,7 @@ queue_producer(struct queue *q, char *err, size_t len)
 }
 
 struct queue *
-queue_new(struct db_pool *pool, char *err, size_t len)
+queue_new(const struct queue_mark *mark, char *err, size_t len)
 {
 	struct queue *q;
 
@@ -255,17 +213,28 @@ queue_new(struct db_pool *pool, char *err, size_t len)
 		snprintf(err, len, "out of memory");
 		return NULL;
 	}
-	q->pool = pool;
+	q->mark = *mark;
 	pthread_mutex_init(&q->mu, NULL);
 	pthread_cond_init(&q->cv, NULL);
-	if ((q->rk = queue_producer(q, err, len)) == NULL) {
-		free(q);
-		return NULL;
+	if ((q->rk = queue_producer(q, err, len)) == NULL)
+		goto fail;
+	if (pthread_create(&q->poller, NULL, queue_poller, q) != 0)
+		goto fail;
+	if (pthread_create(&q->marker, NULL, queue_marker, q) != 0) {
+		q->stop = 1;
+		pthread_join(q->poller, NULL);
+		goto fail;
 	}
-	if (pthread_create(&q->poller, NULL, queue_poller, q) != 0 ||
-	    pthread_create(&q->marker, NULL, queue_marker, q) != 0)
-		fatalx("pthread_create");
 	return q;
+fail:
+	if (q->rk != NULL) {
+		snprintf(err, len, "cannot start the producer's threads");
+		rd_kafka_destroy(q->rk);
+	}
+	pthread_mutex_destroy(&q->mu);
+	pthread_cond_destroy(&q->cv);
+	free(q);
+	return NULL;
 }
 
 /* Waits briefly for what is in flight, then stops the threads. */
@@ -309,21 +278,21 @@ queue_push(struct queue *q, int64_t id)
 	    t) == -1) {
 		stats_add(CTR_KAFKA_ERRORS, 1);
 		t->refs = 1;
-		t->state = -1;
+		t->state = QUEUE_FAILED;
 	}
 	return t;
 }
 
-/* 1 acked, 0 still waiting after timeout seconds, -1 failed. */
-int
+/* Acked, failed, or still waiting after timeout seconds. */
+enum queue_state
 queue_ticket_wait(struct queue_ticket *t, double timeout)
 {
 	struct timespec ts;
-	int state;
+	enum queue_state state;
 
 	queue_deadline(&ts, (long)(timeout * 1000));
 	pthread_mutex_lock(&t->mu);
-	while (t->state == 0)
+	while (t->state == QUEUE_WAITING)
 		if (pthread_cond_timedwait(&t->cv, &t->mu, &ts) == ETIMEDOUT)
 			break;
 	state = t->state;

@@ -56,23 +56,3 @@ stats_set_state(enum stats_state s)
 		__atomic_store_n(&stats_self->state, s, __ATOMIC_RELEASE);
 }
 
-/*
- * Reserves one send in the cluster-wide token bucket and returns when
- * it may happen (microseconds, same clock as now_us).  A CAS loop on a
- * single "next free time" value: every worker of every process shares
- * it, so N workers together never exceed the rate.  No burst credit is
- * saved up while idle.
- */
-int64_t
-stats_rate_reserve(double per_second, int64_t now_us)
-{
-	int64_t step = (int64_t)(1e6 / per_second), cur, next, at;
-
-	cur = __atomic_load_n(&stats->rate_next_us, __ATOMIC_RELAXED);
-	do {
-		at = cur > now_us ? cur : now_us;
-		next = at + step;
-	} while (!__atomic_compare_exchange_n(&stats->rate_next_us, &cur, next,
-	    false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
-	return at;
-}

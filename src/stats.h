@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "role.h"
+
 #define STATS_SLOTS	256
 
 enum stats_state {
@@ -42,6 +44,7 @@ enum stats_ctr {
 	CTR_AUDIT_RECORDED,
 	CTR_AUDIT_BATCHES,
 	CTR_DB_ERRORS,
+	CTR_DB_TIMEOUTS,
 	CTR_KAFKA_ERRORS,
 	CTR_MAX
 };
@@ -77,8 +80,8 @@ struct stats_lag {
 };
 
 struct stats_page {
-	uint64_t	restarts[8];	/* by role */
-	/* shared token bucket of email.rate_limit, in microseconds */
+	uint64_t	restarts[ROLE_MAX];	/* by role */
+	/* email.rate_limit's shared bucket, in microseconds (mailpolicy.c) */
 	int64_t		rate_next_us;
 	struct stats_slot slot[STATS_SLOTS];
 	/* written by the audit process only; seq is odd while it writes */
@@ -94,6 +97,5 @@ int	stats_init(void) __attribute__((warn_unused_result));
 void	stats_add(enum stats_ctr, uint64_t);
 void	stats_hist_observe(struct stats_hist *, uint64_t usec);
 void	stats_set_state(enum stats_state);
-int64_t	stats_rate_reserve(double per_second, int64_t now_us);
 
 #endif

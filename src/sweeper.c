@@ -17,7 +17,9 @@
 #include "conf.h"
 #include "db.h"
 #include "log.h"
+#include "notif_mark.h"
 #include "proc.h"
+#include "roles.h"
 #include "queue.h"
 #include "stats.h"
 #include "util.h"
@@ -42,7 +44,8 @@ static const char sweeper_sql[] =
     "FROM s WHERE n.id = s.id RETURNING n.id, s.why";
 
 struct sweeper {
-	PGconn		*db;
+	PGconn		*db;		/* link.conn */
+	struct db_link	 link;
 	struct db_pool	*pool;		/* the queue's marks */
 	struct queue	*queue;
 };
@@ -65,6 +68,19 @@ sweeper_pick(struct sweeper *s)
 	return res;
 }
 
+/* One debug line per requeued notification, its id as log context. */
+static void
+sweeper_log_row(const PGresult *res, int i, int acked)
+{
+	const char *why = PQgetvalue(res, i, 1);
+
+	log_ctx_int("notification_id", strtoll(PQgetvalue(res, i, 0), NULL, 10));
+	log_debug("sweep: requeued (%s)%s", why[0] == 'f' ? "failed" :
+	    why[0] == 'p' ? "unqueued pending" : "expired lease",
+	    acked ? "" : "; Kafka did not acknowledge it in time");
+	log_ctx_clear();
+}
+
 /* Queues the picked ids and waits (bounded) for Kafka to take them. */
 static int
 sweeper_queue(struct sweeper *s, const PGresult *res)
@@ -79,8 +95,11 @@ sweeper_queue(struct sweeper *s, const PGresult *res)
 		t[i] = queue_push(s->queue, strtoll(PQgetvalue(res, i, 0), NULL, 10));
 	for (i = 0; i < n; i++) {
 		double left = until - util_now();
-		if (t[i] != NULL)
-			acked += queue_ticket_wait(t[i], left > 0 ? left : 0) == 1;
+		int ok = t[i] != NULL &&
+		    queue_ticket_wait(t[i], left > 0 ? left : 0) == QUEUE_ACKED;
+
+		acked += ok;
+		sweeper_log_row(res, i, ok);
 		queue_ticket_free(t[i]);
 	}
 	free(t);
@@ -118,33 +137,42 @@ sweeper_sweep(struct sweeper *s)
 static bool
 sweeper_db(struct sweeper *s)
 {
+	const struct db_opts o = { conf->database_connect_timeout,
+	    conf->database_worker_statement_timeout, 0 };
 	char err[DB_ERRLEN];
 
-	if (!db_broken(s->db))
-		return true;
-	PQfinish(s->db);
-	if ((s->db = db_connect(conf->database_conninfo, err, sizeof(err))) == NULL)
+	s->link.conninfo = conf->database_conninfo;
+	s->link.opts = o;	/* no backoff: the sweep interval paces */
+	if (db_link_check(&s->link, err, sizeof(err)) == DB_LINK_FAILED)
 		log_warnx("sweep skipped: database: %s", err);
+	s->db = s->link.conn;
 	return s->db != NULL;
 }
 
 int
 sweeper_main(const struct proc_info *pi)
 {
+	const struct db_opts o = { conf->database_connect_timeout,
+	    conf->database_worker_statement_timeout, 0 };
 	struct sweeper s;
+	struct queue_mark mark = { notif_mark_queued, NULL };
 	char err[512];
 	double next;
 
 	memset(&s, 0, sizeof(s));
-	if ((s.db = db_connect(conf->database_conninfo, err, sizeof(err))) == NULL) {
+	s.link.conninfo = conf->database_conninfo;
+	s.link.opts = o;
+	if (db_link_check(&s.link, err, sizeof(err)) != DB_LINK_OPENED) {
 		log_error("database: %s", err);
 		return 1;	/* not ready: the master throttles our respawn */
 	}
-	if ((s.pool = db_pool_new(conf->database_conninfo, 1)) == NULL)
+	s.db = s.link.conn;
+	if ((s.pool = db_pool_new_opts(conf->database_conninfo, 1, &o)) == NULL)
 		fatalx("out of memory");
-	if ((s.queue = queue_new(s.pool, err, sizeof(err))) == NULL) {
+	mark.arg = s.pool;
+	if ((s.queue = queue_new(&mark, err, sizeof(err))) == NULL) {
 		log_error("email producer: %s", err);
-		PQfinish(s.db);
+		db_link_close(&s.link);
 		db_pool_free(s.pool);
 		return EXIT_CONFIG;
 	}
@@ -158,6 +186,6 @@ sweeper_main(const struct proc_info *pi)
 	}
 	queue_free(s.queue);
 	db_pool_free(s.pool);
-	PQfinish(s.db);
+	db_link_close(&s.link);
 	return 0;
 }

@@ -1,14 +1,19 @@
 #!/bin/sh
 # Runs notifyd locally on its embedded defaults, with throwaway servers:
 # PostgreSQL under ./var/pg, librdkafka's mock Kafka broker, and an SMTP
-# sink that keeps every mail as a file under ./var/mail.  Ctrl-C stops
-# everything.  Only the addresses of those servers are overridden, via
+# sink that keeps every mail as a file under ./var/mail ($RUN_DIR
+# instead of ./var when set).  Ctrl-C stops
+# everything.  The walk-through it prints runs as shown: a POST that is
+# delivered, and an order event (produced with kcat: the audit log is
+# indexed by the orderId of the events other services publish, not by
+# notifyd's own email messages) that /order/ORD-1 then returns.
+# Only the addresses of those servers are overridden, via
 # the NOTIFYD_* environment; every other setting is the built-in default.
 set -e
 cd "$(dirname "$0")/../.."
 sh contrib/dev/bootstrap.sh
 top=$(pwd)
-var=$top/var
+var=${RUN_DIR:-$top/var}	# where PostgreSQL, mail and logs go
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 PY=/usr/bin/python3
 HTTP_PORT=${NOTIFYD_HTTP_PORT:-8080}
@@ -41,6 +46,9 @@ cleanup() {
 		wait "$nd_pid" 2>/dev/null || true
 	[ -n "${kafka_pid:-}" ] && kill "$kafka_pid" 2>/dev/null || true
 	[ -n "${smtp_pid:-}" ] && kill "$smtp_pid" 2>/dev/null || true
+	# Wait for them: the broker may take a while to close under load,
+	# and nothing of ours should outlive the script.
+	for p in ${kafka_pid:-} ${smtp_pid:-}; do wait "$p" 2>/dev/null || true; done
 	run_pg "$PGBIN/pg_ctl" -D "$var/pg/data" -m fast -w stop >/dev/null 2>&1 || true
 	echo "stopped; data kept under $var"
 }
@@ -90,7 +98,12 @@ try:
   curl -s -X POST http://127.0.0.1:$HTTP_PORT/notification_service/api/notifications \\
     -H 'Content-Type: application/json' \\
     -d '{"type":"EMAIL","title":"Test Email","content":"<p>Hello from notifyd</p>","userId":1,"recipient":"test@example.com","metadata":{"testId":"TEST-001"}}'
-  ls var/mail/        # the delivered message
+  ls $var/mail/        # the delivered message
+  curl -s http://127.0.0.1:$HTTP_PORT/notification_service/api/notifications/1
+  # an order event from another service, then the audit log of that order
+  # (a new topic is picked up within about ten seconds):
+  echo '{"type":"order.created","orderId":"ORD-1","customerId":"C-1"}' |
+    kcat -P -b $brokers -t orders
   curl -s http://127.0.0.1:$HTTP_PORT/order/ORD-1   # the Kafka audit log
 Ctrl-C stops everything.
 MSG

@@ -1369,6 +1369,16 @@ def table(results):
     return "\n".join(lines), "\n".join(md)
 
 
+def kept_sections():
+    """Sections written by hand (t/bench/abuse.py's figures) survive."""
+    try:
+        text = (SRCDIR / "BENCHMARKS.md").read_text()
+    except OSError:
+        return ""
+    at = text.find("\n## Abuse")
+    return text[at:] if at >= 0 else ""
+
+
 def markdown(results, md_table, pg, started, elapsed):
     notes = []
     for r in results:
@@ -1398,7 +1408,7 @@ def markdown(results, md_table, pg, started, elapsed):
         "\n".join(notes) if notes else "(none)",
         "",
         ANALYSIS,
-        METHODS,
+        METHODS + kept_sections(),
     ])
 
 

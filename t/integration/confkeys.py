@@ -1,39 +1,45 @@
-"""The config key table of src/conf.c, read from the source.
+"""The config key table of src/conf.c, as the daemon itself reports it.
 
-Tests use it to hold the docs (etc/notifyd.conf.in, man/notifyd.conf.5,
-compose and Dockerfile variables) to the table without adding an option
-to the daemon.  Run as a script it prints the key entries of
-man/notifyd.conf.5 in man(7) markup:
+`notifyd --keys` prints the key table (name, type, default, bounds,
+choices, reload flag, help, environment name) and the environment
+aliases as JSON; tests use it to hold the docs (etc/notifyd.conf.in,
+man/notifyd.conf.5.in, compose and Dockerfile variables) to the table.
+It needs a built daemon (NOTIFYD_BUILDDIR or NOTIFYD_BIN, as nd.py).
+Run as a script it prints the key entries of man/notifyd.conf.5.in in
+man(7) markup:
 
     /usr/bin/python3 t/integration/confkeys.py man
 
-and with --write it replaces them in man/notifyd.conf.5 (between the
+and with --write it replaces them in man/notifyd.conf.5.in (between the
 BEGIN KEYS and END KEYS comments).
 """
+import functools
+import json
+import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-TYPES = {"CONF_BOOL": "boolean", "CONF_INT": "integer",
-         "CONF_FLOAT": "number", "CONF_STRING": "string",
-         "CONF_STRLIST": "list of strings"}
-# Defaults that are macros in the C source, as ./configure makes them.
-MACROS = {"NOTIFYD_SQLDIR": "DATADIR/notifyd/sql"}
 
 
 class Key:
-    """One K(...) entry: name, type, default, min, max, choices, reload,
-    help (strings as in the source, C literals decoded)."""
+    """One key: name, type, default (as the docs show it), min, max,
+    choices, reload, help, env."""
 
-    def __init__(self, args):
-        (self.name, self.ctype, self.field, self.default, self.min,
-         self.max, self.choices, reload, self.help) = args
-        self.type = TYPES[self.ctype]
-        self.reload = reload == "true"
+    def __init__(self, d):
+        self.name = d["name"]
+        self.type = d["type"]
+        self.default = d["doc_default"]
+        self.min, self.max = d["min"], d["max"]
+        self.choices = d["choices"]
+        self.reload = d["reload"]
+        self.help = d["help"]
+        self._env = d["env"]
 
     def env(self):
-        return "NOTIFYD_" + self.name.replace(".", "_").upper()
+        return self._env
 
     def section(self):
         return self.name.rsplit(".", 1)[0] if "." in self.name else ""
@@ -45,86 +51,34 @@ class Key:
         return "Key(%s)" % self.name
 
 
-def _split_args(text):
-    """Top-level comma-separated arguments of a macro call body."""
-    args, cur, depth, i = [], [], 0, 0
-    while i < len(text):
-        c = text[i]
-        if c == '"':
-            j = i + 1
-            while text[j] != '"':
-                j += 2 if text[j] == "\\" else 1
-            cur.append(text[i:j + 1])
-            i = j + 1
-            continue
-        if c == "(":
-            depth += 1
-        elif c == ")":
-            depth -= 1
-        if c == "," and depth == 0:
-            args.append("".join(cur))
-            cur = []
-        else:
-            cur.append(c)
-        i += 1
-    args.append("".join(cur))
-    return [_value(a.strip()) for a in args]
+def _notifyd():
+    if os.environ.get("NOTIFYD_BIN"):
+        return os.environ["NOTIFYD_BIN"]
+    build = Path(os.environ.get("NOTIFYD_BUILDDIR", REPO))
+    return str(build / "src/notifyd")
 
 
-def _value(arg):
-    """Adjacent C string literals joined and decoded; else the token."""
-    parts = re.findall(r'"((?:[^"\\]|\\.)*)"', arg)
-    if parts or arg.startswith('"'):
-        return "".join(bytes(p, "utf-8").decode("unicode_escape")
-                       for p in parts)
-    if arg == "NULL":
-        return None
-    try:
-        return float(arg)
-    except ValueError:
-        return MACROS.get(arg, arg)
+@functools.lru_cache(maxsize=None)
+def _table():
+    out = subprocess.run([_notifyd(), "--keys"], capture_output=True,
+                         text=True, timeout=30, check=True).stdout
+    return json.loads(out)
 
 
-def _body(text, start):
-    """The text between K( at start and its closing parenthesis."""
-    depth, i = 0, start
-    while True:
-        c = text[i]
-        if c == '"':
-            i += 1
-            while text[i] != '"':
-                i += 2 if text[i] == "\\" else 1
-        elif c == "(":
-            depth += 1
-        elif c == ")":
-            depth -= 1
-            if depth == 0:
-                return text[start + 1:i]
-        i += 1
-
-
-def keys(path=REPO / "src/conf.c"):
+def keys():
     """Every key of the table, in table order."""
-    text = Path(path).read_text()
-    table = text[text.index("conf_keys[] = {"):]
-    table = table[:table.index("{ NULL")]
-    out = []
-    for m in re.finditer(r"^K\(", table, re.M):
-        out.append(Key(_split_args(_body(table, m.start() + 1))))
-    return out
+    return [Key(d) for d in _table()["keys"]]
 
 
-def aliases(path=REPO / "src/conf.c"):
+def aliases():
     """{env name: key name} of conf_aliases[]."""
-    text = Path(path).read_text()
-    return dict(re.findall(r'\{\s*"(NOTIFYD_[A-Z_]+)",\s*"([a-z_.]+)"\s*\}',
-                           text))
+    return dict(_table()["aliases"])
 
 
-def env_names(path=REPO / "src/conf.c"):
+def env_names():
     """{every NOTIFYD_* variable the daemon reads: key name}."""
-    names = {k.env(): k.name for k in keys(path)}
-    names.update(aliases(path))
+    names = {k.env(): k.name for k in keys()}
+    names.update(aliases())
     return names
 
 
@@ -185,7 +139,7 @@ def man_keys():
     return "\n".join(lines)
 
 
-MAN5 = REPO / "man/notifyd.conf.5"
+MAN5 = REPO / "man/notifyd.conf.5.in"
 BEGIN = '.\\" BEGIN KEYS: generated by t/integration/confkeys.py man --write'
 END = '.\\" END KEYS'
 

@@ -419,7 +419,7 @@ def base_conf(pg_conninfo, kafka_bootstrap, smtp_url, port):
                                  "heartbeat.interval.ms=500",
                                  "topic.metadata.refresh.interval.ms=1000"]},
         "http": {"listen": "127.0.0.1", "port": port, "processes": 1,
-                 "threads": 4},
+                 "threads": 32},    # request threads: concurrent requests
         "email": {"enabled": False, "workers": 1,
                   "smtp": {"url": smtp_url, "connect_timeout": 2,
                            "timeout": 5},

@@ -83,7 +83,7 @@ def check_refusals(d, db, cases):
         status, body, headers = send()
         if (status != 400 or not isinstance(body, dict) or
                 body.get("field") != field or body.get("status") != 400 or
-                headers.get("Content-Type") != "application/json"):
+                headers.get("Content-Type") != "application/problem+json"):
             misses.append((field, status, body))
     assert not misses, misses
     assert metric(d, "notifyd_database_errors_total") == errors0

@@ -110,16 +110,16 @@ def test_error_bodies_are_json(conf, notifyd):
     d = notifyd(conf)
     status, body, headers = d.get("/no/such/path")
     assert (status, body["error"], body["status"]) == (404, "not found", 404)
-    assert headers["Content-Type"] == "application/json"
+    assert headers["Content-Type"] == "application/problem+json"
     status, body, headers = d.post("/health", body="x")
     assert (status, body["status"]) == (405, 405)
-    assert headers["Content-Type"] == "application/json"
+    assert headers["Content-Type"] == "application/problem+json"
     api = "/notification_service/api/notifications"
     status, body, headers = d.post(api, body=b"{" + b" " * 4096 + b"}",
                                    headers={"Content-Type":
                                             "application/json"})
     assert (status, body["status"]) == (413, 413), body
-    assert headers["Content-Type"] == "application/json"
+    assert headers["Content-Type"] == "application/problem+json"
     # No Content-Length to refuse early: the limit applies while reading.
     status, body = raw_request(d.port, "POST", api,
                                chunks=[b"{" + b" " * 1023] * 4 + [b"}"])

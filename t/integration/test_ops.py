@@ -31,8 +31,9 @@ REPO = nd.REPO
 UNIT_IN = REPO / "contrib/systemd/notifyd.service.in"
 COMPOSE = REPO / "docker-compose.yml"
 DOCKERFILE = REPO / "Dockerfile"
-MAN8 = REPO / "man/notifyd.8"
-MAN5 = REPO / "man/notifyd.conf.5"
+# The pages as built (./configure fills in date and version).
+MAN8 = nd.BUILDDIR / "man/notifyd.8"
+MAN5 = nd.BUILDDIR / "man/notifyd.conf.5"
 
 
 def need(tool, package):
@@ -884,7 +885,7 @@ def test_man5_lists_every_key():
     text = MAN5.read_text()
     entries = set(re.findall(r"^\.TP\n\.B (\S+)$", text, re.M))
     missing = [k.name for k in confkeys.keys() if k.name not in entries]
-    assert not missing, ("keys missing from man/notifyd.conf.5: %s; run "
+    assert not missing, ("keys missing from man/notifyd.conf.5.in: %s; run "
                          "/usr/bin/python3 t/integration/confkeys.py man --write"
                          % missing)
 
@@ -893,7 +894,7 @@ def test_man5_keys_match_the_table():
     block = confkeys.man_block(MAN5.read_text())
     assert block is not None, "BEGIN/END KEYS markers gone from notifyd.conf.5"
     assert block == confkeys.man_keys(), (
-        "man/notifyd.conf.5 is out of step with src/conf.c (type, default, "
+        "man/notifyd.conf.5.in is out of step with src/conf.c (type, default, "
         "bounds, reload or help changed): run /usr/bin/python3 "
         "t/integration/confkeys.py man --write")
 

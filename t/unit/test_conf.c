@@ -245,6 +245,63 @@ test_env_unknown(void **state)
 	assert_string_equal(err, "environme");
 }
 
+/* c dumped (-T) into a string; the caller frees it. */
+static char *
+dump_text(const struct conf *c)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	assert_non_null(f);
+	assert_int_equal(conf_dump(f, c), 0);
+	fclose(f);
+	return buf;
+}
+
+/* -T: file plus environment, secrets masked, and it loads back. */
+static void
+test_dump(void **state)
+{
+	char err[CONF_ERRLEN], *text;
+	struct conf *c, *back;
+
+	setenv("NOTIFYD_HTTP_PORT", "7001", 1);
+	c = load_text("http: { tokens = [ \"s3cretTOKEN:send,read\" ]; };\n"
+	    "database: { conninfo = \"host=db password='p w\\\\'x' "
+	    "user=u\"; };\n"
+	    "kafka: { properties = [ \"sasl.password=kpw\", \"acks=all\", "
+	    "\"client.id=a\\\"b\\\\c\" ]; };\n"
+	    "email: { from = \"ops@x.example\"; smtp: { url = "
+	    "\"smtp://bob:hunter2@mx.example:25\"; };\n"
+	    "  retry: { jitter = 0.25; }; };\n", err);
+	unsetenv("NOTIFYD_HTTP_PORT");
+	if (c == NULL)
+		fail_msg("%s", err);
+	text = dump_text(c);
+	assert_null(strstr(text, "s3cretTOKEN"));
+	assert_null(strstr(text, "p w"));
+	assert_null(strstr(text, "kpw"));
+	assert_null(strstr(text, "hunter2"));
+	assert_non_null(strstr(text, "\"********:send,read\""));
+	assert_non_null(strstr(text, "smtp://bob:********@mx.example:25"));
+	assert_non_null(strstr(text, "port = 7001;"));
+	back = load_text(text, err);
+	if (back == NULL)
+		fail_msg("%s", err);
+	assert_int_equal(back->http_port, 7001);
+	assert_string_equal(back->email_from, c->email_from);
+	assert_true(back->email_retry_jitter == 0.25);
+	assert_string_equal(back->database_conninfo,
+	    "host=db password=******** user=u");
+	assert_string_equal(back->kafka_properties.v[0], "sasl.password=********");
+	assert_string_equal(back->kafka_properties.v[1], "acks=all");
+	assert_string_equal(back->kafka_properties.v[2], "client.id=a\"b\\c");
+	conf_free(back);
+	conf_free(c);
+	free(text);
+}
+
 int
 main(void)
 {
@@ -257,6 +314,7 @@ main(void)
 		cmocka_unit_test(test_environment),
 		cmocka_unit_test(test_empty_values),
 		cmocka_unit_test(test_env_unknown),
+		cmocka_unit_test(test_dump),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -230,6 +230,68 @@ test_json_long(void **state)
 	log_init("master", "info", "text");
 }
 
+/* One event with context: a hostile topic, a partition, an offset. */
+static void
+log_with_ctx(void)
+{
+	log_ctx_str("topic", "orders\"}\n<3>x");
+	log_ctx_int("partition", 3);
+	log_ctx_int("offset", 9007199254740993LL);
+	log_ctx_str("msg", "refused: a fixed member");
+	log_ctx_str("Bad Key", "refused: not lower_snake");
+	log_ctx_int("partition", 4);	/* replaces, does not repeat */
+	log_warnx("commit failed");
+	log_ctx_clear();
+	log_info("after clear");
+}
+
+static void
+test_json_ctx_fields(void **state)
+{
+	json_error_t jerr;
+	json_t *j;
+	char *out, *second;
+
+	log_init("audit/0", "debug", "json");
+	out = capture(log_with_ctx);
+	second = strchr(out, '\n');
+	assert_non_null(second);
+	*second++ = '\0';
+	j = json_loads(out, JSON_REJECT_DUPLICATES, &jerr);
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_object_get(j, "msg")),
+	    "commit failed");
+	assert_string_equal(json_string_value(json_object_get(j, "topic")),
+	    "orders\"}\\n<3>x");
+	assert_int_equal(json_integer_value(json_object_get(j, "partition")),
+	    4);
+	assert_true(json_integer_value(json_object_get(j, "offset")) ==
+	    9007199254740993LL);
+	assert_null(json_object_get(j, "Bad Key"));
+	assert_int_equal(json_object_size(j), 8);
+	json_decref(j);
+	j = json_loads(second, 0, &jerr);
+	assert_non_null(j);
+	assert_null(json_object_get(j, "topic"));
+	assert_int_equal(json_object_size(j), 5);
+	json_decref(j);
+	log_init("master", "info", "text");
+}
+
+static void
+test_text_ctx_suffix(void **state)
+{
+	char *out;
+
+	log_init("audit/0", "debug", "text");
+	out = capture(log_with_ctx);
+	assert_non_null(strstr(out, ": commit failed topic=orders\"}\\n<3>x "
+	    "partition=4 offset=9007199254740993\n"));
+	assert_non_null(strstr(out, ": after clear\n"));
+	assert_null(strstr(out, "after clear topic"));
+	log_init("master", "info", "text");
+}
+
 int
 main(void)
 {
@@ -243,6 +305,8 @@ main(void)
 		cmocka_unit_test(test_text_line),
 		cmocka_unit_test(test_json_line),
 		cmocka_unit_test(test_json_long),
+		cmocka_unit_test(test_json_ctx_fields),
+		cmocka_unit_test(test_text_ctx_suffix),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
