@@ -16,24 +16,23 @@
 #include "api_audit.h"
 #include "api_db.h"
 #include "audit_extract.h"
+#include "audit_seed.h"
 #include "db.h"
 #include "isotime.h"
 #include "log.h"
 #include "notif.h"
 #include "stats.h"
 
-#define API_AUDIT_ISO(col) \
-	"to_char(" col " AT TIME ZONE 'UTC', " \
-	"'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')"
-
-/* The seed's to_dict columns, in the order api_audit_row() reads. */
-#define API_AUDIT_COLS \
-	"id, notification_id, customer_id, runner_id, order_id, event::text, " \
-	"status, " API_AUDIT_ISO("created_at") ", source_topic, event_type, " \
-	"correlation_id, source_service"
-/* ... then the Kafka position, for /audit/events. */
-#define API_AUDIT_KAFKA_COLS API_AUDIT_COLS \
-	", partition, \"offset\", " API_AUDIT_ISO("kafka_ts") ", kafka_ts_type"
+/* The seed endpoints' columns, in the order api_audit_seed_row() reads:
+ * the message as sent (jsonb would print 1e+16 as 10000000000000000,
+ * a float as an integer), created_at as the seed's naive UTC datetime. */
+#define API_AUDIT_SEED_COLS \
+	"notification_id, customer_id, runner_id, order_id, " \
+	"CASE WHEN value IS NULL OR event IS NULL THEN event::text " \
+	"ELSE convert_from(value, 'UTF8') END, " \
+	"status, to_char(created_at AT TIME ZONE 'UTC', " \
+	"'YYYY-MM-DD\"T\"HH24:MI:SS.US'), source_topic, event_type, " \
+	"correlation_id, source_service, partition IS NULL"
 
 
 /* The event column; numbers jansson cannot hold show as their digits. */
@@ -71,7 +70,7 @@ api_audit_row(const PGresult *res, int i)
 }
 
 /* A row of API_AUDIT_KAFKA_COLS: to_dict plus where Kafka had it. */
-static json_t *
+json_t *
 api_audit_kafka_row(const PGresult *res, int i)
 {
 	json_t *j = api_audit_row(res, i);
@@ -81,6 +80,93 @@ api_audit_kafka_row(const PGresult *res, int i)
 	json_object_set_new(j, "kafkaTimestamp", api_db_col_str(res, i, 14));
 	json_object_set_new(j, "kafkaTimestampType", api_db_col_str(res, i, 15));
 	return j;
+}
+
+/* A column as a JSON string, or def (a new reference) when NULL. */
+static json_t *
+api_audit_col_or(const PGresult *res, int row, int col, json_t *def)
+{
+	if (PQgetisnull(res, row, col))
+		return def;
+	json_decref(def);
+	return json_string(PQgetvalue(res, row, col));
+}
+
+/*
+ * The seed's values read from our columns: a manual row as stored, a
+ * message the seed could not have recorded (not a JSON object, ...)
+ * with the seed's defaults and its wrapper around whatever JSON it is.
+ */
+static void
+api_audit_seed_cols(struct audit_seed *s, const PGresult *res, int i,
+    json_t *msg, const char *created)
+{
+	bool manual = PQgetvalue(res, i, 11)[0] == 't';
+
+	s->event_type = api_db_col_str(res, i, 8);
+	s->runner_id = api_db_col_str(res, i, 2);
+	s->customer_id = api_audit_col_or(res, i, 1, manual ? json_null() :
+	    json_string(""));
+	s->order_id = api_audit_col_or(res, i, 3, manual ? json_null() :
+	    json_string(""));
+	s->correlation_id = api_audit_col_or(res, i, 9, manual ?
+	    json_null() : json_string(""));
+	s->source_service = api_audit_col_or(res, i, 10, manual ?
+	    json_null() : json_string("unknown"));
+	if (manual)
+		s->event = audit_seed_sorted(msg);
+	else
+		s->event = json_pack("{s:O,s:O,s:o,s:O,s:s,s:s}",
+		    "correlation_id", s->correlation_id, "event_type",
+		    s->event_type, "payload", audit_seed_sorted(msg),
+		    "source_service", s->source_service, "timestamp", created,
+		    "topic", PQgetvalue(res, i, 7));
+}
+
+/* One row of API_AUDIT_SEED_COLS as the seed's to_dict() returned it,
+ * keys in the order Flask's jsonify sorts them. */
+static json_t *
+api_audit_seed_row(const PGresult *res, int i)
+{
+	json_t *msg = api_audit_event_json(res, i, 4), *j;
+	struct audit_seed s;
+	char created[40];
+
+	snprintf(created, sizeof(created), "%s", PQgetvalue(res, i, 6));
+	audit_seed_isoformat(created);
+	if (PQgetvalue(res, i, 11)[0] == 't' || audit_seed_read(&s, msg,
+	    PQgetvalue(res, i, 7), created) == -1)
+		api_audit_seed_cols(&s, res, i, msg, created);
+	json_decref(msg);
+	j = json_pack("{s:o,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}",
+	    "correlationId", s.correlation_id, "createdAt", created,
+	    "customerId", s.customer_id, "event", s.event,
+	    "eventType", s.event_type,
+	    "notificationId", api_db_col_str(res, i, 0),
+	    "orderId", s.order_id, "runnerId", s.runner_id,
+	    "sourceService", s.source_service,
+	    "sourceTopic", api_db_col_str(res, i, 7),
+	    "status", api_db_col_str(res, i, 5));
+	memset(&s, 0, sizeof(s));	/* json_pack took every reference */
+	return j;
+}
+
+/* Sends j (taken) as the bytes Flask's jsonify sent: the seed's clients
+ * see the same body, not only the same values. */
+static void
+api_audit_seed_send(struct http_resp *rs, int status, json_t *j)
+{
+	char *body = audit_seed_dumps(j);
+
+	json_decref(j);
+	if (body == NULL) {
+		http_error(rs, 500, "out of memory", NULL);
+		return;
+	}
+	free(rs->text);
+	rs->text = body;
+	rs->status = status;
+	rs->content_type = "application/json";
 }
 
 /* Every row of res through fn, as a JSON array. */
@@ -97,8 +183,10 @@ api_audit_rows(const PGresult *res, json_t *(*fn)(const PGresult *, int),
 }
 
 static const char api_audit_sql_order[] =
-    "SELECT " API_AUDIT_COLS " FROM audit_events"
-    " WHERE order_id = $1 ORDER BY id LIMIT $2";
+    "SELECT " API_AUDIT_SEED_COLS " FROM audit_events"
+    " WHERE order_id = $1 AND (partition IS NULL"
+    "  OR audit_seed_match(event, 'order_id', 'orderId', $1))"
+    " ORDER BY id LIMIT $2";
 
 /* GET /order/{orderId}: every record of the order, oldest first. */
 void
@@ -118,13 +206,16 @@ api_audit_order(struct http_req *r, struct http_resp *rs)
 	p[1] = lim;
 	if ((res = api_db_query(r, rs, api_audit_sql_order, 2, p)) == NULL)
 		return;
-	http_json(rs, 200, api_audit_rows(res, api_audit_row, PQntuples(res)));
+	api_audit_seed_send(rs, 200, api_audit_rows(res, api_audit_seed_row,
+	    PQntuples(res)));
 	PQclear(res);
 }
 
 static const char api_audit_sql_latest[] =
-    "SELECT " API_AUDIT_COLS " FROM audit_events"
-    " WHERE order_id = $1 ORDER BY id DESC LIMIT 1";
+    "SELECT " API_AUDIT_SEED_COLS " FROM audit_events"
+    " WHERE order_id = $1 AND (partition IS NULL"
+    "  OR audit_seed_match(event, 'order_id', 'orderId', $1))"
+    " ORDER BY id DESC LIMIT 1";
 
 /* GET /order/{orderId}/latest: the newest record, 404 when none. */
 void
@@ -139,13 +230,15 @@ api_audit_order_latest(struct http_req *r, struct http_resp *rs)
 	if (PQntuples(res) == 0)
 		http_error(rs, 404, "no notifications for this order", "orderId");
 	else
-		http_json(rs, 200, api_audit_row(res, 0));
+		api_audit_seed_send(rs, 200, api_audit_seed_row(res, 0));
 	PQclear(res);
 }
 
 static const char api_audit_sql_customer[] =
-    "SELECT " API_AUDIT_COLS " FROM audit_events"
-    " WHERE customer_id = $1 ORDER BY id DESC LIMIT $2 OFFSET $3";
+    "SELECT " API_AUDIT_SEED_COLS " FROM audit_events"
+    " WHERE customer_id = $1 AND (partition IS NULL"
+    "  OR audit_seed_match(event, 'customer_id', 'customerId', $1))"
+    " ORDER BY id DESC LIMIT $2 OFFSET $3";
 
 /* GET /customer/{customerId}/notifications?limit=&offset=, newest first. */
 void
@@ -168,7 +261,8 @@ api_audit_customer(struct http_req *r, struct http_resp *rs)
 	p[2] = off;
 	if ((res = api_db_query(r, rs, api_audit_sql_customer, 3, p)) == NULL)
 		return;
-	http_json(rs, 200, api_audit_rows(res, api_audit_row, PQntuples(res)));
+	api_audit_seed_send(rs, 200, api_audit_rows(res, api_audit_seed_row,
+	    PQntuples(res)));
 	PQclear(res);
 }
 
@@ -203,7 +297,7 @@ static const char api_audit_sql_send[] =
     "INSERT INTO audit_events (customer_id, runner_id, order_id, event,"
     " source_topic, event_type, source_service)"
     " VALUES ($1, $2, $3, $4::jsonb, 'manual', 'manual', 'api')"
-    " RETURNING " API_AUDIT_COLS;
+    " RETURNING " API_AUDIT_SEED_COLS;
 
 /* The body as a JSON object: 415 when not said to be JSON, else 400
  * naming the member when it is not one. */
@@ -257,7 +351,7 @@ api_audit_send(struct http_req *r, struct http_resp *rs)
 	}
 	p[3] = ev;
 	if ((res = api_db_write(r, rs, api_audit_sql_send, 4, p)) != NULL) {
-		http_json(rs, 201, api_audit_row(res, 0));
+		api_audit_seed_send(rs, 201, api_audit_seed_row(res, 0));
 		PQclear(res);
 	}
 	free(ev);
@@ -265,7 +359,7 @@ api_audit_send(struct http_req *r, struct http_resp *rs)
 }
 
 /* An optional timestamp parameter; 400 naming it when malformed. */
-static int
+int
 api_audit_param_ts(struct http_req *r, const char *key, char *out,
     size_t len, const char **val, struct http_resp *rs)
 {
@@ -297,13 +391,39 @@ static const char api_audit_sql_events[] =
     "  AND ($9::bigint IS NULL OR id < $9)"
     " ORDER BY id DESC LIMIT $10";
 
+/* 1 when NDJSON is asked for (format=ndjson or Accept), 0 for JSON,
+ * -1 after a 400 for a format we do not know or a page parameter. */
+static int
+api_audit_ndjson(struct http_req *r, struct http_resp *rs)
+{
+	const char *f = http_query(r, "format"), *accept;
+
+	if (f == NULL) {
+		accept = http_header(r, "Accept");
+		if (accept == NULL || strstr(accept, "application/x-ndjson") ==
+		    NULL)
+			return 0;
+	} else if (strcmp(f, "json") == 0)
+		return 0;
+	else if (strcmp(f, "ndjson") != 0) {
+		http_error(rs, 400, "must be json or ndjson", "format");
+		return -1;
+	}
+	if (http_query(r, "limit") != NULL || http_query(r, "after") != NULL) {
+		http_error(rs, 400, "an NDJSON export takes the whole range: no "
+		    "limit or after", http_query(r, "limit") ? "limit" : "after");
+		return -1;
+	}
+	return 1;
+}
+
 /* GET /audit/events?...: newest first; "next" is the ?after= cursor. */
 void
 api_audit_events(struct http_req *r, struct http_resp *rs)
 {
 	static const char *const known[] = { "topic", "event_type",
 	    "correlation_id", "order_id", "customer_id", "source_service",
-	    "since", "until", "limit", "after", NULL };
+	    "since", "until", "limit", "after", "format", NULL };
 	char since[48], until[48], lim[24], aft[24];
 	long long limit, after;
 	const char *p[10];
@@ -311,8 +431,14 @@ api_audit_events(struct http_req *r, struct http_resp *rs)
 	json_t *next = NULL;
 	int i;
 
-	if (!http_params_known(r, known, rs) ||
-	    http_param_int(r, "limit", 50, 1, 1000, &limit, rs) == -1 ||
+	if (!http_params_known(r, known, rs))
+		return;
+	if ((i = api_audit_ndjson(r, rs)) != 0) {
+		if (i == 1)
+			api_audit_export(r, rs);
+		return;
+	}
+	if (http_param_int(r, "limit", 50, 1, 1000, &limit, rs) == -1 ||
 	    http_param_int(r, "after", 0, 1, (1LL << 62), &after, rs) == -1 ||
 	    api_audit_param_ts(r, "since", since, sizeof(since), &p[6], rs) ==
 	    -1 || api_audit_param_ts(r, "until", until, sizeof(until), &p[7],
@@ -410,12 +536,12 @@ api_audit_event(struct http_req *r, struct http_resp *rs)
 	PQclear(res);
 }
 
-/* Full scan grouped by partition: counts cost what the table holds. */
+/* audit_topic_stats, kept by the audit role with its rows: the answer
+ * costs the number of topic-partitions, not the rows. */
 static const char api_audit_sql_topics[] =
-    "SELECT source_topic, partition, count(*), max(\"offset\"), "
-    API_AUDIT_ISO("max(created_at)") ", " API_AUDIT_ISO("max(kafka_ts)")
-    " FROM audit_events WHERE partition IS NOT NULL"
-    " GROUP BY source_topic, partition ORDER BY source_topic, partition";
+    "SELECT source_topic, partition, count, last_offset, "
+    API_AUDIT_ISO("last_seen") ", " API_AUDIT_ISO("last_kafka_ts")
+    " FROM audit_topic_stats ORDER BY source_topic, partition";
 
 /* Adds one partition row to its topic's entry (rows come by topic). */
 static void

@@ -36,6 +36,7 @@
 #define AUDIT_BACKOFF_MAX	2.0
 #define AUDIT_IDLE_MS		500	/* poll timeout with nothing to do */
 #define AUDIT_STREAM_BYTES	(64 * 1024)	/* COPY data sent while filling */
+#define AUDIT_MAINT_S		60	/* partitions ahead, retention */
 
 struct audit {
 	rd_kafka_t	*rk;
@@ -52,6 +53,7 @@ struct audit {
 	struct backoff	 backoff;	/* of failed commits */
 	double		 retry_at;	/* util_now() of the next attempt */
 	int64_t		 missing;	/* start of a partition never stored */
+	double		 maint_at;	/* util_now() of the next upkeep */
 };
 
 /* False for internal topics (__*) and for audit.exclude. */
@@ -429,6 +431,9 @@ audit_consumer_new(struct audit *a, char *err, size_t len)
 		"queued.max.messages.kbytes", "8192",
 		/* per-partition consumer lag for /metrics */
 		"statistics.interval.ms", "5000",
+		/* A new topic must not revoke every partition (eager): with
+		 * it a busy topic stopped for a whole rebalance (5.5 s). */
+		"partition.assignment.strategy", "cooperative-sticky",
 		NULL
 	};
 	const struct kafka_opts ko = { conf->kafka_brokers,
@@ -583,6 +588,57 @@ audit_fini(struct audit *a)
 		regfree(&a->exclude);
 }
 
+static const char audit_sql_ensure[] =
+    "SELECT audit_partitions_ensure($1, 2)";
+static const char audit_sql_drop[] =
+    "SELECT audit_partitions_drop($1::interval)";
+
+/* Runs one upkeep function; its count, or -1 with err set. */
+static int
+audit_upkeep(struct audit *a, const char *sql, const char *arg, char *err,
+    size_t len)
+{
+	PGresult *r;
+	int n;
+
+	if ((r = db_query(a->db, sql, 1, &arg, err, len)) == NULL)
+		return -1;
+	n = atoi(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return n;
+}
+
+/*
+ * Every AUDIT_MAINT_S, between batches: the audit_events partitions two
+ * audit.partition spans ahead, and those past audit.retention dropped.
+ * A failure (a lock held by a long export, the database away) is logged
+ * and tried again next time; rows never wait for it.
+ */
+static void
+audit_maintain(struct audit *a)
+{
+	char err[DB_ERRLEN], keep[32];
+	int n;
+
+	a->maint_at = util_now() + AUDIT_MAINT_S;
+	if (a->failing || a->batch.n > 0 || audit_db(a, err, sizeof(err)) == -1)
+		return;
+	if ((n = audit_upkeep(a, audit_sql_ensure, conf->audit_partition, err,
+	    sizeof(err))) == -1)
+		log_warnx("cannot create audit_events partitions ahead: %s", err);
+	else if (n > 0)
+		log_info("created %d audit_events partitions (one a %s)", n,
+		    conf->audit_partition);
+	if (conf_span_parse(conf->audit_retention, keep, sizeof(keep)) != 1)
+		return;
+	if ((n = audit_upkeep(a, audit_sql_drop, keep, err, sizeof(err))) == -1)
+		log_warnx("cannot drop audit_events partitions older than %s: "
+		    "%s; trying again in %d s", keep, err, AUDIT_MAINT_S);
+	else if (n > 0)
+		log_info("dropped %d audit_events partitions older than %s", n,
+		    keep);
+}
+
 int
 audit_main(const struct proc_info *pi)
 {
@@ -612,6 +668,8 @@ audit_main(const struct proc_info *pi)
 		}
 		if (audit_due(&a))
 			(void)audit_flush(&a);
+		if (util_now() >= a.maint_at)
+			audit_maintain(&a);
 	}
 	rc = a.broken ? 1 : 0;
 	audit_fini(&a);

@@ -19,6 +19,9 @@ struct audit_pos {
 	rd_kafka_topic_t *rkt;
 	int32_t		 partition;
 	int64_t		 offset;
+	int64_t		 first;		/* lowest offset in the batch */
+	int64_t		 count;		/* rows of the partition in the batch */
+	int64_t		 kafka_ts;	/* newest Kafka timestamp (ms), or -1 */
 };
 
 /*
@@ -58,6 +61,12 @@ int	 audit_batch_drop(struct audit_batch *,
 enum audit_commit audit_batch_commit(PGconn *, const char *group,
 	    struct audit_batch *, int *recorded, char *err, size_t len)
 	    __attribute__((warn_unused_result));
+/* audit_offsets.c, inside the batch's transaction. */
+int	 audit_offsets_save(PGconn *, const char *group,
+	    const struct audit_batch *, bool counted, char *err, size_t len)
+	    __attribute__((warn_unused_result));
+int	 audit_guard(PGconn *, const struct audit_batch *, char *err,
+	    size_t len) __attribute__((warn_unused_result));
 int	 audit_offsets_load(PGconn *, const char *group,
 	    rd_kafka_topic_partition_list_t *, int64_t missing, char *err,
 	    size_t len) __attribute__((warn_unused_result));

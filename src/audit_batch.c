@@ -192,7 +192,22 @@ audit_pos_find(struct audit_batch *b, const rd_kafka_message_t *m)
 	p->rkt = m->rkt;
 	p->partition = m->partition;
 	p->offset = -1;
+	p->count = 0;
+	p->kafka_ts = -1;
 	return p;
+}
+
+/* Counts m in its partition's entry, for audit_topic_stats. */
+static void
+audit_pos_count(struct audit_pos *p, const rd_kafka_message_t *m)
+{
+	rd_kafka_timestamp_type_t type;
+	int64_t ts = rd_kafka_message_timestamp(m, &type);
+
+	if (p->count++ == 0 || m->offset < p->first)
+		p->first = m->offset;
+	if (type != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE && ts > p->kafka_ts)
+		p->kafka_ts = ts;
 }
 
 /* Starts the COPY data with the binary format's signature and header. */
@@ -232,6 +247,7 @@ audit_batch_add(struct audit_batch *b, rd_kafka_message_t *m)
 	}
 	if (m->offset > p->offset)
 		p->offset = m->offset;
+	audit_pos_count(p, m);
 	if (b->n == 0)
 		b->started_us = util_now_us();
 	b->msg[b->n++] = m;
@@ -331,13 +347,30 @@ static const char audit_sql_stage[] =
     " ON COMMIT DELETE ROWS";
 static const char audit_sql_stage_copy[] =
     "COPY audit_stage (" AUDIT_COLS ") FROM STDIN (FORMAT binary)";
+/* Only rows no copy of is recorded, in any time partition, and above
+ * what retention dropped (the guard's locks keep other writers of these
+ * partitions out meanwhile); only the rows really added are counted. */
 static const char audit_sql_replay[] =
-    "INSERT INTO audit_events (" AUDIT_COLS ")"
+    "WITH ins AS (INSERT INTO audit_events (" AUDIT_COLS ")"
     " SELECT source_topic, partition, \"offset\", key, value, headers,"
     "  kafka_ts, kafka_ts_type, audit_try_jsonb(event), event_type,"
     "  correlation_id, source_service, customer_id, runner_id, order_id"
-    " FROM audit_stage ORDER BY n"
-    " ON CONFLICT DO NOTHING";
+    " FROM audit_stage s WHERE NOT EXISTS (SELECT 1 FROM audit_events e"
+    "  WHERE e.source_topic = s.source_topic AND e.partition = s.partition"
+    "  AND e.\"offset\" = s.\"offset\")"
+    " AND s.\"offset\" > coalesce((SELECT t.dropped_through"
+    "  FROM audit_topic_stats t WHERE t.source_topic = s.source_topic"
+    "  AND t.partition = s.partition), -1) ORDER BY n"
+    " RETURNING source_topic, partition, \"offset\", kafka_ts, created_at),"
+    " st AS (INSERT INTO audit_topic_stats AS s"
+    " SELECT source_topic, partition, count(*), max(\"offset\"),"
+    "  max(created_at), max(kafka_ts) FROM ins GROUP BY 1, 2 ORDER BY 1, 2"
+    " ON CONFLICT (source_topic, partition) DO UPDATE"
+    " SET count = s.count + EXCLUDED.count,"
+    "  last_offset = GREATEST(s.last_offset, EXCLUDED.last_offset),"
+    "  last_seen = GREATEST(s.last_seen, EXCLUDED.last_seen),"
+    "  last_kafka_ts = GREATEST(s.last_kafka_ts, EXCLUDED.last_kafka_ts))"
+    " SELECT count(*) FROM ins";
 
 /* Keeps the server's message and SQLSTATE of a failed result. */
 static void
@@ -471,7 +504,8 @@ audit_replay(PGconn *c, struct audit_batch *b, int *recorded, char *state,
 	PGresult *r;
 	int i, rc = -1;
 
-	if (db_exec(c, audit_sql_stage, err, len) == -1 ||
+	if (audit_guard(c, b, err, len) == -1 ||
+	    db_exec(c, audit_sql_stage, err, len) == -1 ||
 	    buf_reserve(&stage, sizeof(audit_copy_header)) == -1)
 		goto out;
 	memcpy(stage.p, audit_copy_header, sizeof(audit_copy_header));
@@ -484,7 +518,7 @@ audit_replay(PGconn *c, struct audit_batch *b, int *recorded, char *state,
 	if (audit_copy(c, audit_sql_stage_copy, &stage, state, err, len) == -1 ||
 	    (r = db_query(c, audit_sql_replay, 0, NULL, err, len)) == NULL)
 		goto out;
-	*recorded = atoi(PQcmdTuples(r));
+	*recorded = atoi(PQgetvalue(r, 0, 0));
 	PQclear(r);
 	rc = 0;
 out:
@@ -492,83 +526,12 @@ out:
 	return rc;
 }
 
-/* Text arrays for unnest(): '{"topic",...}', '{0,...}', '{42,...}'. */
-struct audit_arrays {
-	struct db_arr	 t, p, o;
-	const char	*tv, *pv, *ov;	/* the closed literals */
-};
-
-static void
-audit_arrays_add(struct audit_arrays *a, const char *topic, int32_t part,
-    int64_t off)
-{
-	db_arr_text(&a->t, topic);
-	db_arr_int(&a->p, part);
-	db_arr_int(&a->o, off);
-}
-
-/* Closes the three arrays ('{}' when empty); -1 when out of memory. */
-static int
-audit_arrays_end(struct audit_arrays *a)
-{
-	a->tv = db_arr_end(&a->t);
-	a->pv = db_arr_end(&a->p);
-	a->ov = db_arr_end(&a->o);
-	return a->tv != NULL && a->pv != NULL && a->ov != NULL ? 0 : -1;
-}
-
-static void
-audit_arrays_free(struct audit_arrays *a)
-{
-	db_arr_free(&a->t);
-	db_arr_free(&a->p);
-	db_arr_free(&a->o);
-}
-
-/* Ordered by topic and partition: concurrent writers never deadlock. */
-static const char audit_sql_offsets_save[] =
-    "INSERT INTO kafka_offsets (group_id, topic, partition, \"offset\")"
-    " SELECT $1, t, p, o"
-    " FROM unnest($2::text[], $3::integer[], $4::bigint[]) AS u(t, p, o)"
-    " ORDER BY t, p"
-    " ON CONFLICT (group_id, topic, partition) DO UPDATE"
-    " SET \"offset\" = GREATEST(kafka_offsets.\"offset\", EXCLUDED.\"offset\"),"
-    "  updated_at = now()";
-
-/* Moves each partition's stored offset up to the batch's last one. */
-static int
-audit_offsets_save(PGconn *c, const char *group, const struct audit_batch *b,
-    char *err, size_t len)
-{
-	struct audit_arrays a;
-	const char *params[4];
-	PGresult *r = NULL;
-	int i;
-
-	memset(&a, 0, sizeof(a));
-	for (i = 0; i < b->npos; i++)
-		audit_arrays_add(&a, rd_kafka_topic_name(b->pos[i].rkt),
-		    b->pos[i].partition, b->pos[i].offset);
-	if (audit_arrays_end(&a) == -1)
-		snprintf(err, len, "out of memory");
-	else {
-		params[0] = group;
-		params[1] = a.tv;
-		params[2] = a.pv;
-		params[3] = a.ov;
-		r = db_query(c, audit_sql_offsets_save, 4, params, err, len);
-	}
-	audit_arrays_free(&a);
-	PQclear(r);
-	return r != NULL ? 0 : -1;
-}
-
 /* One transaction: the rows (by COPY, or the replay path) and offsets. */
 static int
 audit_tx(PGconn *c, const char *group, struct audit_batch *b, bool replay,
     int *recorded, char *state, char *err, size_t len)
 {
-	int rc;
+	int rc, g;
 
 	state[0] = '\0';
 	if (!replay && b->stream == c && !b->stream_failed)
@@ -583,9 +546,16 @@ audit_tx(PGconn *c, const char *group, struct audit_batch *b, bool replay,
 	}
 	b->stream = NULL;
 	b->stream_failed = false;
+	if (rc == 0 && !replay && (g = audit_guard(c, b, err, len)) != 0) {
+		if (g > 0) {	/* a copy is recorded: the replay path sorts */
+			snprintf(state, 6, "23505");
+			snprintf(err, len, "%d partitions already recorded", g);
+		}
+		rc = -1;
+	}
 	if (rc == 0 && !replay)
 		*recorded = b->n;
-	if (rc == 0 && audit_offsets_save(c, group, b, err, len) == 0 &&
+	if (rc == 0 && audit_offsets_save(c, group, b, !replay, err, len) == 0 &&
 	    db_exec(c, "COMMIT", err, len) == 0)
 		return 0;
 	if (!db_broken(c))
@@ -616,52 +586,4 @@ audit_batch_commit(PGconn *c, const char *group, struct audit_batch *b,
 	if (audit_tx(c, group, b, true, recorded, state, err, len) == 0)
 		return AUDIT_COMMITTED;
 	return AUDIT_RETRY;
-}
-
-/* ---- offsets on assignment ---- */
-
-static const char audit_sql_offsets_load[] =
-    "SELECT o.topic, o.partition, o.\"offset\" FROM kafka_offsets o"
-    " JOIN unnest($2::text[], $3::integer[]) AS u(t, p)"
-    "  ON o.topic = u.t AND o.partition = u.p"
-    " WHERE o.group_id = $1";
-
-/*
- * Sets each partition's start: after its stored offset, or missing
- * (RD_KAFKA_OFFSET_BEGINNING or _END) when the group has none.
- */
-int
-audit_offsets_load(PGconn *c, const char *group,
-    rd_kafka_topic_partition_list_t *parts, int64_t missing, char *err,
-    size_t len)
-{
-	rd_kafka_topic_partition_t *tp;
-	struct audit_arrays a;
-	const char *params[3];
-	PGresult *r = NULL;
-	int i;
-
-	memset(&a, 0, sizeof(a));
-	for (i = 0; i < parts->cnt; i++)
-		audit_arrays_add(&a, parts->elems[i].topic,
-		    parts->elems[i].partition, 0);
-	if (audit_arrays_end(&a) == -1)
-		snprintf(err, len, "out of memory");
-	else {
-		params[0] = group;
-		params[1] = a.tv;
-		params[2] = a.pv;
-		r = db_query(c, audit_sql_offsets_load, 3, params, err, len);
-	}
-	audit_arrays_free(&a);
-	if (r == NULL)
-		return -1;
-	for (i = 0; i < parts->cnt; i++)
-		parts->elems[i].offset = missing;
-	for (i = 0; i < PQntuples(r); i++)
-		if ((tp = rd_kafka_topic_partition_list_find(parts,
-		    PQgetvalue(r, i, 0), atoi(PQgetvalue(r, i, 1)))) != NULL)
-			tp->offset = strtoll(PQgetvalue(r, i, 2), NULL, 10) + 1;
-	PQclear(r);
-	return 0;
 }

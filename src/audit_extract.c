@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "audit_extract.h"
+#include "audit_seed.h"
 #include "base64.h"
 
 /* Names tried in order, per field; NULL-terminated. */
@@ -118,9 +119,14 @@ audit_scalar(struct audit_fields *f, enum audit_field af, json_t *v)
 		s->p = f->num[af];
 		s->len = strlen(s->p);
 	} else if (json_is_real(v)) {
-		snprintf(f->num[af], sizeof(f->num[af]), "%.17g",
-		    json_real_value(v));
+		/* As the seed's str() printed it: 1.0, 0.1, 1e+16. */
+		audit_seed_float(json_real_value(v), f->num[af],
+		    sizeof(f->num[af]));
 		s->p = f->num[af];
+		s->len = strlen(s->p);
+	} else if (json_is_boolean(v) && af >= AUDIT_F_CUSTOMER_ID) {
+		/* The seed's str(True): an id the seed would match. */
+		s->p = json_is_true(v) ? "True" : "False";
 		s->len = strlen(s->p);
 	} else
 		return;

@@ -155,13 +155,20 @@ K("audit.topics", CONF_STRING, audit_topics, "^[^_].*", 0, 0, NULL,
 K("audit.exclude", CONF_STRING, audit_exclude, "", 0, 0, NULL,
   "regex of topics not to record; empty = none"),
 K("audit.metadata_refresh", CONF_INT, audit_metadata_refresh, "3000",
-  100, 3600000, NULL, "ms between topic list refreshes"),
+  100, 3600000, NULL, "ms between topic list refreshes; a new topic is "
+  "recorded after the next refresh plus one group rebalance"),
 K("audit.start_from", CONF_STRING, audit_start_from, "earliest", 0, 0,
   "earliest|latest", "where a partition with no stored offset starts"),
 K("audit.batch_size", CONF_INT, audit_batch_size, "5000", 1, 1000000, NULL,
   "rows per database transaction at most"),
 K("audit.batch_linger", CONF_INT, audit_batch_linger, "50", 0, 60000, NULL,
   "ms a batch may wait to fill"),
+K("audit.partition", CONF_STRING, audit_partition, "day", 0, 0,
+  "hour|day|week|month", "time span of one audit_events partition; the "
+  "audit role creates them two spans ahead"),
+K("audit.retention", CONF_STRING, audit_retention, "", 0, 0, NULL,
+  "drop the audit_events partitions that ended longer ago than this: a "
+  "number and h, d or w (\"90d\"); empty keeps everything"),
 K("audit.synchronous_commit", CONF_BOOL, audit_synchronous_commit, "false",
   0, 0, NULL, "wait for PostgreSQL's WAL flush at each batch commit; "
   "off is safe: a commit lost in a crash loses its offsets too, and the "
@@ -647,6 +654,32 @@ conf_check_from(const struct conf *c, const char *file, char *err, size_t len)
 	return 0;
 }
 
+/*
+ * "90d", "12h", "2w" as a PostgreSQL interval ("90 days") into out (if
+ * not NULL): 1; empty: 0 (off); anything else: -1.
+ */
+int
+conf_span_parse(const char *s, char *out, size_t len)
+{
+	static const char *const units[] = { "h", "hours", "d", "days", "w",
+	    "weeks", NULL };
+	size_t n = strspn(s, "0123456789");
+	int i;
+
+	if (*s == '\0')
+		return 0;
+	if (n == 0 || n > 6 || strtol(s, NULL, 10) == 0)
+		return -1;
+	for (i = 0; units[i] != NULL; i += 2)
+		if (strcmp(s + n, units[i]) == 0) {
+			if (out != NULL)
+				snprintf(out, len, "%.*s %s", (int)n, s,
+				    units[i + 1]);
+			return 1;
+		}
+	return -1;
+}
+
 /* Checks what no single key can: list formats and key combinations. */
 static int
 conf_check(const struct conf *c, const char *file, char *err, size_t len)
@@ -667,6 +700,10 @@ conf_check(const struct conf *c, const char *file, char *err, size_t len)
 	}
 	if (conf_check_from(c, file, err, len) == -1)
 		return -1;
+	if (conf_span_parse(c->audit_retention, NULL, 0) == -1)
+		return conf_errf(err, len, "%s: audit.retention: \"%s\" is not "
+		    "a number followed by h, d or w (\"90d\"), nor empty", file,
+		    c->audit_retention);
 	if (strncmp(c->email_smtp_url, "smtp://", 7) != 0 &&
 	    strncmp(c->email_smtp_url, "smtps://", 8) != 0)
 		return conf_errf(err, len, "%s: email.smtp.url: must start "

@@ -80,6 +80,8 @@ struct conf {
 	char	*audit_start_from;
 	int	 audit_batch_size;
 	int	 audit_batch_linger;
+	char	*audit_partition;
+	char	*audit_retention;
 	bool	 audit_synchronous_commit;
 
 	bool	 sweeper_enabled;
@@ -113,6 +115,9 @@ struct conf_key {
 
 extern const struct conf_key conf_keys[];
 extern const struct conf *conf;		/* the current snapshot */
+/* An audit.retention span as a PostgreSQL interval: 1, 0 when empty,
+ * -1 when malformed. */
+int	 conf_span_parse(const char *s, char *out, size_t len);
 
 struct conf	*conf_load(const char *path, char *err, size_t errlen)
 		    __attribute__((warn_unused_result));

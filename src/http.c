@@ -333,14 +333,40 @@ http_account(const struct http_req *r, int status)
 	    (uint64_t)(util_now_us() - r->started_us));
 }
 
+/* Adds the headers, queues mr and counts the request. */
+static enum MHD_Result
+http_queue(struct http_req *r, struct http_resp *rs, struct MHD_Response *mr)
+{
+	enum MHD_Result ret;
+	int i;
+
+	if (rs->content_type != NULL)
+		MHD_add_response_header(mr, "Content-Type", rs->content_type);
+	for (i = 0; i < rs->nheader; i++)
+		MHD_add_response_header(mr, rs->header[i].name,
+		    rs->header[i].value);
+	if (r->srv->draining)	/* steer keep-alive clients to a live process */
+		MHD_add_response_header(mr, "Connection", "close");
+	ret = MHD_queue_response(r->conn, (unsigned)rs->status, mr);
+	MHD_destroy_response(mr);
+	http_account(r, rs->status);
+	return ret;
+}
+
 static enum MHD_Result
 http_send(struct http_req *r, struct http_resp *rs)
 {
 	struct MHD_Response *mr;
-	enum MHD_Result ret;
 	char *out;
-	int i;
 
+	if (rs->stream != NULL && rs->json == NULL) {
+		mr = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN,
+		    64 * 1024, rs->stream, rs->stream_cls, rs->stream_free);
+		if (mr == NULL)
+			return MHD_NO;
+		rs->stream = NULL;	/* stream_free now belongs to mr */
+		return http_queue(r, rs, mr);
+	}
 	if (rs->json != NULL) {
 		out = json_dumps(rs->json, JSON_COMPACT | JSON_REAL_PRECISION(15));
 		if (rs->content_type == NULL)
@@ -357,17 +383,7 @@ http_send(struct http_req *r, struct http_resp *rs)
 		free(out);
 		return MHD_NO;
 	}
-	if (rs->content_type != NULL)
-		MHD_add_response_header(mr, "Content-Type", rs->content_type);
-	for (i = 0; i < rs->nheader; i++)
-		MHD_add_response_header(mr, rs->header[i].name,
-		    rs->header[i].value);
-	if (r->srv->draining)	/* steer keep-alive clients to a live process */
-		MHD_add_response_header(mr, "Connection", "close");
-	ret = MHD_queue_response(r->conn, (unsigned)rs->status, mr);
-	MHD_destroy_response(mr);
-	http_account(r, rs->status);
-	return ret;
+	return http_queue(r, rs, mr);
 }
 
 /* Runs the handler: rs gets the answer. */
@@ -377,7 +393,7 @@ http_run(struct http_req *r, struct http_resp *rs)
 	memset(rs, 0, sizeof(*rs));
 	rs->status = 500;
 	http_dispatch(r, rs);
-	if (rs->json == NULL && rs->text == NULL)
+	if (rs->json == NULL && rs->text == NULL && rs->stream == NULL)
 		http_error(rs, rs->status, "internal error", NULL);
 }
 
@@ -390,6 +406,8 @@ http_reply(struct http_req *r, struct http_resp *rs)
 	ret = http_send(r, rs);
 	json_decref(rs->json);
 	free(rs->text);
+	if (rs->stream != NULL)	/* an error replaced it, or MHD refused it */
+		rs->stream_free(rs->stream_cls);
 	memset(rs, 0, sizeof(*rs));
 	return ret;
 }

@@ -51,6 +51,12 @@ struct http_resp {
 	const char	*content_type;
 	struct http_resp_header header[HTTP_MAX_HEADERS];
 	int		 nheader;
+	/* A body streamed in chunks instead (json and text NULL): libmicro-
+	 * httpd calls stream for each piece and stream_free once at the end,
+	 * also when the client went away. */
+	MHD_ContentReaderCallback stream;
+	MHD_ContentReaderFreeCallback stream_free;
+	void		*stream_cls;
 };
 
 typedef void (*http_handler)(struct http_req *, struct http_resp *);

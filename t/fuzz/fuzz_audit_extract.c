@@ -6,11 +6,14 @@
  * to a text column) and at most AUDIT_FIELD_MAX bytes; event_type is
  * never empty; bytes become JSON that jansson can dump, text exactly
  * as given, anything else as padded base64; a UTF-8 cut stays in bounds
- * and on a character boundary.
+ * and on a character boundary.  The seed's view (src/audit_seed.c) of
+ * any JSON object: its jsonify bytes are ASCII, end in a newline and
+ * read back as the same JSON.
  */
 #include "config.h"
 
 #include "audit_extract.h"
+#include "audit_seed.h"
 #include "fuzz.h"
 
 static void
@@ -85,6 +88,32 @@ fuzz_check_cut(const uint8_t *data, size_t size)
 		    "character", n);
 }
 
+static void
+fuzz_check_seed(const uint8_t *data, size_t size)
+{
+	json_t *msg = audit_json_load((const char *)data, size), *back;
+	struct audit_seed s;
+	char *out;
+	size_t i, n;
+
+	if (msg == NULL || audit_seed_read(&s, msg, "t", "ts") == -1) {
+		json_decref(msg);
+		return;
+	}
+	FUZZ_CHECK((out = audit_seed_dumps(s.event)) != NULL, "no bytes");
+	n = strlen(out);
+	FUZZ_CHECK(n > 0 && out[n - 1] == '\n', "no final newline");
+	for (i = 0; i < n; i++)
+		FUZZ_CHECK((unsigned char)out[i] < 0x80, "byte %zu not ASCII", i);
+	back = json_loads(out, JSON_ALLOW_NUL, NULL);
+	FUZZ_CHECK(back != NULL && json_equal(back, s.event),
+	    "does not read back: %s", out);
+	json_decref(back);
+	free(out);
+	audit_seed_clear(&s);
+	json_decref(msg);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -92,5 +121,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_check_bytes(data, size);
 	fuzz_check_header(data, size);
 	fuzz_check_cut(data, size);
+	fuzz_check_seed(data, size);
 	return 0;
 }

@@ -289,7 +289,8 @@ def test_run_local_walkthrough_does_what_it_says():
             return rows if rows else None
         rows = nd.wait_until(order, timeout=40, interval=0.5)
         assert rows[0]["orderId"] == "ORD-1"
-        assert rows[0]["event"]["type"] == "order.created"
+        # event is the Flask service's wrapper (issue 13)
+        assert rows[0]["event"]["event_type"] == "order.created"
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGINT)

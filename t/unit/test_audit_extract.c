@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "audit_extract.h"
+#include "audit_seed.h"
 
 /* Extracts from a C string and checks every field (NULL = SQL NULL). */
 static void
@@ -241,6 +242,76 @@ test_bytes_json(void **state)
 	free(s);
 }
 
+/* Python's repr() of floats, as the seed's str() printed its ids. */
+static void
+test_seed_float(void **state)
+{
+	static const struct { double d; const char *want; } c[] = {
+		{ 1.0, "1.0" }, { 0.1, "0.1" }, { -0.0, "-0.0" },
+		{ 1e16, "1e+16" }, { 1.5e16, "1.5e+16" }, { 1e15,
+		"1000000000000000.0" }, { 0.0001, "0.0001" }, { 1e-05, "1e-05" },
+		{ 123.456, "123.456" }, { 1e100, "1e+100" }, { 2.5e-7,
+		"2.5e-07" }, { 1.7976931348623157e308,
+		"1.7976931348623157e+308" }, { 5e-324, "5e-324" },
+		{ 12345678901234567.0, "1.2345678901234568e+16" },
+	};
+	char buf[32];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		audit_seed_float(c[i].d, buf, sizeof(buf));
+		assert_string_equal(buf, c[i].want);
+	}
+}
+
+/* The seed's reading: defaults, str() of ids, 'None' as missing. */
+static void
+test_seed_read(void **state)
+{
+	json_t *m = json_loads("{\"type\":\"\",\"source\":null,\"payload\":"
+	    "{\"customer_id\":null,\"customerId\":\"x\",\"runnerId\":false,"
+	    "\"orderId\":2.0}}", 0, NULL);
+	struct audit_seed s;
+
+	(void)state;
+	assert_int_equal(audit_seed_read(&s, m, "t", "ts"), 0);
+	assert_string_equal(json_string_value(s.event_type), "");
+	assert_true(json_is_null(s.source_service));
+	assert_string_equal(json_string_value(s.correlation_id), "");
+	assert_string_equal(json_string_value(s.customer_id), "");
+	assert_string_equal(json_string_value(s.runner_id), "False");
+	assert_string_equal(json_string_value(s.order_id), "2.0");
+	assert_true(json_is_null(json_object_get(s.event, "source_service")));
+	assert_string_equal(json_string_value(json_object_get(s.event,
+	    "event_type")), "");
+	audit_seed_clear(&s);
+	json_decref(m);
+	m = json_loads("{\"payload\":[1]}", 0, NULL);
+	assert_int_equal(audit_seed_read(&s, m, "t", "ts"), -1);
+	json_decref(m);
+	m = json_loads("{\"type\":{\"a\":1}}", 0, NULL);
+	assert_int_equal(audit_seed_read(&s, m, "t", "ts"), -1);
+	json_decref(m);
+}
+
+/* Flask's jsonify bytes: lower-case \u, surrogate pairs, repr floats. */
+static void
+test_seed_dumps(void **state)
+{
+	json_t *j = json_pack("{s:s,s:[f,f,i,b,n]}", "a",
+	    "caf\xc3\xa9 \xf0\x9f\x98\x80 /\t\x7f\"\\", "b", 0.30000000000000004,
+	    1e16, (json_int_t)-7, 1);
+	char *s = audit_seed_dumps(j);
+
+	(void)state;
+	assert_string_equal(s, "{\"a\":\"caf\\u00e9 \\ud83d\\ude00 /\\t"
+	    "\\u007f\\\"\\\\\",\"b\":[0.30000000000000004,1e+16,-7,true,"
+	    "null]}\n");
+	free(s);
+	json_decref(j);
+}
+
 int
 main(void)
 {
@@ -253,6 +324,9 @@ main(void)
 		cmocka_unit_test(test_long_fields_are_cut),
 		cmocka_unit_test(test_utf8),
 		cmocka_unit_test(test_bytes_json),
+		cmocka_unit_test(test_seed_float),
+		cmocka_unit_test(test_seed_read),
+		cmocka_unit_test(test_seed_dumps),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
