@@ -59,8 +59,10 @@ def count(db, where="TRUE", params=None):
                      params)
 
 
-def wait_count(db, n, timeout=20, where="partition IS NOT NULL"):
+def wait_count(db, n, timeout=60, where="partition IS NOT NULL"):
     """Waits until exactly-or-more n Kafka rows are recorded; returns it."""
+    # 60 s: the first consumer-group join against the mock broker has
+    # taken over 20 s on a loaded machine; a wait, so a pass costs nothing.
     return nd.wait_until(lambda: count(db, where) >= n and count(db, where),
                          timeout, msg="%d audit rows" % n)
 
