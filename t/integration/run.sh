@@ -12,6 +12,6 @@ for mod in pytest psycopg2 aiosmtpd kafka; do
 		exit 1
 	fi
 done
-exec "$PY" -m pytest -p no:cacheprovider -ra \
+exec "$PY" -m pytest -p no:cacheprovider -ra --durations=15 \
 	--junitxml="${NOTIFYD_BUILDDIR:-.}/t/integration/results.xml" \
 	${NOTIFYD_PYTEST_ARGS:-} t/integration
