@@ -19,6 +19,7 @@
 #include "audit_extract.h"
 #include "audit_seed.h"
 #include "base64.h"
+#include "utf8.h"
 
 /* Names tried in order, per field; NULL-terminated. */
 static const char *const audit_names[AUDIT_F_MAX][4] = {
@@ -41,54 +42,10 @@ audit_field_name(enum audit_field af)
 	return af < AUDIT_F_MAX ? names[af] : "?";
 }
 
-/* Length of the UTF-8 sequence starting at p, or 0 when invalid. */
-static size_t
-audit_utf8_seq(const unsigned char *p, size_t left)
-{
-	size_t n, i;
-	unsigned cp;
-
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
-		n = 2, cp = p[0] & 0x1f;
-	else if (p[0] >= 0xe0 && p[0] <= 0xef)
-		n = 3, cp = p[0] & 0x0f;
-	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-		n = 4, cp = p[0] & 0x07;
-	else
-		return 0;
-	if (n > left)
-		return 0;
-	for (i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3f);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 ||
-	    cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
-
 bool
 audit_utf8_text(const void *vp, size_t len)
 {
-	const unsigned char *p = vp;
-	size_t i = 0, n;
-
-	while (i < len) {
-		if (p[i] == 0)
-			return false;
-		if (p[i] < 0x80) {
-			i++;
-			continue;
-		}
-		if ((n = audit_utf8_seq(p + i, len - i)) == 0)
-			return false;
-		i += n;
-	}
-	return true;
+	return utf8_valid(vp, len);
 }
 
 size_t

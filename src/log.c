@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "utf8.h"
 
 static char	log_role[32] = "master";
 static int	log_max = LOG_LVL_INFO;
@@ -73,35 +74,6 @@ log_level_name(int lvl)
 	}
 }
 
-/* Length of the valid UTF-8 sequence at p (1..4), or 0 when invalid. */
-static size_t
-log_utf8_seq(const unsigned char *p, size_t left, unsigned *cpp)
-{
-	size_t n, i;
-	unsigned cp;
-
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
-		n = 2, cp = p[0] & 0x1f;
-	else if (p[0] >= 0xe0 && p[0] <= 0xef)
-		n = 3, cp = p[0] & 0x0f;
-	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-		n = 4, cp = p[0] & 0x07;
-	else
-		return 0;
-	if (n > left)
-		return 0;
-	for (i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3f);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 ||
-	    cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	*cpp = cp;
-	return n;
-}
-
 /*
  * Valid characters that still mislead a reader: C1 controls, the line
  * and paragraph separators some viewers break on, and the bidi
@@ -131,7 +103,6 @@ static size_t
 log_escape_one(char e[16], const unsigned char *p, size_t left, size_t *k)
 {
 	size_t n, i;
-	unsigned cp;
 
 	if (p[0] >= 0x20 && p[0] < 0x7f && p[0] != '\\') {
 		e[0] = (char)p[0];
@@ -145,8 +116,8 @@ log_escape_one(char e[16], const unsigned char *p, size_t left, size_t *k)
 		*k = 2;
 		return 1;
 	}
-	n = p[0] >= 0x80 ? log_utf8_seq(p, left, &cp) : 0;
-	if (n > 0 && !log_utf8_hidden(cp)) {
+	n = p[0] >= 0x80 ? utf8_char((const char *)p, left) : 0;
+	if (n > 0 && !log_utf8_hidden(utf8_codepoint((const char *)p, n))) {
 		memcpy(e, p, n);
 		*k = n;
 		return n;

@@ -57,6 +57,20 @@ utf8_char(const char *s, size_t n)
 	return len;
 }
 
+/* The code point of the len-byte sequence at s, which utf8_char accepted. */
+unsigned
+utf8_codepoint(const char *s, size_t len)
+{
+	static const unsigned char lead_mask[] = { 0, 0x7f, 0x1f, 0x0f, 0x07 };
+	const unsigned char *u = (const unsigned char *)s;
+	unsigned cp = u[0] & lead_mask[len < 5 ? len : 0];
+	size_t i;
+
+	for (i = 1; i < len; i++)
+		cp = (cp << 6) | (u[i] & 0x3f);
+	return cp;
+}
+
 /* Whether n bytes at s are strict UTF-8 without NUL. */
 bool
 utf8_valid(const char *s, size_t n)

@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 size_t	 utf8_char(const char *s, size_t n);
+unsigned utf8_codepoint(const char *s, size_t len);
 bool	 utf8_valid(const char *s, size_t n);
 char	*utf8_escape(const char *s, size_t n, char *out, size_t len);
 size_t	 utf8_url_decode(char *s);

@@ -122,6 +122,24 @@ test_exhaustive(void **state)
 	assert_int_equal(bad, 0);
 }
 
+/* utf8_codepoint on what utf8_char accepted: one of each length. */
+static void
+test_codepoint(void **state)
+{
+	static const struct { const char *s; unsigned cp; } t[] = {
+		{ "A", 0x41 }, { "\xc3\xa9", 0xe9 }, { "\xe2\x80\xa8", 0x2028 },
+		{ "\xe2\x82\xac", 0x20ac }, { "\xf0\x9f\x98\x80", 0x1f600 },
+		{ "\xf4\x8f\xbf\xbf", 0x10ffff },
+	};
+	size_t i, n;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		n = utf8_char(t[i].s, strlen(t[i].s));
+		assert_int_equal(n, strlen(t[i].s));
+		assert_int_equal(utf8_codepoint(t[i].s, n), t[i].cp);
+	}
+}
+
 static void
 test_escape(void **state)
 {
@@ -171,6 +189,7 @@ main(void)
 		cmocka_unit_test(test_valid_text),
 		cmocka_unit_test(test_invalid_text),
 		cmocka_unit_test(test_exhaustive),
+		cmocka_unit_test(test_codepoint),
 		cmocka_unit_test(test_escape),
 		cmocka_unit_test(test_url_decode),
 	};
