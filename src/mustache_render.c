@@ -24,7 +24,8 @@
 /* Nodes run, list passes and context entries probed, per render. */
 #define MUSTACHE_MAX_STEPS	10000000
 #define MUSTACHE_MAX_OUTPUT	((size_t)16 << 20)
-#define MUSTACHE_MAX_DEPTH	16
+#define MUSTACHE_MAX_DEPTH	16	/* partials, when opts say 0 */
+#define MUSTACHE_DEPTH_CAP	1000	/* partials, whatever opts say */
 #define MUSTACHE_INLINE_CTX	32
 #define MUSTACHE_INLINE_FRAMES	16
 
@@ -596,8 +597,9 @@ mustache_render(const struct mustache *t, json_t *data,
 	st.out0 = out->len;
 	st.max_out = opts->max_output > 0 ? opts->max_output :
 	    MUSTACHE_MAX_OUTPUT;
-	st.max_depth = opts->max_depth > 0 ? opts->max_depth :
-	    MUSTACHE_MAX_DEPTH;
+	st.max_depth = opts->max_depth <= 0 ? MUSTACHE_MAX_DEPTH :
+	    opts->max_depth > MUSTACHE_DEPTH_CAP ? MUSTACHE_DEPTH_CAP :
+	    opts->max_depth;
 	st.ctx = st.ctx_inline;
 	st.capctx = MUSTACHE_INLINE_CTX;
 	st.fr = st.fr_inline;

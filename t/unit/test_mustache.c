@@ -213,9 +213,9 @@ test_parse_errors(void **state)
 	expect_parse_error("{{#a}}{{^b}}{{/b}}", 1, 1,
 	    "unclosed section {{#a}}");
 	expect_parse_error("{{#a}}\n {{/b}}", 2, 2,
-	    "{{/b}} does not close {{#a}} of 1:1");
+	    "{{/b}} does not close {{#a}} (opened at 1:1)");
 	expect_parse_error("{{#a}}{{^b}}{{/a}}", 1, 13,
-	    "{{/a}} does not close {{^b}} of 1:7");
+	    "{{/a}} does not close {{^b}} (opened at 1:7)");
 	expect_parse_error("\n\n{{/a}}", 3, 1, "{{/a}} closes no section");
 	expect_parse_error("{{=<%>=}}", 1, 1, "bad delimiter change: "
 	    "want two delimiters apart, like {{=<% %>=}}");
@@ -363,9 +363,10 @@ test_partial_depth(void **state)
 	o.max_depth = 3;
 	expect_render_error("{{>self}}", "{}", &o, 1, 2,
 	    "partials nested deeper than 3 in partial \"self\"");
-	o.max_depth = 100000;	/* a loop, not the C stack, carries depth */
+	/* a loop, not the C stack, carries depth; heap use is capped too */
+	o.max_depth = 100000;
 	expect_render_error("{{>self}}", "{}", &o, 1, 2,
-	    "partials nested deeper than 100000 in partial \"self\"");
+	    "partials nested deeper than 1000 in partial \"self\"");
 	expect_render_error("ok\n{{>bad}}", "{}", &o, 2, 2,
 	    "partial \"bad\": unclosed section {{#a}}");
 	/* exponential fan-out (7^10 empty partials) ends at the step bound */
