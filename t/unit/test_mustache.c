@@ -375,6 +375,36 @@ test_partial_depth(void **state)
 	    "rendering takes more than 10000000 steps in partial \"p8\"");
 }
 
+/* Counts the callback's calls: arg is an int. */
+static const char *
+counting_partial(void *arg, const char *name, size_t *len)
+{
+	(*(int *)arg)++;
+	if (strcmp(name, "p") != 0)
+		return NULL;
+	*len = 7;
+	return "<{{.}}>";
+}
+
+/* The callback is asked once per name per render, even for names it
+ * does not know, and a name with a NUL is never asked for. */
+static void
+test_partial_cache(void **state)
+{
+	struct mustache_opts o = html;
+	int calls = 0;
+
+	o.partial = counting_partial;
+	o.partial_arg = &calls;
+	RENDER_OK("{{#l}}{{>p}}{{>q}}{{/l}}", "{\"l\":[1,2,3]}", &o,
+	    "<1><2><3>");
+	assert_int_equal(calls, 2);
+	calls = 0;
+	RENDER_OK("{{=<% %>=}}<%#l%><%{.}%><%>p%><%/l%>", "{\"l\":[\"&\"]}",
+	    &o, "&<&amp;>");
+	assert_int_equal(calls, 1);
+}
+
 /* ---- hostile input ---- */
 
 /* s repeated n times. */
@@ -523,6 +553,7 @@ main(void)
 		cmocka_unit_test(test_values),
 		cmocka_unit_test(test_partial_indent),
 		cmocka_unit_test(test_partial_depth),
+		cmocka_unit_test(test_partial_cache),
 		cmocka_unit_test(test_deep_nesting),
 		cmocka_unit_test(test_nul_bytes),
 		cmocka_unit_test(test_huge),
