@@ -15,6 +15,8 @@
 #include "api_db.h"
 #include "api_notify.h"
 #include "api_ops.h"
+#include "api_prefs.h"
+#include "api_suppress.h"
 #include "conf.h"
 #include "db.h"
 #include "http.h"
@@ -47,6 +49,14 @@ static const struct http_route api_routes[] = {
 	{ "GET",  "/audit/events/{}",                                 "read", api_audit_event,        API_POOL_AUDIT, { "id" },         "audit_event" },
 	{ "GET",  "/audit/topics",                                    "read", api_audit_topics,       API_POOL_AUDIT, { NULL },         "audit_topics" },
 	{ "GET",  "/audit/tail",                                      "read", api_audit_tail,         API_POOL_AUDIT, { NULL },         "audit_tail" },
+	{ "GET",    "/notification_service/api/suppressions",            "admin", api_suppress_list,   API_POOL_MAIN, { NULL },      "suppress_list" },
+	{ "GET",    "/notification_service/api/suppressions/{}",         "admin", api_suppress_get,    API_POOL_MAIN, { "address" }, "suppress_get" },
+	{ "PUT",    "/notification_service/api/suppressions/{}",         "admin", api_suppress_put,    API_POOL_MAIN, { "address" }, "suppress_put" },
+	{ "DELETE", "/notification_service/api/suppressions/{}",         "admin", api_suppress_delete, API_POOL_MAIN, { "address" }, "suppress_delete" },
+	{ "GET",    "/notification_service/api/users/{}/preferences",    "preferences", api_prefs_get, API_POOL_MAIN, { "userId" },  "prefs_get" },
+	{ "PUT",    "/notification_service/api/users/{}/preferences",    "preferences", api_prefs_put, API_POOL_MAIN, { "userId" },  "prefs_put" },
+	{ "GET",    "/unsubscribe/{}",                                   NULL,    api_prefs_unsub_page, API_POOL_MAIN, { "token" },  "unsubscribe_page" },
+	{ "POST",   "/unsubscribe/{}",                                   NULL,    api_prefs_unsub_post, API_POOL_MAIN, { "token" },  "unsubscribe" },
 	{ NULL }
 };
 

@@ -16,6 +16,7 @@
 #include "api_db.h"
 #include "api_notify.h"
 #include "api_store.h"
+#include "api_suppress.h"
 #include "conf.h"
 #include "db.h"
 #include "log.h"
@@ -250,7 +251,7 @@ static const char api_notify_sql_by_key[] =
 static int
 api_notify_insert(struct http_req *r, struct http_resp *rs,
     const struct notif_input *in, const char *key, const char *hash,
-    struct api_store_req *q)
+    struct api_store_req *q, const char *category)
 {
 	char *uid = json_dumps(in->user_id, JSON_ENCODE_ANY | JSON_COMPACT);
 	char *meta = in->metadata ? json_dumps(in->metadata, JSON_COMPACT |
@@ -266,6 +267,7 @@ api_notify_insert(struct http_req *r, struct http_resp *rs,
 	q->recipient = in->recipient;
 	q->from = in->from;
 	q->metadata = meta;
+	q->category = category;
 	if (uid == NULL || (in->metadata != NULL && meta == NULL))
 		snprintf(q->err, sizeof(q->err), "out of memory");
 	else
@@ -335,21 +337,23 @@ api_notify_create(struct http_req *r, struct http_resp *rs)
 {
 	struct notif_input in;
 	struct api_store_req q;
-	const char *key;
+	const char *key, *category;
 	char hash[24], *canon;
-	json_t *body;
+	json_t *body, *j;
 	int stored;
 
 	if (api_notify_disabled(r, rs))
 		return;
 	if ((body = api_notify_parse(r, rs, &in)) == NULL ||
-	    api_notify_key(r, rs, &key) == -1)
+	    api_notify_key(r, rs, &key) == -1 ||
+	    api_suppress_category(body, &category, rs) == -1)
 		goto out;
 	canon = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
 	snprintf(hash, sizeof(hash), "%016llx", (unsigned long long)
 	    notif_hash(canon ? canon : "", canon ? strlen(canon) : 0));
 	free(canon);
-	if ((stored = api_notify_insert(r, rs, &in, key, hash, &q)) == -1)
+	if ((stored = api_notify_insert(r, rs, &in, key, hash, &q,
+	    category)) == -1)
 		goto out;
 	if (stored == 0) {
 		api_notify_replay(r, rs, key, hash);
@@ -358,7 +362,9 @@ api_notify_create(struct http_req *r, struct http_resp *rs)
 	stats_add(CTR_NOTIF_ACCEPTED, 1);
 	/* PROCESSING as the Go service answers: committed, and handed to
 	 * the store thread to produce (the sweeper if Kafka is away). */
-	http_json(rs, 202, api_notify_accepted(&in, q.id, q.at, "PROCESSING"));
+	j = api_notify_accepted(&in, q.id, q.at, "PROCESSING");
+	api_suppress_accepted(j, category, q.suppressed);
+	http_json(rs, 202, j);
 	http_resp_header(rs, "Location", NOTIFY_PATH "/%lld", (long long)q.id);
 out:
 	json_decref(body);
@@ -422,7 +428,7 @@ api_notify_status_ok(const char *s)
 {
 	return s == NULL || strcmp(s, "PENDING") == 0 ||
 	    strcmp(s, "PROCESSING") == 0 || strcmp(s, "SENT") == 0 ||
-	    strcmp(s, "FAILED") == 0;
+	    strcmp(s, "FAILED") == 0 || strcmp(s, "SUPPRESSED") == 0;
 }
 
 /* Newest first; "next" is the cursor for ?after= when more may follow. */
@@ -443,8 +449,8 @@ api_notify_list(struct http_req *r, struct http_resp *rs)
 	    http_param_int(r, "after", 0, 1, (1LL << 62), &after, rs) == -1)
 		return;
 	if (!api_notify_status_ok(http_query(r, "status"))) {
-		http_error(rs, 400, "status must be PENDING, PROCESSING, SENT or "
-		    "FAILED", "status");
+		http_error(rs, 400, "status must be PENDING, PROCESSING, SENT, "
+		    "FAILED or SUPPRESSED", "status");
 		return;
 	}
 	snprintf(lim, sizeof(lim), "%lld", limit);

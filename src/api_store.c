@@ -52,19 +52,25 @@ struct api_store {
  */
 static const char api_store_sql_insert[] =
     "WITH v AS ("
-    " SELECT nextval('email_notifications_id_seq') AS id, t.*"
+    " SELECT nextval('email_notifications_id_seq') AS id, t.*,"
+    "  email_suppression_reason(t.rcpt, t.uid::jsonb, t.cat) AS sr"
     " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
-    "  $5::text[], $6::text[], $7::text[], $8::text[]) WITH ORDINALITY"
-    "  AS t(k, h, title, content, uid, rcpt, from_addr, meta, ord)),"
+    "  $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])"
+    "  WITH ORDINALITY"
+    "  AS t(k, h, title, content, uid, rcpt, from_addr, meta, cat, ord)),"
     " i AS (INSERT INTO email_notifications (id, idempotency_key,"
-    "  request_hash, title, content, user_id, recipient, from_addr, metadata)"
+    "  request_hash, title, content, user_id, recipient, from_addr, metadata,"
+    "  category, status, suppressed_reason)"
     " SELECT id, k, h, title, content, uid::jsonb, rcpt, from_addr,"
-    "  meta::jsonb FROM v ORDER BY ord"
+    "  meta::jsonb, cat, CASE WHEN sr IS NULL THEN 'PENDING'"
+    "  ELSE 'SUPPRESSED' END, sr FROM v ORDER BY ord"
     " ON CONFLICT (idempotency_key) DO NOTHING"
-    " RETURNING id, extract(epoch from created_at)::bigint AS at) "
-    "SELECT i.id, i.at FROM v LEFT JOIN i USING (id) ORDER BY v.ord";
+    " RETURNING id, extract(epoch from created_at)::bigint AS at,"
+    "  suppressed_reason) "
+    "SELECT i.id, i.at, i.suppressed_reason FROM v LEFT JOIN i USING (id)"
+    " ORDER BY v.ord";
 
-#define STORE_NCOLS 8
+#define STORE_NCOLS 9
 
 static void
 api_store_row_params(const struct api_store_req *q, const char *v[STORE_NCOLS])
@@ -77,6 +83,7 @@ api_store_row_params(const struct api_store_req *q, const char *v[STORE_NCOLS])
 	v[5] = q->recipient;
 	v[6] = q->from;
 	v[7] = q->metadata;
+	v[8] = q->category;
 }
 
 /* The INSERT for n requests; NULL with err and *cls when it failed. */
@@ -124,6 +131,10 @@ api_store_outcome(struct api_store_req *q, const PGresult *res, int row)
 		q->id = strtoll(PQgetvalue(res, row, 0), NULL, 10);
 		q->at = strtoll(PQgetvalue(res, row, 1), NULL, 10);
 		q->state = API_STORE_NEW;
+		/* A SUPPRESSED row is stored but never produced. */
+		if (!PQgetisnull(res, row, 2))
+			snprintf(q->suppressed, sizeof(q->suppressed), "%s",
+			    PQgetvalue(res, row, 2));
 	}
 
 }
@@ -271,7 +282,8 @@ api_store_main(void *arg)
 		stats_add(CTR_NOTIF_INSERTS, 1);
 		/* The ids are copied: a woken request's row is gone. */
 		for (i = nids = 0; i < n; i++)
-			if (reqs[i]->state == API_STORE_NEW)
+			if (reqs[i]->state == API_STORE_NEW &&
+			    reqs[i]->suppressed[0] == '\0')
 				ids[nids++] = reqs[i]->id;
 		pthread_mutex_lock(&s->mu);
 		for (i = 0; i < n; i++)

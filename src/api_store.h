@@ -22,7 +22,9 @@ enum api_store_state {
 struct api_store_req {
 	const char		*key, *hash, *title, *content, *user_id;
 	const char		*recipient, *from, *metadata;
+	const char		*category;	/* NULL: transactional */
 	int64_t			 id, at;
+	char			 suppressed[16];	/* NEW: its reason, or "" */
 	enum api_store_state	 state;
 	char			 err[256];
 	int			 dbclass;	/* enum db_class of err */

@@ -22,6 +22,7 @@
 
 #include "conf.h"
 #include "notif.h"
+#include "util.h"
 
 const struct conf *conf;
 
@@ -93,6 +94,9 @@ K("http.kafka_ack_timeout", CONF_FLOAT, http_kafka_ack_timeout, "0.5",
   "produced to Kafka afterwards (accepted so older files still load)"),
 K("http.tokens", CONF_STRLIST, http_tokens, "", 0, 0, NULL,
   "bearer tokens as \"TOKEN:scope,scope\" (scopes: send, read, admin)"),
+K("http.public_url", CONF_STRING, http_public_url, "", 0, 0, NULL,
+  "the service's public https:// base URL, for the List-Unsubscribe "
+  "link of mail with a category; empty = no unsubscribe headers"),
 
 K("email.enabled", CONF_BOOL, email_enabled, "true", 0, 0, NULL,
   "run the mailer workers and the email API"),
@@ -129,6 +133,11 @@ K("email.smtp.username", CONF_STRING, email_smtp_username, "", 0, 0, NULL,
   "or an smtps:// url"),
 K("email.smtp.password_file", CONF_STRING, email_smtp_password_file, "",
   0, 0, NULL, "file holding the SMTP AUTH password; a warning is "
+  "logged when its group or others can read it"),
+K("email.unsubscribe_secret_file", CONF_STRING,
+  email_unsubscribe_secret_file, "", 0, 0, NULL,
+  "file holding the secret (16 bytes or more) that signs unsubscribe "
+  "links; read at load, needed with http.public_url; a warning is "
   "logged when its group or others can read it"),
 K("email.smtp.connect_timeout", CONF_FLOAT, email_smtp_connect_timeout, "10",
   0.1, 600, NULL, "seconds to connect to the relay"),
@@ -719,6 +728,38 @@ conf_check(const struct conf *c, const char *file, char *err, size_t len)
 	return 0;
 }
 
+/*
+ * Reads email.unsubscribe_secret_file (one trailing newline dropped) at
+ * load, so a reload or -t reports a missing or short secret by its key;
+ * the public URL needs it, since every link must be signed.
+ */
+static int
+conf_read_unsubscribe(struct conf *c, const char *file, char *err, size_t len)
+{
+	const char *f = c->email_unsubscribe_secret_file;
+	size_t n = 0;
+
+	if (*c->http_public_url != '\0' &&
+	    strncmp(c->http_public_url, "https://", 8) != 0 &&
+	    strncmp(c->http_public_url, "http://", 7) != 0)
+		return conf_errf(err, len, "%s: http.public_url: must start "
+		    "with https:// (or http://)", file);
+	if (*f == '\0')
+		return *c->http_public_url == '\0' ? 0 : conf_errf(err, len,
+		    "%s: http.public_url is set but email.unsubscribe_secret_file "
+		    "is not: unsubscribe links must be signed", file);
+	if ((c->email_unsubscribe_secret = util_read_file(f, &n)) == NULL)
+		return conf_errf(err, len, "%s: email.unsubscribe_secret_file "
+		    "%s: cannot read: %s", file, f, strerror(errno));
+	if (n > 0 && c->email_unsubscribe_secret[n - 1] == '\n')
+		n--;
+	c->email_unsubscribe_secret_len = n;
+	if (n < 16)
+		return conf_errf(err, len, "%s: email.unsubscribe_secret_file "
+		    "%s: the secret is shorter than 16 bytes", file, f);
+	return 0;
+}
+
 /* Loads defaults, then the file (if any), then the environment. */
 struct conf *
 conf_load(const char *path, char *err, size_t len)
@@ -741,7 +782,8 @@ conf_load(const char *path, char *err, size_t len)
 	    conf_read_file(c, path, err, len) == -1))
 		goto fail;
 	if (conf_read_env(c, err, len) == -1 ||
-	    conf_check(c, path ? path : "(defaults)", err, len) == -1)
+	    conf_check(c, path ? path : "(defaults)", err, len) == -1 ||
+	    conf_read_unsubscribe(c, path ? path : "(defaults)", err, len) == -1)
 		goto fail;
 	return c;
 fail:
@@ -763,6 +805,10 @@ conf_free(struct conf *c)
 		} else if (k->type == CONF_STRLIST)
 			conf_strlist_free(conf_field(c, k));
 	}
+	if (c->email_unsubscribe_secret != NULL)
+		explicit_bzero(c->email_unsubscribe_secret,
+		    c->email_unsubscribe_secret_len);
+	free(c->email_unsubscribe_secret);
 	free(c->path);
 	free(c);
 }
@@ -775,16 +821,23 @@ conf_free(struct conf *c)
 int
 conf_check_secret_modes(const struct conf *c, char *msg, size_t len)
 {
-	const char *f = c->email_smtp_password_file;
+	const char *key[2] = { "email.smtp.password_file",
+	    "email.unsubscribe_secret_file" };
+	const char *file[2] = { c->email_smtp_password_file,
+	    c->email_unsubscribe_secret_file };
 	struct stat st;
+	int i;
 
-	if (*f == '\0' || stat(f, &st) == -1 ||
-	    (st.st_mode & (S_IRGRP | S_IROTH)) == 0)
-		return 0;
-	snprintf(msg, len, "email.smtp.password_file %s is readable by its "
-	    "group or others (mode %04o): chmod 600 it", f,
-	    (unsigned)(st.st_mode & 07777));
-	return 1;
+	for (i = 0; i < 2; i++) {
+		if (*file[i] == '\0' || stat(file[i], &st) == -1 ||
+		    (st.st_mode & (S_IRGRP | S_IROTH)) == 0)
+			continue;
+		snprintf(msg, len, "%s %s is readable by its group or others "
+		    "(mode %04o): chmod 600 it", key[i], file[i],
+		    (unsigned)(st.st_mode & 07777));
+		return 1;
+	}
+	return 0;
 }
 
 /* Tells whether two snapshots want the same listen socket. */

@@ -47,6 +47,7 @@ struct conf {
 	int	 http_backlog;
 	double	 http_kafka_ack_timeout;
 	struct conf_strlist http_tokens;	/* "token:scope,scope" */
+	char	*http_public_url;
 
 	bool	 email_enabled;
 	int	 email_workers;
@@ -64,6 +65,9 @@ struct conf {
 	char	*email_smtp_ca_file;
 	char	*email_smtp_username;
 	char	*email_smtp_password_file;
+	char	*email_unsubscribe_secret_file;
+	char	*email_unsubscribe_secret;	/* its bytes, read at load */
+	size_t	 email_unsubscribe_secret_len;
 	double	 email_smtp_connect_timeout;
 	double	 email_smtp_timeout;
 	double	 email_retry_initial;

@@ -30,6 +30,7 @@
 #include "roles.h"
 #include "smtp.h"
 #include "stats.h"
+#include "suppress.h"
 #include "util.h"
 
 /* Where a job stands between its sends and the outcome writes. */
@@ -42,6 +43,7 @@ enum mailer_job_state {
 struct mailer_job {
 	int64_t		 id;
 	char		*title, *content, *to, *from, *message_id;
+	char		*unsub;		/* List-Unsubscribe lines, or NULL */
 	int		 attempts;	/* all attempts so far, every round */
 	int		 round;		/* attempts in this worker */
 	int		 requeues;
@@ -104,6 +106,7 @@ mailer_job_clear(struct mailer_job *j)
 	free(j->to);
 	free(j->from);
 	free(j->message_id);
+	free(j->unsub);
 	memset(j, 0, sizeof(*j));
 }
 
@@ -284,7 +287,8 @@ static const char mailer_sql_claim[] =
     " AND (n.lease_until IS NULL OR n.lease_until < now()) "
     "RETURNING n.id, n.title, n.content, n.recipient, n.from_addr,"
     " n.attempts, n.message_id, n.requeues,"
-    " (extract(epoch from n.created_at) * 1000000)::bigint";
+    " (extract(epoch from n.created_at) * 1000000)::bigint,"
+    " n.category, n.user_id #>> '{}'";
 
 static struct mailer_job *
 mailer_job_add(struct mailer *m)
@@ -342,6 +346,11 @@ mailer_job_from_row(struct mailer *m, const PGresult *res, int i,
 	    strtoll(PQgetvalue(res, i, 8), NULL, 10)) :
 	    strdup(PQgetvalue(res, i, 6));
 	j->due = util_now();
+	if (!PQgetisnull(res, i, 9))	/* a category: List-Unsubscribe */
+		j->unsub = suppress_headers(conf->http_public_url,
+		    conf->email_unsubscribe_secret,
+		    conf->email_unsubscribe_secret_len, PQgetvalue(res, i, 10),
+		    PQgetvalue(res, i, 9));
 	if (!j->title || !j->content || !j->to || !j->from || !j->message_id)
 		fatalx("out of memory");
 }
@@ -491,6 +500,7 @@ mailer_send_wire(struct mailer *m, struct mailer_job *j, const char *from,
 	nm.subject = j->title;
 	nm.html = j->content;
 	nm.message_id = j->message_id;
+	nm.headers = j->unsub;
 	nm.date = (int64_t)util_wall();
 	nm.boundary_salt = (uint32_t)random();
 	if ((msg = notif_build(&nm, &len)) == NULL)
@@ -612,13 +622,70 @@ keep:
 	m->njobs = k;
 }
 
+/*
+ * A failure about the address (suppress.c) puts it on the suppression
+ * list in the same statement as the outcome: a CTE in front of
+ * mailer_sql_outcome, used only when the batch holds such a failure.  A
+ * manual entry stays manual.
+ */
+static const char mailer_sql_bounce[] =
+    "WITH sup AS (INSERT INTO email_suppressions (address_key, address,"
+    "   reason, code, text, notification_id)"
+    " SELECT DISTINCT ON (email_suppression_key(n.recipient))"
+    "   email_suppression_key(n.recipient), n.recipient, 'bounce', b.code,"
+    "   b.reply, b.id"
+    " FROM unnest($11::bigint[], $12::int[], $13::text[]) AS b(id, code, reply)"
+    " JOIN email_notifications n ON n.id = b.id AND n.lease_owner = $9"
+    " ORDER BY email_suppression_key(n.recipient), b.id DESC"
+    " ON CONFLICT (address_key) DO UPDATE SET code = EXCLUDED.code,"
+    "   text = EXCLUDED.text, notification_id = EXCLUDED.notification_id,"
+    "   created_at = now() WHERE email_suppressions.reason = 'bounce'), ";
+
+/* The arrays of mailer_sql_bounce ($11-$13): how many bounces. */
+static int
+mailer_bounce_params(struct mailer *m, struct db_arr *a, ssize_t only)
+{
+	struct mailer_job *j;
+	size_t i;
+	int n = 0;
+
+	for (i = 0; i < m->njobs; i++) {
+		j = &m->jobs[i];
+		if (j->state != MAILER_JOB_FINAL || !j->permanent ||
+		    (only >= 0 && (size_t)only != i) ||
+		    !suppress_address_failure(j->res.code, j->res.text))
+			continue;
+		db_arr_int(&a[0], j->id);
+		db_arr_int(&a[1], j->res.code);
+		db_arr_text(&a[2], j->res.text);
+		n++;
+	}
+	return n;
+}
+
+/* The outcome statement, with the bounce CTE in front when needed. */
+static const char *
+mailer_outcome_sql(bool bounce)
+{
+	static char *with;
+
+	if (!bounce)
+		return mailer_sql_outcome;
+	/* mailer_sql_outcome opens with "WITH ": its CTEs follow ours. */
+	if (with == NULL && asprintf(&with, "%s%s", mailer_sql_bounce,
+	    mailer_sql_outcome + 5) == -1)
+		fatalx("out of memory");
+	return with;
+}
+
 /* One outcome statement: every pending result, or job only's. */
 static int
 mailer_write_some(struct mailer *m, ssize_t only, char *err, size_t errlen)
 {
-	struct db_arr a[8];
+	struct db_arr a[11];
 	char lease[32];
-	const char *p[10];
+	const char *p[13];
+	int nb;
 	PGresult *res = NULL;
 	size_t k;
 	int i, n;
@@ -626,14 +693,16 @@ mailer_write_some(struct mailer *m, ssize_t only, char *err, size_t errlen)
 	memset(a, 0, sizeof(a));
 	if ((n = mailer_outcome_params(m, a, only)) == 0)
 		return 0;
-	for (i = 0; i < 8; i++)
-		if ((p[i] = db_arr_end(&a[i])) == NULL)
+	nb = mailer_bounce_params(m, a + 8, only);
+	for (i = 0; i < 11; i++)
+		if ((p[i < 8 ? i : i + 2] = db_arr_end(&a[i])) == NULL)
 			fatalx("out of memory");
 	snprintf(lease, sizeof(lease), "%.3f", conf->email_lease);
 	p[8] = m->owner;
 	p[9] = lease;
-	res = db_query(m->db, mailer_sql_outcome, 10, p, err, errlen);
-	for (i = 0; i < 8; i++)
+	res = db_query(m->db, mailer_outcome_sql(nb > 0), nb > 0 ? 13 : 10, p,
+	    err, errlen);
+	for (i = 0; i < 11; i++)
 		db_arr_free(&a[i]);
 	if (res == NULL)
 		return -1;

@@ -508,7 +508,8 @@ notif_build(const struct notif_msg *m, size_t *len)
 		return NULL;
 	}
 	cap = strlen(subject) + strlen(m->from) + strlen(m->to) +
-	    strlen(m->message_id) + (strlen(text) + strlen(m->html)) * 2 + 1024;
+	    strlen(m->message_id) + (strlen(text) + strlen(m->html)) * 2 + 1024 +
+	    (m->headers != NULL ? strlen(m->headers) : 0);
 	if ((out = malloc(cap)) == NULL)
 		goto done;
 	gmtime_r(&t, &tm);
@@ -518,8 +519,9 @@ notif_build(const struct notif_msg *m, size_t *len)
 	j = (size_t)sprintf(out, "From: %s\r\nTo: %s\r\nSubject: ", m->from, m->to);
 	j += notif_crlf(subject, out + j);
 	j += (size_t)sprintf(out + j, "\r\nDate: %s\r\nMessage-ID: %s\r\n"
-	    "MIME-Version: 1.0\r\nContent-Type: multipart/alternative; "
-	    "boundary=\"%s\"\r\n\r\n", date, m->message_id, boundary);
+	    "%sMIME-Version: 1.0\r\nContent-Type: multipart/alternative; "
+	    "boundary=\"%s\"\r\n\r\n", date, m->message_id,
+	    m->headers != NULL ? m->headers : "", boundary);
 	j += notif_part(out + j, boundary, "text/plain", text);
 	j += notif_part(out + j, boundary, "text/html", m->html);
 	j += (size_t)sprintf(out + j, "--%s--\r\n", boundary);
