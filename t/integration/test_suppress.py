@@ -1,0 +1,424 @@
+"""Suppression list, preferences and one-click unsubscribe (issue 16).
+
+Real PostgreSQL, librdkafka's mock broker, notifyd's mailer and an
+in-process aiosmtpd relay whose RCPT answers depend on the local part:
+gone* -> 550 5.1.1, policy* -> 550 5.7.1, busy* -> 450 4.2.1, else 250.
+The browser test drives headless Chromium over the DevTools protocol.
+"""
+import base64
+import hashlib
+import hmac
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.request
+
+import pytest
+from aiosmtpd.controller import Controller
+
+import nd
+
+PATH = "/notification_service/api/notifications"
+SUPP = "/notification_service/api/suppressions"
+SECRET = b"unsubscribe-secret-for-tests-0123456789"
+PUBLIC = "https://notify.example"
+ADMIN = {"Authorization": "Bearer adm"}
+SEND = {"Authorization": "Bearer snd"}
+READ = {"Authorization": "Bearer rd"}
+PREFS = {"Authorization": "Bearer prf"}
+
+
+class Relay:
+    """Answers RCPT by the local part's prefix; keeps what it accepts."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.mail = []          # (rcpt, bytes) accepted
+        self.rcpts = []         # every RCPT seen
+
+    async def handle_RCPT(self, server, session, envelope, address, opts):
+        with self.lock:
+            self.rcpts.append(address)
+        local = address.split("@")[0]
+        for prefix, answer in (("gone", "550 5.1.1 No such user"),
+                               ("policy", "550 5.7.1 Rejected by policy"),
+                               ("busy", "450 4.2.1 Mailbox busy")):
+            if local.startswith(prefix):
+                return answer
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            for r in envelope.rcpt_tos:
+                self.mail.append((r, envelope.original_content))
+        return "250 Message accepted"
+
+    def seen(self, rcpt):
+        with self.lock:
+            return [m for r, m in self.mail if r == rcpt]
+
+    def wait_mail(self, rcpt, timeout=30):
+        return nd.wait_until(lambda: self.seen(rcpt), timeout,
+                             msg="mail to %s" % rcpt)[0]
+
+
+@pytest.fixture
+def relay():
+    r = Relay()
+    port = nd.free_port()
+    c = Controller(r, hostname="127.0.0.1", port=port)
+    c.start()
+    r.url = "smtp://127.0.0.1:%d" % port
+    yield r
+    c.stop()
+
+
+def secret_file(tmp_path, data=SECRET, mode=0o600):
+    p = tmp_path / "unsub.secret"
+    p.write_bytes(data + b"\n")
+    os.chmod(p, mode)
+    return str(p)
+
+
+@pytest.fixture
+def sconf(conf, relay, tmp_path):
+    return nd.merge(conf, {
+        "http": {"public_url": PUBLIC,
+                 "tokens": ["adm:admin", "snd:send", "rd:read",
+                            "prf:preferences"]},
+        "email": {"enabled": True, "workers": 1, "from": "notify@example.com",
+                  "unsubscribe_secret_file": secret_file(tmp_path),
+                  "smtp": {"url": relay.url},
+                  "retry": {"initial": 0.1, "multiplier": 1, "max_delay": 0.2,
+                            "max_attempts": 2, "jitter": 0}},
+    })
+
+
+def body(recipient, **over):
+    b = {"type": "EMAIL", "title": "Hello", "content": "<p>Hi</p>",
+         "userId": "u-1", "recipient": recipient}
+    b.update(over)
+    return b
+
+
+def post(d, recipient, **over):
+    status, resp, _ = d.post(PATH, json=body(recipient, **over), headers=SEND)
+    assert status == 202, resp
+    return resp
+
+
+def wait_row(db, nid, status, timeout=30):
+    return nd.wait_until(
+        lambda: db.scalar("SELECT status FROM email_notifications WHERE id = %s",
+                          (nid,)) == status, timeout,
+        msg="notification %d never %s" % (nid, status))
+
+
+def token_for(uid, category, secret=SECRET):
+    """The token as suppress.c builds it, computed independently."""
+    mac = hmac.new(secret, uid.encode() + b"\0" + category.encode(),
+                   hashlib.sha256).digest()
+    b64 = lambda b: base64.urlsafe_b64encode(b).decode().rstrip("=")
+    return "%s.%s.%s" % (b64(uid.encode()), b64(mac), category)
+
+
+def header(raw, name):
+    import email
+    import email.policy
+    return email.message_from_bytes(raw, policy=email.policy.default)[name]
+
+
+def test_bounce_suppresses_the_address(sconf, notifyd, relay, db):
+    d = notifyd(sconf)
+    first = post(d, "gone@example.com")
+    wait_row(db, first["id"], "FAILED")
+    row = db.query("SELECT address, reason, code, text, notification_id "
+                   "FROM email_suppressions")
+    assert row == [("gone@example.com", "bounce", 550,
+                    "550 5.1.1 No such user", first["id"])], row
+    status, got, _ = d.get(SUPP + "/gone@EXAMPLE.com", headers=ADMIN)
+    assert status == 200 and got["reason"] == "bounce" and got["code"] == 550
+    assert got["notificationId"] == first["id"]
+    rcpts = len(relay.rcpts)
+    # Same address with the domain in another case; with or without category.
+    for over in ({}, {"category": "marketing"}):
+        again = post(d, "gone@EXAMPLE.COM", **over)
+        assert again["status"] == "SUPPRESSED", again
+        assert again["suppressedReason"] == "bounce"
+        assert db.query("SELECT status, suppressed_reason FROM "
+                        "email_notifications WHERE id = %s", (again["id"],)) \
+            == [("SUPPRESSED", "bounce")]
+    # The local part is case-sensitive (RFC 5321): Gone@ is someone else.
+    other = post(d, "Gone@example.com")
+    assert other["status"] == "PROCESSING"
+    relay.wait_mail("Gone@example.com")
+    time.sleep(1)   # the suppressed ones had every chance to go out
+    assert [r for r in relay.rcpts[rcpts:] if r.startswith("gone")] == []
+    code, got, _ = d.get("%s/%d" % (PATH, again["id"]), headers=READ)
+    assert code == 200 and got["status"] == "SUPPRESSED"
+    code, lst, _ = d.get(PATH + "?status=SUPPRESSED", headers=READ)
+    assert code == 200 and len(lst["notifications"]) == 2
+
+
+def test_policy_and_temporary_failures_do_not_suppress(sconf, notifyd,
+                                                      relay, db):
+    d = notifyd(sconf)
+    pol = post(d, "policy@example.com")
+    busy = post(d, "busy@example.com")
+    wait_row(db, pol["id"], "FAILED")
+    wait_row(db, busy["id"], "FAILED")
+    assert db.scalar("SELECT permanent FROM email_notifications WHERE id = %s",
+                     (pol["id"],)) is True
+    assert db.scalar("SELECT count(*) FROM email_suppressions") == 0
+    assert post(d, "policy@example.com")["status"] == "PROCESSING"
+    assert post(d, "busy@example.com")["status"] == "PROCESSING"
+
+
+def test_admin_api(sconf, notifyd, relay, db):
+    d = notifyd(sconf)
+    assert d.get(SUPP)[0] == 401
+    assert d.get(SUPP, headers=SEND)[0] == 403
+    assert d.request("PUT", SUPP + "/x@example.com", headers=READ)[0] == 403
+    assert d.request("DELETE", SUPP + "/x@example.com")[0] == 401
+    addrs = ["a%d@Example.org" % i for i in range(5)]
+    for a in addrs:
+        status, got, _ = d.request("PUT", SUPP + "/" + a, headers=ADMIN)
+        assert status == 200 and got["reason"] == "manual", got
+        assert got["address"] == a
+    seen, after = [], None
+    while True:
+        q = SUPP + "?limit=2" + ("&after=" + after if after else "")
+        status, page, _ = d.get(q, headers=ADMIN)
+        assert status == 200 and len(page["suppressions"]) <= 2
+        seen += [s["address"] for s in page["suppressions"]]
+        if page["next"] is None:
+            break
+        after = urllib.request.quote(page["next"])
+    assert seen == addrs
+    # A manual suppression holds new mail; the domain's case is ignored.
+    got = post(d, "a3@EXAMPLE.ORG")
+    assert got["status"] == "SUPPRESSED" and got["suppressedReason"] == "manual"
+    assert post(d, "A3@example.org")["status"] == "PROCESSING"
+    status, gone, _ = d.request("DELETE", SUPP + "/a3@example.ORG",
+                                headers=ADMIN)
+    assert status == 200 and gone["address"] == "a3@Example.org"
+    assert d.request("DELETE", SUPP + "/a3@example.org", headers=ADMIN)[0] \
+        == 404
+    assert d.get(SUPP + "/a3@example.org", headers=ADMIN)[0] == 404
+    assert post(d, "a3@example.org")["status"] == "PROCESSING"
+    relay.wait_mail("a3@example.org")
+    assert relay.seen("a3@EXAMPLE.ORG") == []
+
+
+def test_hostile_addresses_and_user_ids(sconf, notifyd, db):
+    d = notifyd(sconf)
+    for bad in ("a%0D%0Ab@example.com", "%FF@example.com",
+                "a%00b@example.com", "no-at-sign", "a%0Ab@example.com",
+                "x" * 300 + "@example.com"):
+        for method in ("GET", "PUT", "DELETE"):
+            status, err, _ = d.request(method, SUPP + "/" + bad, headers=ADMIN)
+            assert status == 400, (method, bad, status, err)
+            assert err["field"] == "address", err
+    assert db.scalar("SELECT count(*) FROM email_suppressions") == 0
+    prefs = "/notification_service/api/users/%s/preferences"
+    for bad in ("%FF", "a%0Ab", "a%0D%0Ab", "a%00b", "u" * 300):
+        for method, js in (("GET", None), ("PUT", {"optedOut": []})):
+            status, err, _ = d.request(method, prefs % bad, json_body=js,
+                                       headers=PREFS)
+            assert status == 400 and err["field"] == "userId", (bad, err)
+    for bad in ({"optedOut": "marketing"}, {"optedOut": ["Marketing"]},
+                {"optedOut": ["a b"]}, {"optedOut": ["x\r\ny"]},
+                {"optedOut": [1]},
+                {"optedOut": ["c%d" % i for i in range(65)]}, {}):
+        status, err, _ = d.request("PUT", prefs % "u-9", json_body=bad,
+                                   headers=PREFS)
+        assert status == 400 and err["field"] == "optedOut", (bad, err)
+    for raw in (b'{"optedOut": ["\xff"]}', b"{", b'{"optedOut": ["a\\u0000"]}'):
+        status, err, _ = d.request("PUT", prefs % "u-9", body=raw, headers=dict(
+            PREFS, **{"Content-Type": "application/json"}))
+        assert status == 400 and "JSON" in err["error"], (raw, err)
+    assert db.scalar("SELECT count(*) FROM email_preferences") == 0
+    for bad in ("Marketing", "a b", "x" * 65, "", 7, ["m"], "a\r\nb", "m\u0000",
+                "caf\u00e9"):
+        status, err, _ = d.post(PATH, json=body("ok@example.com",
+                                                category=bad), headers=SEND)
+        assert status == 400 and err["field"] == "category", (bad, err)
+    assert db.scalar("SELECT count(*) FROM email_notifications") == 0
+
+
+def test_preferences(sconf, notifyd, relay, db):
+    d = notifyd(sconf)
+    url = "/notification_service/api/users/u-1/preferences"
+    assert d.get(url, headers=PREFS)[1] == {"userId": "u-1", "optedOut": []}
+    assert d.get(url, headers=SEND)[0] == 403
+    assert d.request("PUT", url, json_body={"optedOut": []})[0] == 401
+    status, got, _ = d.request("PUT", url, json_body={
+        "optedOut": ["marketing", "billing", "marketing"]}, headers=PREFS)
+    assert status == 200 and got["optedOut"] == ["billing", "marketing"]
+    assert d.get(url, headers=ADMIN)[1]["optedOut"] == ["billing", "marketing"]
+    out = post(d, "p1@example.com", category="marketing")
+    assert out["status"] == "SUPPRESSED" and out["category"] == "marketing"
+    assert out["suppressedReason"] == "preference"
+    # Integer and string user ids are the same user.
+    status, _, _ = d.request("PUT", "/notification_service/api/users/77/"
+                             "preferences", json_body={"optedOut": ["news"]},
+                             headers=PREFS)
+    assert status == 200
+    assert post(d, "p2@example.com", userId=77,
+                category="news")["status"] == "SUPPRESSED"
+    # Transactional mail (no category) is never held by a preference and
+    # carries no unsubscribe header; a category not opted out is sent
+    # with both headers.
+    tx = post(d, "p3@example.com")
+    news = post(d, "p4@example.com", category="news")
+    assert tx["status"] == "PROCESSING" and news["status"] == "PROCESSING"
+    raw = relay.wait_mail("p3@example.com")
+    assert b"List-Unsubscribe" not in raw
+    raw = relay.wait_mail("p4@example.com")
+    lu = header(raw, "List-Unsubscribe")
+    assert lu == "<%s/unsubscribe/%s>" % (PUBLIC, token_for("u-1", "news")), lu
+    assert header(raw, "List-Unsubscribe-Post") == "List-Unsubscribe=One-Click"
+    time.sleep(1)
+    assert relay.seen("p1@example.com") == [] and \
+        relay.seen("p2@example.com") == []
+    assert db.query("SELECT status, suppressed_reason, category FROM "
+                    "email_notifications WHERE id = %s", (out["id"],)) == \
+        [("SUPPRESSED", "preference", "marketing")]
+
+
+def unsubscribe_path(raw):
+    lu = header(raw, "List-Unsubscribe")
+    assert lu.startswith("<" + PUBLIC + "/unsubscribe/") and lu.endswith(">")
+    return lu[1 + len(PUBLIC):-1]
+
+
+def test_one_click_unsubscribe(sconf, notifyd, relay, db):
+    d = notifyd(sconf)
+    post(d, "c1@example.com", userId="u-2", category="promo")
+    path = unsubscribe_path(relay.wait_mail("c1@example.com"))
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    # Tampered: a changed MAC byte, another category, another secret,
+    # another user's id under this MAC.
+    tok = path.rsplit("/", 1)[1]
+    uid, mac, cat = tok.split(".", 2)
+    flipped = mac[:5] + ("A" if mac[5] != "A" else "B") + mac[6:]
+    bad = ["%s.%s.%s" % (uid, flipped, cat), "%s.%s.billing" % (uid, mac),
+           token_for("u-2", "promo", b"another secret, 32 bytes long...."),
+           "%s.%s.%s" % (token_for("u-3", "promo").split(".")[0], mac, cat),
+           "garbage", "%s.%s" % (uid, mac)]
+    for t in bad:
+        status, err, _ = d.post("/unsubscribe/" + t,
+                                body="List-Unsubscribe=One-Click",
+                                headers=form)
+        assert status == 403 and err["field"] == "token", (t, err)
+        status, page, h = d.get("/unsubscribe/" + t,
+                                headers={"Accept": "text/html"})
+        assert status == 403 and h["Content-Type"].startswith("text/html")
+        assert "not valid" in page
+    assert db.scalar("SELECT count(*) FROM email_preferences") == 0
+    # Not RFC 8058's body: refused, nothing stored.
+    status, err, _ = d.post(path, body="List-Unsubscribe=Nope", headers=form)
+    assert status == 400 and err["field"] == "List-Unsubscribe"
+    status, page, h = d.get(path, headers={"Accept": "text/html"})
+    assert status == 200 and "<form method=\"post\"" in page and "promo" in page
+    assert db.scalar("SELECT count(*) FROM email_preferences") == 0
+    # The one-click POST, as a mailbox provider sends it, no bearer token.
+    status, got, _ = d.post(path, body="List-Unsubscribe=One-Click",
+                            headers=form)
+    assert status == 200 and got == {"userId": "u-2", "optedOut": ["promo"]}
+    assert d.post(path, body="List-Unsubscribe=One-Click",
+                  headers=form)[1]["optedOut"] == ["promo"]  # idempotent
+    again = post(d, "c1@example.com", userId="u-2", category="promo")
+    assert again["status"] == "SUPPRESSED"
+    assert again["suppressedReason"] == "preference"
+    assert post(d, "c1@example.com", userId="u-2")["status"] == "PROCESSING"
+
+
+def cdp(ws_url):
+    import websocket
+    ws = websocket.create_connection(ws_url, timeout=20)
+    seq = [0]
+
+    def call(method, **params):
+        seq[0] += 1
+        ws.send(json.dumps({"id": seq[0], "method": method,
+                            "params": params}))
+        while True:
+            msg = json.loads(ws.recv())
+            if msg.get("id") == seq[0]:
+                assert "error" not in msg, msg
+                return msg.get("result")
+    return ws, call
+
+
+def test_browser_unsubscribe(sconf, notifyd, relay, db, tmp_path):
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("chromium is not installed (contrib/dev/bootstrap.sh)")
+    d = notifyd(sconf)
+    post(d, "b1@example.com", userId="u-5", category="digest")
+    path = unsubscribe_path(relay.wait_mail("b1@example.com"))
+    port = nd.free_port()
+    profile = tempfile.mkdtemp(dir=str(tmp_path))
+    browser = subprocess.Popen(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu",
+         "--no-first-run", "--remote-debugging-port=%d" % port,
+         "--user-data-dir=" + profile, "about:blank"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        def page_ws():
+            with urllib.request.urlopen("http://127.0.0.1:%d/json/list" % port,
+                                        timeout=2) as r:
+                pages = [p for p in json.loads(r.read())
+                         if p.get("type") == "page"]
+            return pages and pages[0]["webSocketDebuggerUrl"]
+        ws, call = cdp(nd.wait_until(page_ws, timeout=30, interval=0.2,
+                                     msg="chromium's DevTools endpoint"))
+
+        def text():
+            return call("Runtime.evaluate", expression="document.title + '|' "
+                        "+ document.body.innerText",
+                        returnByValue=True)["result"].get("value", "")
+        call("Page.navigate", url=d.url + path)
+        nd.wait_until(lambda: text().startswith("Unsubscribe|"), timeout=20,
+                      msg="the confirmation page")
+        assert "digest" in text()
+        assert db.scalar("SELECT count(*) FROM email_preferences") == 0
+        call("Runtime.evaluate",
+             expression="document.getElementById('unsubscribe').click()")
+        nd.wait_until(lambda: text().startswith("Unsubscribed|"), timeout=20,
+                      msg="the page after the button")
+        ws.close()
+    finally:
+        browser.terminate()
+        browser.wait(10)
+    assert db.query("SELECT opted_out FROM email_preferences "
+                    "WHERE user_id = 'u-5'") == [(["digest"],)]
+    assert post(d, "b1@example.com", userId="u-5",
+                category="digest")["status"] == "SUPPRESSED"
+
+
+def test_config_errors(conf, notifyd, tmp_path):
+    def check(over):
+        d = notifyd(nd.merge(conf, over), wait_ready=False, args=("-t",))
+        return d.wait(), d.log()
+    rc, log = check({"http": {"public_url": PUBLIC}})
+    assert rc != 0 and "email.unsubscribe_secret_file" in log, log
+    rc, log = check({"email": {"unsubscribe_secret_file":
+                               str(tmp_path / "missing")}})
+    assert rc != 0 and "email.unsubscribe_secret_file" in log, log
+    rc, log = check({"email": {"unsubscribe_secret_file":
+                               secret_file(tmp_path, b"short")}})
+    assert rc != 0 and "shorter than 16 bytes" in log, log
+    rc, log = check({"http": {"public_url": "ftp://x"}})
+    assert rc != 0 and "http.public_url" in log, log
+    rc, log = check({"http": {"public_url": PUBLIC},
+                     "email": {"unsubscribe_secret_file":
+                               secret_file(tmp_path, mode=0o644)}})
+    assert rc == 0 and "email.unsubscribe_secret_file" in log \
+        and "chmod 600" in log, log
