@@ -93,7 +93,7 @@ K("http.kafka_ack_timeout", CONF_FLOAT, http_kafka_ack_timeout, "0.5",
   "deprecated and ignored: a POST answers at commit and its row is "
   "produced to Kafka afterwards (accepted so older files still load)"),
 K("http.tokens", CONF_STRLIST, http_tokens, "", 0, 0, NULL,
-  "bearer tokens as \"TOKEN:scope,scope\" (scopes: send, read, admin)"),
+  "bearer tokens as \"TOKEN:scope,scope\" (scopes: send, read, preferences, admin)"),
 K("http.public_url", CONF_STRING, http_public_url, "", 0, 0, NULL,
   "the service's public https:// base URL, for the List-Unsubscribe "
   "link of mail with a category; empty = no unsubscribe headers"),
@@ -122,6 +122,11 @@ K("email.lease", CONF_FLOAT, email_lease, "60", 1, 86400, NULL,
   "seconds a worker's claim on a notification lasts"),
 K("email.batch", CONF_INT, email_batch, "64", 1, 4096, NULL,
   "notifications a worker claims in one transaction"),
+K("email.unsubscribe_secret_file", CONF_STRING,
+  email_unsubscribe_secret_file, "", 0, 0, NULL,
+  "file holding the secret (16 bytes or more) that signs unsubscribe "
+  "links; read at load, needed with http.public_url; a warning is "
+  "logged when its group or others can read it"),
 K("email.smtp.url", CONF_STRING, email_smtp_url, "smtp://127.0.0.1:25",
   0, 0, NULL, "smtp:// or smtps:// relay"),
 K("email.smtp.starttls", CONF_STRING, email_smtp_starttls, "opportunistic",
@@ -133,11 +138,6 @@ K("email.smtp.username", CONF_STRING, email_smtp_username, "", 0, 0, NULL,
   "or an smtps:// url"),
 K("email.smtp.password_file", CONF_STRING, email_smtp_password_file, "",
   0, 0, NULL, "file holding the SMTP AUTH password; a warning is "
-  "logged when its group or others can read it"),
-K("email.unsubscribe_secret_file", CONF_STRING,
-  email_unsubscribe_secret_file, "", 0, 0, NULL,
-  "file holding the secret (16 bytes or more) that signs unsubscribe "
-  "links; read at load, needed with http.public_url; a warning is "
   "logged when its group or others can read it"),
 K("email.smtp.connect_timeout", CONF_FLOAT, email_smtp_connect_timeout, "10",
   0.1, 600, NULL, "seconds to connect to the relay"),

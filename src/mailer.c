@@ -277,9 +277,14 @@ mailer_poll(struct mailer *m, struct mailer_msg *msgs, size_t max,
  * A join on the primary key rather than "id = ANY($1) AND status IN ...",
  * which lets the planner AND in the status index and scan its dead
  * entries (see queue.c).  A duplicate id joins twice but updates once.
+ * A row whose address was suppressed, or whose user opted out of its
+ * category, since it was accepted becomes SUPPRESSED here, unsent.
  */
 static const char mailer_sql_claim[] =
-    "UPDATE email_notifications n SET status = 'PROCESSING',"
+    "UPDATE email_notifications n SET status = CASE WHEN"
+    " email_suppression_reason(n.recipient, n.user_id, n.category) IS NULL"
+    " THEN 'PROCESSING' ELSE 'SUPPRESSED' END, suppressed_reason ="
+    " email_suppression_reason(n.recipient, n.user_id, n.category),"
     " lease_until = now() + $2::float8 * interval '1 second',"
     " lease_owner = $3, updated_at = now() "
     "FROM unnest($1::bigint[]) AS a(id) "
@@ -288,7 +293,7 @@ static const char mailer_sql_claim[] =
     "RETURNING n.id, n.title, n.content, n.recipient, n.from_addr,"
     " n.attempts, n.message_id, n.requeues,"
     " (extract(epoch from n.created_at) * 1000000)::bigint,"
-    " n.category, n.user_id #>> '{}'";
+    " n.category, n.user_id #>> '{}', n.suppressed_reason";
 
 static struct mailer_job *
 mailer_job_add(struct mailer *m)
@@ -329,10 +334,17 @@ static void
 mailer_job_from_row(struct mailer *m, const PGresult *res, int i,
     const struct mailer_msg *msg)
 {
-	struct mailer_job *j = mailer_job_add(m);
+	struct mailer_job *j;
 	const char *from = PQgetisnull(res, i, 4) ? conf->email_from :
 	    PQgetvalue(res, i, 4);
 
+	if (!PQgetisnull(res, i, 11)) {
+		log_info("notification %lld: SUPPRESSED before sending (%s)",
+		    (long long)msg->id, PQgetvalue(res, i, 11));
+		mailer_store_offset(m, msg->partition, msg->offset);
+		return;
+	}
+	j = mailer_job_add(m);
 	j->id = msg->id;
 	j->partition = msg->partition;
 	j->offset = msg->offset;

@@ -422,3 +422,26 @@ def test_config_errors(conf, notifyd, tmp_path):
                                secret_file(tmp_path, mode=0o644)}})
     assert rc == 0 and "email.unsubscribe_secret_file" in log \
         and "chmod 600" in log, log
+
+
+def test_suppressed_after_acceptance_is_not_sent(sconf, notifyd, relay, db):
+    """Queued before the suppression or the opt-out: the mailer's claim
+    turns it SUPPRESSED instead of sending it."""
+    d = notifyd(nd.merge(sconf, {"email": {"workers": 0}}))
+    n1 = post(d, "late@example.com")
+    n2 = post(d, "late2@example.com", userId="u-7", category="promo")
+    n3 = post(d, "ok@example.com", userId="u-7", category="other")
+    assert d.request("PUT", SUPP + "/late@example.com", headers=ADMIN)[0] == 200
+    assert d.request("PUT", "/notification_service/api/users/u-7/preferences",
+                     json_body={"optedOut": ["promo"]}, headers=PREFS)[0] == 200
+    d.stop()
+    d = notifyd(sconf)
+    relay.wait_mail("ok@example.com")
+    wait_row(db, n3["id"], "SENT")
+    for n, reason in ((n1, "manual"), (n2, "preference")):
+        wait_row(db, n["id"], "SUPPRESSED")
+        assert db.scalar("SELECT suppressed_reason FROM email_notifications "
+                         "WHERE id = %s", (n["id"],)) == reason
+    assert relay.seen("late@example.com") == []
+    assert relay.seen("late2@example.com") == []
+    assert [r for r in relay.rcpts if r.startswith("late")] == []
