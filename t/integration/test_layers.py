@@ -36,7 +36,7 @@ def test_route_table_one_literal_line_per_route():
     assert table, "api_routes[] not found in src/api.c"
     lines = table.group(1).splitlines()
     assert lines[-1].strip() == "{ NULL }", lines[-1]
-    row = re.compile(r'^\t\{ "(GET|POST)",\s+"(/[^"]*)",\s+(NULL|"\w+"),\s+'
+    row = re.compile(r'^\t\{ "(GET|POST|PUT|DELETE)",\s+"(/[^"]*)",\s+(NULL|"\w+"),\s+'
                      r'(api_\w+),\s+(API_POOL_\w+),\s+\{ [^}]* \},\s+"\w+" \},$')
     for line in lines[:-1]:
         assert row.match(line), "not one literal route per line: %r" % line

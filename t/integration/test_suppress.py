@@ -445,3 +445,80 @@ def test_suppressed_after_acceptance_is_not_sent(sconf, notifyd, relay, db):
     assert relay.seen("late@example.com") == []
     assert relay.seen("late2@example.com") == []
     assert [r for r in relay.rcpts if r.startswith("late")] == []
+
+
+def test_answers_match_openapi(sconf, notifyd, relay):
+    """Every new route's real answers validate against doc/openapi.json."""
+    import jsonschema
+    doc = json.loads((nd.REPO / "doc/openapi.json").read_text())
+
+    def check(template, method, answer):
+        status, got, headers = answer
+        op = doc["paths"][template][method.lower()]
+        assert str(status) in op["responses"], (template, method, status, got)
+        resp = op["responses"][str(status)]
+        while "$ref" in resp:
+            node = doc
+            for part in resp["$ref"].lstrip("#/").split("/"):
+                node = node[part]
+            resp = node
+        ctype = headers.get("Content-Type")
+        assert ctype in resp["content"], (template, status, ctype)
+        if ctype.startswith("text/html"):
+            return
+        jsonschema.Draft202012Validator(
+            resp["content"][ctype]["schema"],
+            resolver=jsonschema.RefResolver.from_schema(doc)).validate(got)
+
+    d = notifyd(sconf)
+    one = SUPP + "/{address}"
+    prefs = "/notification_service/api/users/{userId}/preferences"
+    unsub = "/unsubscribe/{token}"
+    check(one, "PUT", d.request("PUT", SUPP + "/m@example.com", headers=ADMIN))
+    check(one, "GET", d.get(SUPP + "/m@example.com", headers=ADMIN))
+    check(one, "GET", d.get(SUPP + "/n@example.com", headers=ADMIN))
+    check(one, "GET", d.get(SUPP + "/%FF", headers=ADMIN))
+    check(one, "PUT", d.request("PUT", SUPP + "/m@example.com", headers=SEND))
+    check(SUPP, "GET", d.get(SUPP + "?limit=1", headers=ADMIN))
+    check(SUPP, "GET", d.get(SUPP + "?limit=0", headers=ADMIN))
+    check(SUPP, "GET", d.get(SUPP))
+    check(one, "DELETE", d.request("DELETE", SUPP + "/m@example.com",
+                                   headers=ADMIN))
+    check(one, "DELETE", d.request("DELETE", SUPP + "/m@example.com",
+                                   headers=ADMIN))
+    check(prefs, "PUT", d.request("PUT", prefs.replace("{userId}", "9"),
+                                  json_body={"optedOut": ["x"]},
+                                  headers=PREFS))
+    check(prefs, "PUT", d.request("PUT", prefs.replace("{userId}", "9"),
+                                  body="x", headers=PREFS))
+    check(prefs, "GET", d.get(prefs.replace("{userId}", "9"), headers=PREFS))
+    check(prefs, "GET", d.get(prefs.replace("{userId}", "a%0Ab"),
+                              headers=PREFS))
+    check(PATH, "POST", d.post(PATH, json=body("q@example.com",
+                                               category="x", userId=9),
+                               headers=SEND))
+    check(PATH, "POST", d.post(PATH, json=body("q@example.com", category="X"),
+                               headers=SEND))
+    tok = "/unsubscribe/" + token_for("9", "y")
+    check(unsub, "GET", d.get(tok, headers={"Accept": "text/html"}))
+    check(unsub, "GET", d.get(tok + "x"))
+    check(unsub, "GET", d.get(tok + "x", headers={"Accept": "text/html"}))
+    check(unsub, "POST", d.post(tok, body="List-Unsubscribe=One-Click"))
+    check(unsub, "POST", d.post(tok, body="nope"))
+    check(unsub, "POST", d.post(tok, body="List-Unsubscribe=One-Click",
+                                headers={"Accept": "text/html"}))
+
+
+def test_unsubscribe_off_without_public_url(conf, notifyd, relay):
+    """No http.public_url and no secret: categories still work, mail has
+    no unsubscribe headers and /unsubscribe answers 404."""
+    d = notifyd(nd.merge(conf, {"email": {
+        "enabled": True, "workers": 1, "from": "notify@example.com",
+        "smtp": {"url": relay.url}}}))
+    status, got, _ = d.post(PATH, json=body("o1@example.com",
+                                            category="news"))
+    assert status == 202 and got["category"] == "news"
+    assert b"List-Unsubscribe" not in relay.wait_mail("o1@example.com")
+    status, err, _ = d.post("/unsubscribe/" + token_for("u-1", "news"),
+                            body="List-Unsubscribe=One-Click")
+    assert status == 404 and "email.unsubscribe_secret_file" in err["error"]
