@@ -54,13 +54,18 @@ CREATE TABLE email_preferences (
     updated_at   timestamptz NOT NULL DEFAULT now()
 );
 
--- Why a new notification is not to be sent, or NULL: one call per row of
--- the POST's group INSERT, two primary-key probes at most.
-CREATE FUNCTION email_suppression_reason(rcpt text, uid jsonb, cat text)
+-- Why a notification is not to be sent, or NULL: one call per row of the
+-- POST's group INSERT (and of a mailer's claim), two primary-key probes at
+-- most.  self_id (the claim's row) ignores the entry that row's own bounce
+-- made: a retry by hand of the bounced notification is the operator's
+-- deliberate choice.
+CREATE FUNCTION email_suppression_reason(rcpt text, uid jsonb, cat text,
+                                         self_id bigint DEFAULT NULL)
     RETURNS text LANGUAGE sql STABLE PARALLEL SAFE AS $$
     SELECT coalesce(
         (SELECT s.reason FROM email_suppressions s
-         WHERE s.address_key = email_suppression_key(rcpt)),
+         WHERE s.address_key = email_suppression_key(rcpt)
+           AND (self_id IS NULL OR s.notification_id IS DISTINCT FROM self_id)),
         CASE WHEN cat IS NOT NULL AND EXISTS (SELECT 1 FROM email_preferences p
                  WHERE p.user_id = uid #>> '{}' AND cat = ANY (p.opted_out))
              THEN 'preference' END)

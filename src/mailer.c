@@ -278,13 +278,14 @@ mailer_poll(struct mailer *m, struct mailer_msg *msgs, size_t max,
  * which lets the planner AND in the status index and scan its dead
  * entries (see queue.c).  A duplicate id joins twice but updates once.
  * A row whose address was suppressed, or whose user opted out of its
- * category, since it was accepted becomes SUPPRESSED here, unsent.
+ * category, since it was accepted becomes SUPPRESSED here, unsent (a
+ * retry by hand of a bounced row is not held by its own bounce).
  */
 static const char mailer_sql_claim[] =
     "UPDATE email_notifications n SET status = CASE WHEN"
-    " email_suppression_reason(n.recipient, n.user_id, n.category) IS NULL"
+    " email_suppression_reason(n.recipient, n.user_id, n.category, n.id) IS NULL"
     " THEN 'PROCESSING' ELSE 'SUPPRESSED' END, suppressed_reason ="
-    " email_suppression_reason(n.recipient, n.user_id, n.category),"
+    " email_suppression_reason(n.recipient, n.user_id, n.category, n.id),"
     " lease_until = now() + $2::float8 * interval '1 second',"
     " lease_owner = $3, updated_at = now() "
     "FROM unnest($1::bigint[]) AS a(id) "

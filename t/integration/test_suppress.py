@@ -522,3 +522,19 @@ def test_unsubscribe_off_without_public_url(conf, notifyd, relay):
     status, err, _ = d.post("/unsubscribe/" + token_for("u-1", "news"),
                             body="List-Unsubscribe=One-Click")
     assert status == 404 and "email.unsubscribe_secret_file" in err["error"]
+
+
+def test_retry_by_hand_of_the_bounced_row(sconf, notifyd, relay, db):
+    """POST .../retry of the bounced notification itself is the operator's
+    choice and goes out; its suppression still holds new mail."""
+    d = notifyd(sconf)
+    first = post(d, "gone-later@example.com")
+    wait_row(db, first["id"], "FAILED")
+    assert db.scalar("SELECT reason FROM email_suppressions") == "bounce"
+    rcpts = len(relay.rcpts)
+    status, _, _ = d.post("%s/%d/retry" % (PATH, first["id"]), headers=SEND)
+    assert status == 202
+    nd.wait_until(lambda: len(relay.rcpts) > rcpts, timeout=30,
+                  msg="the retried send")
+    wait_row(db, first["id"], "FAILED")
+    assert post(d, "gone-later@example.com")["status"] == "SUPPRESSED"
