@@ -74,8 +74,9 @@ api_store_rate_mark(struct api_store_req *const *reqs, int n,
 {
 	int i, row;
 
+	/* left to api_store_outcome: a retry alone must not see LIMITED */
 	for (i = 0; i < n; i++)
-		reqs[i]->state = API_STORE_ERROR;	/* api_store_outcome's */
+		reqs[i]->state = API_STORE_ERROR;
 	for (i = 0; i < PQntuples(res); i++) {
 		row = atoi(PQgetvalue(res, i, 0)) - 1;
 		if (row < 0 || row >= n)

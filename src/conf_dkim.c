@@ -49,8 +49,8 @@ conf_dkim_name_ok(const char *s)
 	if (*s == '\0' || strlen(s) > 253)
 		return 0;
 	for (;;) {
-		n = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-		    "0123456789-_");
+		n = strspn(s, "abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_");
 		if (n == 0 || n > 63)
 			return 0;
 		s += n;
@@ -136,24 +136,26 @@ static int
 conf_dkim_check_names(const struct conf *c, const char *file, char *err,
     size_t len)
 {
+	char *const *h = c->email_dkim_headers.v;
 	int i, from = 0;
 
 	if (!conf_dkim_name_ok(c->email_dkim_domain))
-		return conf_dkim_err(err, len, "%s: email.dkim.domain: \"%s\" is not "
-		    "a domain name", file, c->email_dkim_domain);
+		return conf_dkim_err(err, len, "%s: email.dkim.domain: \"%s\" "
+		    "is not a domain name", file, c->email_dkim_domain);
 	if (!conf_dkim_name_ok(c->email_dkim_selector))
-		return conf_dkim_err(err, len, "%s: email.dkim.selector: \"%s\" is "
-		    "not a selector (labels of letters, digits, - and _)", file,
-		    c->email_dkim_selector);
+		return conf_dkim_err(err, len, "%s: email.dkim.selector: "
+		    "\"%s\" is not a selector (labels of letters, digits, - "
+		    "and _)", file, c->email_dkim_selector);
 	for (i = 0; i < c->email_dkim_headers.n; i++) {
-		if (!conf_dkim_field_ok(c->email_dkim_headers.v[i]))
-			return conf_dkim_err(err, len, "%s: email.dkim.headers: element "
-			    "%d is not a header field name", file, i);
-		from |= strcasecmp(c->email_dkim_headers.v[i], "from") == 0;
+		if (!conf_dkim_field_ok(h[i]))
+			return conf_dkim_err(err, len, "%s: "
+			    "email.dkim.headers: element %d is not a header "
+			    "field name", file, i);
+		from |= strcasecmp(h[i], "from") == 0;
 	}
 	if (!from)
-		return conf_dkim_err(err, len, "%s: email.dkim.headers: must include "
-		    "\"from\" (RFC 6376)", file);
+		return conf_dkim_err(err, len, "%s: email.dkim.headers: must "
+		    "include \"from\" (RFC 6376)", file);
 	return 0;
 }
 
@@ -171,19 +173,20 @@ conf_dkim_load(struct conf *c, const char *file, char *err, size_t len)
 	if (*c->email_dkim_domain == '\0') {
 		if (*kf == '\0' && *c->email_dkim_selector == '\0')
 			return 0;
-		return conf_dkim_err(err, len, "%s: email.dkim.domain: must be set "
-		    "with email.dkim.selector and email.dkim.key_file", file);
+		return conf_dkim_err(err, len, "%s: email.dkim.domain: must "
+		    "be set with email.dkim.selector and email.dkim.key_file",
+		    file);
 	}
 	if (conf_dkim_check_names(c, file, err, len) == -1)
 		return -1;
 	if (*kf == '\0')
-		return conf_dkim_err(err, len, "%s: email.dkim.key_file: must be set "
-		    "when email.dkim.domain is", file);
+		return conf_dkim_err(err, len, "%s: email.dkim.key_file: must "
+		    "be set when email.dkim.domain is", file);
 	if ((c->dkim_key = conf_dkim_read(kf)) == NULL)
-		return conf_dkim_err(err, len, "%s: email.dkim.key_file: %s: cannot "
-		    "read: %s", file, kf, strerror(errno));
+		return conf_dkim_err(err, len, "%s: email.dkim.key_file: %s: "
+		    "cannot read: %s", file, kf, strerror(errno));
 	if (conf_dkim_parse(c->dkim_key, why, sizeof(why)) == -1)
-		return conf_dkim_err(err, len, "%s: email.dkim.key_file: %s: %s",
-		    file, kf, why);
+		return conf_dkim_err(err, len, "%s: email.dkim.key_file: %s: "
+		    "%s", file, kf, why);
 	return 0;
 }

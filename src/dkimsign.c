@@ -25,7 +25,7 @@
 struct dkimsign {
 	DKIM_LIB	*lib;
 	unsigned char	*key, *selector, *domain;
-	const char	**headers;	/* NULL-terminated, for DKIM_OPTS_SIGNHDRS */
+	const char	**headers;	/* NULL-ended: DKIM_OPTS_SIGNHDRS */
 };
 
 void
@@ -99,8 +99,8 @@ dkimsign_headers(DKIM *d, const char *msg, size_t len)
 			    (end + 2 >= len || (msg[end + 2] != ' ' &&
 			    msg[end + 2] != '\t')))
 				break;
-		if (end + 1 >= len ||
-		    dkim_header(d, (u_char *)msg + at, end - at) != DKIM_STAT_OK)
+		if (end + 1 >= len || dkim_header(d, (u_char *)msg + at,
+		    end - at) != DKIM_STAT_OK)
 			return -1;
 		at = end + 2;
 	}
