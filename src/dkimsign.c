@@ -58,6 +58,25 @@ dkimsign_lib(const char **headers)
 	return lib;
 }
 
+/* One signature at start: a key the library refuses fails here, once. */
+static int
+dkimsign_probe(struct dkimsign *s, char *err, size_t len)
+{
+	static const char probe[] = "From: probe@localhost\r\n"
+	    "Subject: probe\r\n\r\nprobe\r\n";
+	size_t n = sizeof(probe) - 1;
+	char *msg;
+	int rc;
+
+	if ((msg = strdup(probe)) == NULL) {
+		snprintf(err, len, "out of memory");
+		return -1;
+	}
+	rc = dkimsign_message(s, "probe", &msg, &n, err, len);
+	free(msg);
+	return rc;
+}
+
 struct dkimsign *
 dkimsign_new(const struct dkimsign_opts *o, char *err, size_t len)
 {
@@ -78,6 +97,10 @@ dkimsign_new(const struct dkimsign_opts *o, char *err, size_t len)
 		s->headers[i] = o->headers[i];
 	if ((s->lib = dkimsign_lib(s->headers)) == NULL) {
 		snprintf(err, len, "DKIM library initialisation failed");
+		dkimsign_free(s);
+		return NULL;
+	}
+	if (dkimsign_probe(s, err, len) == -1) {
 		dkimsign_free(s);
 		return NULL;
 	}
