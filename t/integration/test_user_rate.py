@@ -181,3 +181,24 @@ def test_valid_user_rates(tmp_path, conf):
         r = subprocess.run([nd.notifyd_path(), "-t", "-c", str(path)],
                            capture_output=True, text=True)
         assert r.returncode == 0, (value, r.stderr)
+
+
+def test_refused_row_takes_no_unit_and_fails_alone(conf, notifyd, db):
+    """A row PostgreSQL refuses (422) in a group: the others are stored or
+    limited as if it were not there, and it spends nothing."""
+    away_from_boundary(3600, 30)
+    d = notifyd(rate_conf(conf, "5/hour"))
+    assert d.post(PATH, json=body("warmup"))[0] == 202      # migrated
+    db.query("ALTER TABLE email_notifications ADD CONSTRAINT t_no_forbidden"
+             " CHECK (title <> 'forbidden title')")
+    jobs = [body("hank", i) for i in range(9)]
+    jobs[4]["title"] = "forbidden title"
+    with concurrent.futures.ThreadPoolExecutor(len(jobs)) as ex:
+        out = list(ex.map(lambda b: d.post(PATH, json=b), jobs))
+    statuses = [s for s, _, _ in out]
+    assert statuses[4] == 422, out[4]
+    rest = statuses[:4] + statuses[5:]
+    assert sorted(rest) == [202] * 5 + [429] * 3, out
+    assert stored(db, "hank") == 5
+    assert db.scalar("SELECT used FROM user_rate "
+                     "WHERE user_id = '\"hank\"'") == 5
