@@ -80,6 +80,7 @@ conf_dkim_read(const char *path)
 	char *buf;
 	size_t n;
 	FILE *f;
+	int err;
 
 	if ((f = fopen(path, "r")) == NULL)
 		return NULL;
@@ -87,11 +88,13 @@ conf_dkim_read(const char *path)
 		fclose(f);
 		return NULL;
 	}
+	errno = 0;
 	n = fread(buf, 1, CONF_DKIM_KEY_MAX + 1, f);
 	if (ferror(f) || n > CONF_DKIM_KEY_MAX) {
-		errno = ferror(f) ? EIO : EFBIG;
+		err = ferror(f) ? (errno != 0 ? errno : EIO) : EFBIG;
 		fclose(f);
 		free(buf);
+		errno = err;
 		return NULL;
 	}
 	fclose(f);

@@ -165,6 +165,8 @@ def run_t(tmp_path, conf):
     ("EC", "not an RSA key"),
     ("RSA512", "at least 1024"),
     ("\x00\xff\xfe binary", "not a PEM private key"),
+    ("DIR", "Is a directory"),
+    ("HUGE", "File too large"),
 ])
 def test_bad_key_file_is_a_config_error(tmp_path, conf, content, why):
     key = tmp_path / "key.pem"
@@ -175,6 +177,10 @@ def test_bad_key_file_is_a_config_error(tmp_path, conf, content, why):
     elif content == "RSA512":
         subprocess.run(["openssl", "genrsa", "-out", str(key), "512"],
                        check=True, capture_output=True)
+    elif content == "DIR":
+        key.mkdir()
+    elif content == "HUGE":
+        key.write_bytes(b"-----BEGIN PRIVATE KEY-----\n" + b"A" * 200000)
     elif content is not None:
         key.write_bytes(content.encode("latin-1"))
     r = run_t(tmp_path, dkim_conf(conf, key))
