@@ -855,6 +855,8 @@ def fig_post(pg, res):
     try:
         conf = bench_conf(pg, db, km.bootstrap, nd.free_port(),
                           roles=("email",), extra={"email": {"workers": 0}})
+        if OPTS.user_rate:
+            conf["email"]["user_rate"] = OPTS.user_rate
         daemon = Daemon(conf)
         for r in range(OPTS.runs):
             before = pg.scalar(db, "SELECT count(*) FROM email_notifications")
@@ -1460,6 +1462,10 @@ def parse_args():
     p.add_argument("--dkim", action="store_true",
                    help="the email figure signs every mail (email.dkim, a "
                    "2048-bit RSA key): the cost of DKIM")
+    p.add_argument("--user-rate", default="", metavar="N/UNIT",
+                   help="email.user_rate for the post figure (one user "
+                   "posts: a limit above what it reaches shows the cost "
+                   "of counting)")
     p.add_argument("--keep", action="store_true",
                    help="keep the temporary directory")
     a = p.parse_args()
