@@ -272,6 +272,8 @@ api_notify_insert(struct http_req *r, struct http_resp *rs,
 		api_store_insert(api_ctx_of(r)->notify->store, q);
 	free(uid);
 	free(meta);
+	if (q->state == API_STORE_LIMITED)
+		return api_store_rate_refuse(rs, q), -1;
 	if (q->state != API_STORE_ERROR)
 		return q->state == API_STORE_NEW ? 1 : 0;
 	api_db_fail(r, rs, q->dbclass, q->err);

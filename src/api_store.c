@@ -118,6 +118,8 @@ api_store_insert_rows(PGconn *c, struct api_store_req *const *reqs, int n,
 static void
 api_store_outcome(struct api_store_req *q, const PGresult *res, int row)
 {
+	if (q->state == API_STORE_LIMITED)
+		return;		/* its row was deleted again */
 	if (PQgetisnull(res, row, 0))
 		q->state = API_STORE_SEEN;
 	else {
@@ -126,6 +128,29 @@ api_store_outcome(struct api_store_req *q, const PGresult *res, int row)
 		q->state = API_STORE_NEW;
 	}
 
+}
+
+/*
+ * The INSERT; with email.user_rate in one transaction with the take of
+ * the users' units (api_store_rate.c), which may refuse some rows.
+ */
+static PGresult *
+api_store_insert_counted(PGconn *c, struct api_store_req *const *reqs, int n,
+    enum db_class *cls, char *err, size_t len)
+{
+	PGresult *res = NULL;
+	int tx;
+
+	if ((tx = api_store_rate_begin(c, cls, err, len)) <= 0)
+		return tx == 0 ? api_store_insert_rows(c, reqs, n, cls, err,
+		    len) : NULL;
+	if ((res = api_store_insert_rows(c, reqs, n, cls, err, len)) != NULL &&
+	    api_store_rate_take(c, reqs, n, res, cls, err, len) == 0 &&
+	    api_store_rate_commit(c, cls, err, len) == 0)
+		return res;
+	PQclear(res);
+	api_store_rate_rollback(c);
+	return NULL;
 }
 
 static void
@@ -156,7 +181,7 @@ api_store_each(PGconn *c, struct api_store_req **reqs, int n)
 	int i;
 
 	for (i = 0; i < n; i++) {
-		if ((res = api_store_insert_rows(c, reqs + i, 1, &cls, err,
+		if ((res = api_store_insert_counted(c, reqs + i, 1, &cls, err,
 		    sizeof(err))) == NULL) {
 			api_store_fail(reqs[i], err, cls);
 			continue;
@@ -187,7 +212,7 @@ api_store_batch(struct api_store *s, struct api_store_req **reqs, int n)
 		api_store_fail_all(reqs, n, err, db_errclass());
 		return;
 	}
-	if ((res = api_store_insert_rows(c, reqs, n, &cls, err,
+	if ((res = api_store_insert_counted(c, reqs, n, &cls, err,
 	    sizeof(err))) != NULL) {
 		for (i = 0; i < n; i++)
 			api_store_outcome(reqs[i], res, i);

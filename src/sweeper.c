@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_store.h"
 #include "conf.h"
 #include "db.h"
 #include "log.h"
@@ -180,8 +181,11 @@ sweeper_main(const struct proc_info *pi)
 	for (next = util_now(); proc_running(); util_sleep(0.1)) {
 		if (util_now() < next)
 			continue;
-		if (sweeper_db(&s))
+		if (sweeper_db(&s)) {
 			sweeper_sweep(&s);
+			if (api_store_rate_sweep(s.db, err, sizeof(err)) == -1)
+				log_warnx("sweep of user_rate: %s", err);
+		}
 		next = util_now() + conf->sweeper_interval;
 	}
 	queue_free(s.queue);

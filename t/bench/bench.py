@@ -762,6 +762,17 @@ EMAIL_INSERT = (
     " 'PENDING', now() FROM generate_series(1, %d) g RETURNING id")
 
 
+def dkim_conf():
+    """email.dkim with a fresh 2048-bit key under --dkim, else nothing."""
+    if not OPTS.dkim:
+        return {}
+    key = os.path.join(OPTS.tmp, "dkim.pem")
+    if not os.path.exists(key):
+        run(["openssl", "genrsa", "-out", key, "2048"], timeout=60)
+    return {"dkim": {"domain": "example.com", "selector": "bench",
+                     "key_file": key}}
+
+
 def email_once(pg, sink, m, workers):
     """m queued notifications, 4 workers: SENT rows per second.
 
@@ -780,7 +791,8 @@ def email_once(pg, sink, m, workers):
         pg.checkpoint(db)
         conf = bench_conf(pg, db, km.bootstrap, nd.free_port(), sink.url,
                           roles=("email",),
-                          extra={"email": {"workers": workers}})
+                          extra={"email": dict({"workers": workers},
+                                               **dkim_conf())})
         daemon = Daemon(conf)
         time.sleep(6)
         produce(km.bootstrap, "notifications.email",
@@ -843,6 +855,8 @@ def fig_post(pg, res):
     try:
         conf = bench_conf(pg, db, km.bootstrap, nd.free_port(),
                           roles=("email",), extra={"email": {"workers": 0}})
+        if OPTS.user_rate:
+            conf["email"]["user_rate"] = OPTS.user_rate
         daemon = Daemon(conf)
         for r in range(OPTS.runs):
             before = pg.scalar(db, "SELECT count(*) FROM email_notifications")
@@ -1445,6 +1459,13 @@ def parse_args():
     p.add_argument("--kafka-prop", action="append", default=[],
                    metavar="KEY=VALUE", help="an extra kafka.properties "
                    "entry for every notifyd (experiments; repeatable)")
+    p.add_argument("--dkim", action="store_true",
+                   help="the email figure signs every mail (email.dkim, a "
+                   "2048-bit RSA key): the cost of DKIM")
+    p.add_argument("--user-rate", default="", metavar="N/UNIT",
+                   help="email.user_rate for the post figure (one user "
+                   "posts: a limit above what it reaches shows the cost "
+                   "of counting)")
     p.add_argument("--keep", action="store_true",
                    help="keep the temporary directory")
     a = p.parse_args()
