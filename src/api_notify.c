@@ -511,3 +511,11 @@ api_notify_retry(struct http_req *r, struct http_resp *rs)
 	if (rs->status == 200)
 		rs->status = 202;
 }
+
+/* POST .../{id}/cancel: the row, CANCELLED (api_schedule.c decides). */
+void
+api_notify_cancel(struct http_req *r, struct http_resp *rs)
+{
+	if (api_schedule_cancel(r, rs) == 0)
+		api_notify_get(r, rs);
+}

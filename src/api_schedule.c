@@ -4,7 +4,7 @@
  * Reads a POST's sendAt (sendat.c's syntax, email.schedule_horizon's
  * limit) for api_notify.c, which stores a future one SCHEDULED and does
  * not produce it: the sweeper's due scan does, once due (sweeper_due.c).
- * Serves POST .../{id}/cancel.  The cancel and the mailer's claim
+ * Decides POST .../{id}/cancel (api_notify.c answers with the row).  The cancel and the mailer's claim
  * (mailer.c) are each one status-guarded UPDATE of the row, so exactly
  * one of them wins: a cancel takes SCHEDULED and PENDING rows only, a
  * claim PENDING and PROCESSING rows only, never a CANCELLED one.
@@ -15,7 +15,6 @@
 #include <string.h>
 
 #include "api_db.h"
-#include "api_notify.h"
 #include "api_schedule.h"
 #include "conf.h"
 #include "log.h"
@@ -135,8 +134,12 @@ api_schedule_not_cancelled(struct http_req *r, struct http_resp *rs,
 	return rc;
 }
 
-/* POST .../{id}/cancel: 200 with the CANCELLED row, 409 once sending. */
-void
+/*
+ * Cancels notification {id}: 0 when it is CANCELLED now or was already
+ * (the caller answers with the row); -1 after answering 404, 409 or a
+ * database error.
+ */
+int
 api_schedule_cancel(struct http_req *r, struct http_resp *rs)
 {
 	const char *p[1];
@@ -145,12 +148,11 @@ api_schedule_cancel(struct http_req *r, struct http_resp *rs)
 
 	if ((p[0] = api_schedule_path_id(r, rs)) == NULL ||
 	    (res = api_db_query(r, rs, api_schedule_sql_cancel, 1, p)) == NULL)
-		return;
+		return -1;
 	n = PQntuples(res);
 	PQclear(res);
-	if (n == 0 && api_schedule_not_cancelled(r, rs, p) == -1)
-		return;
-	if (n > 0)
-		log_info("notification %s: cancelled by request", p[0]);
-	api_notify_get(r, rs);
+	if (n == 0)
+		return api_schedule_not_cancelled(r, rs, p);
+	log_info("notification %s: cancelled by request", p[0]);
+	return 0;
 }

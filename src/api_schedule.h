@@ -24,6 +24,7 @@ int	api_schedule_parse(json_t *body, struct http_resp *,
 	    struct api_schedule *) __attribute__((warn_unused_result));
 const char *api_schedule_send_at(const struct api_schedule *);
 void	api_schedule_show(json_t *row, const struct api_schedule *);
-void	api_schedule_cancel(struct http_req *, struct http_resp *);
+int	api_schedule_cancel(struct http_req *, struct http_resp *)
+	    __attribute__((warn_unused_result));
 
 #endif
