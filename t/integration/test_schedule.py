@@ -317,3 +317,34 @@ def test_list_scheduled_and_cancelled(conf, notifyd):
     assert [x["id"] for x in page["notifications"]] == [c["id"]]
     status, resp, _ = d.get(PATH + "?status=LATER")
     assert status == 400 and "SCHEDULED" in resp["detail"]
+
+
+def test_answers_match_openapi(conf, notifyd, smtp):
+    import test_http_conventions as hc     # its validator, not its tests
+    doc = hc.doc_file()
+    one = PATH + "/{id}"
+    d = notifyd(sched_conf(conf))
+    warm_up(d, smtp)
+    answer = d.post(PATH, json=body("doc", sendAt=int(time.time()) + 600))
+    assert answer[1]["status"] == "SCHEDULED"
+    hc.check_answer(doc, PATH, "POST", answer)
+    nid = answer[1]["id"]
+    hc.check_answer(doc, one, "GET", d.get("%s/%d" % (PATH, nid)))
+    hc.check_answer(doc, PATH, "GET", d.get(PATH + "?status=SCHEDULED"))
+    hc.check_answer(doc, PATH, "POST", d.post(PATH, json=body(
+        "doc", sendAt="soon")))
+    hc.check_answer(doc, PATH, "POST", d.post(PATH, json=body(
+        "doc", sendAt=int(time.time()) + 90 * 86400)))
+    cancelled = d.post("%s/%d/cancel" % (PATH, nid))
+    assert cancelled[0] == 200
+    hc.assert_problem(d.post(PATH + "/77777/cancel"), 404, "id")
+    hc.check_answer(doc, one + "/cancel", "POST", cancelled)
+    hc.check_answer(doc, one + "/cancel", "POST",
+                    d.post(PATH + "/77777/cancel"))
+    hc.check_answer(doc, PATH, "GET", d.get(PATH + "?status=CANCELLED"))
+    sent = post(d, body("doc sent"))
+    wait_status(d, sent["id"], "SENT")
+    conflict = d.post("%s/%d/cancel" % (PATH, sent["id"]))
+    assert conflict[0] == 409 and conflict[1]["field"] == "status"
+    assert conflict[2].get("Content-Type") == hc.PROBLEM
+    hc.check_answer(doc, one + "/cancel", "POST", conflict)
