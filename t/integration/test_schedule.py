@@ -287,6 +287,25 @@ def test_survives_restart_and_sighup(conf, notifyd, smtp):
     assert got["across restart"][0] >= at and got["across reload"][0] >= at2
 
 
+def test_kafka_down_when_due(conf, notifyd, smtp, kafka, db):
+    """Claimed while Kafka is away: PENDING, never queued, and then
+    delivered once by the producer's retries or the sweep's recovery."""
+    d = notifyd(sched_conf(conf))
+    warm_up(d, smtp)
+    at = int(time.time()) + 2
+    r = post(d, body("while down", sendAt=at))
+    kafka.down()
+    d.wait_log(r"due: 1 scheduled notifications queued", timeout=10)
+    row = db.query("SELECT status, queued_at FROM email_notifications "
+                   "WHERE id = %s", (r["id"],))[0]
+    assert row == ("PENDING", None), row
+    time.sleep(1)
+    kafka.up()
+    wait_status(d, r["id"], "SENT", timeout=60)
+    time.sleep(1)
+    assert len(arrivals(smtp)["while down"]) == 1
+
+
 def test_two_instances_deliver_each_once(conf, notifyd, smtp):
     c = sched_conf(conf)
     a = notifyd(c)
