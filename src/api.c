@@ -47,6 +47,7 @@ static const struct http_route api_routes[] = {
 	{ "GET",  "/audit/events/{}",                                 "read", api_audit_event,        API_POOL_AUDIT, { "id" },         "audit_event" },
 	{ "GET",  "/audit/topics",                                    "read", api_audit_topics,       API_POOL_AUDIT, { NULL },         "audit_topics" },
 	{ "GET",  "/audit/tail",                                      "read", api_audit_tail,         API_POOL_AUDIT, { NULL },         "audit_tail" },
+	{ "POST", "/notification_service/api/notifications/{}/cancel", "send", api_notify_cancel,    API_POOL_MAIN, { "id" },       "notify_cancel" },
 	{ NULL }
 };
 

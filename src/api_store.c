@@ -54,17 +54,21 @@ static const char api_store_sql_insert[] =
     "WITH v AS ("
     " SELECT nextval('email_notifications_id_seq') AS id, t.*"
     " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
-    "  $5::text[], $6::text[], $7::text[], $8::text[]) WITH ORDINALITY"
-    "  AS t(k, h, title, content, uid, rcpt, from_addr, meta, ord)),"
+    "  $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])"
+    "  WITH ORDINALITY"
+    "  AS t(k, h, title, content, uid, rcpt, from_addr, meta, sa, ord)),"
     " i AS (INSERT INTO email_notifications (id, idempotency_key,"
-    "  request_hash, title, content, user_id, recipient, from_addr, metadata)"
+    "  request_hash, title, content, user_id, recipient, from_addr, metadata,"
+    "  send_at, status)"
     " SELECT id, k, h, title, content, uid::jsonb, rcpt, from_addr,"
-    "  meta::jsonb FROM v ORDER BY ord"
+    "  meta::jsonb, sa::timestamptz,"
+    "  CASE WHEN sa IS NULL THEN 'PENDING' ELSE 'SCHEDULED' END"
+    " FROM v ORDER BY ord"
     " ON CONFLICT (idempotency_key) DO NOTHING"
     " RETURNING id, extract(epoch from created_at)::bigint AS at) "
     "SELECT i.id, i.at FROM v LEFT JOIN i USING (id) ORDER BY v.ord";
 
-#define STORE_NCOLS 8
+#define STORE_NCOLS 9
 
 static void
 api_store_row_params(const struct api_store_req *q, const char *v[STORE_NCOLS])
@@ -77,6 +81,7 @@ api_store_row_params(const struct api_store_req *q, const char *v[STORE_NCOLS])
 	v[5] = q->recipient;
 	v[6] = q->from;
 	v[7] = q->metadata;
+	v[8] = q->send_at;
 }
 
 /* The INSERT for n requests; NULL with err and *cls when it failed. */
@@ -294,9 +299,11 @@ api_store_main(void *arg)
 		pthread_mutex_unlock(&s->mu);
 		api_store_batch(s, reqs, n);
 		stats_add(CTR_NOTIF_INSERTS, 1);
-		/* The ids are copied: a woken request's row is gone. */
+		/* The ids are copied: a woken request's row is gone.  A
+		 * scheduled row is the due scan's to produce (sweeper_due.c). */
 		for (i = nids = 0; i < n; i++)
-			if (reqs[i]->state == API_STORE_NEW)
+			if (reqs[i]->state == API_STORE_NEW &&
+			    reqs[i]->send_at == NULL)
 				ids[nids++] = reqs[i]->id;
 		pthread_mutex_lock(&s->mu);
 		for (i = 0; i < n; i++)

@@ -118,6 +118,13 @@ K("email.lease", CONF_FLOAT, email_lease, "60", 1, 86400, NULL,
   "seconds a worker's claim on a notification lasts"),
 K("email.batch", CONF_INT, email_batch, "64", 1, 4096, NULL,
   "notifications a worker claims in one transaction"),
+K("email.schedule_horizon", CONF_STRING, email_schedule_horizon, "30d", 0, 0,
+  NULL, "how far ahead a sendAt may be (later: 422): seconds, or a number "
+  "and h, d or w (\"30d\")"),
+K("email.schedule_scan_interval", CONF_FLOAT, email_schedule_scan_interval,
+  "0.5", 0.05, 60, NULL, "seconds between the sweeper's scans for "
+  "scheduled notifications that are due (it also wakes at the next known "
+  "sendAt)"),
 K("email.smtp.url", CONF_STRING, email_smtp_url, "smtp://127.0.0.1:25",
   0, 0, NULL, "smtp:// or smtps:// relay"),
 K("email.smtp.starttls", CONF_STRING, email_smtp_starttls, "opportunistic",
@@ -698,6 +705,26 @@ conf_span_parse(const char *s, char *out, size_t len)
 	return -1;
 }
 
+/*
+ * A span like email.schedule_horizon in seconds: digits alone are
+ * seconds, else a number and h, d or w as in conf_span_parse; -1 when
+ * malformed or empty.
+ */
+double
+conf_span_seconds(const char *s)
+{
+	static const struct { const char *unit; double secs; } u[] = {
+	    { "", 1 }, { "h", 3600 }, { "d", 86400 }, { "w", 604800 } };
+	size_t n = strspn(s, "0123456789"), i;
+
+	if (n == 0 || n > 9 || strtol(s, NULL, 10) == 0)
+		return -1;
+	for (i = 0; i < sizeof(u) / sizeof(u[0]); i++)
+		if (strcmp(s + n, u[i].unit) == 0)
+			return (double)strtol(s, NULL, 10) * u[i].secs;
+	return -1;
+}
+
 /* Checks what no single key can: list formats and key combinations. */
 static int
 conf_check(const struct conf *c, const char *file, char *err, size_t len)
@@ -718,6 +745,10 @@ conf_check(const struct conf *c, const char *file, char *err, size_t len)
 	}
 	if (conf_check_from(c, file, err, len) == -1)
 		return -1;
+	if (conf_span_seconds(c->email_schedule_horizon) <= 0)
+		return conf_errf(err, len, "%s: email.schedule_horizon: \"%s\" is "
+		    "not a number of seconds, nor a number followed by h, d or w "
+		    "(\"30d\")", file, c->email_schedule_horizon);
 	if (conf_span_parse(c->audit_retention, NULL, 0) == -1)
 		return conf_errf(err, len, "%s: audit.retention: \"%s\" is not "
 		    "a number followed by h, d or w (\"90d\"), nor empty", file,

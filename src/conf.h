@@ -59,6 +59,8 @@ struct conf {
 	double	 email_rate_limit;
 	double	 email_lease;
 	int	 email_batch;
+	char	*email_schedule_horizon;
+	double	 email_schedule_scan_interval;
 	char	*email_smtp_url;
 	char	*email_smtp_starttls;
 	char	*email_smtp_ca_file;
@@ -127,6 +129,8 @@ extern const struct conf *conf;		/* the current snapshot */
 /* An audit.retention span as a PostgreSQL interval: 1, 0 when empty,
  * -1 when malformed. */
 int	 conf_span_parse(const char *s, char *out, size_t len);
+/* email.schedule_horizon in seconds; -1 when malformed. */
+double	 conf_span_seconds(const char *s);
 
 struct conf	*conf_load(const char *path, char *err, size_t errlen)
 		    __attribute__((warn_unused_result));
