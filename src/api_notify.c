@@ -15,6 +15,7 @@
 
 #include "api_db.h"
 #include "api_notify.h"
+#include "api_schedule.h"
 #include "api_store.h"
 #include "api_suppress.h"
 #include "conf.h"
@@ -89,7 +90,8 @@ api_notify_ready(struct api_ctx *ctx, char *why, size_t len)
     NOTIFY_STATUS ", attempts, last_error, " \
     "extract(epoch from sent_at)::bigint, message_id, " \
     "extract(epoch from created_at)::bigint, " \
-    "extract(epoch from updated_at)::bigint, requeues, permanent, from_addr"
+    "extract(epoch from updated_at)::bigint, requeues, permanent, from_addr, " \
+    "floor(extract(epoch from send_at))::bigint"
 
 /* The columns of NOTIFY_COLS, then what each query adds after them. */
 enum notify_col {
@@ -110,6 +112,7 @@ enum notify_col {
 	NOTIFY_COL_REQUEUES,
 	NOTIFY_COL_PERMANENT,
 	NOTIFY_COL_FROM,
+	NOTIFY_COL_SEND_AT,
 	NOTIFY_NCOLS
 };
 
@@ -166,6 +169,8 @@ api_notify_row(const PGresult *res, int i)
 	if (!PQgetisnull(res, i, NOTIFY_COL_FROM))
 		json_object_set_new(j, "from",
 		    api_db_col_str(res, i, NOTIFY_COL_FROM));
+	json_object_set_new(j, "sendAt", api_db_col_int(res, i,
+	    NOTIFY_COL_SEND_AT));
 	return j;
 }
 
@@ -251,7 +256,7 @@ static const char api_notify_sql_by_key[] =
 static int
 api_notify_insert(struct http_req *r, struct http_resp *rs,
     const struct notif_input *in, const char *key, const char *hash,
-    struct api_store_req *q, const char *category)
+    const char *send_at, struct api_store_req *q, const char *category)
 {
 	char *uid = json_dumps(in->user_id, JSON_ENCODE_ANY | JSON_COMPACT);
 	char *meta = in->metadata ? json_dumps(in->metadata, JSON_COMPACT |
@@ -267,6 +272,7 @@ api_notify_insert(struct http_req *r, struct http_resp *rs,
 	q->recipient = in->recipient;
 	q->from = in->from;
 	q->metadata = meta;
+	q->send_at = send_at;
 	q->category = category;
 	if (uid == NULL || (in->metadata != NULL && meta == NULL))
 		snprintf(q->err, sizeof(q->err), "out of memory");
@@ -274,6 +280,8 @@ api_notify_insert(struct http_req *r, struct http_resp *rs,
 		api_store_insert(api_ctx_of(r)->notify->store, q);
 	free(uid);
 	free(meta);
+	if (q->state == API_STORE_LIMITED)
+		return api_store_rate_refuse(rs, q), -1;
 	if (q->state != API_STORE_ERROR)
 		return q->state == API_STORE_NEW ? 1 : 0;
 	api_db_fail(r, rs, q->dbclass, q->err);
@@ -315,8 +323,9 @@ api_notify_enqueue(struct http_req *r, int64_t id)
 
 static json_t *
 api_notify_accepted(const struct notif_input *in, int64_t id, int64_t at,
-    const char *status)
+    const struct api_schedule *sched)
 {
+	const char *status = sched->later ? "SCHEDULED" : "PROCESSING";
 	json_t *j = json_object();
 
 	json_object_set_new(j, "id", json_integer(id));
@@ -329,6 +338,7 @@ api_notify_accepted(const struct notif_input *in, int64_t id, int64_t at,
 	json_object_set_new(j, "status", json_string(status));
 	json_object_set_new(j, "createdAt", json_integer(at));
 	json_object_set_new(j, "updatedAt", json_integer(at));
+	api_schedule_show(j, sched);
 	return j;
 }
 
@@ -337,6 +347,7 @@ api_notify_create(struct http_req *r, struct http_resp *rs)
 {
 	struct notif_input in;
 	struct api_store_req q;
+	struct api_schedule sched;
 	const char *key, *category;
 	char hash[24], *canon;
 	json_t *body, *j;
@@ -346,14 +357,15 @@ api_notify_create(struct http_req *r, struct http_resp *rs)
 		return;
 	if ((body = api_notify_parse(r, rs, &in)) == NULL ||
 	    api_notify_key(r, rs, &key) == -1 ||
+	    api_schedule_parse(body, rs, &sched) == -1 ||
 	    api_suppress_category(body, &category, rs) == -1)
 		goto out;
 	canon = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
 	snprintf(hash, sizeof(hash), "%016llx", (unsigned long long)
 	    notif_hash(canon ? canon : "", canon ? strlen(canon) : 0));
 	free(canon);
-	if ((stored = api_notify_insert(r, rs, &in, key, hash, &q,
-	    category)) == -1)
+	if ((stored = api_notify_insert(r, rs, &in, key, hash,
+	    api_schedule_send_at(&sched), &q, category)) == -1)
 		goto out;
 	if (stored == 0) {
 		api_notify_replay(r, rs, key, hash);
@@ -362,7 +374,7 @@ api_notify_create(struct http_req *r, struct http_resp *rs)
 	stats_add(CTR_NOTIF_ACCEPTED, 1);
 	/* PROCESSING as the Go service answers: committed, and handed to
 	 * the store thread to produce (the sweeper if Kafka is away). */
-	j = api_notify_accepted(&in, q.id, q.at, "PROCESSING");
+	j = api_notify_accepted(&in, q.id, q.at, &sched);
 	api_suppress_accepted(j, category, q.suppressed);
 	http_json(rs, 202, j);
 	http_resp_header(rs, "Location", NOTIFY_PATH "/%lld", (long long)q.id);
@@ -428,7 +440,8 @@ api_notify_status_ok(const char *s)
 {
 	return s == NULL || strcmp(s, "PENDING") == 0 ||
 	    strcmp(s, "PROCESSING") == 0 || strcmp(s, "SENT") == 0 ||
-	    strcmp(s, "FAILED") == 0 || strcmp(s, "SUPPRESSED") == 0;
+	    strcmp(s, "FAILED") == 0 || strcmp(s, "SCHEDULED") == 0 ||
+	    strcmp(s, "CANCELLED") == 0 || strcmp(s, "SUPPRESSED") == 0;
 }
 
 /* Newest first; "next" is the cursor for ?after= when more may follow. */
@@ -450,7 +463,7 @@ api_notify_list(struct http_req *r, struct http_resp *rs)
 		return;
 	if (!api_notify_status_ok(http_query(r, "status"))) {
 		http_error(rs, 400, "status must be PENDING, PROCESSING, SENT, "
-		    "FAILED or SUPPRESSED", "status");
+		    "FAILED, SCHEDULED, CANCELLED or SUPPRESSED", "status");
 		return;
 	}
 	snprintf(lim, sizeof(lim), "%lld", limit);
@@ -504,4 +517,12 @@ api_notify_retry(struct http_req *r, struct http_resp *rs)
 	api_notify_get(r, rs);
 	if (rs->status == 200)
 		rs->status = 202;
+}
+
+/* POST .../{id}/cancel: the row, CANCELLED (api_schedule.c decides). */
+void
+api_notify_cancel(struct http_req *r, struct http_resp *rs)
+{
+	if (api_schedule_cancel(r, rs) == 0)
+		api_notify_get(r, rs);
 }

@@ -538,3 +538,31 @@ def test_retry_by_hand_of_the_bounced_row(sconf, notifyd, relay, db):
                   msg="the retried send")
     wait_row(db, first["id"], "FAILED")
     assert post(d, "gone-later@example.com")["status"] == "SUPPRESSED"
+
+
+def test_dkim_covers_the_unsubscribe_headers(sconf, notifyd, relay, tmp_path):
+    """RFC 8058: the List-Unsubscribe pair must be under a DKIM signature;
+    the default email.dkim.headers signs it, dkimpy verifies."""
+    dkim = pytest.importorskip("dkim")
+    key = tmp_path / "dkim.pem"
+    subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"],
+                   check=True, capture_output=True)
+    os.chmod(key, 0o600)
+    der = subprocess.run(["openssl", "rsa", "-in", str(key), "-pubout",
+                          "-outform", "DER"], check=True,
+                         capture_output=True).stdout
+    txt = b"v=DKIM1; k=rsa; p=" + base64.b64encode(der)
+    d = notifyd(nd.merge(sconf, {"email": {"dkim": {
+        "domain": "example.com", "selector": "s1", "key_file": str(key)}}}))
+    post(d, "k1@example.com", category="news")
+    raw = relay.wait_mail("k1@example.com")
+    assert dkim.verify(raw, dnsfunc=lambda name, timeout=5: txt)
+    head = raw.split(b"\r\n\r\n")[0].decode().replace("\r\n", "")
+    tags = head.split("DKIM-Signature:", 1)[1]
+    h = [t.split("=", 1)[1] for t in tags.replace("\t", " ").split(";")
+         if t.strip().startswith("h=")][0]
+    h = [x.strip().lower() for x in h.split(":")]
+    assert "list-unsubscribe" in h and "list-unsubscribe-post" in h, h
+    # tampering with the signed link breaks the signature
+    bad = raw.replace(b"/unsubscribe/", b"/unsubscribe/x", 1)
+    assert not dkim.verify(bad, dnsfunc=lambda name, timeout=5: txt)
