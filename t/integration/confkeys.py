@@ -98,7 +98,10 @@ def _default(k):
     if k.type == "string":
         return '"%s"' % k.default
     if k.type == "list of strings":
-        return "[ ] (empty)" if k.default == "" else k.default
+        # "a; b": a long list still fills the line (troff cannot break
+        # one long word)
+        return "[ ] (empty)" if k.default == "" else \
+            "; ".join(k.default.split(";"))
     if k.type in ("integer", "number"):
         return _num(float(k.default))
     return k.default
