@@ -91,7 +91,7 @@ api_notify_ready(struct api_ctx *ctx, char *why, size_t len)
     "extract(epoch from sent_at)::bigint, message_id, " \
     "extract(epoch from created_at)::bigint, " \
     "extract(epoch from updated_at)::bigint, requeues, permanent, from_addr, " \
-    "floor(extract(epoch from send_at))::bigint"
+    "floor(extract(epoch from send_at))::bigint, category, suppressed_reason"
 
 /* The columns of NOTIFY_COLS, then what each query adds after them. */
 enum notify_col {
@@ -113,6 +113,8 @@ enum notify_col {
 	NOTIFY_COL_PERMANENT,
 	NOTIFY_COL_FROM,
 	NOTIFY_COL_SEND_AT,
+	NOTIFY_COL_CATEGORY,
+	NOTIFY_COL_SUPPRESSED,
 	NOTIFY_NCOLS
 };
 
@@ -171,6 +173,7 @@ api_notify_row(const PGresult *res, int i)
 		    api_db_col_str(res, i, NOTIFY_COL_FROM));
 	json_object_set_new(j, "sendAt", api_db_col_int(res, i,
 	    NOTIFY_COL_SEND_AT));
+	api_suppress_notif_cols(j, res, i, NOTIFY_COL_CATEGORY);
 	return j;
 }
 

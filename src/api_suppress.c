@@ -185,3 +185,15 @@ api_suppress_accepted(json_t *j, const char *category, const char *reason)
 		json_object_set_new(j, "suppressedReason", json_string(reason));
 	}
 }
+
+/* A notification row's category and suppressedReason (columns col and
+ * col + 1), each only when set. */
+void
+api_suppress_notif_cols(json_t *j, const PGresult *res, int i, int col)
+{
+	if (!PQgetisnull(res, i, col))
+		json_object_set_new(j, "category", api_db_col_str(res, i, col));
+	if (!PQgetisnull(res, i, col + 1))
+		json_object_set_new(j, "suppressedReason", api_db_col_str(res, i,
+		    col + 1));
+}

@@ -7,6 +7,7 @@
 #define NOTIFYD_API_SUPPRESS_H
 
 #include <jansson.h>
+#include <libpq-fe.h>
 
 #include "http.h"
 
@@ -18,5 +19,6 @@ int	api_suppress_category(json_t *body, const char **category,
 	    struct http_resp *) __attribute__((warn_unused_result));
 void	api_suppress_accepted(json_t *answer, const char *category,
 	    const char *reason);
+void	api_suppress_notif_cols(json_t *, const PGresult *, int row, int col);
 
 #endif

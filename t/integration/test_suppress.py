@@ -161,6 +161,9 @@ def test_bounce_suppresses_the_address(sconf, notifyd, relay, db):
     assert [r for r in relay.rcpts[rcpts:] if r.startswith("gone")] == []
     code, got, _ = d.get("%s/%d" % (PATH, again["id"]), headers=READ)
     assert code == 200 and got["status"] == "SUPPRESSED"
+    assert got["suppressedReason"] == "bounce" and got["category"] == "marketing"
+    code, got, _ = d.get("%s/%d" % (PATH, other["id"]), headers=READ)
+    assert "suppressedReason" not in got and "category" not in got
     code, lst, _ = d.get(PATH + "?status=SUPPRESSED", headers=READ)
     assert code == 200 and len(lst["notifications"]) == 2
 
@@ -499,6 +502,10 @@ def test_answers_match_openapi(sconf, notifyd, relay):
                                headers=SEND))
     check(PATH, "POST", d.post(PATH, json=body("q@example.com", category="X"),
                                headers=SEND))
+    nid = d.post(PATH, json=body("q2@example.com", category="x", userId=9),
+                 headers=SEND)[1]["id"]
+    check(PATH + "/{id}", "GET", d.get("%s/%d" % (PATH, nid), headers=READ))
+    check(PATH, "GET", d.get(PATH + "?status=SUPPRESSED", headers=READ))
     tok = "/unsubscribe/" + token_for("9", "y")
     check(unsub, "GET", d.get(tok, headers={"Accept": "text/html"}))
     check(unsub, "GET", d.get(tok + "x"))
