@@ -15,6 +15,7 @@
 #include "api_db.h"
 #include "api_notify.h"
 #include "api_ops.h"
+#include "api_template.h"
 #include "conf.h"
 #include "db.h"
 #include "http.h"
@@ -47,6 +48,11 @@ static const struct http_route api_routes[] = {
 	{ "GET",  "/audit/events/{}",                                 "read", api_audit_event,        API_POOL_AUDIT, { "id" },         "audit_event" },
 	{ "GET",  "/audit/topics",                                    "read", api_audit_topics,       API_POOL_AUDIT, { NULL },         "audit_topics" },
 	{ "GET",  "/audit/tail",                                      "read", api_audit_tail,         API_POOL_AUDIT, { NULL },         "audit_tail" },
+	{ "PUT",  "/notification_service/api/templates/{}",           "templates", api_template_put,  API_POOL_MAIN,  { "name" },       "template_put" },
+	{ "GET",  "/notification_service/api/templates/{}",           "read", api_template_get,       API_POOL_MAIN,  { "name" },       "template_get" },
+	{ "GET",  "/notification_service/api/templates",              "read", api_template_list,      API_POOL_MAIN,  { NULL },         "template_list" },
+	{ "DELETE", "/notification_service/api/templates/{}",         "templates", api_template_delete, API_POOL_MAIN, { "name" },      "template_delete" },
+	{ "POST", "/notification_service/api/templates/{}/render",    "send", api_template_render,    API_POOL_MAIN,  { "name" },       "template_render" },
 	{ NULL }
 };
 
@@ -165,7 +171,8 @@ api_main(const struct proc_info *pi)
 
 	memset(&ctx, 0, sizeof(ctx));
 	api_pools_new(&ctx);
-	if (api_notify_init(&ctx) == -1) {
+	if (api_template_init(&ctx) == -1 || api_notify_init(&ctx) == -1) {
+		api_template_fini(&ctx);
 		api_pools_free(&ctx);
 		return 1;
 	}
@@ -173,6 +180,7 @@ api_main(const struct proc_info *pi)
 	if ((srv = http_start(pi->listen_fd, &o, err, sizeof(err))) == NULL) {
 		log_error("%s", err);
 		api_notify_fini(&ctx);
+		api_template_fini(&ctx);
 		api_pools_free(&ctx);
 		return 1;
 	}
@@ -185,6 +193,7 @@ api_main(const struct proc_info *pi)
 	http_stop(srv, proc_stop == STOP_FAST ? 0.2 :
 	    conf->shutdown_timeout * 0.8);
 	api_notify_fini(&ctx);
+	api_template_fini(&ctx);
 	api_pools_free(&ctx);
 	return 0;
 }

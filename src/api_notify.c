@@ -16,6 +16,7 @@
 #include "api_db.h"
 #include "api_notify.h"
 #include "api_store.h"
+#include "api_template.h"
 #include "conf.h"
 #include "db.h"
 #include "log.h"
@@ -88,7 +89,8 @@ api_notify_ready(struct api_ctx *ctx, char *why, size_t len)
     NOTIFY_STATUS ", attempts, last_error, " \
     "extract(epoch from sent_at)::bigint, message_id, " \
     "extract(epoch from created_at)::bigint, " \
-    "extract(epoch from updated_at)::bigint, requeues, permanent, from_addr"
+    "extract(epoch from updated_at)::bigint, requeues, permanent, from_addr, " \
+    "template_name, template_version, locale, text_part"
 
 /* The columns of NOTIFY_COLS, then what each query adds after them. */
 enum notify_col {
@@ -109,6 +111,8 @@ enum notify_col {
 	NOTIFY_COL_REQUEUES,
 	NOTIFY_COL_PERMANENT,
 	NOTIFY_COL_FROM,
+	NOTIFY_COL_TEMPLATE,	/* and version, locale, text: api_template_row */
+	NOTIFY_COL_TEMPLATE_END = NOTIFY_COL_TEMPLATE + 3,
 	NOTIFY_NCOLS
 };
 
@@ -165,6 +169,7 @@ api_notify_row(const PGresult *res, int i)
 	if (!PQgetisnull(res, i, NOTIFY_COL_FROM))
 		json_object_set_new(j, "from",
 		    api_db_col_str(res, i, NOTIFY_COL_FROM));
+	api_template_row(j, res, i, NOTIFY_COL_TEMPLATE);
 	return j;
 }
 
@@ -202,12 +207,17 @@ api_notify_policy(const struct notif_input *in, struct notif_error *e)
 	return notif_check_policy(in, &p, e);
 }
 
-/* Content type, JSON, fields: 415 / 400 / 413 / 422 with the field named. */
+/*
+ * Content type, JSON, fields: 415 / 400 / 413 / 422 with the field named.
+ * A body with a template is rendered first (tu) and its rendering is
+ * what is validated; the body returned is the client's, for the hash.
+ */
 static json_t *
-api_notify_parse(struct http_req *r, struct http_resp *rs, struct notif_input *in)
+api_notify_parse(struct http_req *r, struct http_resp *rs, struct notif_input *in,
+    struct api_template_use *tu)
 {
 	struct notif_error e;
-	json_t *body;
+	json_t *body, *vb;
 
 	if (!http_content_json(r, rs))
 		return NULL;
@@ -216,8 +226,13 @@ api_notify_parse(struct http_req *r, struct http_resp *rs, struct notif_input *i
 		api_notify_refuse(rs, &e);
 		return NULL;
 	}
-	if (notif_validate(body, (size_t)conf->email_max_content, in, &e) == -1 ||
+	if ((vb = api_template_body(r, rs, body, tu)) == NULL) {
+		json_decref(body);
+		return NULL;
+	}
+	if (notif_validate(vb, (size_t)conf->email_max_content, in, &e) == -1 ||
 	    api_notify_policy(in, &e) == -1) {
+		api_template_refused(tu, &e);
 		api_notify_refuse(rs, &e);
 		json_decref(body);
 		return NULL;
@@ -250,7 +265,7 @@ static const char api_notify_sql_by_key[] =
 static int
 api_notify_insert(struct http_req *r, struct http_resp *rs,
     const struct notif_input *in, const char *key, const char *hash,
-    struct api_store_req *q)
+    const struct api_template_use *tu, struct api_store_req *q)
 {
 	char *uid = json_dumps(in->user_id, JSON_ENCODE_ANY | JSON_COMPACT);
 	char *meta = in->metadata ? json_dumps(in->metadata, JSON_COMPACT |
@@ -266,6 +281,7 @@ api_notify_insert(struct http_req *r, struct http_resp *rs,
 	q->recipient = in->recipient;
 	q->from = in->from;
 	q->metadata = meta;
+	api_template_store(tu, q);
 	if (uid == NULL || (in->metadata != NULL && meta == NULL))
 		snprintf(q->err, sizeof(q->err), "out of memory");
 	else
@@ -335,6 +351,7 @@ api_notify_create(struct http_req *r, struct http_resp *rs)
 {
 	struct notif_input in;
 	struct api_store_req q;
+	struct api_template_use tu = { 0 };
 	const char *key;
 	char hash[24], *canon;
 	json_t *body;
@@ -342,14 +359,14 @@ api_notify_create(struct http_req *r, struct http_resp *rs)
 
 	if (api_notify_disabled(r, rs))
 		return;
-	if ((body = api_notify_parse(r, rs, &in)) == NULL ||
+	if ((body = api_notify_parse(r, rs, &in, &tu)) == NULL ||
 	    api_notify_key(r, rs, &key) == -1)
 		goto out;
 	canon = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
 	snprintf(hash, sizeof(hash), "%016llx", (unsigned long long)
 	    notif_hash(canon ? canon : "", canon ? strlen(canon) : 0));
 	free(canon);
-	if ((stored = api_notify_insert(r, rs, &in, key, hash, &q)) == -1)
+	if ((stored = api_notify_insert(r, rs, &in, key, hash, &tu, &q)) == -1)
 		goto out;
 	if (stored == 0) {
 		api_notify_replay(r, rs, key, hash);
@@ -359,8 +376,10 @@ api_notify_create(struct http_req *r, struct http_resp *rs)
 	/* PROCESSING as the Go service answers: committed, and handed to
 	 * the store thread to produce (the sweeper if Kafka is away). */
 	http_json(rs, 202, api_notify_accepted(&in, q.id, q.at, "PROCESSING"));
+	api_template_members(&tu, rs->json);
 	http_resp_header(rs, "Location", NOTIFY_PATH "/%lld", (long long)q.id);
 out:
+	api_template_use_free(&tu);
 	json_decref(body);
 }
 

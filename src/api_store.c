@@ -54,17 +54,21 @@ static const char api_store_sql_insert[] =
     "WITH v AS ("
     " SELECT nextval('email_notifications_id_seq') AS id, t.*"
     " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
-    "  $5::text[], $6::text[], $7::text[], $8::text[]) WITH ORDINALITY"
-    "  AS t(k, h, title, content, uid, rcpt, from_addr, meta, ord)),"
+    "  $5::text[], $6::text[], $7::text[], $8::text[],"
+    "  $9::text[], $10::text[], $11::text[], $12::text[]) WITH ORDINALITY"
+    "  AS t(k, h, title, content, uid, rcpt, from_addr, meta,"
+    "  tname, tversion, locale, text_part, ord)),"
     " i AS (INSERT INTO email_notifications (id, idempotency_key,"
-    "  request_hash, title, content, user_id, recipient, from_addr, metadata)"
+    "  request_hash, title, content, user_id, recipient, from_addr, metadata,"
+    "  template_name, template_version, locale, text_part)"
     " SELECT id, k, h, title, content, uid::jsonb, rcpt, from_addr,"
-    "  meta::jsonb FROM v ORDER BY ord"
+    "  meta::jsonb, tname, tversion::int, locale, text_part"
+    " FROM v ORDER BY ord"
     " ON CONFLICT (idempotency_key) DO NOTHING"
     " RETURNING id, extract(epoch from created_at)::bigint AS at) "
     "SELECT i.id, i.at FROM v LEFT JOIN i USING (id) ORDER BY v.ord";
 
-#define STORE_NCOLS 8
+#define STORE_NCOLS 12
 
 static void
 api_store_row_params(const struct api_store_req *q, const char *v[STORE_NCOLS])
@@ -77,6 +81,10 @@ api_store_row_params(const struct api_store_req *q, const char *v[STORE_NCOLS])
 	v[5] = q->recipient;
 	v[6] = q->from;
 	v[7] = q->metadata;
+	v[8] = q->template_name;
+	v[9] = q->template_version;
+	v[10] = q->locale;
+	v[11] = q->text;
 }
 
 /* The INSERT for n requests; NULL with err and *cls when it failed. */

@@ -22,6 +22,7 @@ enum api_store_state {
 struct api_store_req {
 	const char		*key, *hash, *title, *content, *user_id;
 	const char		*recipient, *from, *metadata;
+	const char		*template_name, *template_version, *locale, *text;
 	int64_t			 id, at;
 	enum api_store_state	 state;
 	char			 err[256];

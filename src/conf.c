@@ -85,6 +85,9 @@ K("http.header_timeout", CONF_FLOAT, http_header_timeout, "10", 0.1, 3600,
   "from its accept or the end of its previous answer"),
 K("http.max_body", CONF_INT, http_max_body, "1048576", 1024, 67108864,
   NULL, "largest request body accepted, bytes (else 413)"),
+K("http.max_template", CONF_INT, http_max_template, "262144", 1024,
+  67108864, NULL, "largest template definition a PUT accepts, bytes "
+  "(else 413; http.max_body applies first)"),
 K("http.backlog", CONF_INT, http_backlog, "1024", 16, 65535, NULL,
   "listen(2) backlog of the HTTP socket"),
 K("http.kafka_ack_timeout", CONF_FLOAT, http_kafka_ack_timeout, "0.5",
@@ -92,7 +95,8 @@ K("http.kafka_ack_timeout", CONF_FLOAT, http_kafka_ack_timeout, "0.5",
   "deprecated and ignored: a POST answers at commit and its row is "
   "produced to Kafka afterwards (accepted so older files still load)"),
 K("http.tokens", CONF_STRLIST, http_tokens, "", 0, 0, NULL,
-  "bearer tokens as \"TOKEN:scope,scope\" (scopes: send, read, admin)"),
+  "bearer tokens as \"TOKEN:scope,scope\" (scopes: send, read, "
+  "templates, admin)"),
 
 K("email.enabled", CONF_BOOL, email_enabled, "true", 0, 0, NULL,
   "run the mailer workers and the email API"),

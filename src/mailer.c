@@ -42,6 +42,7 @@ enum mailer_job_state {
 struct mailer_job {
 	int64_t		 id;
 	char		*title, *content, *to, *from, *message_id;
+	char		*text;		/* a template's text part, or NULL */
 	int		 attempts;	/* all attempts so far, every round */
 	int		 round;		/* attempts in this worker */
 	int		 requeues;
@@ -104,6 +105,7 @@ mailer_job_clear(struct mailer_job *j)
 	free(j->to);
 	free(j->from);
 	free(j->message_id);
+	free(j->text);
 	memset(j, 0, sizeof(*j));
 }
 
@@ -284,7 +286,7 @@ static const char mailer_sql_claim[] =
     " AND (n.lease_until IS NULL OR n.lease_until < now()) "
     "RETURNING n.id, n.title, n.content, n.recipient, n.from_addr,"
     " n.attempts, n.message_id, n.requeues,"
-    " (extract(epoch from n.created_at) * 1000000)::bigint";
+    " (extract(epoch from n.created_at) * 1000000)::bigint, n.text_part";
 
 static struct mailer_job *
 mailer_job_add(struct mailer *m)
@@ -341,8 +343,9 @@ mailer_job_from_row(struct mailer *m, const PGresult *res, int i,
 	j->message_id = PQgetisnull(res, i, 6) ? mailer_message_id(j,
 	    strtoll(PQgetvalue(res, i, 8), NULL, 10)) :
 	    strdup(PQgetvalue(res, i, 6));
+	j->text = PQgetisnull(res, i, 9) ? NULL : strdup(PQgetvalue(res, i, 9));
 	j->due = util_now();
-	if (!j->title || !j->content || !j->to || !j->from || !j->message_id)
+	if ((!PQgetisnull(res, i, 9) && j->text == NULL) || !j->title || !j->content || !j->to || !j->from || !j->message_id)
 		fatalx("out of memory");
 }
 
@@ -490,6 +493,7 @@ mailer_send_wire(struct mailer *m, struct mailer_job *j, const char *from,
 	nm.to = to;
 	nm.subject = j->title;
 	nm.html = j->content;
+	nm.text = j->text;
 	nm.message_id = j->message_id;
 	nm.date = (int64_t)util_wall();
 	nm.boundary_salt = (uint32_t)random();
