@@ -452,3 +452,47 @@ def test_hostile_input(conf, notifyd, db):
         assert st == 400, (body, b)
     assert rows(db) == 0
     assert db.scalar("SELECT count(*) FROM email_templates") == 2
+
+
+def test_answers_match_openapi(conf, notifyd):
+    """Every template route's real answers, errors included, validate
+    against doc/openapi.json."""
+    import jsonschema
+    doc = json.loads((nd.REPO / "doc/openapi.json").read_text())
+
+    def check(path, method, answer):
+        status, body, headers = answer
+        resp = doc["paths"][path][method]["responses"][str(status)]
+        while "$ref" in resp:
+            resp = doc["components"]["responses"][resp["$ref"].split("/")[-1]]
+        schema = resp["content"][headers["Content-Type"]]["schema"]
+        jsonschema.Draft202012Validator(
+            schema, resolver=jsonschema.RefResolver.from_schema(doc)
+        ).validate(body)
+        return body
+
+    d = notifyd(api_conf(conf))
+    one, ren = TPL + "/{name}", TPL + "/{name}/render"
+    ex = doc["paths"][one]["put"]["requestBody"]["content"][
+        "application/json"]["example"]
+    check(one, "put", put(d, "welcome", ex))
+    check(one, "put", put(d, "welcome", WELCOME))
+    check(one, "put", put(d, "bad", {"subject": "x", "html": "{{x"}))
+    check(one, "put", put(d, "bad", {"html": "x"}))
+    check(one, "get", d.get(TPL + "/welcome", headers=ADMIN))
+    check(one, "get", d.get(TPL + "/welcome?version=1", headers=ADMIN))
+    check(one, "get", d.get(TPL + "/nope", headers=ADMIN))
+    check(TPL, "get", d.get(TPL + "?limit=1", headers=ADMIN))
+    check(ren, "post", render(d, "welcome", {"data": {"name": "A"},
+                                             "locale": "de-AT"}))
+    check(ren, "post", render(d, "nope", {}))
+    req = doc["paths"][NOTIFY]["post"]["requestBody"]["content"][
+        "application/json"]["examples"]["template"]["value"]
+    body = check(NOTIFY, "post", d.post(NOTIFY, json=req, headers=ADMIN))
+    assert body["template"] == "welcome" and body["locale"] == "de"
+    check(NOTIFY + "/{id}", "get",
+          d.get("%s/%d" % (NOTIFY, body["id"]), headers=ADMIN))
+    check(NOTIFY, "post", d.post(NOTIFY, json=note(template="nope"),
+                                 headers=ADMIN))
+    check(one, "delete", d.request("DELETE", TPL + "/welcome", headers=ADMIN))
+    check(one, "delete", d.request("DELETE", TPL + "/welcome", headers=ADMIN))
