@@ -39,6 +39,7 @@ struct mustache_opts {
 	mustache_partial_fn	 partial;	/* NULL: no partials */
 	void			*partial_arg;
 	int			 max_depth;	/* partial nesting; 0 means 16 */
+	size_t			 max_output;	/* bytes rendered; 0 means 16 MiB */
 };
 
 struct mustache;
