@@ -162,9 +162,11 @@ def test_parse_error_names_part_and_line_col(conf, notifyd, db):
                          headers=dict(ADMIN, **{"Content-Type":
                                                 "application/json"}))
     assert st == 400
-    for name in ("a" * 101, "sp%20ace", "sl%2Fash", "%C3%A9t%C3%A9"):
+    for name in ("a" * 101, "sp%20ace", "%C3%A9t%C3%A9", "a:b", "..%5C"):
         st, b, _ = put(d, name, {"subject": "s", "html": "h"})
         assert st == 400 and b["field"] == "name", (name, b)
+    # A slash never reaches the handler: no such path.
+    assert put(d, "sl%2Fash", {"subject": "s", "html": "h"})[0] == 404
     assert put(d, "a" * 100, {"subject": "s", "html": "h"})[0] == 201
 
 
