@@ -26,6 +26,7 @@ struct api_template_use {
 	json_t		*body;		/* what notif_validate checks */
 	char		 name[TEMPLATE_NAME_MAX + 1];
 	char		 version[16];
+	char		 locale[TEMPLATE_LOCALE_MAX + 1];	/* out.locale's */
 	struct template_out out;
 };
 

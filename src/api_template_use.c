@@ -332,6 +332,12 @@ api_template_render_use(struct http_req *r, struct http_resp *rs,
 	rc = template_render(api_template_of(e), locale, data, &u->out, &te);
 	snprintf(u->version, sizeof(u->version), "%d",
 	    api_template_of(e)->version);
+	/* out.locale points into the template, which the cache may free
+	 * once released: keep a copy of our own. */
+	if (u->out.locale != NULL) {
+		snprintf(u->locale, sizeof(u->locale), "%s", u->out.locale);
+		u->out.locale = u->locale;
+	}
 	if (rc == -1) {
 		snprintf(prefix, sizeof(prefix), "template %s version %s: ",
 		    u->name, u->version);
@@ -360,6 +366,15 @@ api_template_rendered(json_t *body, const struct api_template_use *u)
 	return b;
 }
 
+/* Member k is there and not null. */
+static bool
+api_template_given(json_t *body, const char *k)
+{
+	json_t *v = json_object_get(body, k);
+
+	return v != NULL && !json_is_null(v);
+}
+
 /*
  * The body to validate: body itself without "template", else the
  * rendering (owned by u).  NULL after answering: 400 for a malformed
@@ -377,14 +392,14 @@ api_template_body(struct http_req *r, struct http_resp *rs, json_t *body,
 
 	memset(u, 0, sizeof(*u));
 	if (spec == NULL || json_is_null(spec)) {
-		if (json_object_get(body, "data") == NULL &&
-		    json_object_get(body, "locale") == NULL)
+		if (!api_template_given(body, "data") &&
+		    !api_template_given(body, "locale"))
 			return body;
 		http_error(rs, 400, "data and locale need a template", "template");
 		return NULL;
 	}
-	if (json_object_get(body, "title") != NULL ||
-	    json_object_get(body, "content") != NULL) {
+	if (api_template_given(body, "title") ||
+	    api_template_given(body, "content")) {
 		http_error(rs, 400, "template replaces title and content: give "
 		    "one or the other", "template");
 		return NULL;

@@ -301,6 +301,13 @@ def test_unknown_template_or_version(conf, notifyd, db):
     assert st == 400 and b["field"] == "template", b
     st, b, _ = d.post(NOTIFY, json=note(), headers=ADMIN)
     assert st == 400 and b["field"] == "title", b
+    # null members count as absent.
+    st, b, _ = d.post(NOTIFY, json=note(template="yes", title=None,
+                                        content=None), headers=ADMIN)
+    assert st == 202 and b["title"] == "s", b
+    st, b, _ = d.post(NOTIFY, json=note(title="t", content="c", data=None,
+                                        locale=None), headers=ADMIN)
+    assert st == 202 and "template" not in b, b
     st, b, _ = d.post(NOTIFY, json=note(data={"a": 1}, title="t",
                                         content="c"), headers=ADMIN)
     assert st == 400 and b["field"] == "template", b
@@ -314,7 +321,7 @@ def test_unknown_template_or_version(conf, notifyd, db):
     st, b, _ = d.post(NOTIFY, json=note(template="yes", data=[1]),
                       headers=ADMIN)
     assert st == 400 and b["field"] == "data", b
-    assert rows(db) == 0
+    assert rows(db) == 2
 
 
 def test_scopes(conf, notifyd):
