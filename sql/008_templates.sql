@@ -34,6 +34,22 @@ CREATE TABLE email_templates (
     PRIMARY KEY (name, version)
 );
 
+-- Every api process remembers each name's row and forgets it when told:
+-- this trigger notifies channel notifyd_templates (payload: the name) at
+-- the commit of any change to a name, whoever makes it.
+CREATE FUNCTION email_template_names_notify() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('notifyd_templates',
+                      CASE TG_OP WHEN 'DELETE' THEN OLD.name ELSE NEW.name END);
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER email_template_names_notify
+    AFTER INSERT OR UPDATE OR DELETE ON email_template_names
+    FOR EACH ROW EXECUTE FUNCTION email_template_names_notify();
+
 -- What a templated notification was rendered from, and its text part:
 -- when the template has one, the mailer sends it as it is instead of
 -- deriving text from the HTML.  NULL for notifications without template.

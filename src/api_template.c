@@ -115,6 +115,7 @@ api_template_save(struct http_req *r, struct http_resp *rs, const char *name,
 	if (json_is_object(locs) && ls == NULL)
 		http_error(rs, 500, "out of memory", NULL);
 	else if ((res = api_db_write(r, rs, api_template_sql_put, 7, p)) != NULL) {
+		api_template_forget(r, name);
 		api_template_answer(rs, 201, res);
 		http_resp_header(rs, "Location", TEMPLATE_PATH "/%s?version=%s",
 		    name, PQgetvalue(res, 0, 1));
@@ -245,6 +246,7 @@ api_template_delete(struct http_req *r, struct http_resp *rs)
 		return;
 	n = PQntuples(res);
 	PQclear(res);
+	api_template_forget(r, p[0]);
 	if (n == 0)
 		http_error(rs, 404, "no such template", "name");
 	else

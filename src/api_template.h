@@ -46,6 +46,7 @@ struct api_tcache_ent *api_template_load(struct http_req *, struct http_resp *,
 	    const char *name, int version, int notfound_status);
 const struct template *api_template_of(const struct api_tcache_ent *);
 void	 api_template_release(struct http_req *, struct api_tcache_ent *);
+void	 api_template_forget(struct http_req *, const char *name);
 void	 api_template_refuse(struct http_resp *, const struct template_err *,
 	    const char *prefix);
 

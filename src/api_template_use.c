@@ -5,13 +5,11 @@
  * Parsed templates are cached by (name, version).  A version never
  * changes once saved, so an entry never goes stale and needs no
  * invalidation.  What does change is which version is "the latest" and
- * whether a name is deleted: that is one primary-key lookup on
- * email_template_names per use, on a pooled connection.  We chose that
- * over LISTEN/NOTIFY invalidation because it is exact across api
- * processes and instances: a PUT answered 201 is used by the very next
- * POST anywhere, with no listener connection, no window after a PUT and
- * no reconnect path that could serve a stale "latest"; the lookup costs
- * far less than the POST's own commit (measured: t/bench, template_post).
+ * whether a name is deleted: email_template_names, looked up by primary
+ * key.  A lookup per POST cost too much (0.56 of a plain POST in the
+ * template_post bench), so the row is remembered and forgotten on a
+ * NOTIFY from PostgreSQL (api_template_watch.c, which says why that
+ * stays exact); without a listening connection every use looks up.
  *
  * A templated POST is rendered at acceptance and validated like a
  * direct one: api_template_body gives api_notify.c a body whose title
@@ -28,6 +26,9 @@
 
 #include "api_store.h"
 #include "api_template.h"
+#include "api_template_watch.h"
+#include "conf.h"
+#include "db.h"
 #include "notif.h"
 #include "template.h"
 
@@ -43,15 +44,35 @@ struct api_tcache_ent {
 struct api_template_cache {
 	pthread_mutex_t		 mu;
 	struct api_tcache_ent	*slot[TCACHE_SLOTS];
+	struct api_template_watch *watch;	/* the latest version per name */
 };
 
 int
 api_template_init(struct api_ctx *ctx)
 {
+	const struct db_opts o = {
+		.connect_timeout = conf->database_connect_timeout,
+		.statement_timeout = conf->database_statement_timeout,
+	};
+
 	if ((ctx->templates = calloc(1, sizeof(*ctx->templates))) == NULL)
 		return -1;
 	pthread_mutex_init(&ctx->templates->mu, NULL);
+	if ((ctx->templates->watch = api_template_watch_new(
+	    conf->database_conninfo, &o)) == NULL) {
+		pthread_mutex_destroy(&ctx->templates->mu);
+		free(ctx->templates);
+		ctx->templates = NULL;
+		return -1;
+	}
 	return 0;
+}
+
+/* A name saved or deleted here: its next use looks it up again. */
+void
+api_template_forget(struct http_req *r, const char *name)
+{
+	api_template_watch_forget(api_ctx_of(r)->templates->watch, name);
 }
 
 static void
@@ -70,6 +91,7 @@ api_template_fini(struct api_ctx *ctx)
 
 	if (ctx->templates == NULL)
 		return;
+	api_template_watch_free(ctx->templates->watch);
 	for (i = 0; i < TCACHE_SLOTS; i++)
 		api_tcache_unref(ctx->templates->slot[i]);
 	pthread_mutex_destroy(&ctx->templates->mu);
@@ -161,6 +183,32 @@ static const char api_template_sql_latest[] =
     "SELECT latest, first_live, deleted_at IS NOT NULL "
     "FROM email_template_names WHERE name = $1";
 
+/* The name's row, remembered or looked up; -1 after answering. */
+static int
+api_template_names(struct http_req *r, struct http_resp *rs, const char *name,
+    struct api_template_names_row *row)
+{
+	struct api_template_watch *w = api_ctx_of(r)->templates->watch;
+	const char *p[1] = { name };
+	PGresult *res;
+	uint64_t gen;
+
+	if (api_template_watch_get(w, name, row, &gen))
+		return 0;
+	if ((res = api_db_query(r, rs, api_template_sql_latest, 1, p)) == NULL)
+		return -1;
+	row->latest = row->first_live = 0;
+	row->deleted = true;
+	if (PQntuples(res) == 1) {
+		row->latest = atoi(PQgetvalue(res, 0, 0));
+		row->first_live = atoi(PQgetvalue(res, 0, 1));
+		row->deleted = *PQgetvalue(res, 0, 2) == 't';
+	}
+	PQclear(res);
+	api_template_watch_put(w, name, row, gen);
+	return 0;
+}
+
 /*
  * The version to use: the latest, or the one asked for if it may still
  * be sent.  0 after answering (status how: 404 for the resource, 422
@@ -170,20 +218,15 @@ static int
 api_template_resolve(struct http_req *r, struct http_resp *rs,
     const char *name, int version, int how)
 {
-	const char *p[1] = { name };
+	struct api_template_names_row row;
 	char msg[256];
-	int latest = 0, first = 0, deleted = 1;
-	PGresult *res;
+	int latest, first;
 
-	if ((res = api_db_query(r, rs, api_template_sql_latest, 1, p)) == NULL)
+	if (api_template_names(r, rs, name, &row) == -1)
 		return 0;
-	if (PQntuples(res) == 1) {
-		latest = atoi(PQgetvalue(res, 0, 0));
-		first = atoi(PQgetvalue(res, 0, 1));
-		deleted = *PQgetvalue(res, 0, 2) == 't';
-	}
-	PQclear(res);
-	if (deleted) {
+	latest = row.latest;
+	first = row.first_live;
+	if (row.deleted) {
 		snprintf(msg, sizeof(msg), "no such template: %s", name);
 		http_error(rs, how, msg, "template");
 		return 0;

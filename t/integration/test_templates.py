@@ -505,3 +505,50 @@ def test_answers_match_openapi(conf, notifyd):
                                  headers=ADMIN))
     check(one, "delete", d.request("DELETE", TPL + "/welcome", headers=ADMIN))
     check(one, "delete", d.request("DELETE", TPL + "/welcome", headers=ADMIN))
+
+
+def versions_seen(d, n=12):
+    """The templateVersion of n POSTs of template t (spread over every
+    api process of d by their connections)."""
+    seen = []
+    for _ in range(n):
+        st, b, _ = d.post(NOTIFY, json=note(template="t"), headers=ADMIN)
+        assert st == 202, b
+        seen.append(b["templateVersion"])
+    return seen
+
+
+def test_every_process_and_instance_sees_a_put(conf, notifyd, db):
+    """Each api process remembers the latest version and forgets it on
+    PostgreSQL's NOTIFY: a PUT through another process or another
+    instance is used within moments; with the listening connection
+    killed, every use looks up (never stale) until it is back."""
+    d1 = notifyd(api_conf(conf, http={"processes": 3}))
+    d2 = notifyd(api_conf(conf, http={"port": nd.free_port()}))
+    assert put(d1, "t", {"subject": "s", "html": "h"})[0] == 201
+    assert set(versions_seen(d1)) == {1}
+    assert set(versions_seen(d2)) == {1}
+    for v, via in ((2, d2), (3, d1), (4, d2)):
+        assert put(via, "t", {"subject": "s", "html": "h"})[0] == 201
+        for d in (d1, d2):
+            nd.wait_until(lambda: set(versions_seen(d)) == {v}, timeout=3,
+                          msg="every process renders version %d" % v)
+    listeners = ("SELECT pid FROM pg_stat_activity WHERE datname = "
+                 "current_database() AND query IN "
+                 "('LISTEN notifyd_templates',"
+                 " 'SELECT ''notifyd template watch''')")
+    nd.wait_until(lambda: len(db.query(listeners)) == 4, msg="4 listeners")
+    mark = d1.mark()
+    db.query("SELECT pg_terminate_backend(pid) FROM (%s) l" % listeners)
+    d1.wait_log(r"template watch: connection lost", since=mark)
+    # Listener gone or reconnecting: a change is still seen at once.
+    db.query("UPDATE email_template_names SET deleted_at = now() "
+             "WHERE name = 't'")
+    st, b, _ = d1.post(NOTIFY, json=note(template="t"), headers=ADMIN)
+    assert st == 422, b
+    nd.wait_until(lambda: len(db.query(listeners)) == 4, timeout=15,
+                  msg="listeners back")
+    assert put(d2, "t", {"subject": "s", "html": "h"})[0] == 201
+    for d in (d1, d2):
+        nd.wait_until(lambda: set(versions_seen(d)) == {5}, timeout=3,
+                      msg="every process renders version 5")
