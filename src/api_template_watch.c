@@ -52,6 +52,7 @@ struct api_template_watch {
 	pthread_mutex_t		 mu;
 	bool			 stop;
 	bool			 live;	/* listening: entries may be used */
+	bool			 quiet;	/* the listener's failure was logged */
 	uint64_t		 gen;	/* moves on every forgetting */
 	struct api_watch_ent	 ent[WATCH_SLOTS];
 	char			*conninfo;
@@ -121,7 +122,10 @@ api_template_watch_put(struct api_template_watch *w, const char *name,
 	pthread_mutex_unlock(&w->mu);
 }
 
-/* A listening connection, or NULL (the caller retries a second later). */
+/*
+ * A listening connection, or NULL (the caller retries a second later).
+ * Logged once per outage, not every second while PostgreSQL is away.
+ */
 static PGconn *
 api_watch_connect(struct api_template_watch *w)
 {
@@ -131,11 +135,17 @@ api_watch_connect(struct api_template_watch *w)
 	if ((c = db_connect_opts(w->conninfo, &w->opts, err, sizeof(err))) ==
 	    NULL || db_exec(c, "LISTEN notifyd_templates", err,
 	    sizeof(err)) == -1) {
-		log_warnx("template watch: %s (looking every template up)", err);
+		if (!w->quiet)
+			log_warnx("template watch: %s (looking every template "
+			    "up until it listens again)", err);
+		w->quiet = true;
 		if (c != NULL)
 			PQfinish(c);
 		return NULL;
 	}
+	if (w->quiet)
+		log_info("template watch: listening again");
+	w->quiet = false;
 	api_watch_reset(w, true);
 	return c;
 }
@@ -178,6 +188,7 @@ api_watch_main(void *arg)
 		if (api_watch_drain(w, c, &ping_at) == -1) {
 			log_warnx("template watch: connection lost (looking "
 			    "every template up until it is back)");
+			w->quiet = true;
 			api_watch_reset(w, false);
 			PQfinish(c);
 			c = NULL;

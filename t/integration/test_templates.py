@@ -548,6 +548,7 @@ def test_every_process_and_instance_sees_a_put(conf, notifyd, db):
     assert st == 422, b
     nd.wait_until(lambda: len(db.query(listeners)) == 4, timeout=15,
                   msg="listeners back")
+    d1.wait_log(r"template watch: listening again", since=mark)
     assert put(d2, "t", {"subject": "s", "html": "h"})[0] == 201
     for d in (d1, d2):
         nd.wait_until(lambda: set(versions_seen(d)) == {5}, timeout=3,
