@@ -955,9 +955,12 @@ def fig_template_post(pg, res):
     res.ratio = median(mine) / median(plain)
     res.ok = res.ratio >= 0.9
     res.notes.append("runs: template %s (wrk p99 %s ms); plain POST on the "
-                     "same daemon %s" % (", ".join("%.0f" % x for x in mine),
-                                         ", ".join("%.1f" % x for x in lat),
-                                         ", ".join("%.0f" % x for x in plain)))
+                     "same daemon %s; ratio per run %s"
+                     % (", ".join("%.0f" % x for x in mine),
+                        ", ".join("%.1f" % x for x in lat),
+                        ", ".join("%.0f" % x for x in plain),
+                        ", ".join("%.2f" % (a / b)
+                                  for a, b in zip(mine, plain))))
 
 
 WRK_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
