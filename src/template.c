@@ -125,7 +125,9 @@ template_members(json_t *obj, const char *const *known, const char *prefix,
 		for (i = 0; known[i] != NULL && strcmp(known[i], k) != 0; i++)
 			;
 		if (known[i] == NULL) {
-			snprintf(field, sizeof(field), "%s%s", prefix, k);
+			/* An empty name still names something in the answer. */
+			snprintf(field, sizeof(field), "%s%s", prefix,
+			    k[0] != '\0' ? k : "\"\"");
 			return template_fail(e, 400, field, "is not a template "
 			    "member");
 		}

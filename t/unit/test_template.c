@@ -92,6 +92,11 @@ test_parse_error_names_part(void **state)
 	    " {\"de\": {\"subject\": \"s\", \"html\": \"h\", \"txt\": \"\"}}}",
 	    &e));
 	assert_string_equal(e.field, "locales.de.txt");
+	/* Found by fuzz_template: an empty member name is still named. */
+	assert_null(load("{\"\": 1, \"subject\": \"s\", \"html\": \"h\"}",
+	    &e));
+	assert_int_equal(e.status, 400);
+	assert_string_equal(e.field, "\"\"");
 }
 
 static void
