@@ -310,7 +310,7 @@ mustache_tag_close(struct mustache_parser *p, const struct mustache_tag *g)
 	if (n->len != g->len || memcmp(p->s + n->off, p->s + g->off,
 	    g->len) != 0) {
 		mustache_err_set(p->e, g->line, g->col, "{{/%s}} does not close "
-		    "{{%c%s}} of %d:%d", a, n->type == MUSTACHE_SECTION ?
+		    "{{%c%s}} (opened at %d:%d)", a, n->type == MUSTACHE_SECTION ?
 		    '#' : '^', mustache_err_name(p->s + n->off, n->len, b,
 		    sizeof(b)), n->line, n->col);
 		return -1;

@@ -38,7 +38,8 @@ struct mustache_opts {
 	bool			 strict;	/* a missing name is an error */
 	mustache_partial_fn	 partial;	/* NULL: no partials */
 	void			*partial_arg;
-	int			 max_depth;	/* partial nesting; 0 means 16 */
+	int			 max_depth;	/* partial nesting; 0 means 16;
+						   at most 1000 */
 	size_t			 max_output;	/* bytes rendered; 0 means 16 MiB */
 };
 
@@ -57,6 +58,12 @@ struct mustache	*mustache_parse(const char *src, size_t len,
  * missing name under opts->strict (e->msg names it), a partial that does
  * not parse (e says where in it), nesting deeper than max_depth, or out
  * of memory.
+ * Also -1: output beyond max_output, or more than ten million steps
+ * (nodes run, list items, context entries probed), so no template and
+ * data can hang the caller.  On -1 out holds what it held before.  A
+ * missing partial is an error under strict too.  The partial callback is
+ * called at most once per name per call; its text is copied at once.
+ * false, null, 0, "" and [] are falsey (as in mustache.js).
  */
 int		 mustache_render(const struct mustache *t, json_t *data,
 		    const struct mustache_opts *opts, struct buf *out,

@@ -13,6 +13,7 @@
  */
 #include "config.h"
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +24,8 @@
 /* Nodes run, list passes and context entries probed, per render. */
 #define MUSTACHE_MAX_STEPS	10000000
 #define MUSTACHE_MAX_OUTPUT	((size_t)16 << 20)
-#define MUSTACHE_MAX_DEPTH	16
+#define MUSTACHE_MAX_DEPTH	16	/* partials, when opts say 0 */
+#define MUSTACHE_DEPTH_CAP	1000	/* partials, whatever opts say */
 #define MUSTACHE_INLINE_CTX	32
 #define MUSTACHE_INLINE_FRAMES	16
 
@@ -585,16 +587,19 @@ mustache_render(const struct mustache *t, json_t *data,
 	size_t i;
 	int rc;
 
-	memset(&st, 0, sizeof(st));
-	mustache_err_set(e, 0, 0, "%s", "");
+	/* the inline arrays at its end need no clearing: POST's hot path */
+	memset(&st, 0, offsetof(struct mustache_state, ctx_inline));
+	if (e != NULL)
+		memset(e, 0, offsetof(struct mustache_err, msg) + 1);
 	st.o = opts;
 	st.out = out;
 	st.e = e;
 	st.out0 = out->len;
 	st.max_out = opts->max_output > 0 ? opts->max_output :
 	    MUSTACHE_MAX_OUTPUT;
-	st.max_depth = opts->max_depth > 0 ? opts->max_depth :
-	    MUSTACHE_MAX_DEPTH;
+	st.max_depth = opts->max_depth <= 0 ? MUSTACHE_MAX_DEPTH :
+	    opts->max_depth > MUSTACHE_DEPTH_CAP ? MUSTACHE_DEPTH_CAP :
+	    opts->max_depth;
 	st.ctx = st.ctx_inline;
 	st.capctx = MUSTACHE_INLINE_CTX;
 	st.fr = st.fr_inline;
