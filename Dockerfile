@@ -41,6 +41,7 @@ RUN apt-get update \
         build-essential autoconf automake libtool pkg-config \
         librdkafka-dev libpq-dev libcurl4-openssl-dev libjansson-dev \
         libconfig-dev libmicrohttpd-dev libidn2-dev libxml2-dev \
+        libssl-dev libopendkim-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -61,6 +62,7 @@ ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
         librdkafka1 libpq5 libcurl4 libjansson4 libconfig9 libmicrohttpd12 libidn2-0 libxml2 \
+        libssl3 libopendkim11 \
         ca-certificates curl \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt/* \

@@ -12,6 +12,7 @@
 --   FAILED     a 5xx (permanent: the sweeper leaves it) or
 --              email.retry.max_attempts spent (the sweeper requeues it
 --              after next_attempt_at, up to sweeper.max_requeues times)
+--   SCHEDULED, CANCELLED: since 009 (scheduled sends and cancel)
 
 CREATE TABLE email_notifications (
     id               bigserial PRIMARY KEY,

@@ -48,6 +48,7 @@ static const struct http_route api_routes[] = {
 	{ "GET",  "/audit/events/{}",                                 "read", api_audit_event,        API_POOL_AUDIT, { "id" },         "audit_event" },
 	{ "GET",  "/audit/topics",                                    "read", api_audit_topics,       API_POOL_AUDIT, { NULL },         "audit_topics" },
 	{ "GET",  "/audit/tail",                                      "read", api_audit_tail,         API_POOL_AUDIT, { NULL },         "audit_tail" },
+	{ "POST", "/notification_service/api/notifications/{}/cancel", "send", api_notify_cancel,    API_POOL_MAIN, { "id" },       "notify_cancel" },
 	{ "PUT",  "/notification_service/api/templates/{}",           "templates", api_template_put,  API_POOL_MAIN,  { "name" },       "template_put" },
 	{ "GET",  "/notification_service/api/templates/{}",           "read", api_template_get,       API_POOL_MAIN,  { "name" },       "template_get" },
 	{ "GET",  "/notification_service/api/templates",              "read", api_template_list,      API_POOL_MAIN,  { NULL },         "template_list" },

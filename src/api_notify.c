@@ -15,6 +15,7 @@
 
 #include "api_db.h"
 #include "api_notify.h"
+#include "api_schedule.h"
 #include "api_store.h"
 #include "api_template.h"
 #include "conf.h"
@@ -90,6 +91,7 @@ api_notify_ready(struct api_ctx *ctx, char *why, size_t len)
     "extract(epoch from sent_at)::bigint, message_id, " \
     "extract(epoch from created_at)::bigint, " \
     "extract(epoch from updated_at)::bigint, requeues, permanent, from_addr, " \
+    "floor(extract(epoch from send_at))::bigint, " \
     "template_name, template_version, locale, text_part"
 
 /* The columns of NOTIFY_COLS, then what each query adds after them. */
@@ -111,6 +113,7 @@ enum notify_col {
 	NOTIFY_COL_REQUEUES,
 	NOTIFY_COL_PERMANENT,
 	NOTIFY_COL_FROM,
+	NOTIFY_COL_SEND_AT,
 	NOTIFY_COL_TEMPLATE,	/* and version, locale, text: api_template_row */
 	NOTIFY_COL_TEMPLATE_END = NOTIFY_COL_TEMPLATE + 3,
 	NOTIFY_NCOLS
@@ -169,6 +172,8 @@ api_notify_row(const PGresult *res, int i)
 	if (!PQgetisnull(res, i, NOTIFY_COL_FROM))
 		json_object_set_new(j, "from",
 		    api_db_col_str(res, i, NOTIFY_COL_FROM));
+	json_object_set_new(j, "sendAt", api_db_col_int(res, i,
+	    NOTIFY_COL_SEND_AT));
 	api_template_row(j, res, i, NOTIFY_COL_TEMPLATE);
 	return j;
 }
@@ -265,7 +270,8 @@ static const char api_notify_sql_by_key[] =
 static int
 api_notify_insert(struct http_req *r, struct http_resp *rs,
     const struct notif_input *in, const char *key, const char *hash,
-    const struct api_template_use *tu, struct api_store_req *q)
+    const char *send_at, const struct api_template_use *tu,
+    struct api_store_req *q)
 {
 	char *uid = json_dumps(in->user_id, JSON_ENCODE_ANY | JSON_COMPACT);
 	char *meta = in->metadata ? json_dumps(in->metadata, JSON_COMPACT |
@@ -281,6 +287,7 @@ api_notify_insert(struct http_req *r, struct http_resp *rs,
 	q->recipient = in->recipient;
 	q->from = in->from;
 	q->metadata = meta;
+	q->send_at = send_at;
 	api_template_store(tu, q);
 	if (uid == NULL || (in->metadata != NULL && meta == NULL))
 		snprintf(q->err, sizeof(q->err), "out of memory");
@@ -288,6 +295,8 @@ api_notify_insert(struct http_req *r, struct http_resp *rs,
 		api_store_insert(api_ctx_of(r)->notify->store, q);
 	free(uid);
 	free(meta);
+	if (q->state == API_STORE_LIMITED)
+		return api_store_rate_refuse(rs, q), -1;
 	if (q->state != API_STORE_ERROR)
 		return q->state == API_STORE_NEW ? 1 : 0;
 	api_db_fail(r, rs, q->dbclass, q->err);
@@ -329,8 +338,9 @@ api_notify_enqueue(struct http_req *r, int64_t id)
 
 static json_t *
 api_notify_accepted(const struct notif_input *in, int64_t id, int64_t at,
-    const char *status)
+    const struct api_schedule *sched)
 {
+	const char *status = sched->later ? "SCHEDULED" : "PROCESSING";
 	json_t *j = json_object();
 
 	json_object_set_new(j, "id", json_integer(id));
@@ -343,6 +353,7 @@ api_notify_accepted(const struct notif_input *in, int64_t id, int64_t at,
 	json_object_set_new(j, "status", json_string(status));
 	json_object_set_new(j, "createdAt", json_integer(at));
 	json_object_set_new(j, "updatedAt", json_integer(at));
+	api_schedule_show(j, sched);
 	return j;
 }
 
@@ -351,6 +362,7 @@ api_notify_create(struct http_req *r, struct http_resp *rs)
 {
 	struct notif_input in;
 	struct api_store_req q;
+	struct api_schedule sched;
 	struct api_template_use tu = { 0 };
 	const char *key;
 	char hash[24], *canon;
@@ -360,13 +372,15 @@ api_notify_create(struct http_req *r, struct http_resp *rs)
 	if (api_notify_disabled(r, rs))
 		return;
 	if ((body = api_notify_parse(r, rs, &in, &tu)) == NULL ||
-	    api_notify_key(r, rs, &key) == -1)
+	    api_notify_key(r, rs, &key) == -1 ||
+	    api_schedule_parse(body, rs, &sched) == -1)
 		goto out;
 	canon = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
 	snprintf(hash, sizeof(hash), "%016llx", (unsigned long long)
 	    notif_hash(canon ? canon : "", canon ? strlen(canon) : 0));
 	free(canon);
-	if ((stored = api_notify_insert(r, rs, &in, key, hash, &tu, &q)) == -1)
+	if ((stored = api_notify_insert(r, rs, &in, key, hash,
+	    api_schedule_send_at(&sched), &tu, &q)) == -1)
 		goto out;
 	if (stored == 0) {
 		api_notify_replay(r, rs, key, hash);
@@ -375,7 +389,7 @@ api_notify_create(struct http_req *r, struct http_resp *rs)
 	stats_add(CTR_NOTIF_ACCEPTED, 1);
 	/* PROCESSING as the Go service answers: committed, and handed to
 	 * the store thread to produce (the sweeper if Kafka is away). */
-	http_json(rs, 202, api_notify_accepted(&in, q.id, q.at, "PROCESSING"));
+	http_json(rs, 202, api_notify_accepted(&in, q.id, q.at, &sched));
 	api_template_members(&tu, rs->json);
 	http_resp_header(rs, "Location", NOTIFY_PATH "/%lld", (long long)q.id);
 out:
@@ -441,7 +455,8 @@ api_notify_status_ok(const char *s)
 {
 	return s == NULL || strcmp(s, "PENDING") == 0 ||
 	    strcmp(s, "PROCESSING") == 0 || strcmp(s, "SENT") == 0 ||
-	    strcmp(s, "FAILED") == 0;
+	    strcmp(s, "FAILED") == 0 || strcmp(s, "SCHEDULED") == 0 ||
+	    strcmp(s, "CANCELLED") == 0;
 }
 
 /* Newest first; "next" is the cursor for ?after= when more may follow. */
@@ -462,8 +477,8 @@ api_notify_list(struct http_req *r, struct http_resp *rs)
 	    http_param_int(r, "after", 0, 1, (1LL << 62), &after, rs) == -1)
 		return;
 	if (!api_notify_status_ok(http_query(r, "status"))) {
-		http_error(rs, 400, "status must be PENDING, PROCESSING, SENT or "
-		    "FAILED", "status");
+		http_error(rs, 400, "status must be PENDING, PROCESSING, SENT, "
+		    "FAILED, SCHEDULED or CANCELLED", "status");
 		return;
 	}
 	snprintf(lim, sizeof(lim), "%lld", limit);
@@ -517,4 +532,12 @@ api_notify_retry(struct http_req *r, struct http_resp *rs)
 	api_notify_get(r, rs);
 	if (rs->status == 200)
 		rs->status = 202;
+}
+
+/* POST .../{id}/cancel: the row, CANCELLED (api_schedule.c decides). */
+void
+api_notify_cancel(struct http_req *r, struct http_resp *rs)
+{
+	if (api_schedule_cancel(r, rs) == 0)
+		api_notify_get(r, rs);
 }

@@ -17,5 +17,6 @@ void	api_notify_create(struct http_req *, struct http_resp *);
 void	api_notify_list(struct http_req *, struct http_resp *);
 void	api_notify_get(struct http_req *, struct http_resp *);
 void	api_notify_retry(struct http_req *, struct http_resp *);
+void	api_notify_cancel(struct http_req *, struct http_resp *);
 
 #endif

@@ -54,21 +54,24 @@ static const char api_store_sql_insert[] =
     "WITH v AS ("
     " SELECT nextval('email_notifications_id_seq') AS id, t.*"
     " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
-    "  $5::text[], $6::text[], $7::text[], $8::text[],"
-    "  $9::text[], $10::text[], $11::text[], $12::text[]) WITH ORDINALITY"
-    "  AS t(k, h, title, content, uid, rcpt, from_addr, meta,"
+    "  $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],"
+    "  $10::text[], $11::text[], $12::text[], $13::text[])"
+    "  WITH ORDINALITY"
+    "  AS t(k, h, title, content, uid, rcpt, from_addr, meta, sa,"
     "  tname, tversion, locale, text_part, ord)),"
     " i AS (INSERT INTO email_notifications (id, idempotency_key,"
     "  request_hash, title, content, user_id, recipient, from_addr, metadata,"
-    "  template_name, template_version, locale, text_part)"
+    "  send_at, status, template_name, template_version, locale, text_part)"
     " SELECT id, k, h, title, content, uid::jsonb, rcpt, from_addr,"
-    "  meta::jsonb, tname, tversion::int, locale, text_part"
+    "  meta::jsonb, sa::timestamptz,"
+    "  CASE WHEN sa IS NULL THEN 'PENDING' ELSE 'SCHEDULED' END,"
+    "  tname, tversion::int, locale, text_part"
     " FROM v ORDER BY ord"
     " ON CONFLICT (idempotency_key) DO NOTHING"
     " RETURNING id, extract(epoch from created_at)::bigint AS at) "
     "SELECT i.id, i.at FROM v LEFT JOIN i USING (id) ORDER BY v.ord";
 
-#define STORE_NCOLS 12
+#define STORE_NCOLS 13
 
 static void
 api_store_row_params(const struct api_store_req *q, const char *v[STORE_NCOLS])
@@ -81,10 +84,11 @@ api_store_row_params(const struct api_store_req *q, const char *v[STORE_NCOLS])
 	v[5] = q->recipient;
 	v[6] = q->from;
 	v[7] = q->metadata;
-	v[8] = q->template_name;
-	v[9] = q->template_version;
-	v[10] = q->locale;
-	v[11] = q->text;
+	v[8] = q->send_at;
+	v[9] = q->template_name;
+	v[10] = q->template_version;
+	v[11] = q->locale;
+	v[12] = q->text;
 }
 
 /* The INSERT for n requests; NULL with err and *cls when it failed. */
@@ -126,6 +130,8 @@ api_store_insert_rows(PGconn *c, struct api_store_req *const *reqs, int n,
 static void
 api_store_outcome(struct api_store_req *q, const PGresult *res, int row)
 {
+	if (q->state == API_STORE_LIMITED)
+		return;		/* its row was deleted again */
 	if (PQgetisnull(res, row, 0))
 		q->state = API_STORE_SEEN;
 	else {
@@ -134,6 +140,29 @@ api_store_outcome(struct api_store_req *q, const PGresult *res, int row)
 		q->state = API_STORE_NEW;
 	}
 
+}
+
+/*
+ * The INSERT; with email.user_rate in one transaction with the take of
+ * the users' units (api_store_rate.c), which may refuse some rows.
+ */
+static PGresult *
+api_store_insert_counted(PGconn *c, struct api_store_req *const *reqs, int n,
+    enum db_class *cls, char *err, size_t len)
+{
+	PGresult *res = NULL;
+	int tx;
+
+	if ((tx = api_store_rate_begin(c, cls, err, len)) <= 0)
+		return tx == 0 ? api_store_insert_rows(c, reqs, n, cls, err,
+		    len) : NULL;
+	if ((res = api_store_insert_rows(c, reqs, n, cls, err, len)) != NULL &&
+	    api_store_rate_take(c, reqs, n, res, cls, err, len) == 0 &&
+	    api_store_rate_commit(c, cls, err, len) == 0)
+		return res;
+	PQclear(res);
+	api_store_rate_rollback(c);
+	return NULL;
 }
 
 static void
@@ -164,7 +193,7 @@ api_store_each(PGconn *c, struct api_store_req **reqs, int n)
 	int i;
 
 	for (i = 0; i < n; i++) {
-		if ((res = api_store_insert_rows(c, reqs + i, 1, &cls, err,
+		if ((res = api_store_insert_counted(c, reqs + i, 1, &cls, err,
 		    sizeof(err))) == NULL) {
 			api_store_fail(reqs[i], err, cls);
 			continue;
@@ -195,7 +224,7 @@ api_store_batch(struct api_store *s, struct api_store_req **reqs, int n)
 		api_store_fail_all(reqs, n, err, db_errclass());
 		return;
 	}
-	if ((res = api_store_insert_rows(c, reqs, n, &cls, err,
+	if ((res = api_store_insert_counted(c, reqs, n, &cls, err,
 	    sizeof(err))) != NULL) {
 		for (i = 0; i < n; i++)
 			api_store_outcome(reqs[i], res, i);
@@ -277,9 +306,11 @@ api_store_main(void *arg)
 		pthread_mutex_unlock(&s->mu);
 		api_store_batch(s, reqs, n);
 		stats_add(CTR_NOTIF_INSERTS, 1);
-		/* The ids are copied: a woken request's row is gone. */
+		/* The ids are copied: a woken request's row is gone.  A
+		 * scheduled row is the due scan's to produce (sweeper_due.c). */
 		for (i = nids = 0; i < n; i++)
-			if (reqs[i]->state == API_STORE_NEW)
+			if (reqs[i]->state == API_STORE_NEW &&
+			    reqs[i]->send_at == NULL)
 				ids[nids++] = reqs[i]->id;
 		pthread_mutex_lock(&s->mu);
 		for (i = 0; i < n; i++)

@@ -122,6 +122,13 @@ K("email.lease", CONF_FLOAT, email_lease, "60", 1, 86400, NULL,
   "seconds a worker's claim on a notification lasts"),
 K("email.batch", CONF_INT, email_batch, "64", 1, 4096, NULL,
   "notifications a worker claims in one transaction"),
+K("email.schedule_horizon", CONF_STRING, email_schedule_horizon, "30d", 0, 0,
+  NULL, "how far ahead a sendAt may be (later: 422): seconds, or a number "
+  "and h, d or w (\"30d\")"),
+K("email.schedule_scan_interval", CONF_FLOAT, email_schedule_scan_interval,
+  "0.5", 0.05, 60, NULL, "seconds between the sweeper's scans for "
+  "scheduled notifications that are due (it also wakes at the next known "
+  "sendAt)"),
 K("email.smtp.url", CONF_STRING, email_smtp_url, "smtp://127.0.0.1:25",
   0, 0, NULL, "smtp:// or smtps:// relay"),
 K("email.smtp.starttls", CONF_STRING, email_smtp_starttls, "opportunistic",
@@ -148,6 +155,24 @@ K("email.retry.max_attempts", CONF_INT, email_retry_max_attempts, "3", 1, 100,
   NULL, "attempts in the worker before FAILED"),
 K("email.retry.jitter", CONF_FLOAT, email_retry_jitter, "0.2", 0, 1, NULL,
   "random fraction added to or taken from each delay"),
+
+K("email.user_rate", CONF_STRING, email_user_rate, "", 0, 0, NULL,
+  "notifications accepted per userId per fixed window, across all "
+  "instances on the database: N/second, N/minute, N/hour or N/day "
+  "(\"20/hour\"); over it a POST gets 429 with Retry-After; "
+  "empty = no limit"),
+K("email.dkim.domain", CONF_STRING, email_dkim_domain, "", 0, 0, NULL,
+  "DKIM signing domain (d=); empty = mail is not signed"),
+K("email.dkim.selector", CONF_STRING, email_dkim_selector, "", 0, 0, NULL,
+  "DKIM selector (s=): the public key is the TXT record "
+  "SELECTOR._domainkey.DOMAIN"),
+K("email.dkim.key_file", CONF_STRING, email_dkim_key_file, "", 0, 0, NULL,
+  "PEM RSA private key signing mail (rsa-sha256, relaxed/relaxed); read "
+  "when the configuration loads; a warning is logged when its group or "
+  "others can read it"),
+K("email.dkim.headers", CONF_STRLIST, email_dkim_headers,
+  "from;to;subject;date;message-id;mime-version;content-type", 0, 0, NULL,
+  "header fields the signature covers (from is required)"),
 
 K("audit.enabled", CONF_BOOL, audit_enabled, "true", 0, 0, NULL,
   "run the Kafka audit role"),
@@ -684,6 +709,26 @@ conf_span_parse(const char *s, char *out, size_t len)
 	return -1;
 }
 
+/*
+ * A span like email.schedule_horizon in seconds: digits alone are
+ * seconds, else a number and h, d or w as in conf_span_parse; -1 when
+ * malformed or empty.
+ */
+double
+conf_span_seconds(const char *s)
+{
+	static const struct { const char *unit; double secs; } u[] = {
+	    { "", 1 }, { "h", 3600 }, { "d", 86400 }, { "w", 604800 } };
+	size_t n = strspn(s, "0123456789"), i;
+
+	if (n == 0 || n > 9 || strtol(s, NULL, 10) == 0)
+		return -1;
+	for (i = 0; i < sizeof(u) / sizeof(u[0]); i++)
+		if (strcmp(s + n, u[i].unit) == 0)
+			return (double)strtol(s, NULL, 10) * u[i].secs;
+	return -1;
+}
+
 /* Checks what no single key can: list formats and key combinations. */
 static int
 conf_check(const struct conf *c, const char *file, char *err, size_t len)
@@ -704,6 +749,10 @@ conf_check(const struct conf *c, const char *file, char *err, size_t len)
 	}
 	if (conf_check_from(c, file, err, len) == -1)
 		return -1;
+	if (conf_span_seconds(c->email_schedule_horizon) <= 0)
+		return conf_errf(err, len, "%s: email.schedule_horizon: \"%s\" is "
+		    "not a number of seconds, nor a number followed by h, d or w "
+		    "(\"30d\")", file, c->email_schedule_horizon);
 	if (conf_span_parse(c->audit_retention, NULL, 0) == -1)
 		return conf_errf(err, len, "%s: audit.retention: \"%s\" is not "
 		    "a number followed by h, d or w (\"90d\"), nor empty", file,
@@ -745,7 +794,9 @@ conf_load(const char *path, char *err, size_t len)
 	    conf_read_file(c, path, err, len) == -1))
 		goto fail;
 	if (conf_read_env(c, err, len) == -1 ||
-	    conf_check(c, path ? path : "(defaults)", err, len) == -1)
+	    conf_check(c, path ? path : "(defaults)", err, len) == -1 ||
+	    conf_rate_load(c, path ? path : "(defaults)", err, len) == -1 ||
+	    conf_dkim_load(c, path ? path : "(defaults)", err, len) == -1)
 		goto fail;
 	return c;
 fail:
@@ -767,28 +818,37 @@ conf_free(struct conf *c)
 		} else if (k->type == CONF_STRLIST)
 			conf_strlist_free(conf_field(c, k));
 	}
+	free(c->dkim_key);
 	free(c->path);
 	free(c);
 }
 
 /*
- * Fills msg and returns 1 when the password file can be read by its
- * group or by others: the secret leaks to every local user.  0 when it
- * is private, unset or absent (the mailer reports an unreadable one).
+ * Fills msg and returns 1 when a secret file (the SMTP password, the
+ * DKIM key) can be read by its group or by others: the secret leaks to
+ * every local user.  0 when both are private, unset or absent (the
+ * mailer reports an unreadable password; conf_dkim_load a missing key).
  */
 int
 conf_check_secret_modes(const struct conf *c, char *msg, size_t len)
 {
-	const char *f = c->email_smtp_password_file;
+	const char *key[2] = { "email.smtp.password_file",
+	    "email.dkim.key_file" };
+	const char *f[2] = { c->email_smtp_password_file,
+	    c->email_dkim_key_file };
 	struct stat st;
+	int i;
 
-	if (*f == '\0' || stat(f, &st) == -1 ||
-	    (st.st_mode & (S_IRGRP | S_IROTH)) == 0)
-		return 0;
-	snprintf(msg, len, "email.smtp.password_file %s is readable by its "
-	    "group or others (mode %04o): chmod 600 it", f,
-	    (unsigned)(st.st_mode & 07777));
-	return 1;
+	for (i = 0; i < 2; i++) {
+		if (*f[i] == '\0' || stat(f[i], &st) == -1 ||
+		    (st.st_mode & (S_IRGRP | S_IROTH)) == 0)
+			continue;
+		snprintf(msg, len, "%s %s is readable by its group or others "
+		    "(mode %04o): chmod 600 it", key[i], f[i],
+		    (unsigned)(st.st_mode & 07777));
+		return 1;
+	}
+	return 0;
 }
 
 /* Tells whether two snapshots want the same listen socket. */

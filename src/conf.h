@@ -60,6 +60,8 @@ struct conf {
 	double	 email_rate_limit;
 	double	 email_lease;
 	int	 email_batch;
+	char	*email_schedule_horizon;
+	double	 email_schedule_scan_interval;
 	char	*email_smtp_url;
 	char	*email_smtp_starttls;
 	char	*email_smtp_ca_file;
@@ -72,6 +74,15 @@ struct conf {
 	double	 email_retry_max_delay;
 	int	 email_retry_max_attempts;
 	double	 email_retry_jitter;
+	char	*email_user_rate;	/* "N/unit"; "" = off */
+	char	*email_dkim_domain;	/* "" = no signing */
+	char	*email_dkim_selector;
+	char	*email_dkim_key_file;
+	struct conf_strlist email_dkim_headers;
+	/* Not keys: what conf_load derived from the keys above. */
+	int	 user_rate_limit;	/* 0 = off */
+	int	 user_rate_window;	/* seconds */
+	char	*dkim_key;		/* key_file's PEM text; NULL = off */
 
 	bool	 audit_enabled;
 	char	*audit_group_id;
@@ -119,6 +130,8 @@ extern const struct conf *conf;		/* the current snapshot */
 /* An audit.retention span as a PostgreSQL interval: 1, 0 when empty,
  * -1 when malformed. */
 int	 conf_span_parse(const char *s, char *out, size_t len);
+/* email.schedule_horizon in seconds; -1 when malformed. */
+double	 conf_span_seconds(const char *s);
 
 struct conf	*conf_load(const char *path, char *err, size_t errlen)
 		    __attribute__((warn_unused_result));
@@ -133,6 +146,12 @@ int		 conf_dump(FILE *, const struct conf *)
 int		 conf_dump_keys(FILE *)
 		    __attribute__((warn_unused_result));
 const char	*conf_alias(int, const char **key);
+int		 conf_rate_parse(const char *, int *limit, int *window)
+		    __attribute__((warn_unused_result));
+int		 conf_rate_load(struct conf *, const char *file, char *err,
+		    size_t len) __attribute__((warn_unused_result));
+int		 conf_dkim_load(struct conf *, const char *file, char *err,
+		    size_t len) __attribute__((warn_unused_result));
 int		 conf_check_secret_modes(const struct conf *, char *msg,
 		    size_t len) __attribute__((warn_unused_result));
 

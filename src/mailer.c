@@ -22,6 +22,7 @@
 #include "backoff.h"
 #include "conf.h"
 #include "db.h"
+#include "dkimsign.h"
 #include "kafka.h"
 #include "log.h"
 #include "mailpolicy.h"
@@ -68,6 +69,7 @@ struct mailer {
 	rd_kafka_t	*rk;
 	PGconn		*db;
 	struct smtp	*smtp;
+	struct dkimsign	*dkim;		/* NULL: email.dkim not set */
 	struct mailer_job *jobs;
 	size_t		 njobs, cap;
 	struct mailpolicy policy;	/* email.retry.*, sweeper.* */
@@ -479,6 +481,19 @@ mailer_unsendable(struct mailer_job *j, const char *why)
 	snprintf(j->res.text, sizeof(j->res.text), "%s", why);
 }
 
+/* Signs the message when email.dkim is set; unsigned if that fails. */
+static void
+mailer_sign(struct mailer *m, const struct mailer_job *j, char **msg,
+    size_t *len)
+{
+	char err[256];
+
+	if (m->dkim != NULL && dkimsign_message(m->dkim, j->message_id, msg,
+	    len, err, sizeof(err)) == -1)
+		log_warnx("notification %lld: %s; sent unsigned",
+		    (long long)j->id, err);
+}
+
 /* Sends one message with its addresses in wire form (IDN as A-labels). */
 static void
 mailer_send_wire(struct mailer *m, struct mailer_job *j, const char *from,
@@ -499,6 +514,7 @@ mailer_send_wire(struct mailer *m, struct mailer_job *j, const char *from,
 	nm.boundary_salt = (uint32_t)random();
 	if ((msg = notif_build(&nm, &len)) == NULL)
 		fatalx("out of memory");
+	mailer_sign(m, j, &msg, &len);
 	mailer_rate_wait();
 	j->round++;
 	j->attempts++;
@@ -906,6 +922,17 @@ mailer_init_batch(struct mailer *m)
 		fatalx("out of memory");
 }
 
+/* The DKIM signer of email.dkim.*, with the key conf_dkim_load read. */
+static struct dkimsign *
+mailer_dkim(char *err, size_t len)
+{
+	const struct dkimsign_opts o = { conf->dkim_key,
+	    conf->email_dkim_selector, conf->email_dkim_domain,
+	    conf->email_dkim_headers.v, conf->email_dkim_headers.n };
+
+	return dkimsign_new(&o, err, len);
+}
+
 static int
 mailer_init(struct mailer *m, const struct proc_info *pi)
 {
@@ -928,6 +955,11 @@ mailer_init(struct mailer *m, const struct proc_info *pi)
 	mailer_smtp_opts(&so);
 	if ((m->smtp = smtp_new(&so, err, sizeof(err))) == NULL) {
 		log_error("%s", err);
+		return EXIT_CONFIG;
+	}
+	if (conf->dkim_key != NULL && (m->dkim = mailer_dkim(err,
+	    sizeof(err))) == NULL) {
+		log_error("email.dkim: %s", err);
 		return EXIT_CONFIG;
 	}
 	if ((m->rk = mailer_consumer(err, sizeof(err))) == NULL) {
@@ -969,6 +1001,7 @@ out:
 	free(m.msgs);
 	free(m.used);
 	smtp_free(m.smtp);
+	dkimsign_free(m.dkim);
 	db_link_close(&m.link);
 	curl_global_cleanup();
 	return rc;

@@ -325,6 +325,32 @@ queue_ticket_free(struct queue_ticket *t)
 		queue_ticket_unref(t);
 }
 
+/*
+ * Fetches the email topic's metadata now, so that the first id produced
+ * later does not wait for it (the sweeper's first due send was ~0.7 s
+ * late against the mock without this).
+ */
+int
+queue_warm(struct queue *q, char *why, size_t len)
+{
+	const struct rd_kafka_metadata *md;
+	rd_kafka_resp_err_t err;
+	rd_kafka_topic_t *t;
+
+	if ((t = rd_kafka_topic_new(q->rk, conf->email_topic, NULL)) == NULL) {
+		snprintf(why, len, "%s", rd_kafka_err2str(rd_kafka_last_error()));
+		return -1;
+	}
+	err = rd_kafka_metadata(q->rk, 0, t, &md, 1000);
+	rd_kafka_topic_destroy(t);
+	if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		snprintf(why, len, "%s", rd_kafka_err2str(err));
+		return -1;
+	}
+	rd_kafka_metadata_destroy(md);
+	return 0;
+}
+
 /* Asks a broker for metadata: the /ready check. */
 int
 queue_ping(struct queue *q, char *why, size_t len)

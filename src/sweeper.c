@@ -6,7 +6,9 @@
  * most sweeper.max_requeues times), PENDING rows Kafka never
  * acknowledged after sweeper.pending_after, and rows whose worker lease
  * expired (the worker died mid-send).  FOR UPDATE SKIP LOCKED lets
- * several notifyd instances sweep one database.  Never sends mail.
+ * several notifyd instances sweep one database.  Between sweeps it runs
+ * the due scan of scheduled notifications (sweeper_due.c), on a tighter
+ * clock of its own.  Never sends mail.
  */
 #include "config.h"
 
@@ -14,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_store.h"
 #include "conf.h"
 #include "db.h"
 #include "log.h"
@@ -22,6 +25,7 @@
 #include "roles.h"
 #include "queue.h"
 #include "stats.h"
+#include "sweeper_due.h"
 #include "util.h"
 
 static const char sweeper_sql[] =
@@ -149,6 +153,28 @@ sweeper_db(struct sweeper *s)
 	return s->db != NULL;
 }
 
+/*
+ * The due scan, on the connection the sweeps keep open (a broken one
+ * waits for the next sweep to reconnect, so an outage logs once per
+ * sweep, not per scan); seconds until the next one.
+ */
+static double
+sweeper_due(struct sweeper *s)
+{
+	if (s->db == NULL || PQstatus(s->db) != CONNECTION_OK)
+		return conf->email_schedule_scan_interval;
+	return sweeper_due_scan(s->db, s->queue);
+}
+
+/* Sleeps until the sooner deadline, at most 0.1 s: flags are checked. */
+static double
+sweeper_nap(double next, double due)
+{
+	double d = (next < due ? next : due) - util_now();
+
+	return d > 0.1 ? 0.1 : d > 0 ? d : 0;
+}
+
 int
 sweeper_main(const struct proc_info *pi)
 {
@@ -157,7 +183,7 @@ sweeper_main(const struct proc_info *pi)
 	struct sweeper s;
 	struct queue_mark mark = { notif_mark_queued, NULL };
 	char err[512];
-	double next;
+	double next, due;
 
 	memset(&s, 0, sizeof(s));
 	s.link.conninfo = conf->database_conninfo;
@@ -177,11 +203,20 @@ sweeper_main(const struct proc_info *pi)
 		return EXIT_CONFIG;
 	}
 	proc_ready();
-	for (next = util_now(); proc_running(); util_sleep(0.1)) {
+	/* Not fatal: the first produce fetches the metadata itself. */
+	if (queue_warm(s.queue, err, sizeof(err)) == -1)
+		log_warnx("email topic metadata: %s", err);
+	for (next = due = util_now(); proc_running();
+	    util_sleep(sweeper_nap(next, due))) {
+		if (util_now() >= due)
+			due = util_now() + sweeper_due(&s);
 		if (util_now() < next)
 			continue;
-		if (sweeper_db(&s))
+		if (sweeper_db(&s)) {
 			sweeper_sweep(&s);
+			if (api_store_rate_sweep(s.db, err, sizeof(err)) == -1)
+				log_warnx("sweep of user_rate: %s", err);
+		}
 		next = util_now() + conf->sweeper_interval;
 	}
 	queue_free(s.queue);

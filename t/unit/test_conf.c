@@ -302,6 +302,33 @@ test_dump(void **state)
 	free(text);
 }
 
+/* email.schedule_horizon: seconds, or a number and h, d or w. */
+static void
+test_span_seconds(void **state)
+{
+	char err[CONF_ERRLEN];
+	struct conf *c;
+
+	(void)state;
+	assert_true(conf_span_seconds("30d") == 30 * 86400.0);
+	assert_true(conf_span_seconds("3600") == 3600.0);
+	assert_true(conf_span_seconds("2h") == 7200.0);
+	assert_true(conf_span_seconds("1w") == 604800.0);
+	assert_true(conf_span_seconds("") < 0);
+	assert_true(conf_span_seconds("0") < 0);
+	assert_true(conf_span_seconds("30 days") < 0);
+	assert_true(conf_span_seconds("-5") < 0);
+	assert_true(conf_span_seconds("1.5d") < 0);
+	assert_true(conf_span_seconds("1234567890") < 0);
+	c = load_text("email = { schedule_horizon = \"2h\"; };\n", err);
+	assert_non_null(c);
+	assert_string_equal(c->email_schedule_horizon, "2h");
+	conf_free(c);
+	assert_null(load_text("email = { schedule_horizon = \"soon\"; };\n",
+	    err));
+	assert_non_null(strstr(err, "email.schedule_horizon"));
+}
+
 int
 main(void)
 {
@@ -315,6 +342,7 @@ main(void)
 		cmocka_unit_test(test_empty_values),
 		cmocka_unit_test(test_env_unknown),
 		cmocka_unit_test(test_dump),
+		cmocka_unit_test(test_span_seconds),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
