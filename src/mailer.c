@@ -347,7 +347,8 @@ mailer_job_from_row(struct mailer *m, const PGresult *res, int i,
 	    strdup(PQgetvalue(res, i, 6));
 	j->text = PQgetisnull(res, i, 9) ? NULL : strdup(PQgetvalue(res, i, 9));
 	j->due = util_now();
-	if ((!PQgetisnull(res, i, 9) && j->text == NULL) || !j->title || !j->content || !j->to || !j->from || !j->message_id)
+	if ((!PQgetisnull(res, i, 9) && j->text == NULL) || !j->title ||
+	    !j->content || !j->to || !j->from || !j->message_id)
 		fatalx("out of memory");
 }
 
