@@ -36,7 +36,7 @@ def test_route_table_one_literal_line_per_route():
     assert table, "api_routes[] not found in src/api.c"
     lines = table.group(1).splitlines()
     assert lines[-1].strip() == "{ NULL }", lines[-1]
-    row = re.compile(r'^\t\{ "(GET|POST)",\s+"(/[^"]*)",\s+(NULL|"\w+"),\s+'
+    row = re.compile(r'^\t\{ "(GET|POST|PUT|DELETE)",\s+"(/[^"]*)",\s+(NULL|"\w+"),\s+'
                      r'(api_\w+),\s+(API_POOL_\w+),\s+\{ [^}]* \},\s+"\w+" \},$')
     for line in lines[:-1]:
         assert row.match(line), "not one literal route per line: %r" % line
@@ -54,6 +54,7 @@ def test_api_c_is_table_auth_and_main():
 def test_resources_do_not_climb():
     """No resource includes api.h (the table's) or the role entry points."""
     for name in ("api_notify.c", "api_audit.c", "api_ops.c", "api_store.c",
-                 "api_db.c"):
+                 "api_db.c", "api_template.c", "api_template_use.c",
+                 "api_template_watch.c"):
         bad = set(includes(SRC / name)) & {"api.h", "roles.h", "proc.h"}
         assert not bad, "%s includes %s" % (name, sorted(bad))
