@@ -17,6 +17,7 @@
 #include "api_ops.h"
 #include "api_prefs.h"
 #include "api_suppress.h"
+#include "api_template.h"
 #include "conf.h"
 #include "db.h"
 #include "http.h"
@@ -50,6 +51,11 @@ static const struct http_route api_routes[] = {
 	{ "GET",  "/audit/topics",                                    "read", api_audit_topics,       API_POOL_AUDIT, { NULL },         "audit_topics" },
 	{ "GET",  "/audit/tail",                                      "read", api_audit_tail,         API_POOL_AUDIT, { NULL },         "audit_tail" },
 	{ "POST", "/notification_service/api/notifications/{}/cancel", "send", api_notify_cancel,    API_POOL_MAIN, { "id" },       "notify_cancel" },
+	{ "PUT",  "/notification_service/api/templates/{}",           "templates", api_template_put,  API_POOL_MAIN,  { "name" },       "template_put" },
+	{ "GET",  "/notification_service/api/templates/{}",           "read", api_template_get,       API_POOL_MAIN,  { "name" },       "template_get" },
+	{ "GET",  "/notification_service/api/templates",              "read", api_template_list,      API_POOL_MAIN,  { NULL },         "template_list" },
+	{ "DELETE", "/notification_service/api/templates/{}",         "templates", api_template_delete, API_POOL_MAIN, { "name" },      "template_delete" },
+	{ "POST", "/notification_service/api/templates/{}/render",    "send", api_template_render,    API_POOL_MAIN,  { "name" },       "template_render" },
 	{ "GET",    "/notification_service/api/suppressions",            "admin", api_suppress_list,   API_POOL_MAIN, { NULL },      "suppress_list" },
 	{ "GET",    "/notification_service/api/suppressions/{}",         "admin", api_suppress_get,    API_POOL_MAIN, { "address" }, "suppress_get" },
 	{ "PUT",    "/notification_service/api/suppressions/{}",         "admin", api_suppress_put,    API_POOL_MAIN, { "address" }, "suppress_put" },
@@ -176,7 +182,8 @@ api_main(const struct proc_info *pi)
 
 	memset(&ctx, 0, sizeof(ctx));
 	api_pools_new(&ctx);
-	if (api_notify_init(&ctx) == -1) {
+	if (api_template_init(&ctx) == -1 || api_notify_init(&ctx) == -1) {
+		api_template_fini(&ctx);
 		api_pools_free(&ctx);
 		return 1;
 	}
@@ -184,6 +191,7 @@ api_main(const struct proc_info *pi)
 	if ((srv = http_start(pi->listen_fd, &o, err, sizeof(err))) == NULL) {
 		log_error("%s", err);
 		api_notify_fini(&ctx);
+		api_template_fini(&ctx);
 		api_pools_free(&ctx);
 		return 1;
 	}
@@ -196,6 +204,7 @@ api_main(const struct proc_info *pi)
 	http_stop(srv, proc_stop == STOP_FAST ? 0.2 :
 	    conf->shutdown_timeout * 0.8);
 	api_notify_fini(&ctx);
+	api_template_fini(&ctx);
 	api_pools_free(&ctx);
 	return 0;
 }

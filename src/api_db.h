@@ -15,6 +15,7 @@
 #include "http.h"
 
 struct api_notify;
+struct api_template_cache;
 
 /* Budgets of connections: slow audit queries cannot take the others'. */
 enum api_pool_id {
@@ -28,6 +29,7 @@ struct api_ctx {
 	struct db_pool		*audit_pool;	/* API_POOL_AUDIT */
 	struct db_pool		*store_pool;	/* api_store's own connection */
 	struct api_notify	*notify;	/* producer and ack tracking */
+	struct api_template_cache *templates;	/* parsed, by name+version */
 };
 
 /* The context of the process serving r. */

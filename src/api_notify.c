@@ -17,6 +17,7 @@
 #include "api_notify.h"
 #include "api_schedule.h"
 #include "api_store.h"
+#include "api_template.h"
 #include "api_suppress.h"
 #include "conf.h"
 #include "db.h"
@@ -91,7 +92,9 @@ api_notify_ready(struct api_ctx *ctx, char *why, size_t len)
     "extract(epoch from sent_at)::bigint, message_id, " \
     "extract(epoch from created_at)::bigint, " \
     "extract(epoch from updated_at)::bigint, requeues, permanent, from_addr, " \
-    "floor(extract(epoch from send_at))::bigint, category, suppressed_reason"
+    "floor(extract(epoch from send_at))::bigint, " \
+    "template_name, template_version, locale, text_part, " \
+    "category, suppressed_reason"
 
 /* The columns of NOTIFY_COLS, then what each query adds after them. */
 enum notify_col {
@@ -113,6 +116,8 @@ enum notify_col {
 	NOTIFY_COL_PERMANENT,
 	NOTIFY_COL_FROM,
 	NOTIFY_COL_SEND_AT,
+	NOTIFY_COL_TEMPLATE,	/* and version, locale, text: api_template_row */
+	NOTIFY_COL_TEMPLATE_END = NOTIFY_COL_TEMPLATE + 3,
 	NOTIFY_COL_CATEGORY,
 	NOTIFY_COL_SUPPRESSED,
 	NOTIFY_NCOLS
@@ -173,6 +178,7 @@ api_notify_row(const PGresult *res, int i)
 		    api_db_col_str(res, i, NOTIFY_COL_FROM));
 	json_object_set_new(j, "sendAt", api_db_col_int(res, i,
 	    NOTIFY_COL_SEND_AT));
+	api_template_row(j, res, i, NOTIFY_COL_TEMPLATE);
 	api_suppress_notif_cols(j, res, i, NOTIFY_COL_CATEGORY);
 	return j;
 }
@@ -211,12 +217,17 @@ api_notify_policy(const struct notif_input *in, struct notif_error *e)
 	return notif_check_policy(in, &p, e);
 }
 
-/* Content type, JSON, fields: 415 / 400 / 413 / 422 with the field named. */
+/*
+ * Content type, JSON, fields: 415 / 400 / 413 / 422 with the field named.
+ * A body with a template is rendered first (tu) and its rendering is
+ * what is validated; the body returned is the client's, for the hash.
+ */
 static json_t *
-api_notify_parse(struct http_req *r, struct http_resp *rs, struct notif_input *in)
+api_notify_parse(struct http_req *r, struct http_resp *rs, struct notif_input *in,
+    struct api_template_use *tu)
 {
 	struct notif_error e;
-	json_t *body;
+	json_t *body, *vb;
 
 	if (!http_content_json(r, rs))
 		return NULL;
@@ -225,8 +236,13 @@ api_notify_parse(struct http_req *r, struct http_resp *rs, struct notif_input *i
 		api_notify_refuse(rs, &e);
 		return NULL;
 	}
-	if (notif_validate(body, (size_t)conf->email_max_content, in, &e) == -1 ||
+	if ((vb = api_template_body(r, rs, body, tu)) == NULL) {
+		json_decref(body);
+		return NULL;
+	}
+	if (notif_validate(vb, (size_t)conf->email_max_content, in, &e) == -1 ||
 	    api_notify_policy(in, &e) == -1) {
+		api_template_refused(tu, &e);
 		api_notify_refuse(rs, &e);
 		json_decref(body);
 		return NULL;
@@ -259,7 +275,8 @@ static const char api_notify_sql_by_key[] =
 static int
 api_notify_insert(struct http_req *r, struct http_resp *rs,
     const struct notif_input *in, const char *key, const char *hash,
-    const char *send_at, struct api_store_req *q, const char *category)
+    const char *send_at, const struct api_template_use *tu,
+    struct api_store_req *q, const char *category)
 {
 	char *uid = json_dumps(in->user_id, JSON_ENCODE_ANY | JSON_COMPACT);
 	char *meta = in->metadata ? json_dumps(in->metadata, JSON_COMPACT |
@@ -276,6 +293,7 @@ api_notify_insert(struct http_req *r, struct http_resp *rs,
 	q->from = in->from;
 	q->metadata = meta;
 	q->send_at = send_at;
+	api_template_store(tu, q);
 	q->category = category;
 	if (uid == NULL || (in->metadata != NULL && meta == NULL))
 		snprintf(q->err, sizeof(q->err), "out of memory");
@@ -351,6 +369,7 @@ api_notify_create(struct http_req *r, struct http_resp *rs)
 	struct notif_input in;
 	struct api_store_req q;
 	struct api_schedule sched;
+	struct api_template_use tu = { 0 };
 	const char *key, *category;
 	char hash[24], *canon;
 	json_t *body, *j;
@@ -358,7 +377,7 @@ api_notify_create(struct http_req *r, struct http_resp *rs)
 
 	if (api_notify_disabled(r, rs))
 		return;
-	if ((body = api_notify_parse(r, rs, &in)) == NULL ||
+	if ((body = api_notify_parse(r, rs, &in, &tu)) == NULL ||
 	    api_notify_key(r, rs, &key) == -1 ||
 	    api_schedule_parse(body, rs, &sched) == -1 ||
 	    api_suppress_category(body, &category, rs) == -1)
@@ -368,7 +387,7 @@ api_notify_create(struct http_req *r, struct http_resp *rs)
 	    notif_hash(canon ? canon : "", canon ? strlen(canon) : 0));
 	free(canon);
 	if ((stored = api_notify_insert(r, rs, &in, key, hash,
-	    api_schedule_send_at(&sched), &q, category)) == -1)
+	    api_schedule_send_at(&sched), &tu, &q, category)) == -1)
 		goto out;
 	if (stored == 0) {
 		api_notify_replay(r, rs, key, hash);
@@ -380,8 +399,10 @@ api_notify_create(struct http_req *r, struct http_resp *rs)
 	j = api_notify_accepted(&in, q.id, q.at, &sched);
 	api_suppress_accepted(j, category, q.suppressed);
 	http_json(rs, 202, j);
+	api_template_members(&tu, rs->json);
 	http_resp_header(rs, "Location", NOTIFY_PATH "/%lld", (long long)q.id);
 out:
+	api_template_use_free(&tu);
 	json_decref(body);
 }
 

@@ -28,6 +28,7 @@ struct api_store_req {
 	const char		*key, *hash, *title, *content, *user_id;
 	const char		*recipient, *from, *metadata;
 	const char		*send_at;	/* set: SCHEDULED, not produced */
+	const char		*template_name, *template_version, *locale, *text;
 	const char		*category;	/* NULL: transactional */
 	int64_t			 id, at;
 	char			 suppressed[16];	/* NEW: its reason, or "" */

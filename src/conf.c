@@ -86,6 +86,9 @@ K("http.header_timeout", CONF_FLOAT, http_header_timeout, "10", 0.1, 3600,
   "from its accept or the end of its previous answer"),
 K("http.max_body", CONF_INT, http_max_body, "1048576", 1024, 67108864,
   NULL, "largest request body accepted, bytes (else 413)"),
+K("http.max_template", CONF_INT, http_max_template, "262144", 1024,
+  67108864, NULL, "largest template definition a PUT accepts, bytes "
+  "(else 413; http.max_body applies first)"),
 K("http.backlog", CONF_INT, http_backlog, "1024", 16, 65535, NULL,
   "listen(2) backlog of the HTTP socket"),
 K("http.kafka_ack_timeout", CONF_FLOAT, http_kafka_ack_timeout, "0.5",
@@ -93,7 +96,8 @@ K("http.kafka_ack_timeout", CONF_FLOAT, http_kafka_ack_timeout, "0.5",
   "deprecated and ignored: a POST answers at commit and its row is "
   "produced to Kafka afterwards (accepted so older files still load)"),
 K("http.tokens", CONF_STRLIST, http_tokens, "", 0, 0, NULL,
-  "bearer tokens as \"TOKEN:scope,scope\" (scopes: send, read, preferences, admin)"),
+  "bearer tokens as \"TOKEN:scope,scope\" (scopes: send, read, "
+  "templates, preferences, admin)"),
 K("http.public_url", CONF_STRING, http_public_url, "", 0, 0, NULL,
   "the service's public https:// base URL, for the List-Unsubscribe "
   "link of mail with a category; empty = no unsubscribe headers"),

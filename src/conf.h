@@ -44,6 +44,7 @@ struct conf {
 	int	 http_max_connections_per_ip;
 	double	 http_header_timeout;
 	int	 http_max_body;
+	int	 http_max_template;
 	int	 http_backlog;
 	double	 http_kafka_ack_timeout;
 	struct conf_strlist http_tokens;	/* "token:scope,scope" */

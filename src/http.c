@@ -86,7 +86,7 @@ http_error(struct http_resp *rs, int status, const char *error,
 	rs->content_type = "application/problem+json";
 }
 
-/* Adds a response header; the value is copied (and cut at 127 bytes). */
+/* Adds a response header; the value is copied (and cut at 255 bytes). */
 void
 http_resp_header(struct http_resp *rs, const char *name, const char *fmt, ...)
 {

@@ -41,7 +41,7 @@ struct http_req {
 
 struct http_resp_header {
 	const char	*name;		/* a literal */
-	char		 value[128];
+	char		 value[256];	/* a template's Location: ~160 */
 };
 
 struct http_resp {

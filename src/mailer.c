@@ -44,6 +44,7 @@ enum mailer_job_state {
 struct mailer_job {
 	int64_t		 id;
 	char		*title, *content, *to, *from, *message_id;
+	char		*text;		/* a template's text part, or NULL */
 	char		*unsub;		/* List-Unsubscribe lines, or NULL */
 	int		 attempts;	/* all attempts so far, every round */
 	int		 round;		/* attempts in this worker */
@@ -108,6 +109,7 @@ mailer_job_clear(struct mailer_job *j)
 	free(j->to);
 	free(j->from);
 	free(j->message_id);
+	free(j->text);
 	free(j->unsub);
 	memset(j, 0, sizeof(*j));
 }
@@ -295,7 +297,7 @@ static const char mailer_sql_claim[] =
     " AND (n.lease_until IS NULL OR n.lease_until < now()) "
     "RETURNING n.id, n.title, n.content, n.recipient, n.from_addr,"
     " n.attempts, n.message_id, n.requeues,"
-    " (extract(epoch from n.created_at) * 1000000)::bigint,"
+    " (extract(epoch from n.created_at) * 1000000)::bigint, n.text_part,"
     " n.category, n.user_id #>> '{}', n.suppressed_reason";
 
 static struct mailer_job *
@@ -341,9 +343,9 @@ mailer_job_from_row(struct mailer *m, const PGresult *res, int i,
 	const char *from = PQgetisnull(res, i, 4) ? conf->email_from :
 	    PQgetvalue(res, i, 4);
 
-	if (!PQgetisnull(res, i, 11)) {
+	if (!PQgetisnull(res, i, 12)) {
 		log_info("notification %lld: SUPPRESSED before sending (%s)",
-		    (long long)msg->id, PQgetvalue(res, i, 11));
+		    (long long)msg->id, PQgetvalue(res, i, 12));
 		mailer_store_offset(m, msg->partition, msg->offset);
 		return;
 	}
@@ -360,13 +362,15 @@ mailer_job_from_row(struct mailer *m, const PGresult *res, int i,
 	j->message_id = PQgetisnull(res, i, 6) ? mailer_message_id(j,
 	    strtoll(PQgetvalue(res, i, 8), NULL, 10)) :
 	    strdup(PQgetvalue(res, i, 6));
+	j->text = PQgetisnull(res, i, 9) ? NULL : strdup(PQgetvalue(res, i, 9));
 	j->due = util_now();
-	if (!PQgetisnull(res, i, 9))	/* a category: List-Unsubscribe */
+	if (!PQgetisnull(res, i, 10))	/* a category: List-Unsubscribe */
 		j->unsub = suppress_headers(conf->http_public_url,
 		    conf->email_unsubscribe_secret,
-		    conf->email_unsubscribe_secret_len, PQgetvalue(res, i, 10),
-		    PQgetvalue(res, i, 9));
-	if (!j->title || !j->content || !j->to || !j->from || !j->message_id)
+		    conf->email_unsubscribe_secret_len, PQgetvalue(res, i, 11),
+		    PQgetvalue(res, i, 10));
+	if ((!PQgetisnull(res, i, 9) && j->text == NULL) || !j->title ||
+	    !j->content || !j->to || !j->from || !j->message_id)
 		fatalx("out of memory");
 }
 
@@ -527,6 +531,7 @@ mailer_send_wire(struct mailer *m, struct mailer_job *j, const char *from,
 	nm.to = to;
 	nm.subject = j->title;
 	nm.html = j->content;
+	nm.text = j->text;
 	nm.message_id = j->message_id;
 	nm.headers = j->unsub;
 	nm.date = (int64_t)util_wall();

@@ -490,7 +490,7 @@ notif_part(char *out, const char *boundary, const char *type, const char *s)
 
 /*
  * The whole RFC 5322 message: headers, then multipart/alternative with
- * the derived text part first and the HTML part last (the one clients
+ * the text part (a template's own, else derived from the HTML) first and the HTML part last (the one clients
  * prefer).  Callers validated every header value already.
  */
 char *
@@ -503,7 +503,8 @@ notif_build(const struct notif_msg *m, size_t *len)
 
 	if ((subject = notif_subject_encode(m->subject)) == NULL)
 		return NULL;
-	if ((text = notif_html_to_text(m->html)) == NULL) {
+	if ((text = m->text != NULL ? strdup(m->text) :
+	    notif_html_to_text(m->html)) == NULL) {
 		free(subject);
 		return NULL;
 	}

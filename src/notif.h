@@ -60,6 +60,7 @@ struct notif_msg {
 	const char	*message_id;
 	int64_t		 date;		/* unix seconds */
 	uint32_t	 boundary_salt;
+	const char	*text;		/* a template's text part; NULL: derived */
 	const char	*headers;	/* more lines, each CRLF-ended, or NULL */
 };
 

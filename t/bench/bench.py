@@ -12,8 +12,8 @@ figure, runs each measurement and its limit in pairs, several times, and
 prints a table of medians; the same table goes to BENCHMARKS.md at the top
 of the source tree (not with --only, unless --markdown is given).
 
-Figures (NAME for --only): ingest, latency, email, post, e2e, query,
-memory, schedule_scan.  How each is measured is written next to the table in
+Figures (NAME for --only): ingest, latency, email, post, template_post,
+e2e, query, memory, schedule_scan.  How each is measured is written next to the table in
 BENCHMARKS.md (METHODS below), so the numbers never travel without it.
 
 Benchmarks are not tests: `make check` does not run this.
@@ -39,8 +39,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 SRCDIR = HERE.parents[1]
 
-FIGURES = ("ingest", "latency", "email", "post", "e2e", "query", "memory",
-           "schedule_scan")
+FIGURES = ("ingest", "latency", "email", "post", "template_post", "e2e",
+           "query", "memory", "schedule_scan")
 AUDIT_TYPES = ("order.created", "order.accepted", "order.picked_up",
                "order.delivered", "payment.captured")
 AUDIT_COLS = ('source_topic, partition, "offset", key, value, headers, '
@@ -897,6 +897,86 @@ def fig_post(pg, res):
                         ", ".join("%.0f" % x for x in limits), queued))
 
 
+# What t/bench/post_template.lua renders: a de variant with a text part
+# and a section over the items, about the size of a real receipt.
+BENCH_TEMPLATE = {
+    "subject": "Payment confirmed: {{orderId}}",
+    "html": "<h1>Thank you, {{name}}</h1><p>Order {{orderId}}: {{amount}} "
+            "EUR.</p><ul>{{#items}}<li>{{qty}} × {{name}}</li>{{/items}}"
+            "</ul><p>Your notifyd shop</p>",
+    "text": "Thank you, {{name}}\nOrder {{orderId}}: {{amount}} EUR\n"
+            "{{#items}}- {{qty}} x {{name}}\n{{/items}}",
+    "defaultLocale": "en",
+    "locales": {"de": {
+        "subject": "Zahlung bestätigt: {{orderId}}",
+        "html": "<h1>Danke, {{name}}</h1><p>Bestellung {{orderId}}: "
+                "{{amount}} EUR.</p><ul>{{#items}}<li>{{qty}} × {{name}}"
+                "</li>{{/items}}</ul><p>Ihr notifyd-Shop</p>",
+        "text": "Danke, {{name}}\nBestellung {{orderId}}: {{amount}} EUR\n"
+                "{{#items}}- {{qty}} x {{name}}\n{{/items}}"}},
+}
+
+
+def fig_template_post(pg, res):
+    """POSTs rendered from a template beside plain POSTs, alternated on
+    one daemon, so that both see the same database and load."""
+    secs = 5 if OPTS.quick else 10
+    res.label = "template POST (req/s, concurrency 8, vs plain POST)"
+    res.target = "ratio ≥ 0.9"
+    db = pg.new_db("tpost")
+    km = Kmock([("notifications.email", 4)])
+    daemon = None
+    mine, plain, lat = [], [], []
+    try:
+        conf = bench_conf(pg, db, km.bootstrap, nd.free_port(),
+                          roles=("email",), extra={"email": {"workers": 0}})
+        daemon = Daemon(conf)
+        st, body, _ = daemon.n.request(
+            "PUT", "/notification_service/api/templates/receipt",
+            json_body=BENCH_TEMPLATE)
+        if st != 201:
+            raise RuntimeError("template PUT: %s %s" % (st, body))
+        for r in range(OPTS.runs):
+            for script, out in (("post.lua", plain),
+                                ("post_template.lua", mine)):
+                before = pg.scalar(db, "SELECT count(*) FROM "
+                                   "email_notifications")
+                pg.checkpoint(db)
+                rps, n, bad, p99 = wrk_post(daemon.url, secs, script)
+                stored = pg.scalar(db, "SELECT count(*) FROM "
+                                   "email_notifications") - before
+                if bad or stored < n:
+                    raise RuntimeError("wrk %s: %d non-2xx, %d of %d stored"
+                                       % (script, bad, stored, n))
+                out.append(rps)
+            lat.append(p99)
+            log("template_post run %d: template %.0f req/s (p99 %.1f ms), "
+                "plain %.0f req/s" % (r + 1, mine[-1], p99, plain[-1]))
+        rendered = pg.scalar(db, "SELECT count(*) FROM email_notifications "
+                             "WHERE template_name = 'receipt' AND locale = "
+                             "'de' AND text_part LIKE 'Danke, User%'")
+        if rendered != pg.scalar(db, "SELECT count(*) FROM "
+                                 "email_notifications WHERE template_name "
+                                 "IS NOT NULL"):
+            raise RuntimeError("template rows not rendered as expected")
+    finally:
+        if daemon:
+            daemon.stop()
+        km.stop()
+        pg.drop_db(db)
+    res.value = "%.0f (p99 %.1f ms)" % (median(mine), median(lat))
+    res.limit = "%.0f" % median(plain)
+    res.ratio = median(mine) / median(plain)
+    res.ok = res.ratio >= 0.9
+    res.notes.append("runs: template %s (wrk p99 %s ms); plain POST on the "
+                     "same daemon %s; ratio per run %s"
+                     % (", ".join("%.0f" % x for x in mine),
+                        ", ".join("%.1f" % x for x in lat),
+                        ", ".join("%.0f" % x for x in plain),
+                        ", ".join("%.2f" % (a / b)
+                                  for a, b in zip(mine, plain))))
+
+
 # src/sweeper_due.c's claim, word for word (LIMIT as a literal).
 DUE_SCAN_SQL = (
     "UPDATE email_notifications n SET status = 'PENDING', queued_at = NULL,"
@@ -1050,9 +1130,9 @@ def wrk_parse(out):
     return rps, n, bad, (wrk_ms(m.group(1)) if m else None)
 
 
-def wrk_post(url, secs):
+def wrk_post(url, secs, script="post.lua"):
     out = wrk(["-t2", "-c8", "-d%ds" % secs, "--latency", "-s",
-               str(HERE / "post.lua"), url], timeout=secs + 60)
+               str(HERE / script), url], timeout=secs + 60)
     return wrk_parse(out)
 
 
@@ -1405,6 +1485,15 @@ exactly "committed", with no polling error.
   checks that every request was a 202 and stored.  Limit: `pgbench -n -c
   8 -j 2 -T 10 -f t/bench/insert.sql`: the API's own one-row INSERT into
   the same table (same schema, another database on the same server).
+* **template POST**: the same wrk command with `t/bench/post_template.lua`:
+  each POST names template `receipt` (saved once before: a `de` variant
+  with subject, HTML with a section over two items, and a text part),
+  `"locale": "de-AT"` (falls back to `de`) and its own data, so every
+  request resolves the latest version, renders three parts from the
+  per-process cache and stores them.  Limit: plain `post.lua` POSTs on
+  the same daemon, alternated with it in every run (target: rendering
+  costs under 10 %, ratio ≥ 0.9); the bench checks every row was
+  rendered (template, locale `de`, text part).
 * **end to end**: 100 POSTs/s from 4 paced threads (keep-alive
   connections) to notifyd with 4 mailer workers; the SMTP server is
   `t/bench/stampsink.py` (aiosmtpd), which records `time.time()` in
@@ -1671,7 +1760,8 @@ def main():
     started, t_start = datetime.datetime.now().astimezone(), time.monotonic()
     OPTS.load_before = loadavg()
     funcs = {"ingest": fig_ingest, "latency": fig_latency,
-             "email": fig_email, "post": fig_post, "e2e": fig_e2e,
+             "email": fig_email, "post": fig_post,
+             "template_post": fig_template_post, "e2e": fig_e2e,
              "query": fig_query, "memory": fig_memory,
              "schedule_scan": fig_schedule_scan}
     results = []

@@ -163,7 +163,7 @@ test_build(void **state)
 {
 	struct notif_msg m = { "from@example.com", "to@example.com",
 	    "Caf\xc3\xa9", "<p>Hi\nthere</p>", "<1.abc@example.com>",
-	    1712319780, 0x1234, NULL };
+	    1712319780, 0x1234, NULL, NULL };
 	size_t len, i;
 	char *msg = notif_build(&m, &len);
 
