@@ -177,7 +177,7 @@ static void
 test_build_sends_text_part(void **state)
 {
 	struct notif_msg m = { "f@example.com", "t@example.com", "S",
-	    "<p>derived</p>", "<1.a@example.com>", 1712319780, 1, "own text" };
+	    "<p>derived</p>", "<1.a@example.com>", 1712319780, 1, "own text", NULL };
 	char b64[64];
 	size_t len;
 	char *msg;
