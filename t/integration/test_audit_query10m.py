@@ -94,3 +94,28 @@ def test_range_parameters_still_checked(ranged):
                      ("since=" + "9" * 5000, "since")):
         st, err, _ = ranged.get("/audit/events?" + q)
         assert st == 400 and err["field"] == field, (q, err)
+
+
+def test_tail_pages_in_transaction_order_not_its_text(ranged, db):
+    # "ORDER BY tx" beside an output column "tx::text" sorted by the
+    # text: '10' before '9', so a page ending in tx 10 stepped over the
+    # rows of tx 9 after the cursor for good (and at 10M rows the sort
+    # read the whole table: the statement timed out).
+    db.query("DELETE FROM audit_events")
+    db.query("INSERT INTO audit_events (source_topic, partition, \"offset\","
+             " event_type, tx) VALUES ('x', 0, 1, 't', '9'), ('x', 0, 2, 't',"
+             " '10'), ('x', 0, 3, 't', '9'), ('x', 0, 4, 't', '100'),"
+             " ('x', 0, 5, 't', '11')")
+    want = [i for i, in db.query("SELECT id FROM audit_events"
+                                 " ORDER BY tx, id")]
+    for limit in (1, 2, 1000):
+        got, after = [], None
+        while True:
+            st, body, _ = ranged.get("/audit/tail?limit=%d%s" % (
+                limit, "&after=" + after if after else ""))
+            assert st == 200, body
+            if not body["events"]:
+                break
+            got += [e["id"] for e in body["events"]]
+            after = body["next"]
+        assert got == want, limit
