@@ -1191,13 +1191,13 @@ def fig_query10m(pg, res):
             if OPTS.cases and not re.search(OPTS.cases, label):
                 continue
             out.append((label,) + query10m_case(daemon, tpl, sample, secs))
+        query10m_report(res, out, pg, db)
     finally:
         if daemon:
             daemon.stop()
         km.stop()
         if not loaded:
             pg.drop_db(db)
-    query10m_report(res, out, pg, db)
 
 
 def query10m_case(daemon, tpl, sample, secs):
@@ -1221,6 +1221,8 @@ def query10m_case(daemon, tpl, sample, secs):
 
 
 def query10m_report(res, out, pg, db):
+    if not out:
+        raise Skip("no case matches --cases %r" % OPTS.cases)
     worst = max(out, key=lambda x: x[1][1])
     res.value = "p99 %.2f ms (%s)" % (worst[1][1], worst[0])
     res.ok = worst[1][1] < 10
