@@ -5,6 +5,7 @@
 #ifndef NOTIFYD_API_STORE_H
 #define NOTIFYD_API_STORE_H
 
+#include <semaphore.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -26,7 +27,7 @@ struct api_store_req {
 	enum api_store_state	 state;
 	char			 err[256];
 	int			 dbclass;	/* enum db_class of err */
-	bool			 finished;
+	sem_t			 done;		/* posted when committed or failed */
 	struct api_store_req	*next;
 };
 
