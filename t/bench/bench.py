@@ -720,7 +720,9 @@ def fig_email(pg, res):
     m, workers = (5000 if OPTS.quick else 20000), 4
     res.label = "email delivery (SENT/s, %d workers, %dk msgs)" % (
         workers, m // 1000)
-    res.target = "ratio ≥ 0.5"
+    # issue 14: the ceiling through libcurl (the design's client) is
+    # curlsend with the same 4 sessions, measured beside each run
+    res.target = "ratio ≥ 0.9 of libcurl alone"
     size = OPTS.mail_size
     mine, limits, gaps, curl = [], [], [], []
     for r in range(OPTS.runs):
@@ -735,10 +737,11 @@ def fig_email(pg, res):
         mine.append(rate)
         limits.append(limit)
         log("email run %d: notifyd %.0f SENT/s, smtp-source %.0f msgs/s, "
-            "libcurl alone %.0f msgs/s" % (r + 1, rate, limit, curl[-1]))
-    res.value, res.limit = "%.0f" % median(mine), "%.0f" % median(limits)
-    res.ratio = median(mine) / median(limits)
-    res.ok = res.ratio >= 0.5
+            "libcurl alone %.0f msgs/s (%.2f), load %s" % (
+                r + 1, rate, limit, curl[-1], rate / curl[-1], loadavg()))
+    res.value, res.limit = "%.0f" % median(mine), "%.0f" % median(curl)
+    res.ratio = median(mine) / median(curl)
+    res.ok = res.ratio >= 0.9
     res.notes.append("runs: notifyd %s; smtp-source %s; longest pause "
                      "between outcome commits %s s" % (
                          ", ".join("%.0f" % x for x in mine),
@@ -747,9 +750,12 @@ def fig_email(pg, res):
     res.notes.append(
         "libcurl alone (t/bench/curlsend: %d processes, one reused "
         "connection each, no database or Kafka): %s msgs/s, median %.0f = "
-        "%.2f of smtp-source; notifyd reaches %.2f of it" % (
+        "%.2f of smtp-source; notifyd reaches %.2f of it (per run %s) and "
+        "%.2f of smtp-source" % (
             workers, ", ".join("%.0f" % x for x in curl), median(curl),
-            median(curl) / median(limits), median(mine) / median(curl)))
+            median(curl) / median(limits), median(mine) / median(curl),
+            ", ".join("%.2f" % (x / c) for x, c in zip(mine, curl)),
+            median(mine) / median(limits)))
 
 
 EMAIL_INSERT = (
@@ -834,7 +840,7 @@ def smtp_source(sink, m, sessions, size):
 def fig_post(pg, res):
     secs = 5 if OPTS.quick else 10
     res.label = "POST accepted (req/s, concurrency 8, email.workers = 0)"
-    res.target = "ratio ≥ 0.8"
+    res.target = "ratio ≥ 1.0"      # issue 14 §1
     db = pg.new_db("post")
     bench_db = pg.new_db("pgbench")
     km = Kmock([("notifications.email", 4)])
@@ -859,7 +865,8 @@ def fig_post(pg, res):
             limits.append(tps)
             lat.append(p99)
             log("post run %d: notifyd %.0f req/s (p99 %.1f ms), pgbench %.0f "
-                "tps" % (r + 1, rps, p99, tps))
+                "tps (%.2f), load %s" % (r + 1, rps, p99, tps, rps / tps,
+                                         loadavg()))
         queued = pg.scalar(db, "SELECT count(*) FILTER (WHERE queued_at "
                            "IS NOT NULL) * 100.0 / count(*) "
                            "FROM email_notifications")
@@ -874,7 +881,7 @@ def fig_post(pg, res):
     res.value = "%.0f (p99 %.1f ms)" % (median(mine), median(lat))
     res.limit = "%.0f" % median(limits)
     res.ratio = median(mine) / median(limits)
-    res.ok = res.ratio >= 0.8
+    res.ok = res.ratio >= 1.0
     res.notes.append("runs: notifyd %s (wrk p99 %s ms); pgbench %s; "
                      "%.1f%% of the rows acknowledged by Kafka (PROCESSING)"
                      % (", ".join("%.0f" % x for x in mine),
@@ -1245,14 +1252,14 @@ exactly "committed", with no polling error.
   their group, then the ids are produced to the email topic (4
   partitions) exactly as the API produces them.  Rate = SENT rows
   after the first outcome transaction ÷ (last − first outcome commit);
-  every status is committed when counted.  Limit: `smtp-source -s 4 -d
-  -m M -l SIZE` into the same smtp-sink (4 sessions, reused
-  connections), wall time; SIZE = 500 bytes of body, which with
-  smtp-source's own headers is about the ~610 bytes of notifyd's
-  messages (measured by the end-to-end figure).  Also in the same run,
-  for the library's own ceiling: `t/bench/curlsend URL 4 M SIZE`, four
-  processes driving libcurl as a worker does (one easy handle, one
-  reused connection each) with no database or Kafka (details only).
+  every status is committed when counted.  Limit (issue 14): libcurl's
+  own ceiling, `t/bench/curlsend URL 4 M SIZE`, four processes driving
+  libcurl as a worker does (one easy handle, one reused connection each)
+  with no database or Kafka, into the same smtp-sink, wall time; SIZE =
+  500 bytes of body.  Also in the same run (details): `smtp-source -s 4
+  -d -m M -l SIZE` (4 sessions, reused connections); with its own
+  headers SIZE is about the ~610 bytes of notifyd's messages (measured
+  by the end-to-end figure).
 * **POST accepted**: `wrk -t2 -c8 -d10s -s t/bench/post.lua` against
   notifyd with `email.enabled = true` and `email.workers = 0` (each POST
   is stored and produced to Kafka, no SMTP); the script sends the seed's
