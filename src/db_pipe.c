@@ -18,60 +18,100 @@
 #include "db.h"
 #include "db_pipe.h"
 
-/* Queues one parameterised statement and its sync; 0 or -1 with err. */
+/*
+ * Runs a statement prepared on this connection, preparing it first (in
+ * the same round trip) when it is not: the hot statements of a worker
+ * are then parsed and planned once, not per batch.  Any doubt (a
+ * failure, a new backend) makes the next send prepare it again under a
+ * fresh name, so a name is never prepared twice.
+ */
 int
-db_pipe_send(PGconn *c, const char *sql, int n, const char *const *params,
-    char *err, size_t len)
+db_pipe_send_named(PGconn *c, struct db_pipe_stmt *st,
+    const char *const *params, char *err, size_t len)
 {
-	if ((PQpipelineStatus(c) == PQ_PIPELINE_OFF &&
-	    PQenterPipelineMode(c) != 1) ||
-	    PQsendQueryParams(c, sql, n, NULL, params, NULL, NULL, 0) != 1 ||
-	    PQpipelineSync(c) != 1) {
+	int pid = PQbackendPID(c);
+
+	st->sent_pid = 0;
+	if (PQpipelineStatus(c) == PQ_PIPELINE_OFF &&
+	    PQenterPipelineMode(c) != 1) {
+		snprintf(err, len, "%s", db_errmsg(NULL, c));
+		return -1;
+	}
+	if (st->pid != pid || pid == 0) {
+		snprintf(st->name, sizeof(st->name), "%s_%u", st->base,
+		    ++st->gen);
+		if (PQsendPrepare(c, st->name, st->sql, st->nparams,
+		    NULL) != 1) {
+			snprintf(err, len, "%s", db_errmsg(NULL, c));
+			return -1;
+		}
+		st->pid = 0;
+		st->sent_pid = pid;
+	}
+	if (PQsendQueryPrepared(c, st->name, st->nparams, params, NULL, NULL,
+	    0) != 1 || PQpipelineSync(c) != 1) {
 		snprintf(err, len, "%s", db_errmsg(NULL, c));
 		return -1;
 	}
 	return 0;
 }
 
-/* Reads up to the sync that follows a statement (libpq's own order). */
-static void
-db_pipe_sync(PGconn *c)
+static bool
+db_pipe_ok(const PGresult *r)
 {
-	PGresult *r;
-
-	if (db_broken(c))
-		return;
-	while ((r = PQgetResult(c)) != NULL) {
-		ExecStatusType st = PQresultStatus(r);
-
-		PQclear(r);
-		if (st == PGRES_PIPELINE_SYNC || db_broken(c))
-			return;
-	}
+	return PQresultStatus(r) == PGRES_TUPLES_OK ||
+	    PQresultStatus(r) == PGRES_COMMAND_OK;
 }
 
 /*
- * The next statement's result, waiting for it; NULL with err when it
- * failed (or the connection did).  The caller clears the result.
+ * The result of what was queued before the next sync (a statement, or
+ * a prepare and its statement), waiting for it: the first failure, or
+ * else the last result.  NULL with err when it failed (or the
+ * connection did).  The caller clears the result.
  */
 PGresult *
 db_pipe_result(PGconn *c, char *err, size_t len)
 {
 	PGresult *r, *res = NULL;
+	int nulls = 0;
 
-	while (!db_broken(c) && (r = PQgetResult(c)) != NULL) {
-		if (res == NULL)
+	while (!db_broken(c)) {
+		if ((r = PQgetResult(c)) == NULL) {
+			if (++nulls == 2)
+				break;	/* nothing queued: no sync to wait for */
+			continue;
+		}
+		nulls = 0;
+		if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
+			PQclear(r);
+			break;
+		}
+		if (res == NULL || db_pipe_ok(res)) {
+			PQclear(res);
 			res = r;
-		else
-			PQclear(r);	/* one statement, one result */
+		} else
+			PQclear(r);	/* after a failure: aborted */
 	}
-	db_pipe_sync(c);
-	if (res != NULL && (PQresultStatus(res) == PGRES_TUPLES_OK ||
-	    PQresultStatus(res) == PGRES_COMMAND_OK))
+	if (res != NULL && db_pipe_ok(res))
 		return res;
 	snprintf(err, len, "%s", db_errmsg(res, c));
 	PQclear(res);
 	return NULL;
+}
+
+/* db_pipe_result for a db_pipe_send_named: records whether it is prepared. */
+PGresult *
+db_pipe_result_named(PGconn *c, struct db_pipe_stmt *st, char *err,
+    size_t len)
+{
+	PGresult *res = db_pipe_result(c, err, len);
+
+	if (res == NULL)
+		st->pid = 0;
+	else if (st->sent_pid != 0)
+		st->pid = st->sent_pid;
+	st->sent_pid = 0;
+	return res;
 }
 
 /* Back to one statement at a time, once every result was read. */

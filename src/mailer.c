@@ -84,6 +84,7 @@ struct mailer {
 	/* statements sent ahead (db_pipe), read by mailer_collect */
 	bool		 writing;	/* the outcome write of jobs[].writing */
 	bool		 claiming;	/* the claim of msgs */
+	struct db_pipe_stmt claim_stmt, outcome_stmt;	/* prepared once */
 };
 
 /*
@@ -389,7 +390,7 @@ mailer_claim_send(struct mailer *m, char *err, size_t len)
 	if (p[0] == NULL)
 		snprintf(err, len, "out of memory");
 	else
-		rc = db_pipe_send(m->db, mailer_sql_claim, 3, p, err, len);
+		rc = db_pipe_send_named(m->db, &m->claim_stmt, p, err, len);
 	db_arr_free(&ids);
 	return rc;
 }
@@ -654,7 +655,8 @@ mailer_write_some(struct mailer *m, ssize_t only, bool ahead, char *err,
 	p[8] = m->owner;
 	p[9] = lease;
 	if (ahead)
-		rc = db_pipe_send(m->db, mailer_sql_outcome, 10, p, err, errlen);
+		rc = db_pipe_send_named(m->db, &m->outcome_stmt, p, err,
+		    errlen);
 	else if ((res = db_query(m->db, mailer_sql_outcome, 10, p, err,
 	    errlen)) == NULL)
 		rc = -1;
@@ -793,9 +795,11 @@ mailer_collect(struct mailer *m)
 	size_t i;
 
 	if (wrote)
-		wres = db_pipe_result(m->db, werr, sizeof(werr));
+		wres = db_pipe_result_named(m->db, &m->outcome_stmt, werr,
+		    sizeof(werr));
 	if (claimed)
-		cres = db_pipe_result(m->db, cerr, sizeof(cerr));
+		cres = db_pipe_result_named(m->db, &m->claim_stmt, cerr,
+		    sizeof(cerr));
 	if (!wrote && !claimed)
 		return 0;
 	db_pipe_end(m->db);
@@ -1018,6 +1022,12 @@ mailer_init(struct mailer *m, const struct proc_info *pi)
 	struct smtp_opts so;
 
 	memset(m, 0, sizeof(*m));
+	m->claim_stmt.base = "mailer_claim";
+	m->claim_stmt.sql = mailer_sql_claim;
+	m->claim_stmt.nparams = 3;
+	m->outcome_stmt.base = "mailer_outcome";
+	m->outcome_stmt.sql = mailer_sql_outcome;
+	m->outcome_stmt.nparams = 10;
 	m->write_backoff.first = 0.2;
 	m->write_backoff.max = 5;
 	if (gethostname(host, sizeof(host)) == -1)
