@@ -6,8 +6,11 @@
  * worker or duplicate message sends the same row concurrently), sends
  * each through one reused SMTP connection, retries 4xx and network
  * errors here with exponential backoff, and writes outcomes and the
- * attempts log for many messages in one statement.  A Kafka offset is
- * stored only once its row's outcome is committed: at-least-once.
+ * attempts log for many messages in one statement.  Both statements are
+ * sent ahead (db_pipe.c) and run while the previous batch goes out over
+ * SMTP, so a session never idles for a round trip or a WAL flush.  A
+ * Kafka offset is stored only once its row's outcome is committed (read
+ * back): at-least-once.
  * Never decides anything about HTTP or the sweeper's schedule.
  */
 #include "config.h"
