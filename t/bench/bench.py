@@ -1313,33 +1313,28 @@ less.
   keeps only ~5 MB per partition, so the topic cannot be filled before
   notifyd starts and the feeder's kcat processes and the mock run during
   the ingest, where psql's COPY has the machine to itself.
-* **email delivery** (~0.25–0.35 of smtp-source): bounded by libcurl.
-  `t/bench/curlsend`, measured in the same run, drives libcurl exactly
-  as a worker does (one easy handle per process, reused connection)
-  with no database or Kafka: it reaches only ~0.4 of smtp-source with
-  the same 4 sessions, so 0.5 is out of reach through libcurl here.
-  libcurl sends MAIL, RCPT, DATA and the final dot each after the
-  previous reply (no PIPELINING) and polls between them; most of the
-  workers' CPU is in the kernel.  notifyd reaches ~0.6 of libcurl alone;
-  the rest is PostgreSQL (claim and outcome updates and the attempts
-  log, ~22% of the CPU) on the same two cores.  Since the last stop the
-  reply lines come from libcurl's header callback instead of VERBOSE
-  (which formatted every event), and the claim joins on the primary key.
-* **POST accepted** (0.55–0.69 of pgbench, from 0.42): requests in
-  flight are now stored by one INSERT per group (api_store.c; groups of
-  2.6–3.8 at concurrency 8), produced back to back after the commit, and
-  Kafka's ack sets only `queued_at` (a HOT update: no index entries; it
-  was a full-row status update, one UPDATE per few requests, costing as
-  much as the INSERT).  Since then a request is answered at its
-  group's commit (~1.5 ms under this load) and its row produced after
-  the answer (issue 14): it no longer waits for Kafka's ack (~0.9 ms);
-  the ack still marks the row, the sweeper requeues unmarked ones.  One
-  noisy run, --only post --runs 3: 0.64 → 0.80 of pgbench, p99 15.6 →
-  16.1 ms.  What remains: one store thread, so a group waits for the
-  previous group's flush where pgbench's 8 clients flush concurrently;
-  and wrk, notifyd, the mock broker and PostgreSQL share the two cores.
-  A second store thread (two groups in flight) measured worse: the
-  groups halve.
+* **email delivery** (limit: libcurl alone, `t/bench/curlsend`, the
+  same 4 sessions; 0.5–0.65 of it on a loaded machine, up to ~1 when
+  quiet): libcurl sends MAIL, RCPT, DATA and the final dot each after
+  the previous reply (no PIPELINING), ~0.4 of smtp-source.  The workers
+  send the claim and the outcome write ahead (libpq pipeline mode,
+  prepared once) and run them while the previous batch goes out, so a
+  session no longer idles for a round trip or a WAL flush (27–30% of a
+  worker's time before).  What remains on the two shared cores is CPU
+  per message: ~240 µs (mailer ~100, PostgreSQL ~77, smtp-sink ~60)
+  against curlsend's ~140; when other work contends for the cores the
+  rate follows it (140/240 ≈ 0.58).  The next lever is a claim that is a
+  HOT update (BENCHMARKS.md, 2026-11-30 hot).
+* **POST accepted** (0.8–1.2 of pgbench, noisy): requests in flight are
+  stored by one prepared INSERT per group (api_store.c; ~6 rows per
+  group at c=8), answered at its commit, woken one by one (a semaphore
+  each; a broadcast woke every waiter and queued them on the mutex),
+  then produced with 2 ms of linger; Kafka's ack sets only `queued_at`
+  (a HOT update, committed without waiting for the flush: a lost mark
+  only requeues).  What remains: one store thread, so a group waits for
+  the previous group's flush where pgbench's 8 clients flush
+  concurrently; and wrk, notifyd, the mock broker and PostgreSQL share
+  the two cores.
 * **end to end** p99 (close to 50 ms, passing or missing by a few ms from
   run to run): p50 is ~9 ms; the tail comes from requests whose mailer
   is busy with the previous batch (claim → send → outcome commit) and
