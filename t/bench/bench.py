@@ -742,7 +742,9 @@ def fig_email(pg, res):
     m, workers = (5000 if OPTS.quick else 20000), 4
     res.label = "email delivery (SENT/s, %d workers, %dk msgs)" % (
         workers, m // 1000)
-    res.target = "ratio ≥ 0.5"
+    # issue 14: the ceiling through libcurl (the design's client) is
+    # curlsend with the same 4 sessions, measured beside each run
+    res.target = "ratio ≥ 0.9 of libcurl alone"
     size = OPTS.mail_size
     mine, limits, gaps, curl = [], [], [], []
     for r in range(OPTS.runs):
@@ -757,10 +759,11 @@ def fig_email(pg, res):
         mine.append(rate)
         limits.append(limit)
         log("email run %d: notifyd %.0f SENT/s, smtp-source %.0f msgs/s, "
-            "libcurl alone %.0f msgs/s" % (r + 1, rate, limit, curl[-1]))
-    res.value, res.limit = "%.0f" % median(mine), "%.0f" % median(limits)
-    res.ratio = median(mine) / median(limits)
-    res.ok = res.ratio >= 0.5
+            "libcurl alone %.0f msgs/s (%.2f), load %s" % (
+                r + 1, rate, limit, curl[-1], rate / curl[-1], loadavg()))
+    res.value, res.limit = "%.0f" % median(mine), "%.0f" % median(curl)
+    res.ratio = median(mine) / median(curl)
+    res.ok = res.ratio >= 0.9
     res.notes.append("runs: notifyd %s; smtp-source %s; longest pause "
                      "between outcome commits %s s" % (
                          ", ".join("%.0f" % x for x in mine),
@@ -769,9 +772,12 @@ def fig_email(pg, res):
     res.notes.append(
         "libcurl alone (t/bench/curlsend: %d processes, one reused "
         "connection each, no database or Kafka): %s msgs/s, median %.0f = "
-        "%.2f of smtp-source; notifyd reaches %.2f of it" % (
+        "%.2f of smtp-source; notifyd reaches %.2f of it (per run %s) and "
+        "%.2f of smtp-source" % (
             workers, ", ".join("%.0f" % x for x in curl), median(curl),
-            median(curl) / median(limits), median(mine) / median(curl)))
+            median(curl) / median(limits), median(mine) / median(curl),
+            ", ".join("%.2f" % (x / c) for x, c in zip(mine, curl)),
+            median(mine) / median(limits)))
 
 
 EMAIL_INSERT = (
@@ -868,7 +874,7 @@ def smtp_source(sink, m, sessions, size):
 def fig_post(pg, res):
     secs = 5 if OPTS.quick else 10
     res.label = "POST accepted (req/s, concurrency 8, email.workers = 0)"
-    res.target = "ratio ≥ 0.8"
+    res.target = "ratio ≥ 1.0"      # issue 14 §1
     db = pg.new_db("post")
     bench_db = pg.new_db("pgbench")
     km = Kmock([("notifications.email", 4)])
@@ -895,7 +901,8 @@ def fig_post(pg, res):
             limits.append(tps)
             lat.append(p99)
             log("post run %d: notifyd %.0f req/s (p99 %.1f ms), pgbench %.0f "
-                "tps" % (r + 1, rps, p99, tps))
+                "tps (%.2f), load %s" % (r + 1, rps, p99, tps, rps / tps,
+                                         loadavg()))
         queued = pg.scalar(db, "SELECT count(*) FILTER (WHERE queued_at "
                            "IS NOT NULL) * 100.0 / count(*) "
                            "FROM email_notifications")
@@ -910,7 +917,7 @@ def fig_post(pg, res):
     res.value = "%.0f (p99 %.1f ms)" % (median(mine), median(lat))
     res.limit = "%.0f" % median(limits)
     res.ratio = median(mine) / median(limits)
-    res.ok = res.ratio >= 0.8
+    res.ok = res.ratio >= 1.0
     res.notes.append("runs: notifyd %s (wrk p99 %s ms); pgbench %s; "
                      "%.1f%% of the rows acknowledged by Kafka (PROCESSING)"
                      % (", ".join("%.0f" % x for x in mine),
@@ -1644,14 +1651,14 @@ exactly "committed", with no polling error.
   their group, then the ids are produced to the email topic (4
   partitions) exactly as the API produces them.  Rate = SENT rows
   after the first outcome transaction ÷ (last − first outcome commit);
-  every status is committed when counted.  Limit: `smtp-source -s 4 -d
-  -m M -l SIZE` into the same smtp-sink (4 sessions, reused
-  connections), wall time; SIZE = 500 bytes of body, which with
-  smtp-source's own headers is about the ~610 bytes of notifyd's
-  messages (measured by the end-to-end figure).  Also in the same run,
-  for the library's own ceiling: `t/bench/curlsend URL 4 M SIZE`, four
-  processes driving libcurl as a worker does (one easy handle, one
-  reused connection each) with no database or Kafka (details only).
+  every status is committed when counted.  Limit (issue 14): libcurl's
+  own ceiling, `t/bench/curlsend URL 4 M SIZE`, four processes driving
+  libcurl as a worker does (one easy handle, one reused connection each)
+  with no database or Kafka, into the same smtp-sink, wall time; SIZE =
+  500 bytes of body.  Also in the same run (details): `smtp-source -s 4
+  -d -m M -l SIZE` (4 sessions, reused connections); with its own
+  headers SIZE is about the ~610 bytes of notifyd's messages (measured
+  by the end-to-end figure).
 * **POST accepted**: `wrk -t2 -c8 -d10s -s t/bench/post.lua` against
   notifyd with `email.enabled = true` and `email.workers = 0` (each POST
   is stored and produced to Kafka, no SMTP); the script sends the seed's
@@ -1731,33 +1738,28 @@ less.
   keeps only ~5 MB per partition, so the topic cannot be filled before
   notifyd starts and the feeder's kcat processes and the mock run during
   the ingest, where psql's COPY has the machine to itself.
-* **email delivery** (~0.25–0.35 of smtp-source): bounded by libcurl.
-  `t/bench/curlsend`, measured in the same run, drives libcurl exactly
-  as a worker does (one easy handle per process, reused connection)
-  with no database or Kafka: it reaches only ~0.4 of smtp-source with
-  the same 4 sessions, so 0.5 is out of reach through libcurl here.
-  libcurl sends MAIL, RCPT, DATA and the final dot each after the
-  previous reply (no PIPELINING) and polls between them; most of the
-  workers' CPU is in the kernel.  notifyd reaches ~0.6 of libcurl alone;
-  the rest is PostgreSQL (claim and outcome updates and the attempts
-  log, ~22% of the CPU) on the same two cores.  Since the last stop the
-  reply lines come from libcurl's header callback instead of VERBOSE
-  (which formatted every event), and the claim joins on the primary key.
-* **POST accepted** (0.55–0.69 of pgbench, from 0.42): requests in
-  flight are now stored by one INSERT per group (api_store.c; groups of
-  2.6–3.8 at concurrency 8), produced back to back after the commit, and
-  Kafka's ack sets only `queued_at` (a HOT update: no index entries; it
-  was a full-row status update, one UPDATE per few requests, costing as
-  much as the INSERT).  Since then a request is answered at its
-  group's commit (~1.5 ms under this load) and its row produced after
-  the answer (issue 14): it no longer waits for Kafka's ack (~0.9 ms);
-  the ack still marks the row, the sweeper requeues unmarked ones.  One
-  noisy run, --only post --runs 3: 0.64 → 0.80 of pgbench, p99 15.6 →
-  16.1 ms.  What remains: one store thread, so a group waits for the
-  previous group's flush where pgbench's 8 clients flush concurrently;
-  and wrk, notifyd, the mock broker and PostgreSQL share the two cores.
-  A second store thread (two groups in flight) measured worse: the
-  groups halve.
+* **email delivery** (limit: libcurl alone, `t/bench/curlsend`, the
+  same 4 sessions; 0.5–0.65 of it on a loaded machine, up to ~1 when
+  quiet): libcurl sends MAIL, RCPT, DATA and the final dot each after
+  the previous reply (no PIPELINING), ~0.4 of smtp-source.  The workers
+  send the claim and the outcome write ahead (libpq pipeline mode,
+  prepared once) and run them while the previous batch goes out, so a
+  session no longer idles for a round trip or a WAL flush (27–30% of a
+  worker's time before).  What remains on the two shared cores is CPU
+  per message: ~240 µs (mailer ~100, PostgreSQL ~77, smtp-sink ~60)
+  against curlsend's ~140; when other work contends for the cores the
+  rate follows it (140/240 ≈ 0.58).  The next lever is a claim that is a
+  HOT update (BENCHMARKS.md, 2026-11-30 hot).
+* **POST accepted** (0.8–1.2 of pgbench, noisy): requests in flight are
+  stored by one prepared INSERT per group (api_store.c; ~6 rows per
+  group at c=8), answered at its commit, woken one by one (a semaphore
+  each; a broadcast woke every waiter and queued them on the mutex),
+  then produced with 2 ms of linger; Kafka's ack sets only `queued_at`
+  (a HOT update, committed without waiting for the flush: a lost mark
+  only requeues).  What remains: one store thread, so a group waits for
+  the previous group's flush where pgbench's 8 clients flush
+  concurrently; and wrk, notifyd, the mock broker and PostgreSQL share
+  the two cores.
 * **end to end** p99 (close to 50 ms, passing or missing by a few ms from
   run to run): p50 is ~9 ms; the tail comes from requests whose mailer
   is busy with the previous batch (claim → send → outcome commit) and
