@@ -182,11 +182,13 @@ api_audit_export(struct http_req *r, struct http_resp *rs)
 
 /*
  * Rows of finished transactions only (tx below the snapshot's xmin), in
- * (tx, id) order after the cursor.  The last column is the watermark,
- * for an empty page after=now.
+ * (tx, id) order after the cursor.  The last column is the row's tx,
+ * for the next cursor; named apart, because ORDER BY a bare name means
+ * the output column first: "tx::text" would sort as text ('10' before
+ * '9', stepping over rows) and read the whole table to do it.
  */
 static const char api_audit_sql_tail[] =
-    "SELECT " API_AUDIT_KAFKA_COLS ", tx::text FROM audit_events"
+    "SELECT " API_AUDIT_KAFKA_COLS ", tx::text AS next_tx FROM audit_events"
     " WHERE (tx, id) > ($1::xid8, $2::bigint)"
     "  AND tx < pg_snapshot_xmin(pg_current_snapshot())"
     "  AND ($3::text IS NULL OR source_topic = $3)"

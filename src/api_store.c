@@ -19,7 +19,9 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +42,7 @@ struct api_store {
 	struct queue		*queue;
 	pthread_t		 thread;
 	pthread_mutex_t		 mu;
-	pthread_cond_t		 work, done;
+	pthread_cond_t		 work;
 	struct api_store_req	*head, **tail;
 	bool			 stop;
 };
@@ -323,11 +325,15 @@ api_store_main(void *arg)
 			    reqs[i]->send_at == NULL &&
 			    reqs[i]->suppressed[0] == '\0')
 				ids[nids++] = reqs[i]->id;
-		pthread_mutex_lock(&s->mu);
+		/*
+		 * Each request is woken by its own semaphore, without the
+		 * mutex: a broadcast woke every waiter, those of the next
+		 * group too, and all of them then queued for the mutex
+		 * (perf at c=8: a third of the api's cycles in futex and
+		 * mutex waits).  reqs[i] may be gone once posted.
+		 */
 		for (i = 0; i < n; i++)
-			reqs[i]->finished = true;
-		pthread_cond_broadcast(&s->done);
-		pthread_mutex_unlock(&s->mu);
+			sem_post(&reqs[i]->done);
 		api_store_produce(s, ids, nids);
 		pthread_mutex_lock(&s->mu);
 	}
@@ -347,7 +353,6 @@ api_store_new(struct db_pool *pool, struct queue *queue)
 	s->tail = &s->head;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->work, NULL);
-	pthread_cond_init(&s->done, NULL);
 	if (pthread_create(&s->thread, NULL, api_store_main, s) != 0)
 		fatalx("pthread_create");
 	return s;
@@ -366,7 +371,6 @@ api_store_free(struct api_store *s)
 	pthread_join(s->thread, NULL);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->work);
-	pthread_cond_destroy(&s->done);
 	free(s);
 }
 
@@ -378,13 +382,15 @@ void
 api_store_insert(struct api_store *s, struct api_store_req *q)
 {
 	q->next = NULL;
-	q->finished = false;
 	q->state = API_STORE_ERROR;
+	if (sem_init(&q->done, 0, 0) == -1)
+		fatal("sem_init");
 	pthread_mutex_lock(&s->mu);
 	*s->tail = q;
 	s->tail = &q->next;
 	pthread_cond_signal(&s->work);
-	while (!q->finished)
-		pthread_cond_wait(&s->done, &s->mu);
 	pthread_mutex_unlock(&s->mu);
+	while (sem_wait(&q->done) == -1 && errno == EINTR)
+		continue;
+	sem_destroy(&q->done);
 }

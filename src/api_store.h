@@ -5,6 +5,7 @@
 #ifndef NOTIFYD_API_STORE_H
 #define NOTIFYD_API_STORE_H
 
+#include <semaphore.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -36,7 +37,7 @@ struct api_store_req {
 	char			 err[256];
 	int			 dbclass;	/* enum db_class of err */
 	int			 retry_after;	/* LIMITED: seconds to wait */
-	bool			 finished;
+	sem_t			 done;		/* posted when committed or failed */
 	struct api_store_req	*next;
 };
 

@@ -6,8 +6,11 @@
  * worker or duplicate message sends the same row concurrently), sends
  * each through one reused SMTP connection, retries 4xx and network
  * errors here with exponential backoff, and writes outcomes and the
- * attempts log for many messages in one statement.  A Kafka offset is
- * stored only once its row's outcome is committed: at-least-once.
+ * attempts log for many messages in one statement.  Both statements are
+ * sent ahead (db_pipe.c) and run while the previous batch goes out over
+ * SMTP, so a session never idles for a round trip or a WAL flush.  A
+ * Kafka offset is stored only once its row's outcome is committed (read
+ * back): at-least-once.
  * Never decides anything about HTTP or the sweeper's schedule.
  */
 #include "config.h"
@@ -22,6 +25,7 @@
 #include "backoff.h"
 #include "conf.h"
 #include "db.h"
+#include "db_pipe.h"
 #include "dkimsign.h"
 #include "kafka.h"
 #include "log.h"
@@ -55,6 +59,7 @@ struct mailer_job {
 	/* the latest attempt, until written */
 	enum mailer_job_state state;
 	bool		 stored;	/* its outcome is committed */
+	bool		 writing;	/* in the outcome write in flight */
 	const char	*status;
 	bool		 permanent;
 	double		 delay;
@@ -84,6 +89,10 @@ struct mailer {
 	double		 renew_at;	/* when held leases need extending */
 	double		 write_at;	/* when a failed outcome write is retried */
 	struct backoff	 write_backoff;
+	/* statements sent ahead (db_pipe), read by mailer_collect */
+	bool		 writing;	/* the outcome write of jobs[].writing */
+	bool		 claiming;	/* the claim of msgs */
+	struct db_pipe_stmt claim_stmt, outcome_stmt;	/* prepared once */
 };
 
 /*
@@ -390,48 +399,59 @@ mailer_claimed_row(const PGresult *res, int64_t id, bool *used, size_t nused)
 }
 
 /*
- * Claims the rows the messages name.  A row not returned is SENT,
- * FAILED or held by someone else: its message is done for us.
+ * Sends the claim of the messages read, ahead (db_pipe): the sends of
+ * the previous batch go on while the server runs it; mailer_collect
+ * applies it.  -1 with err when it could not be sent.
  */
 static int
-mailer_claim(struct mailer *m, const struct mailer_msg *msgs, size_t n)
+mailer_claim_send(struct mailer *m, char *err, size_t len)
 {
 	struct db_arr ids = { 0 };
-	char lease[32], err[DB_ERRLEN];
+	char lease[32];
 	const char *p[3];
-	PGresult *res;
 	size_t i;
-	int row;
+	int rc = -1;
 
-	for (i = 0; i < n; i++)
-		db_arr_int(&ids, msgs[i].id);
+	for (i = 0; i < m->nmsgs; i++)
+		db_arr_int(&ids, m->msgs[i].id);
 	snprintf(lease, sizeof(lease), "%.3f", conf->email_lease);
 	p[0] = db_arr_end(&ids);
 	p[1] = lease;
 	p[2] = m->owner;
-	res = p[0] ? db_query(m->db, mailer_sql_claim, 3, p, err, sizeof(err)) :
-	    NULL;
+	if (p[0] == NULL)
+		snprintf(err, len, "out of memory");
+	else
+		rc = db_pipe_send_named(m->db, &m->claim_stmt, p, err, len);
 	db_arr_free(&ids);
-	if (res == NULL) {
-		stats_add(CTR_DB_ERRORS, 1);
-		log_warnx("claiming %zu notifications: %s", n, err);
-		return -1;
-	}
+	return rc;
+}
+
+/*
+ * The claimed rows become jobs due now.  A row not returned is SENT,
+ * FAILED or held by someone else: its message is done for us.
+ */
+static void
+mailer_claim_apply(struct mailer *m, const PGresult *res)
+{
+	const struct mailer_msg *msg;
+	size_t i;
+	int row;
+
 	if (m->njobs == 0)	/* the first lease of a fresh batch */
 		m->renew_at = util_now() + conf->email_lease / 2;
 	memset(m->used, 0, m->batch * sizeof(*m->used));
-	for (i = 0; i < n; i++) {
-		if ((row = mailer_claimed_row(res, msgs[i].id, m->used,
+	for (i = 0; i < m->nmsgs; i++) {
+		msg = &m->msgs[i];
+		if ((row = mailer_claimed_row(res, msg->id, m->used,
 		    m->batch)) >= 0)
-			mailer_job_from_row(m, res, row, &msgs[i]);
+			mailer_job_from_row(m, res, row, msg);
 		else {
 			log_debug("notification %lld: not claimable (done or held "
-			    "elsewhere); skipped", (long long)msgs[i].id);
-			mailer_store_offset(m, msgs[i].partition, msgs[i].offset);
+			    "elsewhere); skipped", (long long)msg->id);
+			mailer_store_offset(m, msg->partition, msg->offset);
 		}
 	}
-	PQclear(res);
-	return 0;
+	m->nmsgs = 0;
 }
 
 /* Waits for this send's turn in the cluster-wide email.rate_limit. */
@@ -611,7 +631,7 @@ mailer_outcome_params(struct mailer *m, struct db_arr *a, ssize_t only)
 
 	for (i = 0; i < m->njobs; i++) {
 		j = &m->jobs[i];
-		if (j->state == MAILER_JOB_WAITING ||
+		if (j->state == MAILER_JOB_WAITING || j->stored ||
 		    (only >= 0 && (size_t)only != i))
 			continue;
 		db_arr_int(&a[0], j->id);
@@ -685,7 +705,7 @@ mailer_bounce_params(struct mailer *m, struct db_arr *a, ssize_t only)
 
 	for (i = 0; i < m->njobs; i++) {
 		j = &m->jobs[i];
-		if (j->state != MAILER_JOB_FINAL || !j->permanent ||
+		if (j->state != MAILER_JOB_FINAL || j->stored || !j->permanent ||
 		    (only >= 0 && (size_t)only != i) ||
 		    !suppress_address_failure(j->res.code, j->res.text))
 			continue;
@@ -712,9 +732,16 @@ mailer_outcome_sql(bool bounce)
 	return with;
 }
 
-/* One outcome statement: every pending result, or job only's. */
+/*
+ * One outcome statement: every unwritten result, or job only's.  Ahead,
+ * it is sent (db_pipe) and its jobs are marked writing until
+ * mailer_collect reads it; otherwise they are stored once it returns.
+ * A batch with a bounce is written at once (a statement of its own
+ * shape, rare): never ahead.
+ */
 static int
-mailer_write_some(struct mailer *m, ssize_t only, char *err, size_t errlen)
+mailer_write_some(struct mailer *m, ssize_t only, bool ahead, char *err,
+    size_t errlen)
 {
 	struct db_arr a[11];
 	char lease[32];
@@ -722,7 +749,7 @@ mailer_write_some(struct mailer *m, ssize_t only, char *err, size_t errlen)
 	int nb;
 	PGresult *res = NULL;
 	size_t k;
-	int i, n;
+	int i, n, rc = 0;
 
 	memset(a, 0, sizeof(a));
 	if ((n = mailer_outcome_params(m, a, only)) == 0)
@@ -734,17 +761,26 @@ mailer_write_some(struct mailer *m, ssize_t only, char *err, size_t errlen)
 	snprintf(lease, sizeof(lease), "%.3f", conf->email_lease);
 	p[8] = m->owner;
 	p[9] = lease;
-	res = db_query(m->db, mailer_outcome_sql(nb > 0), nb > 0 ? 13 : 10, p,
-	    err, errlen);
+	if (nb > 0)
+		ahead = false;
+	if (ahead)
+		rc = db_pipe_send_named(m->db, &m->outcome_stmt, p, err,
+		    errlen);
+	else if ((res = db_query(m->db, mailer_outcome_sql(nb > 0),
+	    nb > 0 ? 13 : 10, p, err, errlen)) == NULL)
+		rc = -1;
+	PQclear(res);
 	for (i = 0; i < 11; i++)
 		db_arr_free(&a[i]);
-	if (res == NULL)
+	if (rc == -1)
 		return -1;
-	PQclear(res);
 	for (k = 0; k < m->njobs; k++)
 		if (m->jobs[k].state != MAILER_JOB_WAITING &&
-		    (only < 0 || (size_t)only == k))
-			m->jobs[k].stored = true;
+		    !m->jobs[k].stored && (only < 0 || (size_t)only == k)) {
+			m->jobs[k].writing = ahead;
+			m->jobs[k].stored = !ahead;
+		}
+	m->writing = ahead;
 	return 0;
 }
 
@@ -763,7 +799,8 @@ mailer_write_each(struct mailer *m)
 
 	for (i = 0; i < m->njobs && !db_broken(m->db); i++) {
 		struct mailer_job *j = &m->jobs[i];
-		if (j->state == MAILER_JOB_WAITING || mailer_write_some(m, (ssize_t)i, err,
+		if (j->state == MAILER_JOB_WAITING || j->stored ||
+		    mailer_write_some(m, (ssize_t)i, false, err,
 		    sizeof(err)) == 0)
 			continue;
 		bad++;
@@ -778,31 +815,121 @@ mailer_write_each(struct mailer *m)
 }
 
 /*
- * Writes every pending result and attempt, in one statement when it can.
- * A failure never stops the worker: results stay in hand (never sent
+ * After the outcome statement (rc -1: it failed, err says why).  A
+ * failure never stops the worker: results stay in hand (never sent
  * again), leases keep being renewed, and the write is retried with a
  * backoff.  -1 while some result is still unwritten.
  */
 static int
-mailer_write_outcomes(struct mailer *m)
+mailer_write_finish(struct mailer *m, int rc, const char *err)
 {
-	char err[DB_ERRLEN];
 	int n = 0;
 
-	if (util_now() < m->write_at)
-		return -1;
-	if (mailer_write_some(m, -1, err, sizeof(err)) == -1) {
+	if (rc == -1) {
 		stats_add(CTR_DB_ERRORS, 1);
 		log_warnx("recording delivery outcomes: %s (will retry)", err);
 		n = db_broken(m->db) ? 1 : mailer_write_each(m);
 	}
-	mailer_outcome_applied(m);
 	if (n == 0) {
 		backoff_reset(&m->write_backoff);
 		return 0;
 	}
 	m->write_at = util_now() + backoff_next(&m->write_backoff, NULL);
 	return -1;
+}
+
+/* Writes every pending result and attempt now, in one statement if it can. */
+static int
+mailer_write_outcomes(struct mailer *m)
+{
+	char err[DB_ERRLEN];
+	int rc;
+
+	if (util_now() < m->write_at)
+		return -1;
+	rc = mailer_write_some(m, -1, false, err, sizeof(err));
+	rc = mailer_write_finish(m, rc, err);
+	mailer_outcome_applied(m);
+	return rc;
+}
+
+/*
+ * Sends the results in hand ahead (db_pipe): the server commits them
+ * while this worker sends the next batch.  Their offsets are stored
+ * once mailer_collect has read the commit, as before: at-least-once.
+ */
+static void
+mailer_write_ahead(struct mailer *m)
+{
+	char err[DB_ERRLEN];
+
+	if (util_now() < m->write_at ||
+	    mailer_write_some(m, -1, true, err, sizeof(err)) == 0)
+		return;
+	db_pipe_end(m->db);	/* nothing else is in flight yet */
+	(void)mailer_write_finish(m, -1, err);
+}
+
+/* Sends the claim of the messages read ahead, if any. */
+static void
+mailer_claim_ahead(struct mailer *m)
+{
+	char err[DB_ERRLEN];
+
+	if (m->nmsgs == 0)
+		return;
+	if (mailer_claim_send(m, err, sizeof(err)) == 0) {
+		m->claiming = true;
+		return;
+	}
+	stats_add(CTR_DB_ERRORS, 1);
+	log_warnx("claiming %zu notifications: %s", m->nmsgs, err);
+	if (!m->writing)
+		db_pipe_end(m->db);
+}
+
+/*
+ * Reads what was sent ahead, in the order sent: the outcome write (its
+ * jobs are then stored, or written again one by one) and the claim (its
+ * rows become jobs).  Finished jobs are dropped by the caller
+ * (mailer_outcome_applied), not here: a send loop may be walking them.
+ * -1 when the claim failed: its messages are kept for the next turn.
+ */
+static int
+mailer_collect(struct mailer *m)
+{
+	char werr[DB_ERRLEN], cerr[DB_ERRLEN];
+	PGresult *wres = NULL, *cres = NULL;
+	bool wrote = m->writing, claimed = m->claiming;
+	size_t i;
+
+	if (wrote)
+		wres = db_pipe_result_named(m->db, &m->outcome_stmt, werr,
+		    sizeof(werr));
+	if (claimed)
+		cres = db_pipe_result_named(m->db, &m->claim_stmt, cerr,
+		    sizeof(cerr));
+	if (!wrote && !claimed)
+		return 0;
+	db_pipe_end(m->db);
+	m->writing = m->claiming = false;
+	for (i = 0; i < m->njobs; i++) {
+		if (m->jobs[i].writing)
+			m->jobs[i].stored = wres != NULL;
+		m->jobs[i].writing = false;
+	}
+	if (wrote)
+		(void)mailer_write_finish(m, wres != NULL ? 0 : -1, werr);
+	PQclear(wres);
+	if (claimed && cres == NULL) {
+		stats_add(CTR_DB_ERRORS, 1);
+		log_warnx("claiming %zu notifications: %s", m->nmsgs, cerr);
+		return -1;
+	}
+	if (claimed)
+		mailer_claim_apply(m, cres);
+	PQclear(cres);
+	return 0;
 }
 
 static const char mailer_sql_renew[] =
@@ -827,6 +954,7 @@ mailer_renew(struct mailer *m)
 
 	if (util_now() < m->renew_at || m->njobs == 0)
 		return;
+	(void)mailer_collect(m);	/* the connection, free for a query */
 	for (i = 0; i < m->njobs; i++)
 		db_arr_int(&ids, m->jobs[i].id);
 	snprintf(lease, sizeof(lease), "%.3f", conf->email_lease);
@@ -928,39 +1056,30 @@ mailer_read(struct mailer *m)
 	m->nmsgs = mailer_poll(m, m->msgs, m->batch, (int)(wait * 1000));
 }
 
-/* Claims the rows of the messages read; -1 keeps them for a retry. */
-static int
-mailer_take(struct mailer *m)
-{
-	if (m->nmsgs == 0)
-		return 0;
-	if (mailer_claim(m, m->msgs, m->nmsgs) == -1)
-		return -1;
-	m->nmsgs = 0;
-	return 0;
-}
-
 /*
- * One turn, in the order a message takes: read Kafka, claim the rows it
- * names, send what is due (those and any retries), record the results.
- * A failed claim keeps its messages for the next turn and sends nothing;
- * a failed write is retried later while reading and renewing go on.
+ * One turn, in the order a message takes: the statements sent ahead in
+ * the last turn are read, the results in hand are sent ahead to be
+ * written, Kafka is read and the claim of what it names sent ahead, and
+ * the jobs due (the last turn's claim and any retries) are sent over
+ * SMTP while the server runs both statements: the sessions never wait
+ * for a claim, a commit or its WAL flush.  A failed claim keeps its
+ * messages for the next turn and sends nothing; a failed write is
+ * retried later while reading and renewing go on.
  */
 static void
 mailer_turn(struct mailer *m)
 {
-	if (!mailer_db(m)) {
+	int claimed = mailer_collect(m);
+
+	mailer_outcome_applied(m);
+	if (!mailer_db(m) || claimed == -1) {
 		util_sleep(0.2);
 		return;
 	}
+	mailer_write_ahead(m);
 	mailer_read(m);
-	if (mailer_take(m) == -1) {
-		(void)mailer_write_outcomes(m);
-		util_sleep(0.2);
-		return;
-	}
+	mailer_claim_ahead(m);
 	mailer_send_due(m);
-	(void)mailer_write_outcomes(m);
 	mailer_renew(m);
 }
 
@@ -1023,6 +1142,12 @@ mailer_init(struct mailer *m, const struct proc_info *pi)
 	struct smtp_opts so;
 
 	memset(m, 0, sizeof(*m));
+	m->claim_stmt.base = "mailer_claim";
+	m->claim_stmt.sql = mailer_sql_claim;
+	m->claim_stmt.nparams = 3;
+	m->outcome_stmt.base = "mailer_outcome";
+	m->outcome_stmt.sql = mailer_sql_outcome;
+	m->outcome_stmt.nparams = 10;
 	m->write_backoff.first = 0.2;
 	m->write_backoff.max = 5;
 	if (gethostname(host, sizeof(host)) == -1)
@@ -1066,6 +1191,7 @@ mailer_main(const struct proc_info *pi)
 	/* proc_ready() comes with the first assignment (mailer_rebalance) */
 	while (proc_running())
 		mailer_turn(&m);
+	(void)mailer_collect(&m);
 	if (m.db != NULL) {
 		m.write_at = 0;
 		(void)mailer_write_outcomes(&m);

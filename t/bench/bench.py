@@ -13,7 +13,7 @@ prints a table of medians; the same table goes to BENCHMARKS.md at the top
 of the source tree (not with --only, unless --markdown is given).
 
 Figures (NAME for --only): ingest, latency, email, post, template_post,
-e2e, query, memory, schedule_scan.  How each is measured is written next to the table in
+e2e, query, query10m, memory, schedule_scan.  How each is measured is written next to the table in
 BENCHMARKS.md (METHODS below), so the numbers never travel without it.
 
 Benchmarks are not tests: `make check` does not run this.
@@ -21,6 +21,7 @@ Benchmarks are not tests: `make check` does not run this.
 import argparse
 import concurrent.futures
 import datetime
+import hashlib
 import json
 import os
 import re
@@ -40,7 +41,7 @@ HERE = Path(__file__).resolve().parent
 SRCDIR = HERE.parents[1]
 
 FIGURES = ("ingest", "latency", "email", "post", "template_post", "e2e",
-           "query", "memory", "schedule_scan")
+           "query", "query10m", "memory", "schedule_scan")
 AUDIT_TYPES = ("order.created", "order.accepted", "order.picked_up",
                "order.delivered", "payment.captured")
 AUDIT_COLS = ('source_topic, partition, "offset", key, value, headers, '
@@ -173,7 +174,7 @@ class BenchPostgres:
     """
 
     def __init__(self):
-        self.pg = nd.Postgres()
+        self.pg = bench_pg_at(OPTS.pgdir) if OPTS.pgdir else nd.Postgres()
         self.port = self.pg.port
         self.count = 0
 
@@ -192,7 +193,10 @@ class BenchPostgres:
         return self
 
     def destroy(self):
-        self.pg.destroy()
+        if OPTS.pgdir:
+            self.pg.stop()      # kept for the next run (--pgdir)
+        else:
+            self.pg.destroy()
 
     def query(self, db, sql, params=None):
         return self.pg.query(db, sql, params)
@@ -231,6 +235,23 @@ class BenchPostgres:
         c = psycopg2.connect(self.conninfo(db), connect_timeout=5)
         c.autocommit = True
         return c
+
+
+def bench_pg_at(path):
+    """nd.Postgres in path, kept across runs: initdb only the first time."""
+    pg = nd.Postgres.__new__(nd.Postgres)
+    pg.dir = os.path.abspath(path)
+    pg.data = os.path.join(pg.dir, "data")
+    pg.logfile = os.path.join(pg.dir, "log")
+    pg.port = nd.free_port()
+    pg.running = False
+    os.makedirs(pg.dir, exist_ok=True)
+    if as_root():
+        shutil.chown(pg.dir, "postgres", "postgres")
+    if not os.path.exists(os.path.join(pg.data, "PG_VERSION")):
+        pg._run("initdb", "-D", pg.data, "-A", "trust", "-U", "postgres",
+                "-E", "UTF8", "--locale=C.UTF-8")
+    return pg
 
 
 class Kmock:
@@ -721,7 +742,9 @@ def fig_email(pg, res):
     m, workers = (5000 if OPTS.quick else 20000), 4
     res.label = "email delivery (SENT/s, %d workers, %dk msgs)" % (
         workers, m // 1000)
-    res.target = "ratio ≥ 0.5"
+    # issue 14: the ceiling through libcurl (the design's client) is
+    # curlsend with the same 4 sessions, measured beside each run
+    res.target = "ratio ≥ 0.9 of libcurl alone"
     size = OPTS.mail_size
     mine, limits, gaps, curl = [], [], [], []
     for r in range(OPTS.runs):
@@ -736,10 +759,11 @@ def fig_email(pg, res):
         mine.append(rate)
         limits.append(limit)
         log("email run %d: notifyd %.0f SENT/s, smtp-source %.0f msgs/s, "
-            "libcurl alone %.0f msgs/s" % (r + 1, rate, limit, curl[-1]))
-    res.value, res.limit = "%.0f" % median(mine), "%.0f" % median(limits)
-    res.ratio = median(mine) / median(limits)
-    res.ok = res.ratio >= 0.5
+            "libcurl alone %.0f msgs/s (%.2f), load %s" % (
+                r + 1, rate, limit, curl[-1], rate / curl[-1], loadavg()))
+    res.value, res.limit = "%.0f" % median(mine), "%.0f" % median(curl)
+    res.ratio = median(mine) / median(curl)
+    res.ok = res.ratio >= 0.9
     res.notes.append("runs: notifyd %s; smtp-source %s; longest pause "
                      "between outcome commits %s s" % (
                          ", ".join("%.0f" % x for x in mine),
@@ -748,9 +772,12 @@ def fig_email(pg, res):
     res.notes.append(
         "libcurl alone (t/bench/curlsend: %d processes, one reused "
         "connection each, no database or Kafka): %s msgs/s, median %.0f = "
-        "%.2f of smtp-source; notifyd reaches %.2f of it" % (
+        "%.2f of smtp-source; notifyd reaches %.2f of it (per run %s) and "
+        "%.2f of smtp-source" % (
             workers, ", ".join("%.0f" % x for x in curl), median(curl),
-            median(curl) / median(limits), median(mine) / median(curl)))
+            median(curl) / median(limits), median(mine) / median(curl),
+            ", ".join("%.2f" % (x / c) for x, c in zip(mine, curl)),
+            median(mine) / median(limits)))
 
 
 EMAIL_INSERT = (
@@ -847,7 +874,7 @@ def smtp_source(sink, m, sessions, size):
 def fig_post(pg, res):
     secs = 5 if OPTS.quick else 10
     res.label = "POST accepted (req/s, concurrency 8, email.workers = 0)"
-    res.target = "ratio ≥ 0.8"
+    res.target = "ratio ≥ 1.0"      # issue 14 §1
     db = pg.new_db("post")
     bench_db = pg.new_db("pgbench")
     km = Kmock([("notifications.email", 4)])
@@ -874,7 +901,8 @@ def fig_post(pg, res):
             limits.append(tps)
             lat.append(p99)
             log("post run %d: notifyd %.0f req/s (p99 %.1f ms), pgbench %.0f "
-                "tps" % (r + 1, rps, p99, tps))
+                "tps (%.2f), load %s" % (r + 1, rps, p99, tps, rps / tps,
+                                         loadavg()))
         queued = pg.scalar(db, "SELECT count(*) FILTER (WHERE queued_at "
                            "IS NOT NULL) * 100.0 / count(*) "
                            "FROM email_notifications")
@@ -889,7 +917,7 @@ def fig_post(pg, res):
     res.value = "%.0f (p99 %.1f ms)" % (median(mine), median(lat))
     res.limit = "%.0f" % median(limits)
     res.ratio = median(mine) / median(limits)
-    res.ok = res.ratio >= 0.8
+    res.ok = res.ratio >= 1.0
     res.notes.append("runs: notifyd %s (wrk p99 %s ms); pgbench %s; "
                      "%.1f%% of the rows acknowledged by Kafka (PROCESSING)"
                      % (", ".join("%.0f" % x for x in mine),
@@ -1327,6 +1355,159 @@ def query_load(pg, db, rows):
     pg.query(db, "VACUUM ANALYZE audit_events")
 
 
+# The query10m figure: each case is (label, path template of query10m.lua).
+QUERY10M_CASES = (
+    ("events, no filter", "/audit/events"),
+    ("topic", "/audit/events?topic={topic}"),
+    ("topic, no match", "/audit/events?topic=no-such-topic"),
+    ("event_type", "/audit/events?event_type={type}"),
+    ("event_type, rare (0.1%)", "/audit/events?event_type=payment.refunded"),
+    ("event_type, no match", "/audit/events?event_type=no.such.type"),
+    ("correlation_id", "/audit/events?correlation_id={corr}"),
+    ("order_id", "/audit/events?order_id={order}"),
+    ("customer_id", "/audit/events?customer_id={customer}"),
+    ("source_service", "/audit/events?source_service={source}"),
+    ("source_service, no match",
+     "/audit/events?source_service=no-such-service"),
+    ("since, limit=1000", "/audit/events?since={since}&limit=1000"),
+    ("since + until (1 h)", "/audit/events?since={since}&until={until}"),
+    ("after (next page)", "/audit/events?after={id}"),
+    ("event_type + since + until",
+     "/audit/events?event_type={type}&since={since}&until={until}"),
+    ("topic + since + until, limit=1000",
+     "/audit/events?topic={topic}&since={since}&until={until}&limit=1000"),
+    ("source_service, no match + since + until",
+     "/audit/events?source_service=no-such-service&since={since}"
+     "&until={until}"),
+    ("customer_id + since", "/audit/events?customer_id={customer}"
+     "&since={since}"),
+    ("/audit/events/{id}", "/audit/events/{id}"),
+    ("/audit/events/{notificationId}", "/audit/events/{uuid}"),
+    ("/audit/topics", "/audit/topics"),
+    ("/audit/tail?after=", "/audit/tail?after={cursor}"),
+    ("/audit/tail?after=&topic=", "/audit/tail?after={cursor}&topic={topic}"),
+    ("/order/{id}", "/order/{order}"),
+    ("/order/{id}/latest", "/order/{order}/latest"),
+    ("/customer/{id}/notifications", "/customer/{customer}/notifications"),
+)
+QUERY10M_SAMPLE = (
+    "SELECT id, notification_id, tx || '-' || id, order_id, customer_id,"
+    " coalesce(correlation_id, ''), source_topic, event_type,"
+    " coalesce(source_service, ''),"
+    " to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+    " to_char((created_at + interval '1 hour') AT TIME ZONE 'UTC',"
+    " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+    " FROM audit_events TABLESAMPLE SYSTEM (0.05) REPEATABLE (13)"
+    " WHERE partition IS NOT NULL")
+
+
+def fig_query10m(pg, res):
+    rows = 2000000 if OPTS.quick else 10000000
+    secs = 2 if OPTS.quick else 4
+    res.target = "p99 < 10 ms, every case, one client"
+    db, loaded = query10m_db(pg, rows)
+    res.label = "audit queries, %dM rows in %d partitions (worst case)" % (
+        rows // 1000000, int(pg.scalar(db, "SELECT count(*) FROM "
+                                       "audit_partitions")))
+    km = Kmock([])
+    daemon = None
+    sample = os.path.join(OPTS.tmp, "query10m-sample.tsv")
+    Path(sample).write_text("".join("\t".join("" if v is None else str(v)
+                                              for v in r) + "\n"
+                                    for r in pg.query(db, QUERY10M_SAMPLE)))
+    out = []
+    try:
+        daemon = Daemon(bench_conf(pg, db, km.bootstrap, nd.free_port()))
+        for label, tpl in QUERY10M_CASES:
+            if OPTS.cases and not re.search(OPTS.cases, label):
+                continue
+            out.append((label,) + query10m_case(daemon, tpl, sample, secs))
+        query10m_report(res, out, pg, db)
+    finally:
+        if daemon:
+            daemon.stop()
+        km.stop()
+        if not loaded:
+            pg.drop_db(db)
+
+
+def query10m_case(daemon, tpl, sample, secs):
+    """((p50, p99, req/s) at -c1, the same at -c8) for one template,
+    after a second unmeasured (the server's caches, not the disk's)."""
+    got = []
+    wrk(["-t1", "-c1", "-d1s", "-s", str(HERE / "query10m.lua"), daemon.url,
+         "--", tpl, sample], timeout=60)
+    for c in (1, 8):
+        text = wrk(["-t%d" % min(c, 2), "-c%d" % c, "-d%ds" % secs,
+                    "--latency", "-s", str(HERE / "query10m.lua"), daemon.url,
+                    "--", tpl, sample], timeout=secs + 60)
+        rps, n, bad, p99 = wrk_parse(text)
+        if bad:
+            raise RuntimeError("%s: %d non-2xx answers of %d" % (tpl, bad, n))
+        p50 = wrk_ms(re.search(r"^\s+50%\s+(\S+)", text, re.M).group(1))
+        got.append((p50, p99, rps))
+    log("query10m %s: c1 p50 %.2f p99 %.2f ms %.0f/s; c8 p50 %.2f p99 %.2f "
+        "ms %.0f/s" % ((tpl,) + got[0] + got[1]))
+    return tuple(got)
+
+
+def query10m_report(res, out, pg, db):
+    if not out:
+        raise Skip("no case matches --cases %r" % OPTS.cases)
+    worst = max(out, key=lambda x: x[1][1])
+    res.value = "p99 %.2f ms (%s)" % (worst[1][1], worst[0])
+    res.ok = worst[1][1] < 10
+    lines = ["| case | p50 c1 | p99 c1 | req/s c1 | p50 c8 | p99 c8 | "
+             "req/s c8 |", "|---|---|---|---|---|---|---|"]
+    for label, a, b in out:
+        lines.append("| %s | %.2f | %.2f | %.0f | %.2f | %.2f | %.0f |" % (
+            (label.replace("|", "\\|"),) + a + b))
+    sizes = pg.query(db, "SELECT c.relname, sum(pg_relation_size(i.indexrelid"
+                     ")) FROM pg_inherits h JOIN pg_index i ON i.indrelid ="
+                     " h.inhrelid JOIN pg_class p ON p.oid = i.indexrelid"
+                     " JOIN pg_inherits hi ON hi.inhrelid = p.oid"
+                     " JOIN pg_class c ON c.oid = hi.inhparent"
+                     " WHERE h.inhparent = 'audit_events'::regclass"
+                     " GROUP BY 1 ORDER BY 1")
+    heap = pg.scalar(db, "SELECT sum(pg_relation_size(inhrelid)) FROM "
+                     "pg_inherits WHERE inhparent = 'audit_events'::regclass")
+    res.notes.append("per case, ms (wrk -t1 -c1 and -t2 -c8, closed loop, "
+                     "%d s each; load average now %s):\n\n%s\n" % (
+                         2 if OPTS.quick else 4, loadavg(), "\n".join(lines)))
+    res.notes.append("table %.0f MB; indexes (MB): %s" % (
+        int(heap) / 1048576, ", ".join("%s %.0f" % (n, int(s) / 1048576)
+                                       for n, s in sizes)))
+    print("\n".join(lines))
+
+
+def query10m_db(pg, rows):
+    """(database, kept): the loaded database; with --pgdir one already
+    loaded from the same migrations and loader is reused (kept)."""
+    h = hashlib.sha1(str(rows).encode())
+    for f in sorted((SRCDIR / "sql").glob("*.sql")) + [HERE / "query10m.sql"]:
+        h.update(f.read_bytes())
+    name = "query10m_%s" % h.hexdigest()[:12]
+    if OPTS.pgdir and pg.scalar("postgres", "SELECT count(*) FROM pg_database"
+                                " WHERE datname = %s", (name,)):
+        log("query10m: reusing database %s" % name)
+        pg.checkpoint(name)
+        return name, True
+    t0 = time.monotonic()
+    db = pg.new_db("query10m")
+    pg.query(db, "SELECT audit_partitions_ensure('day', 9)")
+    run(psql_cmd(pg, db) + ["-v", "rows=%d" % rows, "-f",
+                            str(HERE / "query10m.sql")], timeout=1800)
+    # The load and VACUUM dirtied every page: flush them now, not in a
+    # checkpoint during the measurement (fsync storms of GBs).
+    pg.checkpoint(db)
+    log("query10m: %d rows loaded and indexed in %.0f s" % (
+        rows, time.monotonic() - t0))
+    if OPTS.pgdir:
+        pg.query("postgres", 'ALTER DATABASE "%s" RENAME TO "%s"' % (db, name))
+        return name, True
+    return db, False
+
+
 def tree_memory(pids):
     """(PSS, RSS) in MB summed over pids, from /proc/PID/smaps_rollup."""
     pss = rss = 0
@@ -1470,14 +1651,14 @@ exactly "committed", with no polling error.
   their group, then the ids are produced to the email topic (4
   partitions) exactly as the API produces them.  Rate = SENT rows
   after the first outcome transaction ÷ (last − first outcome commit);
-  every status is committed when counted.  Limit: `smtp-source -s 4 -d
-  -m M -l SIZE` into the same smtp-sink (4 sessions, reused
-  connections), wall time; SIZE = 500 bytes of body, which with
-  smtp-source's own headers is about the ~610 bytes of notifyd's
-  messages (measured by the end-to-end figure).  Also in the same run,
-  for the library's own ceiling: `t/bench/curlsend URL 4 M SIZE`, four
-  processes driving libcurl as a worker does (one easy handle, one
-  reused connection each) with no database or Kafka (details only).
+  every status is committed when counted.  Limit (issue 14): libcurl's
+  own ceiling, `t/bench/curlsend URL 4 M SIZE`, four processes driving
+  libcurl as a worker does (one easy handle, one reused connection each)
+  with no database or Kafka, into the same smtp-sink, wall time; SIZE =
+  500 bytes of body.  Also in the same run (details): `smtp-source -s 4
+  -d -m M -l SIZE` (4 sessions, reused connections); with its own
+  headers SIZE is about the ~610 bytes of notifyd's messages (measured
+  by the end-to-end figure).
 * **POST accepted**: `wrk -t2 -c8 -d10s -s t/bench/post.lua` against
   notifyd with `email.enabled = true` and `email.workers = 0` (each POST
   is stored and produced to Kafka, no SMTP); the script sends the seed's
@@ -1507,6 +1688,23 @@ exactly "committed", with no polling error.
   random existing orders (closed loop at concurrency 8 on this machine's
   cores, shared with wrk and PostgreSQL: p99 includes queueing); the
   details give one run with a single client as well.
+* **audit queries at 10M rows** (query10m): `t/bench/query10m.sql`
+  generates 10M rows in the server (`INSERT … SELECT … FROM
+  generate_series`, indexes dropped and built again after, then the
+  topic counts and `VACUUM (ANALYZE, FREEZE)`) over 10 daily partitions
+  made by `audit_partitions_ensure`: 2M orders of 5 events, 200k
+  customers, one correlation id per order, 3 topics, 6 event types, 5
+  source services, 12 Kafka partitions, batches of 2,000 rows sharing
+  created_at and tx.  notifyd runs with the api role only.  Each case
+  (every `/audit/events` filter alone, with no match where that is the
+  slow case, and with `since`/`until`/`limit`; `/audit/events/{id}`,
+  `/audit/topics`, `/audit/tail` and the seed endpoints) is
+  `wrk --latency -s t/bench/query10m.lua` for 4 s at one client (`-t1
+  -c1`: the service time; the target applies to it) and at 8 (`-t2
+  -c8`: queueing for the 2 cores shared with wrk and PostgreSQL),
+  with keys drawn from a `TABLESAMPLE` of the loaded rows.  The result
+  is the worst case's p99; the per-case table and the index sizes are
+  in the details.
 * **memory**: notifyd with every role (api, audit, 2 mailers, sweeper):
   PSS summed over the master and its children from
   `/proc/PID/smaps_rollup` (PSS splits shared pages among the processes
@@ -1540,33 +1738,28 @@ less.
   keeps only ~5 MB per partition, so the topic cannot be filled before
   notifyd starts and the feeder's kcat processes and the mock run during
   the ingest, where psql's COPY has the machine to itself.
-* **email delivery** (~0.25–0.35 of smtp-source): bounded by libcurl.
-  `t/bench/curlsend`, measured in the same run, drives libcurl exactly
-  as a worker does (one easy handle per process, reused connection)
-  with no database or Kafka: it reaches only ~0.4 of smtp-source with
-  the same 4 sessions, so 0.5 is out of reach through libcurl here.
-  libcurl sends MAIL, RCPT, DATA and the final dot each after the
-  previous reply (no PIPELINING) and polls between them; most of the
-  workers' CPU is in the kernel.  notifyd reaches ~0.6 of libcurl alone;
-  the rest is PostgreSQL (claim and outcome updates and the attempts
-  log, ~22% of the CPU) on the same two cores.  Since the last stop the
-  reply lines come from libcurl's header callback instead of VERBOSE
-  (which formatted every event), and the claim joins on the primary key.
-* **POST accepted** (0.55–0.69 of pgbench, from 0.42): requests in
-  flight are now stored by one INSERT per group (api_store.c; groups of
-  2.6–3.8 at concurrency 8), produced back to back after the commit, and
-  Kafka's ack sets only `queued_at` (a HOT update: no index entries; it
-  was a full-row status update, one UPDATE per few requests, costing as
-  much as the INSERT).  Since then a request is answered at its
-  group's commit (~1.5 ms under this load) and its row produced after
-  the answer (issue 14): it no longer waits for Kafka's ack (~0.9 ms);
-  the ack still marks the row, the sweeper requeues unmarked ones.  One
-  noisy run, --only post --runs 3: 0.64 → 0.80 of pgbench, p99 15.6 →
-  16.1 ms.  What remains: one store thread, so a group waits for the
-  previous group's flush where pgbench's 8 clients flush concurrently;
-  and wrk, notifyd, the mock broker and PostgreSQL share the two cores.
-  A second store thread (two groups in flight) measured worse: the
-  groups halve.
+* **email delivery** (limit: libcurl alone, `t/bench/curlsend`, the
+  same 4 sessions; 0.5–0.65 of it on a loaded machine, up to ~1 when
+  quiet): libcurl sends MAIL, RCPT, DATA and the final dot each after
+  the previous reply (no PIPELINING), ~0.4 of smtp-source.  The workers
+  send the claim and the outcome write ahead (libpq pipeline mode,
+  prepared once) and run them while the previous batch goes out, so a
+  session no longer idles for a round trip or a WAL flush (27–30% of a
+  worker's time before).  What remains on the two shared cores is CPU
+  per message: ~240 µs (mailer ~100, PostgreSQL ~77, smtp-sink ~60)
+  against curlsend's ~140; when other work contends for the cores the
+  rate follows it (140/240 ≈ 0.58).  The next lever is a claim that is a
+  HOT update (BENCHMARKS.md, 2026-11-30 hot).
+* **POST accepted** (0.8–1.2 of pgbench, noisy): requests in flight are
+  stored by one prepared INSERT per group (api_store.c; ~6 rows per
+  group at c=8), answered at its commit, woken one by one (a semaphore
+  each; a broadcast woke every waiter and queued them on the mutex),
+  then produced with 2 ms of linger; Kafka's ack sets only `queued_at`
+  (a HOT update, committed without waiting for the flush: a lost mark
+  only requeues).  What remains: one store thread, so a group waits for
+  the previous group's flush where pgbench's 8 clients flush
+  concurrently; and wrk, notifyd, the mock broker and PostgreSQL share
+  the two cores.
 * **end to end** p99 (close to 50 ms, passing or missing by a few ms from
   run to run): p50 is ~9 ms; the tail comes from requests whose mailer
   is busy with the previous batch (claim → send → outcome commit) and
@@ -1706,6 +1899,15 @@ def parse_args():
                    "of counting)")
     p.add_argument("--keep", action="store_true",
                    help="keep the temporary directory")
+    p.add_argument("--pgdir", default=None, metavar="DIR",
+                   help="development: run PostgreSQL from DIR and keep it "
+                   "(initdb the first time); query10m then keeps its loaded "
+                   "database there and reuses it while sql/*.sql and "
+                   "t/bench/query10m.sql are unchanged (its load takes "
+                   "5-12 minutes); the figures are then not from a fresh "
+                   "server")
+    p.add_argument("--cases", default=None, metavar="REGEX",
+                   help="query10m: only the cases whose label matches")
     a = p.parse_args()
     a.only = [x.strip() for x in a.only.split(",") if x.strip()]
     for x in a.only:
@@ -1762,12 +1964,13 @@ def main():
     funcs = {"ingest": fig_ingest, "latency": fig_latency,
              "email": fig_email, "post": fig_post,
              "template_post": fig_template_post, "e2e": fig_e2e,
-             "query": fig_query, "memory": fig_memory,
+             "query": fig_query, "query10m": fig_query10m,
+             "memory": fig_memory,
              "schedule_scan": fig_schedule_scan}
     results = []
     pg = None
     try:
-        log("PostgreSQL: initdb and start in %s" % OPTS.tmp)
+        log("PostgreSQL: initdb and start in %s" % (OPTS.pgdir or OPTS.tmp))
         pg = BenchPostgres().start()
         log("PostgreSQL %s" % pg.settings)
         for name in (OPTS.only or FIGURES):
