@@ -40,6 +40,7 @@
 
 struct audit {
 	rd_kafka_t	*rk;
+	rd_kafka_queue_t *queue;	/* the consumer's: messages waiting */
 	PGconn		*db;		/* link.conn */
 	struct db_link	 link;
 	struct audit_batch batch;
@@ -222,18 +223,25 @@ audit_recovered(struct audit *a)
 		audit_pause(a, false);
 }
 
-/* Commits the batch (an empty one just checks the database). */
+/*
+ * Commits the batch (an empty one just checks the database).  With
+ * chain and more messages already fetched, the next batch's COPY opens
+ * in the same round trip as this COMMIT: under a backlog PostgreSQL
+ * then never waits for us between batches.
+ */
 static int
-audit_flush(struct audit *a)
+audit_flush(struct audit *a, bool chain)
 {
 	char err[DB_ERRLEN];
 	int64_t t0 = util_now_us();
 	int recorded, n = a->batch.n;
+	enum audit_commit rc = AUDIT_RETRY;
 
+	chain = chain && rd_kafka_queue_length(a->queue) > 0;
 	if (audit_db(a, err, sizeof(err)) == -1 ||
 	    (a->reseek && audit_reseek(a, err, sizeof(err)) == -1) ||
-	    audit_batch_commit(a->db, conf->audit_group_id, &a->batch,
-	    &recorded, err, sizeof(err)) != AUDIT_COMMITTED) {
+	    (rc = audit_batch_commit(a->db, conf->audit_group_id, &a->batch,
+	    chain, &recorded, err, sizeof(err))) == AUDIT_RETRY) {
 		audit_failed(a, err);
 		return -1;
 	}
@@ -248,6 +256,8 @@ audit_flush(struct audit *a)
 			    n - recorded);
 	}
 	audit_batch_clear(&a->batch);
+	if (rc == AUDIT_COMMITTED_NEXT)
+		audit_batch_adopt(&a->batch, a->db);
 	audit_recovered(a);
 	return 0;
 }
@@ -326,7 +336,7 @@ audit_revoke(struct audit *a, rd_kafka_topic_partition_list_t *parts,
 	rd_kafka_topic_partition_list_t *want = audit_filter(a, parts);
 	rd_kafka_error_t *e = NULL;
 
-	if (a->batch.n > 0 && audit_flush(a) == -1 &&
+	if (a->batch.n > 0 && audit_flush(a, false) == -1 &&
 	    audit_batch_drop(&a->batch, want) == -1)
 		a->broken = true;
 	if (coop)
@@ -564,6 +574,7 @@ audit_init(struct audit *a)
 		log_error("kafka consumer: %s", err);
 		return EXIT_CONFIG;
 	}
+	a->queue = rd_kafka_queue_get_consumer(a->rk);
 	return 0;
 }
 
@@ -572,9 +583,13 @@ static void
 audit_fini(struct audit *a)
 {
 	if (a->rk != NULL) {
-		if (a->batch.n > 0 && !a->broken && audit_flush(a) == -1)
+		if (a->batch.n > 0 && !a->broken && audit_flush(a, false) ==
+		    -1)
 			log_warnx("%d messages not committed at exit; they will "
 			    "be read again", a->batch.n);
+		audit_batch_unstream(&a->batch);	/* one opened ahead */
+		if (a->queue != NULL)
+			rd_kafka_queue_destroy(a->queue);
 		if (proc_stop != STOP_FAST && !a->broken)
 			(void)rd_kafka_consumer_close(a->rk);
 		/* Messages must go before their client. */
@@ -623,6 +638,7 @@ audit_maintain(struct audit *a)
 	a->maint_at = util_now() + AUDIT_MAINT_S;
 	if (a->failing || a->batch.n > 0 || audit_db(a, err, sizeof(err)) == -1)
 		return;
+	audit_batch_unstream(&a->batch);	/* a COPY opened ahead */
 	if ((n = audit_upkeep(a, audit_sql_ensure, conf->audit_partition, err,
 	    sizeof(err))) == -1)
 		log_warnx("cannot create audit_events partitions ahead: %s", err);
@@ -656,7 +672,11 @@ audit_main(const struct proc_info *pi)
 		if ((m = rd_kafka_consumer_poll(a.rk, audit_wait_ms(&a))) != NULL) {
 			audit_take(&a, m);
 			a.busy = true;
-		} else if (a.busy && a.batch.n == 0) {
+		} else if (a.batch.n == 0 && a.batch.stream != NULL)
+			/* A COPY opened ahead, and nothing came: no open
+			 * statement while idle (statement_timeout, vacuum). */
+			audit_batch_unstream(&a.batch);
+		else if (a.busy && a.batch.n == 0) {
 			/*
 			 * A burst is over: hand back what glibc keeps of it
 			 * (every arena: librdkafka's threads fill their own),
@@ -667,7 +687,7 @@ audit_main(const struct proc_info *pi)
 			a.busy = false;
 		}
 		if (audit_due(&a))
-			(void)audit_flush(&a);
+			(void)audit_flush(&a, true);
 		if (util_now() >= a.maint_at)
 			audit_maintain(&a);
 	}

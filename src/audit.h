@@ -43,6 +43,7 @@ struct audit_batch {
 
 enum audit_commit {
 	AUDIT_COMMITTED,
+	AUDIT_COMMITTED_NEXT,	/* and the next batch's COPY is open */
 	AUDIT_RETRY,		/* connection or server trouble: keep the batch */
 };
 
@@ -52,6 +53,7 @@ void	 audit_batch_clear(struct audit_batch *);
 void	 audit_batch_free(struct audit_batch *);
 void	 audit_batch_stream(struct audit_batch *, PGconn *);
 void	 audit_batch_unstream(struct audit_batch *);
+void	 audit_batch_adopt(struct audit_batch *, PGconn *);
 void	 audit_log_ctx(const rd_kafka_message_t *);
 void	 audit_log_ctx_part(const char *topic, int32_t partition,
 	    int64_t offset);
@@ -59,11 +61,15 @@ int	 audit_batch_drop(struct audit_batch *,
 	    const rd_kafka_topic_partition_list_t *)
 	    __attribute__((warn_unused_result));
 enum audit_commit audit_batch_commit(PGconn *, const char *group,
-	    struct audit_batch *, int *recorded, char *err, size_t len)
+	    struct audit_batch *, bool chain, int *recorded, char *err,
+	    size_t len)
 	    __attribute__((warn_unused_result));
 /* audit_offsets.c, inside the batch's transaction. */
 int	 audit_offsets_save(PGconn *, const char *group,
 	    const struct audit_batch *, bool counted, char *err, size_t len)
+	    __attribute__((warn_unused_result));
+int	 audit_offsets_close_sql(PGconn *, const char *group,
+	    const struct audit_batch *, struct buf *)
 	    __attribute__((warn_unused_result));
 int	 audit_guard(PGconn *, const struct audit_batch *, char *err,
 	    size_t len) __attribute__((warn_unused_result));

@@ -174,6 +174,61 @@ audit_guard(PGconn *c, const struct audit_batch *b, char *err, size_t len)
 	return n;
 }
 
+/* Appends an array literal as a quoted SQL literal, then sep. */
+static void
+audit_close_arg(PGconn *c, struct buf *out, const char *arr, const char *sep)
+{
+	char *lit = PQescapeLiteral(c, arr, strlen(arr));
+
+	if (lit == NULL) {
+		out->oom = true;
+		return;
+	}
+	buf_printf(out, "%s%s", lit, sep);
+	PQfreemem(lit);
+}
+
+/*
+ * Appends "SELECT audit_batch_close(...)" for the batch (sql/012): the
+ * guard, the offsets and the counts in one statement.  Its arguments are
+ * literals, not parameters, because it travels in one simple-query
+ * string with the COMMIT (and maybe the next BEGIN and COPY), which is
+ * what saves the round trips.  -1 when out of memory.
+ */
+int
+audit_offsets_close_sql(PGconn *c, const char *group,
+    const struct audit_batch *b, struct buf *out)
+{
+	struct audit_arrays a;
+	struct db_arr first = { 0 };
+	const char *fv;
+	int i;
+
+	memset(&a, 0, sizeof(a));
+	for (i = 0; i < b->npos; i++) {
+		audit_arrays_add(&a, rd_kafka_topic_name(b->pos[i].rkt),
+		    b->pos[i].partition, b->pos[i].offset);
+		db_arr_int(&first, b->pos[i].first);
+		db_arr_int(&a.n, b->pos[i].count);
+		db_arr_int(&a.k, b->pos[i].kafka_ts);
+	}
+	fv = db_arr_end(&first);
+	if (audit_arrays_end(&a) == 0 && fv != NULL) {
+		buf_printf(out, "SELECT audit_batch_close(");
+		audit_close_arg(c, out, group, ", ");
+		audit_close_arg(c, out, a.tv, "::text[], ");
+		audit_close_arg(c, out, a.pv, "::integer[], ");
+		audit_close_arg(c, out, fv, "::bigint[], ");
+		audit_close_arg(c, out, a.ov, "::bigint[], ");
+		audit_close_arg(c, out, a.nv, "::bigint[], ");
+		audit_close_arg(c, out, a.kv, "::bigint[])");
+	} else
+		out->oom = true;
+	audit_arrays_free(&a);
+	db_arr_free(&first);
+	return buf_str(out) != NULL ? 0 : -1;
+}
+
 /* ---- offsets on assignment ---- */
 
 static const char audit_sql_offsets_load[] =

@@ -309,7 +309,11 @@ def test_kafka_down_when_due(conf, notifyd, smtp, kafka, db):
 def test_two_instances_deliver_each_once(conf, notifyd, smtp):
     c = sched_conf(conf)
     a = notifyd(c)
-    b = notifyd(nd.merge(c, {"http": {"port": nd.free_port()}}))
+    # b's mailers join a's group: two rebalances under a loaded machine
+    # can take longer than the fixture's 20 s wait for READY=1
+    b = notifyd(nd.merge(c, {"http": {"port": nd.free_port()}}),
+                wait_ready=False)
+    b.wait_ready(timeout=90)
     warm_up(a, smtp)
     n = 80
     at = time.time() + 3
