@@ -24,6 +24,7 @@
 #include "log.h"
 #include "proc.h"
 #include "roles.h"
+#include "stats.h"
 #include "util.h"
 
 /*
@@ -66,6 +67,10 @@ static const struct http_route api_routes[] = {
 	{ "POST",   "/unsubscribe/{}",                                   NULL,    api_prefs_unsub_post, API_POOL_MAIN, { "token" },  "unsubscribe" },
 	{ NULL }
 };
+
+/* Every route has its own row of counters on the stats page. */
+_Static_assert(sizeof(api_routes) / sizeof(api_routes[0]) - 1 <
+    STATS_ROUTES, "raise STATS_ROUTES: a route would count as unrouted");
 
 /*
  * Answered on the HTTP server's I/O threads, not a request thread: they

@@ -49,7 +49,7 @@ enum stats_ctr {
 	CTR_MAX
 };
 
-#define STATS_ROUTES	32	/* last one counts unrouted requests */
+#define STATS_ROUTES	64	/* last one counts unrouted requests */
 #define STATS_HIST_BUCKETS 12	/* 1ms .. 2048ms doubling, then +Inf */
 
 struct stats_hist {
