@@ -68,10 +68,6 @@ static const struct http_route api_routes[] = {
 	{ NULL }
 };
 
-/* Every route has its own row of counters on the stats page. */
-_Static_assert(sizeof(api_routes) / sizeof(api_routes[0]) - 1 <
-    STATS_ROUTES, "raise STATS_ROUTES: a route would count as unrouted");
-
 /*
  * Answered on the HTTP server's I/O threads, not a request thread: they
  * never block, so liveness and metrics still answer while every request
@@ -165,6 +161,10 @@ api_pools_free(struct api_ctx *ctx)
 static void
 api_http_opts(struct api_ctx *ctx, struct http_opts *o)
 {
+	/* Every route has its own row of counters on the stats page. */
+	_Static_assert(sizeof(api_routes) / sizeof(api_routes[0]) - 1 <
+	    STATS_ROUTES, "raise STATS_ROUTES: a route would count as unrouted");
+
 	memset(o, 0, sizeof(*o));
 	o->routes = api_routes;
 	o->authorize = api_authorize;
