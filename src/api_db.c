@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "api_db.h"
 #include "db.h"
@@ -142,3 +143,19 @@ api_db_pool(struct http_req *r)
 	return ctx->pool;
 }
 
+/*
+ * The route's {id} argument as a row id: digits only and at most 18 of
+ * them (below 2^63), or 404 naming what (an id that cannot exist).
+ */
+const char *
+api_db_path_id(struct http_req *r, struct http_resp *rs, const char *what)
+{
+	const char *s = r->arg[0];
+
+	if (s == NULL || *s == '\0' || strspn(s, "0123456789") != strlen(s) ||
+	    strlen(s) > 18) {
+		http_error(rs, 404, what, "id");
+		return NULL;
+	}
+	return s;
+}

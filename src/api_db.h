@@ -49,5 +49,7 @@ void	api_db_fail(struct http_req *, struct http_resp *, int dbclass,
 json_t	*api_db_col_str(const PGresult *, int row, int col);
 json_t	*api_db_col_int(const PGresult *, int row, int col);
 json_t	*api_db_col_jsonb(const PGresult *, int row, int col);
+const char *api_db_path_id(struct http_req *, struct http_resp *,
+	    const char *what);
 
 #endif

@@ -414,20 +414,6 @@ static const char api_notify_sql_get[] =
     " FROM email_attempts a WHERE a.notification_id = n.id) "
     "FROM email_notifications n WHERE id = $1";
 
-/* A path id: digits only, or 404 (an id that cannot exist). */
-static const char *
-api_notify_path_id(struct http_req *r, struct http_resp *rs)
-{
-	const char *s = r->arg[0];
-
-	if (s == NULL || *s == '\0' || strspn(s, "0123456789") != strlen(s) ||
-	    strlen(s) > 18) {
-		http_error(rs, 404, "no such notification", "id");
-		return NULL;
-	}
-	return s;
-}
-
 void
 api_notify_get(struct http_req *r, struct http_resp *rs)
 {
@@ -435,7 +421,7 @@ api_notify_get(struct http_req *r, struct http_resp *rs)
 	PGresult *res;
 	json_t *j;
 
-	if ((p[0] = api_notify_path_id(r, rs)) == NULL ||
+	if ((p[0] = api_db_path_id(r, rs, "no such notification")) == NULL ||
 	    (res = api_db_query(r, rs, api_notify_sql_get, 1, p)) == NULL)
 		return;
 	if (PQntuples(res) == 0)
@@ -524,7 +510,7 @@ api_notify_retry(struct http_req *r, struct http_resp *rs)
 	int n;
 
 	if (api_notify_disabled(r, rs) ||
-	    (p[0] = api_notify_path_id(r, rs)) == NULL ||
+	    (p[0] = api_db_path_id(r, rs, "no such notification")) == NULL ||
 	    (res = api_db_query(r, rs, api_notify_sql_retry, 1, p)) == NULL)
 		return;
 	n = PQntuples(res);

@@ -92,20 +92,6 @@ static const char api_schedule_sql_cancel[] =
 static const char api_schedule_sql_status[] =
     "SELECT status FROM email_notifications WHERE id = $1";
 
-/* A path id: digits only, or 404 (an id that cannot exist). */
-static const char *
-api_schedule_path_id(struct http_req *r, struct http_resp *rs)
-{
-	const char *s = r->arg[0];
-
-	if (s == NULL || *s == '\0' || strspn(s, "0123456789") != strlen(s) ||
-	    strlen(s) > 18) {
-		http_error(rs, 404, "no such notification", "id");
-		return NULL;
-	}
-	return s;
-}
-
 /*
  * Why a cancel matched nothing: 404, 200 when it was cancelled already
  * (a cancel is idempotent), else 409 (a mailer has it, or it is done).
@@ -146,7 +132,7 @@ api_schedule_cancel(struct http_req *r, struct http_resp *rs)
 	PGresult *res;
 	int n;
 
-	if ((p[0] = api_schedule_path_id(r, rs)) == NULL ||
+	if ((p[0] = api_db_path_id(r, rs, "no such notification")) == NULL ||
 	    (res = api_db_query(r, rs, api_schedule_sql_cancel, 1, p)) == NULL)
 		return -1;
 	n = PQntuples(res);
