@@ -15,6 +15,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 import nd
+from test_http_conventions import check_answer, doc_file
 
 PATH = "/notification_service/api/notifications"
 STATS = "/notification_service/api/stats"
@@ -176,9 +177,10 @@ def get_stats(d, frm, to, **q):
     url = "%s?from=%s&to=%s" % (STATS, iso(frm), iso(to))
     for k, v in q.items():
         url += "&%s=%s" % (k, v)
-    st, b, _ = d.get(url, headers=READ)
-    assert st == 200, b
-    return b
+    answer = d.get(url, headers=READ)
+    assert answer[0] == 200, answer
+    check_answer(doc_file(), STATS, "GET", answer)   # as documented
+    return answer[1]
 
 
 def test_stats_match_the_table(sconf, notifyd, relay, db):
@@ -276,8 +278,9 @@ def test_scope_and_bad_parameters(sconf, notifyd, db):
             (ok + "&category=%FF%FE", "category"),
             ("from=2026-01-01T00:00:00Z%FF&to=2026-01-02T00:00:00Z", "from"),
             (ok + "&limit=5", "limit")):
-        st, b, _ = d.get(STATS + "?" + q, headers=READ)
+        st, b, h = d.get(STATS + "?" + q, headers=READ)
         assert st == 400 and b["field"] == field, (q, st, b)
+        check_answer(doc_file(), STATS, "GET", (st, b, h))
     # 10,000 hours exactly is allowed (about 417 days).
     st, b, _ = d.get(STATS + "?from=2025-01-01T00:00:00Z"
                      "&to=2026-02-21T16:00:00Z", headers=READ)
