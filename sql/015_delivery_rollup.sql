@@ -24,13 +24,18 @@
 -- middle, within a factor 2^(1/8) (9 %) of any value in the bucket.
 -- Sparse, because a range query sums only the buckets that occur.
 --
+-- Each notification counts in four rows of its hour: (category,
+-- template), (category, '*'), ('*', template) and ('*', '*'), '*' being
+-- "any" (neither a valid category nor a valid template name).  So every
+-- query, filtered or not, reads one row per hour: 720 for 30 days.
+--
 -- codes: failed rows by the SMTP reply code their last_error starts with
 -- ("550"), "other" when it has none (a network error): {"code": count}.
 
 CREATE TABLE email_delivery_rollup (
     hour        timestamptz NOT NULL,   -- date_bin('1 hour', created_at, 2000-01-01Z)
-    category    text NOT NULL,          -- '' = transactional (no category)
-    template    text NOT NULL,          -- '' = no template
+    category    text NOT NULL,          -- '' = transactional, '*' = any
+    template    text NOT NULL,          -- '' = no template, '*' = any
     accepted    bigint NOT NULL DEFAULT 0,
     sent        bigint NOT NULL DEFAULT 0,
     failed      bigint NOT NULL DEFAULT 0,
@@ -38,8 +43,17 @@ CREATE TABLE email_delivery_rollup (
     retried     bigint NOT NULL DEFAULT 0,
     latency     jsonb NOT NULL DEFAULT '{}',
     codes       jsonb NOT NULL DEFAULT '{}',
-    PRIMARY KEY (hour, category, template)
+    -- a query's rows: one key, a range of hours
+    PRIMARY KEY (category, template, hour)
 );
+
+-- The four keys a notification counts under (see above).
+CREATE FUNCTION email_rollup_keys(cat text, tpl text,
+                                  OUT category text, OUT template text)
+    RETURNS SETOF record LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    VALUES (coalesce(cat, ''), coalesce(tpl, '')), (coalesce(cat, ''), '*'),
+           ('*', coalesce(tpl, '')), ('*', '*')
+$$;
 
 -- The hour of a timestamp, whatever the session's TimeZone.
 CREATE FUNCTION email_rollup_hour(t timestamptz) RETURNS timestamptz
@@ -77,11 +91,11 @@ CREATE FUNCTION email_rollup_on_insert() RETURNS trigger
 BEGIN
     INSERT INTO email_delivery_rollup AS r (hour, category, template,
                                             accepted, suppressed)
-    SELECT email_rollup_hour(created_at), coalesce(category, ''),
-           coalesce(template_name, ''), count(*),
-           count(*) FILTER (WHERE status = 'SUPPRESSED')
-    FROM n GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-    ON CONFLICT (hour, category, template) DO UPDATE
+    SELECT email_rollup_hour(n.created_at), k.category, k.template,
+           count(*), count(*) FILTER (WHERE n.status = 'SUPPRESSED')
+    FROM n, email_rollup_keys(n.category, n.template_name) k
+    GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+    ON CONFLICT (category, template, hour) DO UPDATE
         SET accepted = r.accepted + excluded.accepted,
             suppressed = r.suppressed + excluded.suppressed;
     RETURN NULL;
@@ -95,13 +109,14 @@ CREATE FUNCTION email_rollup_on_update() RETURNS trigger
 BEGIN
     WITH d AS (
         SELECT email_rollup_hour(n.created_at) AS hour,
-               coalesce(n.category, '') AS c, coalesce(n.template_name, '') AS t,
+               k.category AS c, k.template AS t,
                n.status = 'SENT' AND o.status <> 'SENT' AS is_sent,
                n.status = 'FAILED' AND o.status <> 'FAILED' AS is_failed,
                n.status = 'SUPPRESSED' AND o.status <> 'SUPPRESSED' AS is_supp,
                n.status = 'PROCESSING' AND n.attempts > o.attempts AS is_retry,
                n.sent_at, n.created_at, n.last_error
-        FROM n JOIN o ON o.id = n.id
+        FROM n JOIN o ON o.id = n.id,
+             email_rollup_keys(n.category, n.template_name) k
         WHERE n.status IS DISTINCT FROM o.status OR n.attempts <> o.attempts),
     g AS (
         SELECT hour, c, t, count(*) FILTER (WHERE is_sent) AS sent,
@@ -129,7 +144,7 @@ BEGIN
     FROM g LEFT JOIN lat USING (hour, c, t) LEFT JOIN fc USING (hour, c, t)
     WHERE g.sent + g.failed + g.suppressed + g.retried > 0
     ORDER BY 1, 2, 3
-    ON CONFLICT (hour, category, template) DO UPDATE
+    ON CONFLICT (category, template, hour) DO UPDATE
         SET sent = r.sent + excluded.sent,
             failed = r.failed + excluded.failed,
             suppressed = r.suppressed + excluded.suppressed,
@@ -151,9 +166,9 @@ CREATE TRIGGER email_rollup_update AFTER UPDATE ON email_notifications
 -- What was there before the triggers, counted once from the table.
 INSERT INTO email_delivery_rollup (hour, category, template, accepted, sent,
                                    failed, suppressed, latency)
-SELECT email_rollup_hour(created_at), coalesce(category, ''),
-       coalesce(template_name, ''), count(*),
-       count(*) FILTER (WHERE status = 'SENT'),
-       count(*) FILTER (WHERE status = 'FAILED'),
-       count(*) FILTER (WHERE status = 'SUPPRESSED'), '{}'
-FROM email_notifications GROUP BY 1, 2, 3;
+SELECT email_rollup_hour(e.created_at), k.category, k.template, count(*),
+       count(*) FILTER (WHERE e.status = 'SENT'),
+       count(*) FILTER (WHERE e.status = 'FAILED'),
+       count(*) FILTER (WHERE e.status = 'SUPPRESSED'), '{}'
+FROM email_notifications e, email_rollup_keys(e.category, e.template_name) k
+GROUP BY 1, 2, 3;
