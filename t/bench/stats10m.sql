@@ -11,7 +11,8 @@ FROM generate_series(email_rollup_hour(now() - interval '90 days'),
      unnest(ARRAY['', 'billing', 'marketing', 'security']) c,
      unnest(ARRAY['', 'welcome', 'receipt', 'reset', 'digest']) t,
      -- (each LATERAL names an outer column: else it runs once for all rows)
-     LATERAL (SELECT (:rows / 43200.0 + random() * 100 - 50 + 0 * length(c || t))::int
+     LATERAL (SELECT (:rows / 43200.0 + random() * 100 - 50 + 0 * length(c || t)
+                      + 0 * extract(epoch FROM h))::int
               AS a) x,
      LATERAL (SELECT (a * 0.93)::int AS s, (a * 0.04)::int AS f) y,
      LATERAL (SELECT jsonb_object_agg(b, greatest(1, s / 8)) AS lat
