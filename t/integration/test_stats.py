@@ -277,6 +277,10 @@ def test_scope_and_bad_parameters(sconf, notifyd, db):
             (ok + "&template=%0Abad", "template"),
             (ok + "&category=%FF%FE", "category"),
             ("from=2026-01-01T00:00:00Z%FF&to=2026-01-02T00:00:00Z", "from"),
+            ("from=2026-01-01T00:00:00Z%00&to=2026-01-02T00:00:00Z", "from"),
+            ("from=2026-01-01T00:00:00Z&to=2026-01-02%0D%0A", "to"),
+            ("from=" + "2" * 2000 + "&to=2026-01-02T00:00:00Z", "from"),
+            (ok + "&template=" + "t" * 2000, "template"),
             (ok + "&limit=5", "limit")):
         st, b, h = d.get(STATS + "?" + q, headers=READ)
         assert st == 400 and b["field"] == field, (q, st, b)
