@@ -128,7 +128,8 @@ BEGIN
         SELECT hour, c, t, jsonb_object_agg(b, k) AS j FROM (
             SELECT hour, c, t, email_rollup_bucket(extract(epoch FROM
                    sent_at - created_at)::float8 * 1000) AS b, count(*) AS k
-            FROM d WHERE is_sent GROUP BY 1, 2, 3, 4) x
+            FROM d WHERE is_sent AND sent_at IS NOT NULL  -- (by hand: no time)
+            GROUP BY 1, 2, 3, 4) x
         GROUP BY 1, 2, 3),
     fc AS (
         SELECT hour, c, t, jsonb_object_agg(code, k) AS j FROM (

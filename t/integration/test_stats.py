@@ -290,3 +290,27 @@ def test_scope_and_bad_parameters(sconf, notifyd, db):
                      "&to=2026-02-21T16:00:00Z", headers=READ)
     assert st == 200 and len(b["buckets"]) == 10000
     assert d.get(PATH, headers=READ)[0] == 200    # still serving
+
+
+def test_updates_by_hand_are_counted_and_never_fail(sconf, notifyd, relay, db):
+    """An operator's UPDATE goes through the same trigger: SENT without a
+    sent_at (no latency to count) must not fail the statement."""
+    d = notifyd(sconf)
+    st, b, _ = d.request("PUT", SUPP + "/held@example.com", headers=ADMIN)
+    assert st == 200
+    ids = [post(d, "held@example.com", category="billing")["id"]
+           for _ in range(3)]
+    db.query("UPDATE email_notifications SET status = 'SENT', sent_at = NULL "
+             "WHERE id = %s", (ids[0],))
+    db.query("UPDATE email_notifications SET status = 'FAILED', "
+             "last_error = 'connection refused' WHERE id = %s", (ids[1],))
+    now = datetime.now(timezone.utc)
+    got = get_stats(d, now - timedelta(hours=1), now + timedelta(hours=1),
+                    category="billing")
+    tot = {k: sum(x[k] for x in got["buckets"])
+           for k in ("accepted", "sent", "failed", "suppressed")}
+    assert tot == {"accepted": 3, "sent": 1, "failed": 1, "suppressed": 3}
+    b = [x for x in got["buckets"] if x["accepted"]][0]
+    assert b["latencyMs"] == {"p50": None, "p99": None}
+    assert b["topFailureCodes"] == [{"code": "other", "count": 1}]
+    assert b["successRate"] == 0.5
