@@ -16,6 +16,7 @@
 #include "api_notify.h"
 #include "api_ops.h"
 #include "api_prefs.h"
+#include "api_stats.h"
 #include "api_suppress.h"
 #include "api_template.h"
 #include "conf.h"
@@ -65,6 +66,7 @@ static const struct http_route api_routes[] = {
 	{ "PUT",    "/notification_service/api/users/{}/preferences",    "preferences", api_prefs_put, API_POOL_MAIN, { "userId" },  "prefs_put" },
 	{ "GET",    "/unsubscribe/{}",                                   NULL,    api_prefs_unsub_page, API_POOL_MAIN, { "token" },  "unsubscribe_page" },
 	{ "POST",   "/unsubscribe/{}",                                   NULL,    api_prefs_unsub_post, API_POOL_MAIN, { "token" },  "unsubscribe" },
+	{ "GET",    "/notification_service/api/stats",                   "read",  api_stats_get,       API_POOL_MAIN, { NULL },      "stats" },
 	{ NULL }
 };
 

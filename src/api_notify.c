@@ -394,6 +394,8 @@ api_notify_create(struct http_req *r, struct http_resp *rs)
 		goto out;
 	}
 	stats_add(CTR_NOTIF_ACCEPTED, 1);
+	if (q.suppressed[0] != '\0')
+		stats_add(CTR_NOTIF_SUPPRESSED, 1);
 	/* PROCESSING as the Go service answers: committed, and handed to
 	 * the store thread to produce (the sweeper if Kafka is away). */
 	j = api_notify_accepted(&in, q.id, q.at, &sched);

@@ -355,6 +355,7 @@ mailer_job_from_row(struct mailer *m, const PGresult *res, int i,
 	if (!PQgetisnull(res, i, 12)) {
 		log_info("notification %lld: SUPPRESSED before sending (%s)",
 		    (long long)msg->id, PQgetvalue(res, i, 12));
+		stats_add(CTR_NOTIF_SUPPRESSED, 1);
 		mailer_store_offset(m, msg->partition, msg->offset);
 		return;
 	}

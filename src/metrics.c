@@ -52,6 +52,8 @@ static const struct {
 	  "Notifications marked FAILED." },
 	{ CTR_NOTIF_RETRIED, "notifyd_notifications_retried_total", "",
 	  "Delivery attempts retried by a worker." },
+	{ CTR_NOTIF_SUPPRESSED, "notifyd_notifications_suppressed_total", "",
+	  "Notifications stored or claimed SUPPRESSED, never sent." },
 	{ CTR_NOTIF_REQUEUED, "notifyd_notifications_requeued_total", "",
 	  "Notifications requeued by the sweeper." },
 	{ CTR_SMTP_2XX, "notifyd_smtp_attempts_total", "{class=\"2xx\"}",

@@ -13,7 +13,7 @@ prints a table of medians; the same table goes to BENCHMARKS.md at the top
 of the source tree (not with --only, unless --markdown is given).
 
 Figures (NAME for --only): ingest, latency, email, post, template_post,
-e2e, query, query10m, memory, schedule_scan.  How each is measured is written next to the table in
+e2e, query, query10m, memory, schedule_scan, stats10m.  How each is measured is written next to the table in
 BENCHMARKS.md (METHODS below), so the numbers never travel without it.
 
 Benchmarks are not tests: `make check` does not run this.
@@ -41,7 +41,7 @@ HERE = Path(__file__).resolve().parent
 SRCDIR = HERE.parents[1]
 
 FIGURES = ("ingest", "latency", "email", "post", "template_post", "e2e",
-           "query", "query10m", "memory", "schedule_scan")
+           "query", "query10m", "memory", "schedule_scan", "stats10m")
 AUDIT_TYPES = ("order.created", "order.accepted", "order.picked_up",
                "order.delivered", "payment.captured")
 AUDIT_COLS = ('source_topic, partition, "offset", key, value, headers, '
@@ -1546,6 +1546,81 @@ def query10m_db(pg, rows):
     return db, False
 
 
+# (label, query string): the ranges of the delivery analytics figure.
+STATS10M_CASES = (
+    ("30 days by hour", "bucket=hour", 30),
+    ("90 days by day", "bucket=day", 90),
+    ("30 days by hour, category + template",
+     "bucket=hour&category=billing&template=welcome", 30),
+    ("90 days by day, category", "bucket=day&category=marketing", 90),
+)
+
+
+def fig_stats10m(pg, res):
+    """GET /notification_service/api/stats over the rollup of 10M
+    notifications (t/bench/stats10m.sql), one client."""
+    rows = 2000000 if OPTS.quick else 10000000
+    secs = 2 if OPTS.quick else 4
+    res.target = "p99 < 50 ms, every case, one client"
+    db = pg.new_db("stats10m")
+    km = Kmock([])
+    daemon = None
+    out = []
+    try:
+        t0 = time.monotonic()
+        run(psql_cmd(pg, db) + ["-v", "rows=%d" % rows, "-f",
+                                str(HERE / "stats10m.sql")], timeout=600)
+        pg.checkpoint(db)
+        total = int(pg.scalar(db, "SELECT sum(accepted) FROM "
+                              "email_delivery_rollup WHERE category = '*' "
+                              "AND template = '*'"))
+        log("stats10m: rollup of %d notifications loaded in %.1f s"
+            % (total, time.monotonic() - t0))
+        res.label = ("delivery stats, rollup of %.1fM notifications "
+                     "(worst case)" % (total / 1e6))
+        daemon = Daemon(bench_conf(pg, db, km.bootstrap, nd.free_port()))
+        for label, q, days in STATS10M_CASES:
+            out.append((label,) + stats10m_case(daemon, q, days, secs))
+    finally:
+        if daemon:
+            daemon.stop()
+        km.stop()
+        pg.drop_db(db)
+    worst = max(out, key=lambda x: x[2])
+    res.value = "p99 %.2f ms (%s)" % (worst[2], worst[0])
+    res.ok = worst[2] < 50
+    lines = ["| case | buckets | p50 ms | p99 ms | req/s |", "|---|---|---|---|---|"]
+    for o in out:
+        lines.append("| %s | %d | %.2f | %.2f | %.0f |" % (
+            o[0], o[4], o[1], o[2], o[3]))
+    res.notes.append("per case (wrk -t1 -c1, %d s, closed loop; load average "
+                     "now %s):\n\n%s\n" % (secs, loadavg(), "\n".join(lines)))
+    print("\n".join(lines))
+
+
+def stats10m_case(daemon, q, days, secs):
+    """(p50, p99, req/s, buckets) of one range ending now, after a second
+    unmeasured; the answer is checked first."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    fmt = "%Y-%m-%dT%H:%M:%SZ"
+    path = "/notification_service/api/stats?from=%s&to=%s&%s" % (
+        (now - datetime.timedelta(days=days)).strftime(fmt),
+        now.strftime(fmt), q)
+    st, body, _ = daemon.get(path)
+    if st != 200 or not body["buckets"] or not sum(
+            b["accepted"] for b in body["buckets"]):
+        raise RuntimeError("stats answered %s: %.300r" % (st, body))
+    wrk(["-t1", "-c1", "-d1s", daemon.url + path], timeout=60)
+    text = wrk(["-t1", "-c1", "-d%ds" % secs, "--latency",
+                daemon.url + path], timeout=secs + 60)
+    rps, n, bad, p99 = wrk_parse(text)
+    if bad:
+        raise RuntimeError("%s: %d non-2xx answers of %d" % (q, bad, n))
+    p50 = wrk_ms(re.search(r"^\s+50%\s+(\S+)", text, re.M).group(1))
+    log("stats10m %s: p50 %.2f p99 %.2f ms %.0f/s" % (q, p50, p99, rps))
+    return p50, p99, rps, len(body["buckets"])
+
+
 def tree_memory(pids):
     """(PSS, RSS) in MB summed over pids, from /proc/PID/smaps_rollup."""
     pss = rss = 0
@@ -1827,6 +1902,16 @@ less.
 """
 
 METHODS += """\
+* **delivery stats** (`stats10m`): `email_delivery_rollup` as 10M
+  notifications over 90 days leave it (t/bench/stats10m.sql: every hour x
+  4 categories x 5 templates, 8 latency buckets and 3 failure codes a
+  row, plus the '*' rows the triggers keep), then
+  `GET /notification_service/api/stats` for ranges ending now: 30 days by
+  hour and 90 days by day, unfiltered and filtered, each `wrk -t1 -c1`
+  for 4 s after 1 s unmeasured.  The value is the worst case's p99.
+"""
+
+METHODS += """\
 * **due scan** (`schedule_scan`): 1M rows `SCHEDULED` 1 to 29 days ahead
   (`INSERT ... SELECT generate_series`, then `VACUUM ANALYZE`) in one
   database, none in another; a notifyd on each (`email.workers = 0`, the
@@ -2011,7 +2096,8 @@ def main():
              "template_post": fig_template_post, "e2e": fig_e2e,
              "query": fig_query, "query10m": fig_query10m,
              "memory": fig_memory,
-             "schedule_scan": fig_schedule_scan}
+             "schedule_scan": fig_schedule_scan,
+             "stats10m": fig_stats10m}
     results = []
     pg = None
     try:
