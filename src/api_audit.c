@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "api_audit.h"
+#include "api_audit_json.h"
 #include "api_db.h"
 #include "audit_extract.h"
 #include "audit_seed.h"
@@ -165,6 +166,23 @@ api_audit_seed_send(struct http_resp *rs, int status, json_t *j)
 	}
 	free(rs->text);
 	rs->text = body;
+	rs->status = status;
+	rs->content_type = "application/json";
+}
+
+/* Hands the text to libmicrohttpd as it is: no copy, freed once sent. */
+void
+api_audit_json_send(struct http_resp *rs, int status, struct buf *b)
+{
+	if (buf_str(b) == NULL) {
+		buf_free(b);
+		http_error(rs, 500, "out of memory", NULL);
+		return;
+	}
+	free(rs->text);
+	rs->text = b->p;	/* libmicrohttpd frees it once sent */
+	b->p = NULL;
+	buf_free(b);
 	rs->status = status;
 	rs->content_type = "application/json";
 }
@@ -440,8 +458,8 @@ api_audit_events(struct http_req *r, struct http_resp *rs)
 	char since[48], until[48], lim[24], aft[24];
 	long long limit, after;
 	const char *p[10];
+	struct buf b = { 0 };
 	PGresult *res;
-	json_t *next = NULL;
 	int i;
 
 	if (!http_params_known(r, known, rs))
@@ -466,11 +484,18 @@ api_audit_events(struct http_req *r, struct http_resp *rs)
 	if ((res = api_db_query(r, rs, p[6] != NULL || p[7] != NULL ?
 	    api_audit_sql_events_range : api_audit_sql_events, 10, p)) == NULL)
 		return;
+	buf_add(&b, "{\"events\":", 10);
+	api_audit_json_rows(&b, res, PQntuples(res) > limit ? (int)limit :
+	    PQntuples(res));
+	buf_add(&b, ",\"next\":", 8);
 	if (PQntuples(res) > limit)
-		next = api_db_col_int(res, (int)limit - 1, 0);
-	http_json(rs, 200, json_pack("{s:o,s:o}", "events", api_audit_rows(res,
-	    api_audit_kafka_row, (int)limit), "next", next ? next : json_null()));
+		buf_add(&b, PQgetvalue(res, (int)limit - 1, 0),
+		    (size_t)PQgetlength(res, (int)limit - 1, 0));
+	else
+		buf_add(&b, "null", 4);
+	buf_addc(&b, '}');
 	PQclear(res);
+	api_audit_json_send(rs, 200, &b);
 }
 
 /* Raw bytes as name and nameEncoding: text when UTF-8, else base64. */

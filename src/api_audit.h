@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
+#include "buf.h"
 #include "http.h"
 
 #define API_AUDIT_ISO(col) \
@@ -41,6 +42,9 @@ json_t	*api_audit_kafka_row(const PGresult *, int row);
  * after a 400 naming it. */
 int	 api_audit_param_ts(struct http_req *, const char *key, char *out,
 	    size_t len, const char **val, struct http_resp *);
+/* b's text as the JSON body (taken, b emptied); 500 when b ran out of
+ * memory. */
+void	 api_audit_json_send(struct http_resp *, int status, struct buf *);
 /* The NDJSON export of /audit/events (api_audit_export.c). */
 void	 api_audit_export(struct http_req *, struct http_resp *);
 

@@ -18,6 +18,7 @@
 #include <sys/types.h>
 
 #include "api_audit.h"
+#include "api_audit_json.h"
 #include "api_db.h"
 #include "db.h"
 #include "log.h"
@@ -239,19 +240,17 @@ static void
 api_audit_tail_page(struct http_resp *rs, const PGresult *res,
     const char *tx, const char *id)
 {
-	json_t *events = json_array();
-	char next[48];
-	int i, n = PQntuples(res);
+	struct buf b = { 0 };
+	int n = PQntuples(res);
 
-	for (i = 0; i < n; i++)
-		json_array_append_new(events, api_audit_kafka_row(res, i));
+	buf_add(&b, "{\"events\":", 10);
+	api_audit_json_rows(&b, res, n);
 	if (n > 0)
-		snprintf(next, sizeof(next), "%s-%s", PQgetvalue(res, n - 1, 16),
-		    PQgetvalue(res, n - 1, 0));
+		buf_printf(&b, ",\"next\":\"%s-%s\"}", PQgetvalue(res, n - 1,
+		    16), PQgetvalue(res, n - 1, 0));
 	else
-		snprintf(next, sizeof(next), "%s-%s", tx, id);
-	http_json(rs, 200, json_pack("{s:o,s:s}", "events", events, "next",
-	    next));
+		buf_printf(&b, ",\"next\":\"%s-%s\"}", tx, id);
+	api_audit_json_send(rs, 200, &b);
 }
 
 /*

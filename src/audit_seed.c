@@ -353,7 +353,12 @@ audit_seed_put_string(struct audit_seed_out *o, const char *s, size_t n)
 			continue;
 		}
 		if (p[i] >= 0x20 && p[i] <= 0x7e) {
-			audit_seed_put(o, s + i++, 1);
+			/* the run of plain characters in one copy */
+			for (k = i + 1; k < n && p[k] >= 0x20 && p[k] <= 0x7e &&
+			    p[k] != '"' && p[k] != '\\'; k++)
+				;
+			audit_seed_put(o, s + i, k - i);
+			i = k;
 			continue;
 		}
 		k = p[i] < 0x80 ? 1 : p[i] < 0xe0 ? 2 : p[i] < 0xf0 ? 3 : 4;
