@@ -132,7 +132,10 @@ dkimsign_headers(DKIM *d, const char *msg, size_t len)
 	return (ssize_t)(at + 2);
 }
 
-/* The signature's field, CRLF line ends, then the message: a new buffer. */
+/*
+ * The signature's field, CRLF line ends, then the message: a new buffer,
+ * NUL-terminated like notif_build's (the length excludes the NUL).
+ */
 static char *
 dkimsign_prepend(const u_char *sig, size_t slen, const char *msg, size_t len,
     size_t *outlen)
@@ -140,7 +143,8 @@ dkimsign_prepend(const u_char *sig, size_t slen, const char *msg, size_t len,
 	size_t i, n = 0;
 	char *out;
 
-	if ((out = malloc(sizeof(DKIMSIGN_FIELD) + 2 * slen + 2 + len)) == NULL)
+	if ((out = malloc(sizeof(DKIMSIGN_FIELD) + 2 * slen + 2 + len + 1)) ==
+	    NULL)
 		return NULL;
 	memcpy(out, DKIMSIGN_FIELD, sizeof(DKIMSIGN_FIELD) - 1);
 	n = sizeof(DKIMSIGN_FIELD) - 1;
@@ -152,6 +156,7 @@ dkimsign_prepend(const u_char *sig, size_t slen, const char *msg, size_t len,
 	}
 	memcpy(out + n, "\r\n", 2);
 	memcpy(out + n + 2, msg, len);
+	out[n + 2 + len] = '\0';
 	*outlen = n + 2 + len;
 	return out;
 }

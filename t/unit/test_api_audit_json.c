@@ -85,6 +85,18 @@ test_jsonb_texts(void **state)
 		check_event(texts[i]);
 }
 
+/* A random integer, up to 2^63 - 1 in magnitude. */
+static json_t *
+random_int(void)
+{
+	/* unsigned: the product wraps where a signed one would overflow */
+	uint64_t u = (uint64_t)rand() * (uint64_t)rand() *
+	    (rand() % 3 ? 1 : 1000000007ULL);
+	json_int_t v = (json_int_t)(u >> 1);
+
+	return json_integer(rand() % 2 ? v : -v);
+}
+
 /* A random value of jansson's own, printed in the jsonb style. */
 static json_t *
 random_value(int depth)
@@ -98,8 +110,7 @@ random_value(int depth)
 	switch (k) {
 	case 0: return json_null();
 	case 1: return json_boolean(rand() % 2);
-	case 2: return json_integer((json_int_t)rand() * rand() *
-	    (rand() % 2 ? 1 : -1) * (rand() % 3 ? 1 : 1000000007LL));
+	case 2: return random_int();
 	case 3: return json_real((double)rand() / (rand() + 1) *
 	    (rand() % 2 ? 1e-9 : 1e12));
 	case 4: return json_string(strs[rand() % 10]);
