@@ -168,7 +168,9 @@ rollup_top_codes(struct rollup_bucket *b, size_t max)
 {
 	size_t i, n = 0;
 
-	qsort(b->codes, b->ncodes, sizeof(*b->codes), rollup_code_cmp);
+	/* an empty bucket has no array: qsort's pointer must not be NULL */
+	if (b->ncodes > 1)
+		qsort(b->codes, b->ncodes, sizeof(*b->codes), rollup_code_cmp);
 	for (i = 0; i < b->ncodes && n < max; i++)
 		if (b->codes[i].n > 0)
 			n++;
