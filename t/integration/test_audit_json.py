@@ -79,7 +79,7 @@ def test_pages_are_byte_identical(db, smtp, kafka, notifyd):
     kafka.produce("tricky", [b"\xff\xfe binary \x00 bytes", b"{\"a\": \"\xff\"}"])
     nd.wait_until(lambda: db.scalar(
         "SELECT count(*) FROM audit_events WHERE source_topic = 'tricky'")
-        == len(MESSAGES) + 2, 30, msg="the messages recorded")
+        == len(MESSAGES) + 2, 60, msg="the messages recorded")
     add_sql_rows(db)
     old = old_rows(d)
     total = len(MESSAGES) + 6

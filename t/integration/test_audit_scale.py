@@ -64,7 +64,7 @@ def test_topic_counts_move_with_the_rows(db, smtp, kafka_factory, notifyd):
     finally:
         p.close(5)
     nd.wait_until(lambda: db.scalar("SELECT count(*) FROM audit_events")
-                  == 307, 20, msg="307 rows")
+                  == 307, 60, msg="307 rows")
     d.post("/send-notification", json={"customerId": "c", "orderId": "o",
                                        "event": "manual"})
     assert db.query(STATS) == db.query(SCAN)
@@ -93,7 +93,7 @@ def test_replayed_rows_are_not_counted_twice(db, smtp, kafka_factory,
     kafka.produce("replay", ['{"n": %d}' % n for n in range(4)], partition=0)
     d = notifyd(conf)
     nd.wait_until(lambda: db.scalar("SELECT count(*) FROM audit_events") == 4,
-                  20, msg="4 rows")
+                  60, msg="4 rows")
     d.wait_log("already recorded")
     assert db.query("SELECT count, last_offset FROM audit_topic_stats") == \
         [(4, 3)]

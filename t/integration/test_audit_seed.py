@@ -173,7 +173,7 @@ def served(db, smtp, kafka_factory, notifyd, messages):
     if messages:
         kafka.produce("seed", [json.dumps(m) for m in messages], partition=0)
     nd.wait_until(lambda: db.scalar("SELECT count(*) FROM audit_events")
-                  >= len(messages), 20, msg="recorded")
+                  >= len(messages), 60, msg="recorded")
     return d
 
 

@@ -191,7 +191,7 @@ def test_numbers_beyond_jansson_are_audited_as_json(db, smtp, kafka_factory,
     kafka.produce("bignums", [BIG, HUGE], partition=0)
     nd.wait_until(lambda: db.scalar("SELECT count(*) FROM audit_events"
                                     " WHERE source_topic = 'bignums'") == 2,
-                  20, msg="2 audit rows")
+                  60, msg="2 audit rows")
     rows = db.query("SELECT event_type, order_id, event IS NULL,"
                     " event->>'n' FROM audit_events"
                     " WHERE source_topic = 'bignums' ORDER BY \"offset\"")
