@@ -23,6 +23,7 @@
 
 #include "api_audit_json.h"
 #include "audit_extract.h"
+#include "util.h"
 
 #define API_AUDIT_JSON_DEPTH	1000	/* jansson refuses past 2048 */
 #define API_AUDIT_JSON_NUMMAX	500	/* audit_extract quotes from 512 */
@@ -92,37 +93,6 @@ api_audit_json_int(struct buf *b, const PGresult *res, int i, int col)
 		    (size_t)PQgetlength(res, i, col));
 }
 
-/* The length of the number at p (-?d+(.d+)?([eE][+-]?d+)?); *real set
- * when it has a fraction or an exponent; 0 when it is none. */
-static size_t
-api_audit_json_numlen(const char *p, size_t len, bool *real)
-{
-	size_t i = p[0] == '-', d;
-
-	*real = false;
-	for (d = i; i < len && p[i] >= '0' && p[i] <= '9'; i++)
-		;
-	if (i == d)
-		return 0;
-	if (i < len && p[i] == '.') {
-		*real = true;
-		for (d = ++i; i < len && p[i] >= '0' && p[i] <= '9'; i++)
-			;
-		if (i == d)
-			return 0;
-	}
-	if (i < len && (p[i] == 'e' || p[i] == 'E')) {
-		*real = true;
-		if (++i < len && (p[i] == '+' || p[i] == '-'))
-			i++;
-		for (d = i; i < len && p[i] >= '0' && p[i] <= '9'; i++)
-			;
-		if (i == d)
-			return 0;
-	}
-	return i;
-}
-
 /* A real as jansson's jsonp_dtostr prints it at precision 15. */
 static void
 api_audit_json_real(struct buf *b, double v)
@@ -157,7 +127,7 @@ api_audit_json_num(struct buf *b, const char *p, size_t len)
 {
 	char s[API_AUDIT_JSON_NUMMAX + 1];
 	bool real;
-	size_t n = api_audit_json_numlen(p, len, &real);
+	size_t n = util_json_numlen(p, len, &real);
 	long long ll;
 	double d;
 

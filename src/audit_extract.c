@@ -20,6 +20,7 @@
 #include "audit_seed.h"
 #include "base64.h"
 #include "utf8.h"
+#include "util.h"
 
 /* Names tried in order, per field; NULL-terminated. */
 static const char *const audit_names[AUDIT_F_MAX][4] = {
@@ -103,39 +104,6 @@ audit_lookup(struct audit_fields *f, enum audit_field af, json_t *obj)
 	}
 }
 
-/* Length of the JSON number (RFC 8259 grammar) at p, or 0 if none. */
-static size_t
-audit_number_len(const char *p, size_t len)
-{
-	size_t i = 0, d;
-
-	if (i < len && p[i] == '-')
-		i++;
-	if (i < len && p[i] == '0')
-		i++;
-	else {
-		for (d = i; i < len && p[i] >= '0' && p[i] <= '9'; i++)
-			;
-		if (i == d)
-			return 0;
-	}
-	if (i < len && p[i] == '.') {
-		for (d = ++i; i < len && p[i] >= '0' && p[i] <= '9'; i++)
-			;
-		if (i == d)
-			return 0;
-	}
-	if (i < len && (p[i] == 'e' || p[i] == 'E')) {
-		if (++i < len && (p[i] == '+' || p[i] == '-'))
-			i++;
-		for (d = i; i < len && p[i] >= '0' && p[i] <= '9'; i++)
-			;
-		if (i == d)
-			return 0;
-	}
-	return i;
-}
-
 /* True when jansson refuses the number: beyond json_int_t or double. */
 static bool
 audit_number_overflows(const char *p, size_t n)
@@ -178,7 +146,7 @@ audit_quote_numbers(const char *p, size_t len, size_t *outlen)
 				str = false;
 			out[o++] = p[i++];
 		} else if ((p[i] == '-' || (p[i] >= '0' && p[i] <= '9')) &&
-		    (n = audit_number_len(p + i, len - i)) > 0) {
+		    (n = util_json_numlen(p + i, len - i, NULL)) > 0) {
 			bool q = audit_number_overflows(p + i, n);
 			if (q)
 				out[o++] = '"';

@@ -147,3 +147,45 @@ util_ct_equal(const void *a, size_t alen, const void *b, size_t blen)
 		diff |= (size_t)(x[i] ^ y[i % blen]);
 	return diff == 0;
 }
+
+/*
+ * The length of the JSON number (RFC 8259 grammar) at p, 0 when there
+ * is none; *real (when not NULL) says it has a fraction or an exponent.
+ * One scanner for the audit extractor and the audit page writer.
+ */
+size_t
+util_json_numlen(const char *p, size_t len, bool *real)
+{
+	size_t i = 0, d;
+	bool r = false;
+
+	if (i < len && p[i] == '-')
+		i++;
+	if (i < len && p[i] == '0')
+		i++;
+	else {
+		for (d = i; i < len && p[i] >= '0' && p[i] <= '9'; i++)
+			;
+		if (i == d)
+			return 0;
+	}
+	if (i < len && p[i] == '.') {
+		r = true;
+		for (d = ++i; i < len && p[i] >= '0' && p[i] <= '9'; i++)
+			;
+		if (i == d)
+			return 0;
+	}
+	if (i < len && (p[i] == 'e' || p[i] == 'E')) {
+		r = true;
+		if (++i < len && (p[i] == '+' || p[i] == '-'))
+			i++;
+		for (d = i; i < len && p[i] >= '0' && p[i] <= '9'; i++)
+			;
+		if (i == d)
+			return 0;
+	}
+	if (real != NULL)
+		*real = r;
+	return i;
+}

@@ -19,5 +19,6 @@ char	*util_read_file(const char *path, size_t *len)
 double	 util_jitter(double value, double fraction);
 bool	 util_has_ctl(const char *s);	/* CR, LF or other C0 but TAB */
 bool	 util_ct_equal(const void *a, size_t alen, const void *b, size_t blen);
+size_t	 util_json_numlen(const char *p, size_t len, bool *real);
 
 #endif

@@ -16,6 +16,7 @@
 
 #include "audit_extract.h"
 #include "audit_seed.h"
+#include "util.h"
 
 /* Extracts from a C string and checks every field (NULL = SQL NULL). */
 static void
@@ -312,6 +313,32 @@ test_seed_dumps(void **state)
 	json_decref(j);
 }
 
+/* The one JSON number scanner (RFC 8259), shared with the page writer. */
+static void
+test_json_numlen(void **state)
+{
+	static const struct { const char *s; size_t n; bool real; } c[] = {
+		{ "0", 1, false }, { "-0", 2, false }, { "12,", 2, false },
+		{ "012", 1, false }, { "-", 0, false }, { "", 0, false },
+		{ "1.5e+3}", 6, true }, { "1.", 0, false }, { "1e", 0, false },
+		{ "-1E-07", 6, true }, { ".5", 0, false }, { "9x", 1, false },
+	};
+	bool real;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		real = !c[i].real;
+		assert_int_equal(util_json_numlen(c[i].s, strlen(c[i].s),
+		    &real), c[i].n);
+		if (c[i].n > 0)
+			assert_true(real == c[i].real);
+	}
+	/* the length bounds the read: "12" of "123" */
+	assert_int_equal(util_json_numlen("123", 2, NULL), 2);
+	assert_int_equal(util_json_numlen("-", 1, NULL), 0);
+}
+
 int
 main(void)
 {
@@ -327,6 +354,7 @@ main(void)
 		cmocka_unit_test(test_seed_float),
 		cmocka_unit_test(test_seed_read),
 		cmocka_unit_test(test_seed_dumps),
+		cmocka_unit_test(test_json_numlen),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
