@@ -27,12 +27,14 @@
 
 /*
  * $1 the ids the INSERT returned (NULL: not stored), $2 their userIds
- * (JSON), $3 the limit, $4 the window in seconds.  Returns the 1-based
+ * (JSON), $3 the limit, $4 the window in seconds.  A user is counted by
+ * the text of its id, as preferences are: 42 and "42" share one limit.  Returns the 1-based
  * position of each refused row and the seconds to its window's end.
  */
 static const char api_store_rate_sql[] =
-    "WITH r AS (SELECT t.id, t.uid::jsonb AS uid, t.ord,"
-    "  row_number() OVER (PARTITION BY t.uid::jsonb ORDER BY t.ord) AS nth"
+    "WITH r AS (SELECT t.id, to_jsonb(t.uid::jsonb #>> '{}') AS uid, t.ord,"
+    "  row_number() OVER (PARTITION BY t.uid::jsonb #>> '{}' ORDER BY t.ord)"
+    "  AS nth"
     " FROM unnest($1::int8[], $2::text[]) WITH ORDINALITY AS t(id, uid, ord)"
     " WHERE t.id IS NOT NULL),"
     " w AS (SELECT to_timestamp((floor(extract(epoch FROM now()) / $4::int)"

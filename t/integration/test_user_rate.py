@@ -130,14 +130,20 @@ def test_window_rolls_over(conf, notifyd, db):
 
 
 def test_user_ids_of_any_json_type(conf, notifyd, db):
-    """42 and "42" are different users, as stored; odd strings are fine."""
+    """42 and "42" are one user, as for preferences; odd strings are fine."""
     away_from_boundary(60, 10)
     d = notifyd(rate_conf(conf, "1/minute"))
-    for user in (42, "42", "\u00e9\u2028\"'; DROP"):
+    for user in (42, "\u00e9\u2028\"'; DROP", -7):
         status, resp, _ = d.post(PATH, json=body(user))
         assert status == 202, (user, resp)
         assert_429(*d.post(PATH, json=body(user)), 60)
         assert stored(db, user) == 1
+    # the same user written the other way shares the spent limit
+    for user in ("42", "-7"):
+        assert_429(*d.post(PATH, json=body(user)), 60)
+        assert stored(db, user) == 0
+    assert db.scalar("SELECT count(*) FROM user_rate WHERE user_id IN"
+                     " ('\"42\"', '\"-7\"')") == 2
 
 
 def test_sweeper_drops_ended_windows(conf, notifyd, db):
