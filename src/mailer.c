@@ -707,7 +707,7 @@ mailer_bounce_params(struct mailer *m, struct db_arr *a, ssize_t only)
 	for (i = 0; i < m->njobs; i++) {
 		j = &m->jobs[i];
 		if (j->state != MAILER_JOB_FINAL || j->stored || !j->permanent ||
-		    (only >= 0 && (size_t)only != i) ||
+		    (only >= 0 && (size_t)only != i) || j->res.sender_refused ||
 		    !suppress_address_failure(j->res.code, j->res.text))
 			continue;
 		db_arr_int(&a[0], j->id);

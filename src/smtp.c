@@ -28,6 +28,8 @@ struct smtp {
 	size_t		 left;
 	char		 reply[256];	/* last line the server sent */
 	char		 refusal[256];	/* first 4xx/5xx line of this transfer */
+	int		 replies;	/* final reply lines since EHLO or MAIL */
+	int		 refusal_at;	/* replies when the refusal came */
 	/* SMTPUTF8 (RFC 6531), as the connection's last EHLO announced it */
 	int		 ehlo;		/* 0 unknown, 1 reading EHLO, 2 read */
 	bool		 utf8_offered;
@@ -90,6 +92,29 @@ smtp_read(char *buf, size_t size, size_t n, void *arg)
  * sees them too, but turning VERBOSE on makes libcurl format every
  * event and pass every body chunk through it, a cost paid per message.)
  */
+/*
+ * Counts the final reply lines of the transaction, so that a refusal
+ * says which command it answers: the first after EHLO (or after the
+ * previous message, on a reused connection) is MAIL FROM's, then RCPT,
+ * DATA.  A refused sender is about us, not about the recipient (a bare
+ * 550 there must not suppress the address).  The greeting and EHLO
+ * lines, and AUTH's 334 and 235, are not the transaction's.
+ */
+static void
+smtp_count_reply(struct smtp *s, const char *line, size_t n)
+{
+	if (n >= 4 && line[3] == '-')
+		return;		/* a multi-line reply counts once, at its end */
+	if (n >= 3 && (strncmp(line, "220", 3) == 0 ||
+	    strncmp(line, "334", 3) == 0 || strncmp(line, "235", 3) == 0)) {
+		s->replies = 0;
+		return;
+	}
+	if (s->ehlo != 2)
+		return;		/* EHLO's own lines, or before it */
+	s->replies++;
+}
+
 static size_t
 smtp_header(char *data, size_t size, size_t nitems, void *arg)
 {
@@ -104,11 +129,14 @@ smtp_header(char *data, size_t size, size_t nitems, void *arg)
 		n = sizeof(s->reply) - 1;
 	memcpy(s->reply, data, n);
 	s->reply[n] = '\0';
+	smtp_count_reply(s, s->reply, n);
 	if (!smtp_track_ehlo(s, s->reply, n))
 		return 0;	/* aborts the transfer before MAIL FROM */
 	/* libcurl QUITs after a refusal: keep the refusal, not the "221 Bye". */
-	if ((data[0] == '4' || data[0] == '5') && s->refusal[0] == '\0')
+	if ((data[0] == '4' || data[0] == '5') && s->refusal[0] == '\0') {
 		memcpy(s->refusal, s->reply, n + 1);
+		s->refusal_at = s->replies;
+	}
 	return total;
 }
 
@@ -204,6 +232,7 @@ smtp_classify(const struct smtp_transfer *t, struct smtp_result *r)
 	long code = t->code;
 
 	r->code = (int)code;
+	r->sender_refused = false;
 	if (t->utf8_refused) {
 		r->outcome = SMTP_PERM;
 		r->code = 0;
@@ -222,6 +251,7 @@ smtp_classify(const struct smtp_transfer *t, struct smtp_result *r)
 	    rc == CURLE_LOGIN_DENIED || rc == CURLE_QUOTE_ERROR ||
 	    rc == CURLE_WEIRD_SERVER_REPLY || rc == CURLE_UPLOAD_FAILED)) {
 		r->outcome = code >= 500 ? SMTP_PERM : SMTP_TEMP;
+		r->sender_refused = *t->refusal != '\0' && t->refusal_at == 1;
 		snprintf(r->text, sizeof(r->text), "%s", *t->refusal ?
 		    t->refusal : curl_easy_strerror(rc));
 		return;
@@ -236,7 +266,7 @@ static void
 smtp_result(struct smtp *s, CURLcode rc, struct smtp_result *r)
 {
 	struct smtp_transfer t = { rc, 0, s->reply, s->refusal,
-	    s->utf8_refused };
+	    s->utf8_refused, s->refusal_at };
 
 	curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &t.code);
 	smtp_classify(&t, r);
@@ -271,6 +301,7 @@ smtp_send(struct smtp *s, const char *from, const char *to, const char *msg,
 	s->body = msg;
 	s->left = len;
 	s->reply[0] = s->refusal[0] = '\0';
+	s->replies = s->refusal_at = 0;
 	s->need_utf8 = !smtp_ascii(from) || !smtp_ascii(to);
 	s->utf8_refused = s->need_utf8 && s->ehlo == 2 && !s->utf8_offered;
 	if (s->utf8_refused) {	/* the open connection said no already */

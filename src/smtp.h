@@ -17,6 +17,7 @@ struct smtp_result {
 	enum smtp_outcome outcome;
 	int		 code;		/* SMTP reply code, 0 if none */
 	char		 text[256];	/* the server's reply or curl's error */
+	bool		 sender_refused; /* refused at MAIL FROM: about us */
 };
 
 enum smtp_tls {
@@ -43,6 +44,7 @@ struct smtp_transfer {
 	const char	*reply;		/* the last line the server sent */
 	const char	*refusal;	/* its first 4xx/5xx line, or "" */
 	bool		 utf8_refused;	/* no SMTPUTF8 for a non-ASCII address */
+	int		 refusal_at;	/* its reply's place after EHLO: 1 MAIL */
 };
 
 struct smtp;

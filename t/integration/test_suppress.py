@@ -40,11 +40,18 @@ class Relay:
         self.mail = []          # (rcpt, bytes) accepted
         self.rcpts = []         # every RCPT seen
 
+    async def handle_MAIL(self, server, session, envelope, address, opts):
+        if address.startswith("banned"):
+            return "550 Sender rejected"        # bare: no enhanced code
+        envelope.mail_from = address
+        return "250 OK"
+
     async def handle_RCPT(self, server, session, envelope, address, opts):
         with self.lock:
             self.rcpts.append(address)
         local = address.split("@")[0]
         for prefix, answer in (("gone", "550 5.1.1 No such user"),
+                               ("nouser", "550 No such user here"),
                                ("policy", "550 5.7.1 Rejected by policy"),
                                ("busy", "450 4.2.1 Mailbox busy")):
             if local.startswith(prefix):
@@ -180,6 +187,30 @@ def test_policy_and_temporary_failures_do_not_suppress(sconf, notifyd,
     assert db.scalar("SELECT count(*) FROM email_suppressions") == 0
     assert post(d, "policy@example.com")["status"] == "PROCESSING"
     assert post(d, "busy@example.com")["status"] == "PROCESSING"
+
+
+def test_refused_sender_does_not_suppress_the_recipient(sconf, notifyd,
+                                                       relay, db):
+    """A bare 550 to MAIL FROM is about us; to RCPT, about the address."""
+    d = notifyd(nd.merge(sconf, {"email": {"from": "banned@example.com"}}))
+    first = post(d, "alice@example.com")
+    wait_row(db, first["id"], "FAILED")
+    assert db.query("SELECT permanent, last_error FROM email_notifications "
+                    "WHERE id = %s", (first["id"],)) == \
+        [(True, "550 Sender rejected")]
+    assert db.scalar("SELECT count(*) FROM email_suppressions") == 0
+    assert post(d, "alice@example.com")["status"] == "PROCESSING"
+    # ... while the same bare 550 to RCPT, on the same connection reused
+    # from a good sender, is a gone address.
+    d.stop()
+    d = notifyd(sconf)
+    ok = post(d, "bob@example.com")
+    relay.wait_mail("bob@example.com")
+    gone = post(d, "nouser@example.com")
+    wait_row(db, gone["id"], "FAILED")
+    assert db.query("SELECT address, code FROM email_suppressions") == \
+        [("nouser@example.com", 550)]
+    assert ok["status"] == "PROCESSING"
 
 
 def test_admin_api(sconf, notifyd, relay, db):

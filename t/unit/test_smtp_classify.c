@@ -20,7 +20,8 @@ static struct smtp_result
 classify(CURLcode rc, long code, const char *reply, const char *refusal,
     bool utf8_refused)
 {
-	struct smtp_transfer t = { rc, code, reply, refusal, utf8_refused };
+	/* refused at the 2nd reply after EHLO: RCPT's */
+	struct smtp_transfer t = { rc, code, reply, refusal, utf8_refused, 2 };
 	struct smtp_result r;
 
 	memset(&r, 0x55, sizeof(r));	/* nothing stale may survive */
@@ -50,6 +51,7 @@ test_refusals(void **state)
 	assert_int_equal(r.outcome, SMTP_PERM);
 	assert_int_equal(r.code, 550);
 	assert_string_equal(r.text, "550 5.1.1 no such user");
+	assert_false(r.sender_refused);
 
 	r = classify(CURLE_SEND_ERROR, 451, "221 Bye", "451 4.3.0 try later",
 	    false);
@@ -137,6 +139,28 @@ test_long_reply(void **state)
 	assert_memory_equal(r.text, line, sizeof(r.text) - 1);
 }
 
+/* A refusal of MAIL FROM is about the sender, whatever its code says. */
+static void
+test_sender_refused(void **state)
+{
+	struct smtp_transfer t = { CURLE_SEND_ERROR, 550, "221 Bye",
+	    "550 Sender rejected", false, 1 };
+	struct smtp_result r;
+
+	(void)state;
+	smtp_classify(&t, &r);
+	assert_int_equal(r.outcome, SMTP_PERM);
+	assert_true(r.sender_refused);
+	t.refusal_at = 2;
+	smtp_classify(&t, &r);
+	assert_false(r.sender_refused);
+	/* a stale count without a refusal means nothing */
+	t.refusal = "";
+	t.refusal_at = 1;
+	smtp_classify(&t, &r);
+	assert_false(r.sender_refused);
+}
+
 int
 main(void)
 {
@@ -146,6 +170,7 @@ main(void)
 		cmocka_unit_test(test_code_not_trusted),
 		cmocka_unit_test(test_utf8_refused),
 		cmocka_unit_test(test_long_reply),
+		cmocka_unit_test(test_sender_refused),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
