@@ -20,20 +20,19 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
+#include <jansson.h>
 
 #include "backoff.h"
+#include "channel.h"
 #include "conf.h"
 #include "db.h"
 #include "db_pipe.h"
-#include "dkimsign.h"
 #include "kafka.h"
 #include "log.h"
 #include "mailpolicy.h"
 #include "notif.h"
 #include "proc.h"
 #include "roles.h"
-#include "smtp.h"
 #include "stats.h"
 #include "suppress.h"
 #include "util.h"
@@ -47,9 +46,8 @@ enum mailer_job_state {
 
 struct mailer_job {
 	int64_t		 id;
-	char		*title, *content, *to, *from, *message_id;
-	char		*text;		/* a template's text part, or NULL */
-	char		*unsub;		/* List-Unsubscribe lines, or NULL */
+	int64_t		 created_us;
+	json_t		*row;		/* the claimed row, for the channel */
 	int		 attempts;	/* all attempts so far, every round */
 	int		 round;		/* attempts in this worker */
 	int		 requeues;
@@ -63,7 +61,7 @@ struct mailer_job {
 	const char	*status;
 	bool		 permanent;
 	double		 delay;
-	struct smtp_result res;
+	struct channel_attempt att;
 };
 
 struct mailer_msg {
@@ -75,8 +73,8 @@ struct mailer_msg {
 struct mailer {
 	rd_kafka_t	*rk;
 	PGconn		*db;
-	struct smtp	*smtp;
-	struct dkimsign	*dkim;		/* NULL: email.dkim not set */
+	const struct channel *ch;	/* email: builds, sends, classifies */
+	void		*chctx;		/* its per-process state */
 	struct mailer_job *jobs;
 	size_t		 njobs, cap;
 	struct mailpolicy policy;	/* email.retry.*, sweeper.* */
@@ -113,13 +111,7 @@ mailer_log_ctx(int64_t id, int32_t partition, int64_t offset)
 static void
 mailer_job_clear(struct mailer_job *j)
 {
-	free(j->title);
-	free(j->content);
-	free(j->to);
-	free(j->from);
-	free(j->message_id);
-	free(j->text);
-	free(j->unsub);
+	json_decref(j->row);
 	memset(j, 0, sizeof(*j));
 }
 
@@ -306,8 +298,9 @@ static const char mailer_sql_claim[] =
     " AND (n.lease_until IS NULL OR n.lease_until < now()) "
     "RETURNING n.id, n.title, n.content, n.recipient, n.from_addr,"
     " n.attempts, n.message_id, n.requeues,"
-    " (extract(epoch from n.created_at) * 1000000)::bigint, n.text_part,"
-    " n.category, n.user_id #>> '{}', n.suppressed_reason";
+    " (extract(epoch from n.created_at) * 1000000)::bigint AS created_us,"
+    " n.text_part, n.category, n.user_id #>> '{}' AS user_id,"
+    " n.suppressed_reason";
 
 static struct mailer_job *
 mailer_job_add(struct mailer *m)
@@ -326,21 +319,26 @@ mailer_job_add(struct mailer *m)
 }
 
 /*
- * Derived from the row, so a send after a crash keeps the same id; its
- * domain is the sender's in A-labels (a header carries no 8-bit here).
+ * The claimed row as the channel reads it: every column by name, SQL
+ * NULL as null.  The database's text is UTF-8 already: not checked again.
  */
-static char *
-mailer_message_id(const struct mailer_job *j, int64_t created_us)
+static json_t *
+mailer_row_json(const PGresult *res, int i)
 {
-	char *wire = NULL, *id;
+	json_t *row = json_object(), *v;
+	int c;
 
-	if (j->from == NULL ||
-	    notif_addr_wire(j->from, true, &wire) != NOTIF_ADDR_OK)
-		wire = NULL;
-	id = notif_message_id(j->id, notif_message_salt(j->id, created_us),
-	    wire != NULL ? wire : "notifyd@notifyd.invalid");
-	free(wire);
-	return id;
+	if (row == NULL)
+		fatalx("out of memory");
+	for (c = 0; c < PQnfields(res); c++) {
+		v = PQgetisnull(res, i, c) ? json_null() :
+		    json_stringn_nocheck(PQgetvalue(res, i, c),
+		    (size_t)PQgetlength(res, i, c));
+		if (v == NULL || json_object_set_new_nocheck(row,
+		    PQfname(res, c), v) == -1)
+			fatalx("out of memory");
+	}
+	return row;
 }
 
 /* Turns a claimed row into a job due now. */
@@ -349,8 +347,6 @@ mailer_job_from_row(struct mailer *m, const PGresult *res, int i,
     const struct mailer_msg *msg)
 {
 	struct mailer_job *j;
-	const char *from = PQgetisnull(res, i, 4) ? conf->email_from :
-	    PQgetvalue(res, i, 4);
 
 	if (!PQgetisnull(res, i, 12)) {
 		log_info("notification %lld: SUPPRESSED before sending (%s)",
@@ -363,25 +359,11 @@ mailer_job_from_row(struct mailer *m, const PGresult *res, int i,
 	j->id = msg->id;
 	j->partition = msg->partition;
 	j->offset = msg->offset;
-	j->title = strdup(PQgetvalue(res, i, 1));
-	j->content = strdup(PQgetvalue(res, i, 2));
-	j->to = strdup(PQgetvalue(res, i, 3));
-	j->from = strdup(from);
 	j->attempts = atoi(PQgetvalue(res, i, 5));
 	j->requeues = atoi(PQgetvalue(res, i, 7));
-	j->message_id = PQgetisnull(res, i, 6) ? mailer_message_id(j,
-	    strtoll(PQgetvalue(res, i, 8), NULL, 10)) :
-	    strdup(PQgetvalue(res, i, 6));
-	j->text = PQgetisnull(res, i, 9) ? NULL : strdup(PQgetvalue(res, i, 9));
+	j->created_us = strtoll(PQgetvalue(res, i, 8), NULL, 10);
+	j->row = mailer_row_json(res, i);
 	j->due = util_now();
-	if (!PQgetisnull(res, i, 10))	/* a category: List-Unsubscribe */
-		j->unsub = suppress_headers(conf->http_public_url,
-		    conf->email_unsubscribe_secret,
-		    conf->email_unsubscribe_secret_len, PQgetvalue(res, i, 11),
-		    PQgetvalue(res, i, 10));
-	if ((!PQgetisnull(res, i, 9) && j->text == NULL) || !j->title ||
-	    !j->content || !j->to || !j->from || !j->message_id)
-		fatalx("out of memory");
 }
 
 /* Finds the claimed row for a message, if the claim returned it. */
@@ -472,9 +454,13 @@ mailer_rate_wait(void)
 	}
 }
 
-/* Judges an attempt by the policy and counts it. */
+/*
+ * Judges an attempt by the channel's verdict and the retry policy, and
+ * counts it.  The policy reads an SMTP-shaped result: the verdict and
+ * the code say all it needs.
+ */
 static void
-mailer_judge(struct mailer *m, struct mailer_job *j)
+mailer_judge(struct mailer *m, struct mailer_job *j, enum channel_verdict v)
 {
 	static const enum stats_ctr reply_ctr[] = {
 		[MAILPOLICY_2XX] = CTR_SMTP_2XX,
@@ -487,9 +473,11 @@ mailer_judge(struct mailer *m, struct mailer_job *j)
 		[MAILPOLICY_FAILED] = CTR_NOTIF_FAILED,
 		[MAILPOLICY_RETRY] = CTR_NOTIF_RETRIED,
 	};
+	struct smtp_result r = { v == CHANNEL_SENT ? SMTP_OK :
+	    v == CHANNEL_PERMANENT ? SMTP_PERM : SMTP_TEMP, j->att.code, "" };
 	struct mailpolicy_decision d;
 
-	mailpolicy_judge(&m->policy, &j->res, j->round, j->requeues,
+	mailpolicy_judge(&m->policy, &r, j->round, j->requeues,
 	    (double)random() / (double)RAND_MAX, &d);
 	stats_add(reply_ctr[d.reply], 1);
 	stats_add(verdict_ctr[d.verdict], 1);
@@ -501,100 +489,53 @@ mailer_judge(struct mailer *m, struct mailer_job *j)
 }
 
 /*
- * The relay's reply as stored and logged: valid UTF-8, no control
- * characters, capped (a relay may answer in any bytes it likes).
+ * One attempt through the channel: build, wait for the rate limit's
+ * turn, send.  A row that can never be built (an address these settings
+ * cannot send) fails permanently, unsent.  Returns the verdict.
  */
-static void
-mailer_clean_reply(struct smtp_result *r)
+static enum channel_verdict
+mailer_attempt(struct mailer *m, struct mailer_job *j)
 {
-	char raw[sizeof(r->text)];
-
-	memcpy(raw, r->text, sizeof(raw));
-	raw[sizeof(raw) - 1] = '\0';
-	notif_text_clean(raw, strlen(raw), r->text, sizeof(r->text));
-}
-
-/* An address the relay cannot take (settings changed since the POST). */
-static void
-mailer_unsendable(struct mailer_job *j, const char *why)
-{
-	j->round++;
-	j->attempts++;
-	j->res.outcome = SMTP_PERM;
-	j->res.code = 0;
-	snprintf(j->res.text, sizeof(j->res.text), "%s", why);
-}
-
-/* Signs the message when email.dkim is set; unsigned if that fails. */
-static void
-mailer_sign(struct mailer *m, const struct mailer_job *j, char **msg,
-    size_t *len)
-{
-	char err[256];
-
-	if (m->dkim != NULL && dkimsign_message(m->dkim, j->message_id, msg,
-	    len, err, sizeof(err)) == -1)
-		log_warnx("notification %lld: %s; sent unsigned",
-		    (long long)j->id, err);
-}
-
-/* Sends one message with its addresses in wire form (IDN as A-labels). */
-static void
-mailer_send_wire(struct mailer *m, struct mailer_job *j, const char *from,
-    const char *to)
-{
-	struct notif_msg nm;
+	const struct channel_job cj = { j->id, j->created_us, j->attempts + 1,
+	    j->row };
+	char err[256], *msg;
 	size_t len;
-	char *msg;
+	int rc;
 
-	memset(&nm, 0, sizeof(nm));
-	nm.from = from;
-	nm.to = to;
-	nm.subject = j->title;
-	nm.html = j->content;
-	nm.text = j->text;
-	nm.message_id = j->message_id;
-	nm.headers = j->unsub;
-	nm.date = (int64_t)util_wall();
-	nm.boundary_salt = (uint32_t)random();
-	if ((msg = notif_build(&nm, &len)) == NULL)
-		fatalx("out of memory");
-	mailer_sign(m, j, &msg, &len);
-	mailer_rate_wait();
 	j->round++;
 	j->attempts++;
-	smtp_send(m->smtp, from, to, msg, len, &j->res);
+	if ((rc = m->ch->build(m->chctx, &cj, &msg, &len, err,
+	    sizeof(err))) == -2)
+		fatalx("out of memory");
+	if (rc == -1) {
+		memset(&j->att, 0, sizeof(j->att));
+		snprintf(j->att.text, sizeof(j->att.text), "%s", err);
+		return CHANNEL_PERMANENT;
+	}
+	if (err[0] != '\0')
+		log_warnx("notification %lld: %s", (long long)j->id, err);
+	mailer_rate_wait();
+	(void)m->ch->send(m->chctx, &cj, msg, len, &j->att);
 	free(msg);
-	mailer_clean_reply(&j->res);
+	return m->ch->classify(&j->att);
 }
 
 static void
 mailer_send(struct mailer *m, struct mailer_job *j)
 {
-	char *from = NULL, *to = NULL;
+	const char *to = json_string_value(json_object_get(j->row,
+	    "recipient"));
 
-	if (notif_addr_wire(j->from, conf->email_smtputf8, &from) !=
-	    NOTIF_ADDR_OK)
-		mailer_unsendable(j, "from address not sendable (IDN or "
-		    "SMTPUTF8, see email.smtputf8)");
-	else if (notif_addr_wire(j->to, conf->email_smtputf8, &to) !=
-	    NOTIF_ADDR_OK)
-		mailer_unsendable(j, "recipient not sendable (IDN or "
-		    "SMTPUTF8, see email.smtputf8)");
-	else
-		mailer_send_wire(m, j, from, to);
-	free(from);
-	free(to);
-	mailer_judge(m, j);
+	mailer_judge(m, j, mailer_attempt(m, j));
 	mailer_log_ctx(j->id, j->partition, j->offset);
-	if (j->state == MAILER_JOB_FINAL && j->res.outcome == SMTP_OK)
+	if (j->state == MAILER_JOB_FINAL && !strcmp(j->status, "SENT"))
 		log_info("notification %lld: SENT to %s (%s)", (long long)j->id,
-		    j->to, j->message_id);
+		    to, j->att.ref);
 	else
 		log_info("notification %lld: attempt %d to %s: %s%s%s (%s)",
-		    (long long)j->id, j->attempts, j->to, j->status,
+		    (long long)j->id, j->attempts, to, j->status,
 		    j->permanent ? " permanently" : "", j->state == MAILER_JOB_RETRY ?
-		    ", will retry" : "", j->res.text);
+		    ", will retry" : "", j->att.text);
 	log_ctx_clear();
 }
 
@@ -611,7 +552,7 @@ static const char mailer_sql_outcome[] =
     " attempts = o.attempt,"
     " last_error = CASE WHEN o.status = 'SENT' THEN n.last_error"
     "   ELSE o.reply END,"
-    " message_id = o.msgid,"
+    " message_id = coalesce(nullif(o.msgid, ''), n.message_id),"
     " sent_at = CASE WHEN o.status = 'SENT' THEN now() ELSE n.sent_at END,"
     " permanent = o.permanent,"
     " next_attempt_at = CASE WHEN o.status = 'FAILED' AND NOT o.permanent"
@@ -638,9 +579,9 @@ mailer_outcome_params(struct mailer *m, struct db_arr *a, ssize_t only)
 		db_arr_int(&a[0], j->id);
 		db_arr_text(&a[1], j->status);
 		db_arr_int(&a[2], j->attempts);
-		db_arr_int(&a[3], j->res.code);
-		db_arr_text(&a[4], j->res.text);
-		db_arr_text(&a[5], j->message_id);
+		db_arr_int(&a[3], j->att.code);
+		db_arr_text(&a[4], j->att.text);
+		db_arr_text(&a[5], j->att.ref);
 		db_arr_float(&a[6], j->delay);
 		db_arr_text(&a[7], j->permanent ? "t" : "f");
 		n++;
@@ -708,11 +649,11 @@ mailer_bounce_params(struct mailer *m, struct db_arr *a, ssize_t only)
 		j = &m->jobs[i];
 		if (j->state != MAILER_JOB_FINAL || j->stored || !j->permanent ||
 		    (only >= 0 && (size_t)only != i) ||
-		    !suppress_address_failure(j->res.code, j->res.text))
+		    !suppress_address_failure(j->att.code, j->att.text))
 			continue;
 		db_arr_int(&a[0], j->id);
-		db_arr_int(&a[1], j->res.code);
-		db_arr_text(&a[2], j->res.text);
+		db_arr_int(&a[1], j->att.code);
+		db_arr_text(&a[2], j->att.text);
 		n++;
 	}
 	return n;
@@ -809,7 +750,7 @@ mailer_write_each(struct mailer *m)
 		log_warnx("notification %lld: recording its outcome: %s; "
 		    "retrying without the reply text", (long long)j->id, err);
 		log_ctx_clear();
-		snprintf(j->res.text, sizeof(j->res.text), "(reply text not "
+		snprintf(j->att.text, sizeof(j->att.text), "(reply text not "
 		    "recordable)");
 	}
 	return bad;
@@ -1084,23 +1025,6 @@ mailer_turn(struct mailer *m)
 	mailer_renew(m);
 }
 
-/* The relay's settings, from email.smtp.* (conf_check vetted them). */
-static void
-mailer_smtp_opts(struct smtp_opts *o)
-{
-	const char *tls = conf->email_smtp_starttls;
-
-	o->url = conf->email_smtp_url;
-	o->starttls = strcmp(tls, "off") == 0 ? SMTP_TLS_OFF :
-	    strcmp(tls, "required") == 0 ? SMTP_TLS_REQUIRED :
-	    SMTP_TLS_OPPORTUNISTIC;
-	o->ca_file = conf->email_smtp_ca_file;
-	o->username = conf->email_smtp_username;
-	o->password_file = conf->email_smtp_password_file;
-	o->connect_timeout = conf->email_smtp_connect_timeout;
-	o->timeout = conf->email_smtp_timeout;
-}
-
 /* The retry policy, from this process's configuration snapshot. */
 static void
 mailer_policy_from_conf(struct mailpolicy *p)
@@ -1125,22 +1049,10 @@ mailer_init_batch(struct mailer *m)
 		fatalx("out of memory");
 }
 
-/* The DKIM signer of email.dkim.*, with the key conf_dkim_load read. */
-static struct dkimsign *
-mailer_dkim(char *err, size_t len)
-{
-	const struct dkimsign_opts o = { conf->dkim_key,
-	    conf->email_dkim_selector, conf->email_dkim_domain,
-	    conf->email_dkim_headers.v, conf->email_dkim_headers.n };
-
-	return dkimsign_new(&o, err, len);
-}
-
 static int
 mailer_init(struct mailer *m, const struct proc_info *pi)
 {
 	char err[512], host[64];
-	struct smtp_opts so;
 
 	memset(m, 0, sizeof(*m));
 	m->claim_stmt.base = "mailer_claim";
@@ -1157,18 +1069,9 @@ mailer_init(struct mailer *m, const struct proc_info *pi)
 	snprintf(m->owner, sizeof(m->owner), "%s:%d:mailer/%d", host,
 	    (int)getpid(), pi->index);
 	mailer_init_batch(m);
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		log_error("curl_global_init failed");
-		return 1;
-	}
-	mailer_smtp_opts(&so);
-	if ((m->smtp = smtp_new(&so, err, sizeof(err))) == NULL) {
+	m->ch = channel_find("EMAIL");
+	if ((m->chctx = m->ch->open(conf, err, sizeof(err))) == NULL) {
 		log_error("%s", err);
-		return EXIT_CONFIG;
-	}
-	if (conf->dkim_key != NULL && (m->dkim = mailer_dkim(err,
-	    sizeof(err))) == NULL) {
-		log_error("email.dkim: %s", err);
 		return EXIT_CONFIG;
 	}
 	if ((m->rk = mailer_consumer(err, sizeof(err))) == NULL) {
@@ -1210,9 +1113,8 @@ out:
 	free(m.jobs);
 	free(m.msgs);
 	free(m.used);
-	smtp_free(m.smtp);
-	dkimsign_free(m.dkim);
+	if (m.ch != NULL)
+		m.ch->close(m.chctx);
 	db_link_close(&m.link);
-	curl_global_cleanup();
 	return rc;
 }
