@@ -52,7 +52,8 @@ struct channel_job {
 	int64_t		 id;
 	int64_t		 created_us;	/* row's created_at, unix microseconds */
 	int		 attempt;	/* 1 for the first */
-	const json_t	*row;		/* the row's columns, by name */
+	const json_t	*row;		/* the row's columns, by name, as
+					   strings or null (mailer_sql_claim) */
 };
 
 struct channel {
@@ -61,14 +62,16 @@ struct channel {
 	/*
 	 * The request's channel-specific fields: 0, or -1 with e filled
 	 * (status, field, message).  Common fields (type, userId, title,
-	 * content, metadata) are checked before this is called.
+	 * content, metadata) are checked before this is called.  The
+	 * conf is NULL in unit tests of syntax alone.
 	 */
 	int		 (*validate)(json_t *body, const struct conf *,
 			    struct notif_error *e);
 
 	/*
 	 * Worker side; ctx is the channel's per-process state (may be NULL).
-	 * open: NULL with err when the channel cannot work (a config error).
+	 * open: NULL with err when the channel cannot work (a config error);
+	 * open and close may be NULL for a channel without such state.
 	 * build: 0 with *msg malloc'ed (err non-empty: a warning to log);
 	 * -1 when this row can never be built (err says why: a permanent
 	 * failure, nothing sent); -2 out of memory.
