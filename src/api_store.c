@@ -58,19 +58,21 @@ static const char api_store_sql_insert[] =
     "  email_suppression_reason(t.rcpt, t.uid::jsonb, t.cat) AS sr"
     " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
     "  $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],"
-    "  $10::text[], $11::text[], $12::text[], $13::text[], $14::text[])"
+    "  $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],"
+    "  $15::text[])"
     "  WITH ORDINALITY"
     "  AS t(k, h, title, content, uid, rcpt, from_addr, meta, sa,"
-    "  tname, tversion, locale, text_part, cat, ord)),"
+    "  tname, tversion, locale, text_part, cat, typ, ord)),"
     " i AS (INSERT INTO email_notifications (id, idempotency_key,"
     "  request_hash, title, content, user_id, recipient, from_addr, metadata,"
     "  send_at, status, template_name, template_version, locale, text_part,"
-    "  category, suppressed_reason)"
+    "  category, suppressed_reason, type)"
     " SELECT id, k, h, title, content, uid::jsonb, rcpt, from_addr,"
     "  meta::jsonb, sa::timestamptz,"
     "  CASE WHEN sr IS NOT NULL THEN 'SUPPRESSED' WHEN sa IS NULL"
     "  THEN 'PENDING' ELSE 'SCHEDULED' END,"
-    "  tname, tversion::int, locale, text_part, cat, sr"
+    "  tname, tversion::int, locale, text_part, cat, sr,"
+    "  coalesce(typ, 'EMAIL')"
     " FROM v ORDER BY ord"
     " ON CONFLICT (idempotency_key) DO NOTHING"
     " RETURNING id, extract(epoch from created_at)::bigint AS at,"
@@ -78,7 +80,7 @@ static const char api_store_sql_insert[] =
     "SELECT i.id, i.at, i.suppressed_reason FROM v LEFT JOIN i USING (id)"
     " ORDER BY v.ord";
 
-#define STORE_NCOLS 14
+#define STORE_NCOLS 15
 
 static void
 api_store_row_params(const struct api_store_req *q, const char *v[STORE_NCOLS])
@@ -97,6 +99,7 @@ api_store_row_params(const struct api_store_req *q, const char *v[STORE_NCOLS])
 	v[11] = q->locale;
 	v[12] = q->text;
 	v[13] = q->category;
+	v[14] = q->type;
 }
 
 /* The INSERT for n requests; NULL with err and *cls when it failed. */
