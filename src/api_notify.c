@@ -405,6 +405,7 @@ static const char api_notify_sql_get[] =
     "SELECT " NOTIFY_COLS ", (SELECT coalesce(json_agg(json_build_object("
     " 'attempt', a.attempt, 'at', extract(epoch from a.at),"
     " 'smtpCode', a.smtp_code, 'smtpText', a.smtp_text,"
+    " 'code', a.smtp_code, 'text', a.smtp_text,"
     " 'outcome', a.outcome) ORDER BY a.attempt), '[]')"
     " FROM email_attempts a WHERE a.notification_id = n.id) "
     "FROM email_notifications n WHERE id = $1";

@@ -1,0 +1,334 @@
+"""type WEBHOOK: signed HTTP delivery to configured endpoints (issue 17).
+
+Real PostgreSQL, librdkafka's mock broker, notifyd's webhook workers and
+an in-process http.server receiver.  The receiver verifies every
+signature itself, with hmac and base64 per the Standard Webhooks
+specification (never with notifyd's code), and answers each path from a
+script of (status, headers, body, delay) replies; once the script is
+spent it answers 200.
+"""
+import base64
+import hashlib
+import hmac
+import http.server
+import json
+import subprocess
+import threading
+import time
+
+import pytest
+
+import nd
+
+PATH = "/notification_service/api/notifications"
+EPS = "/notification_service/api/webhooks/endpoints"
+ADMIN = {"Authorization": "Bearer adm"}
+SEND = {"Authorization": "Bearer snd"}
+# The specification's example secret, and a second one for rotation.
+SECRET_A = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+SECRET_B = "whsec_" + base64.b64encode(b"rotated-secret-of-32-bytes-long!").decode()
+
+
+def spec_verify(secret, headers, body, tolerance=300):
+    """True when one v1 signature of headers verifies under secret:
+    HMAC-SHA256 over id.timestamp.body with the base64 key after whsec_."""
+    key = base64.b64decode(secret[len("whsec_"):])
+    msg_id = headers["webhook-id"]
+    ts = headers["webhook-timestamp"]
+    if abs(time.time() - int(ts)) > tolerance:
+        return False
+    signed = msg_id.encode() + b"." + ts.encode() + b"." + body
+    want = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest())
+    for sig in headers["webhook-signature"].split(" "):
+        version, _, value = sig.partition(",")
+        if version == "v1" and hmac.compare_digest(value.encode(), want):
+            return True
+    return False
+
+
+class Receiver:
+    """Records every request; answers each path from its script."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.seen = []              # (path, headers dict, body, time)
+        self.script = {}            # path -> [(status, headers, body, delay)]
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                with receiver.lock:
+                    receiver.seen.append((self.path, {k.lower(): v for k, v
+                                          in self.headers.items()}, body,
+                                          time.monotonic()))
+                    steps = receiver.script.get(self.path) or []
+                    step = steps.pop(0) if steps else (200, {}, b"ok", 0)
+                status, headers, out, delay = step
+                if delay:
+                    time.sleep(delay)
+                try:
+                    self.send_response(status)
+                    for k, v in headers.items():
+                        self.send_header(k, v)
+                    self.send_header("Content-Length", str(len(out)))
+                    self.end_headers()
+                    self.wfile.write(out)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                                      Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def plan(self, path, *steps):
+        with self.lock:
+            self.script[path] = [s if len(s) == 4 else s + (0,) * (4 - len(s))
+                                 for s in steps]
+
+    def requests(self, path):
+        with self.lock:
+            return [s for s in self.seen if s[0] == path]
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver()
+    yield r
+    r.stop()
+
+
+def secret_file(tmp_path, name, text):
+    p = tmp_path / name
+    p.write_text(text + "\n")
+    p.chmod(0o600)
+    return str(p)
+
+
+def webhook_conf(conf, tmp_path, receiver, extra=()):
+    """Email on (its producer queues every type), one webhook worker,
+    endpoints ok, gone, busy, slow, bad, redir, rot (two secrets)."""
+    a = secret_file(tmp_path, "a.key", SECRET_A)
+    b = secret_file(tmp_path, "b.key", SECRET_B)
+    eps = [{"name": n, "url": receiver.url("/" + n), "secret_file": a}
+           for n in ("ok", "gone", "busy", "slow", "bad", "redir", "limit")]
+    eps[3]["timeout"] = 0.5
+    eps.append({"name": "rot", "url": receiver.url("/rot"),
+                "secret_file": [b, a]})
+    eps += list(extra)
+    return nd.merge(conf, {
+        "http": {"tokens": ["adm:admin", "snd:send,read"]},
+        "email": {"enabled": True,
+                  "retry": {"initial": 0.1, "max_delay": 0.5,
+                            "max_attempts": 3}},
+        "webhook": {"workers": 1, "endpoints": eps}})
+
+
+def post(d, endpoint, **extra):
+    body = {"type": "WEBHOOK", "endpoint": endpoint, "userId": 7,
+            "title": "Invoice paid", "content": "<p>42 EUR</p>",
+            "metadata": {"invoice": "F-1"}}
+    body.update(extra)
+    st, j, _ = d.post(PATH, json=body, headers=SEND)
+    assert st == 202, j
+    return j["id"]
+
+
+def final(d, nid, status, timeout=20):
+    def done():
+        st, j, _ = d.get("%s/%d" % (PATH, nid), headers=SEND)
+        return j if st == 200 and j["status"] == status else None
+    return nd.wait_until(done, timeout, msg="notification %d %s" % (nid, status))
+
+
+@pytest.fixture
+def hooked(conf, tmp_path, receiver, notifyd):
+    return notifyd(webhook_conf(conf, tmp_path, receiver), wait_ready=True)
+
+
+def test_delivery_is_signed_per_the_spec(hooked, receiver):
+    nid = post(hooked, "ok")
+    j = final(hooked, nid, "SENT")
+    (path, headers, body, _), = receiver.requests("/ok")
+    assert headers["webhook-id"] == "ntf_%d" % nid
+    assert headers["content-type"] == "application/json"
+    assert spec_verify(SECRET_A, headers, body)
+    assert not spec_verify(SECRET_B, headers, body)
+    # One tampered byte and the signature no longer holds.
+    assert not spec_verify(SECRET_A, headers, body.replace(b"42", b"43"))
+    doc = json.loads(body)
+    assert doc["type"] == "notification"
+    assert doc["data"] == {"notificationId": nid, "userId": 7,
+                           "title": "Invoice paid", "content": "<p>42 EUR</p>",
+                           "metadata": {"invoice": "F-1"}}
+    assert doc["timestamp"].endswith("Z")
+    assert j["recipient"] == "ok" and j["type"] == "WEBHOOK"
+    h, = j["history"]
+    assert (h["attempt"], h["code"], h["outcome"]) == (1, 200, "sent")
+    assert h["text"] == "ok"
+
+
+def test_rotation_sends_one_signature_per_secret(hooked, receiver):
+    nid = post(hooked, "rot")
+    final(hooked, nid, "SENT")
+    (_, headers, body, _), = receiver.requests("/rot")
+    sigs = headers["webhook-signature"].split(" ")
+    assert len(sigs) == 2 and all(s.startswith("v1,") for s in sigs)
+    # A receiver that knows only the old secret, or only the new, accepts.
+    assert spec_verify(SECRET_A, headers, body)
+    assert spec_verify(SECRET_B, headers, body)
+    assert not spec_verify("whsec_" + base64.b64encode(b"x" * 24).decode(),
+                           headers, body)
+
+
+def test_410_disables_the_endpoint_until_re_enabled(hooked, receiver):
+    receiver.plan("/gone", (410, {}, b"endpoint removed"))
+    first = post(hooked, "gone")
+    j = final(hooked, first, "FAILED")
+    assert j["history"][-1]["code"] == 410
+    assert j["history"][-1]["outcome"] == "permanent"
+    st, eps, _ = hooked.get(EPS, headers=ADMIN)
+    assert st == 200
+    gone = next(e for e in eps["endpoints"] if e["name"] == "gone")
+    assert gone["disabled"] is True and gone["disabledCode"] == 410
+    assert gone["disabledBy"] == first
+    assert "url" not in gone        # the list never shows URLs or secrets
+    # While disabled: failed at once, no request.
+    second = post(hooked, "gone")
+    j = final(hooked, second, "FAILED")
+    assert j["history"][-1]["outcome"] == "disabled"
+    assert len(receiver.requests("/gone")) == 1
+    # The sweeper never requeues it either: it is permanent.
+    assert hooked.post("%s/gone/enable" % EPS, headers=SEND)[0] == 403
+    assert hooked.post("%s/nope/enable" % EPS, headers=ADMIN)[0] == 404
+    st, e, _ = hooked.post("%s/gone/enable" % EPS, headers=ADMIN)
+    assert st == 200 and e["disabled"] is False and "enabledAt" in e
+    third = post(hooked, "gone")
+    final(hooked, third, "SENT")
+    assert len(receiver.requests("/gone")) == 2
+
+
+def test_retry_after_is_honoured(hooked, receiver):
+    # 503 with delta-seconds: backoff alone would retry after ~0.1 s.
+    receiver.plan("/busy", (503, {"Retry-After": "2"}, b"busy"))
+    nid = post(hooked, "busy")
+    j = final(hooked, nid, "SENT")
+    a, b = receiver.requests("/busy")
+    gap = b[3] - a[3]
+    assert gap >= 1.9, gap
+    assert gap < 5, gap
+    assert a[1]["webhook-id"] == b[1]["webhook-id"] == "ntf_%d" % nid
+    assert [(h["code"], h["outcome"]) for h in j["history"]] == \
+        [(503, "temporary"), (200, "sent")]
+
+
+def test_429_with_an_http_date_is_honoured(hooked, receiver):
+    when = time.strftime("%a, %d %b %Y %H:%M:%S GMT",
+                         time.gmtime(time.time() + 3))
+    receiver.plan("/limit", (429, {"Retry-After": when}, b"slow down"))
+    nid = post(hooked, "limit")
+    j = final(hooked, nid, "SENT")
+    a, b = receiver.requests("/limit")
+    # An HTTP-date has 1 s resolution: at least 1 s, well over backoff.
+    assert b[3] - a[3] >= 1.5, b[3] - a[3]
+    assert [h["code"] for h in j["history"]] == [429, 200]
+
+
+def test_timeout_is_retried(hooked, receiver):
+    receiver.plan("/slow", (200, {}, b"late", 2))
+    nid = post(hooked, "slow")
+    j = final(hooked, nid, "SENT")
+    first = j["history"][0]
+    assert first["code"] is None and first["outcome"] == "temporary"
+    assert "timeout" in first["text"]
+    assert j["history"][-1]["code"] == 200
+
+
+def test_other_4xx_is_permanent_and_its_hostile_body_is_cleaned(hooked,
+                                                                receiver):
+    hostile = (b"\xff\xfe bad \x00 NUL\r\nInjected: header\r\n"
+               + "é".encode() * 40 + b"\xe2\x82" + b"A" * 200000)
+    receiver.plan("/bad", (400, {"Content-Type": "text/plain"}, hostile))
+    nid = post(hooked, "bad")
+    j = final(hooked, nid, "FAILED")
+    h, = j["history"]
+    assert (h["code"], h["outcome"]) == (400, "permanent")
+    text = h["text"]
+    assert len(text.encode()) < 256
+    assert "\x00" not in text and "\r" not in text and "\n" not in text
+    assert "\\xff" in text and "é" in text
+    assert j["lastError"] == text if "lastError" in j else True
+    time.sleep(1)       # no retry follows a permanent answer
+    assert len(receiver.requests("/bad")) == 1
+
+
+def test_redirects_are_not_followed(hooked, receiver):
+    receiver.plan("/redir", (302, {"Location": receiver.url("/ok")}, b""))
+    nid = post(hooked, "redir")
+    j = final(hooked, nid, "FAILED")
+    assert j["history"][0]["code"] == 302
+    assert receiver.requests("/ok") == []
+
+
+def test_requests_are_validated(hooked):
+    def refuse(body, status, field):
+        b = {"type": "WEBHOOK", "userId": 1, "title": "t", "content": "c"}
+        b.update(body)
+        st, j, _ = hooked.post(PATH, json=b, headers=SEND)
+        assert st == status, (body, st, j)
+        assert field in j["detail"] or j.get("field") == field, j
+    refuse({}, 400, "endpoint")
+    refuse({"endpoint": 5}, 400, "endpoint")
+    refuse({"endpoint": ""}, 400, "endpoint")
+    refuse({"endpoint": "ok\r\nX: y"}, 400, "endpoint")
+    refuse({"endpoint": "x" * 5000}, 400, "endpoint")
+    refuse({"endpoint": "nope"}, 422, "endpoint")
+    # A URL is never accepted: only configured names.
+    refuse({"endpoint": "http://169.254.169.254/latest"}, 422, "endpoint")
+    refuse({"endpoint": "ok", "recipient": "a@b.example"}, 400, "recipient")
+    refuse({"endpoint": "ok", "content": "x" * 300000}, 413, "content")
+    # Case-insensitive type, as for EMAIL.
+    st, j, _ = hooked.post(PATH, json={"type": "webhook", "endpoint": "ok",
+                                       "userId": 1, "title": "t",
+                                       "content": "c"}, headers=SEND)
+    assert st == 202 and j["type"] == "WEBHOOK"
+
+
+def test_config_errors_name_file_and_key(conf, tmp_path):
+    good = secret_file(tmp_path, "k", SECRET_A)
+    short = secret_file(tmp_path, "short", "whsec_c2hvcnQ=")
+    cases = [
+        ({"url": "http://x/", "secret_file": good}, "name is required"),
+        ({"name": "a", "url": "file:///etc/passwd", "secret_file": good},
+         "webhook.endpoints[0].url"),
+        ({"name": "a", "url": "gopher://x/", "secret_file": good},
+         "webhook.endpoints[0].url"),
+        ({"name": "a", "url": "http://x/", "secret_file": short},
+         "webhook.endpoints[0].secret_file"),
+        ({"name": "a", "url": "http://x/", "secret_file": "/nonexistent"},
+         "cannot read"),
+        ({"name": "a b", "url": "http://x/", "secret_file": good},
+         "webhook.endpoints[0].name"),
+    ]
+    for ep, want in cases:
+        path = tmp_path / "bad.conf"
+        path.write_text(nd.libconfig(nd.merge(conf, {"webhook": {
+            "endpoints": [ep]}})) + "\n")
+        r = subprocess.run([nd.notifyd_path(), "-t", "-c", str(path)],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode != 0, ep
+        assert want in r.stderr and str(path) in r.stderr, (want, r.stderr)
