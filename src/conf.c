@@ -244,6 +244,17 @@ K("webhook.max_body", CONF_INT, webhook_max_body, "262144", 16, 16777216,
 K("webhook.max_response", CONF_INT, webhook_max_response, "65536", 256,
   16777216, NULL, "bytes of an endpoint's answer read at most; a longer "
   "answer is cut there (history keeps a short excerpt)"),
+K("events.endpoint", CONF_STRING, events_endpoint, "", 0, 0, NULL,
+  "the webhook.endpoints name that receives a signed event for every "
+  "terminal outcome of every notification (sent, failed, suppressed, "
+  "cancelled), at least once, from the database; empty = no events"),
+K("events.attempts", CONF_BOOL, events_attempts, "false", 0, 0, NULL,
+  "also send one notification.attempt event per delivery attempt"),
+K("events.batch", CONF_INT, events_batch, "100", 1, 10000, NULL,
+  "events the sender takes from the database at a time"),
+K("events.poll_interval", CONF_FLOAT, events_poll_interval, "0.2", 0.01, 60,
+  NULL, "seconds the sender waits before looking again when it found "
+  "nothing to send"),
 
 K("log.level", CONF_STRING, log_level, "info", 0, 0,
   "debug|info|warning|error", "lowest level logged"),

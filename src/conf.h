@@ -129,6 +129,10 @@ struct conf {
 	double	 webhook_connect_timeout;
 	int	 webhook_max_body;
 	int	 webhook_max_response;
+	char	*events_endpoint;	/* "" = no delivery events */
+	bool	 events_attempts;
+	int	 events_batch;
+	double	 events_poll_interval;
 	/* Not keys: webhook.endpoints, a list of groups (conf_webhook.c). */
 	struct conf_webhook_endpoint *webhook_endpoints;
 	int	 webhook_nendpoints;

@@ -318,6 +318,10 @@ conf_webhook_check(struct conf *c, const char *file, char *err, size_t len)
 		if (conf_webhook_secrets(e, i, file, err, len) == -1)
 			return -1;
 	}
+	if (*c->events_endpoint != '\0' &&
+	    conf_webhook_find(c, c->events_endpoint) == NULL)
+		return conf_webhook_err(err, len, "%s: events.endpoint: names no "
+		    "endpoint of webhook.endpoints", file);
 	return 0;
 }
 

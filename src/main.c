@@ -27,6 +27,7 @@ static int main_count_audit(const struct conf *);
 static int main_count_mailer(const struct conf *);
 static int main_count_sweeper(const struct conf *);
 static int main_count_webhook(const struct conf *);
+static int main_count_events(const struct conf *);
 
 /*
  * The roles, at the top: {name, count key, count, entry function}.
@@ -43,6 +44,8 @@ static const struct proc_role main_roles[ROLE_MAX] = {
 			    sweeper_main },
 	[ROLE_WEBHOOK] = { "webhook", "webhook.workers", main_count_webhook,
 			    webhook_main },
+	[ROLE_EVENTS] =	 { "events", "events.endpoint", main_count_events,
+			    events_main },
 };
 
 static int
@@ -75,6 +78,13 @@ static int
 main_count_webhook(const struct conf *c)
 {
 	return c->webhook_nendpoints > 0 ? c->webhook_workers : 0;
+}
+
+/* One events sender while events.endpoint names an endpoint. */
+static int
+main_count_events(const struct conf *c)
+{
+	return *c->events_endpoint != '\0';
 }
 
 static void

@@ -65,5 +65,8 @@ webhook_deliver(struct webhook_http *h, const struct conf *c,
 		snprintf(a->text, sizeof(a->text), "signing failed");
 		return -1;
 	}
-	return webhook_http_post(h, &p, a);
+	if (webhook_http_post(h, &p, a) == -1)
+		return -1;
+	snprintf(a->ref, sizeof(a->ref), "%s", id);	/* post cleared a */
+	return 0;
 }

@@ -177,6 +177,7 @@ def test_delivery_is_signed_per_the_spec(hooked, receiver):
                            "metadata": {"invoice": "F-1"}}
     assert doc["timestamp"].endswith("Z")
     assert j["recipient"] == "ok" and j["type"] == "WEBHOOK"
+    assert j["messageId"] == "ntf_%d" % nid
     h, = j["history"]
     assert (h["attempt"], h["code"], h["outcome"]) == (1, 200, "sent")
     assert h["text"] == "ok"
