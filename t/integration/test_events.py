@@ -96,6 +96,10 @@ def test_every_terminal_outcome_is_an_event(conf, tmp_path, receiver, smtp,
     assert e["type"] == "notification.cancelled"
     time.sleep(0.5)     # nothing more comes: one event per outcome
     assert len(events(receiver)) == 5
+    from test_http_conventions import doc_file, validator
+    v = validator(doc_file(), {"$ref": "#/components/schemas/DeliveryEvent"})
+    for e in events(receiver):
+        v.validate(e)
     assert len({e["id"] for e in events(receiver)}) == 5
 
 

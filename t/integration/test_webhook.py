@@ -333,3 +333,20 @@ def test_config_errors_name_file_and_key(conf, tmp_path):
                            capture_output=True, text=True, timeout=30)
         assert r.returncode != 0, ep
         assert want in r.stderr and str(path) in r.stderr, (want, r.stderr)
+
+
+def test_routes_and_bodies_match_openapi(hooked, receiver):
+    from test_http_conventions import check_answer, doc_file, validator
+    doc = doc_file()
+    check_answer(doc, EPS, "GET", hooked.get(EPS, headers=ADMIN))
+    check_answer(doc, EPS + "/{name}/enable", "POST",
+                 hooked.post(EPS + "/ok/enable", headers=ADMIN))
+    check_answer(doc, EPS + "/{name}/enable", "POST",
+                 hooked.post(EPS + "/nope/enable", headers=ADMIN))
+    nid = post(hooked, "ok")
+    final(hooked, nid, "SENT")
+    check_answer(doc, PATH + "/{id}", "GET",
+                 hooked.get("%s/%d" % (PATH, nid), headers=SEND))
+    (_, _, body, _), = receiver.requests("/ok")
+    validator(doc, {"$ref": "#/components/schemas/WebhookBody"}).validate(
+        json.loads(body))
