@@ -933,7 +933,7 @@ conf_check_secret_modes(const struct conf *c, char *msg, size_t len)
 		    (unsigned)(st.st_mode & 07777));
 		return 1;
 	}
-	return 0;
+	return conf_webhook_secret_modes(c, msg, len);
 }
 
 /* Tells whether two snapshots want the same listen socket. */

@@ -192,6 +192,8 @@ int		 conf_webhook_set(struct conf *, const void *setting,
 int		 conf_webhook_check(struct conf *, const char *file,
 		    char *err, size_t len) __attribute__((warn_unused_result));
 void		 conf_webhook_free(struct conf *);
+int		 conf_webhook_secret_modes(const struct conf *, char *msg,
+		    size_t len) __attribute__((warn_unused_result));
 const struct conf_webhook_endpoint *conf_webhook_find(const struct conf *,
 		    const char *name);
 int		 conf_check_secret_modes(const struct conf *, char *msg,

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include <libconfig.h>
 #include <openssl/evp.h>
@@ -335,4 +336,29 @@ conf_webhook_find(const struct conf *c, const char *name)
 		if (strcmp(c->webhook_endpoints[i].name, name) == 0)
 			return &c->webhook_endpoints[i];
 	return NULL;
+}
+
+/* Like conf_check_secret_modes: 1 with msg when a secret file of an
+ * endpoint can be read by its group or others, else 0. */
+int
+conf_webhook_secret_modes(const struct conf *c, char *msg, size_t len)
+{
+	const struct conf_webhook_endpoint *e;
+	struct stat st;
+	int i, k;
+
+	for (i = 0; i < c->webhook_nendpoints; i++) {
+		e = &c->webhook_endpoints[i];
+		for (k = 0; k < e->nsecrets; k++) {
+			if (stat(e->secret_files[k], &st) == -1 ||
+			    (st.st_mode & (S_IRGRP | S_IROTH)) == 0)
+				continue;
+			snprintf(msg, len, "webhook.endpoints[%d].secret_file %s "
+			    "is readable by its group or others (mode %04o): "
+			    "chmod 600 it", i, e->secret_files[k],
+			    (unsigned)(st.st_mode & 07777));
+			return 1;
+		}
+	}
+	return 0;
 }

@@ -63,8 +63,17 @@ struct webhook_job {
 	} o;
 };
 
+/* A message read and not yet claimed (kept while the claim fails). */
+struct webhook_msg {
+	int64_t		 id;
+	int32_t		 partition;
+	int64_t		 offset;
+};
+
 struct webhook {
 	rd_kafka_t	*rk;
+	struct webhook_msg msgs[WEBHOOK_BATCH];
+	int		 nmsgs;
 	PGconn		*db;		/* link.conn */
 	struct db_link	 link;
 	const struct channel *ch;
@@ -244,9 +253,13 @@ webhook_job_from_row(struct webhook *w, const PGresult *res, int i)
 	w->njobs++;
 }
 
-/* Claims what the messages name; every other message is done for us. */
-static void
-webhook_claim(struct webhook *w, const rd_kafka_message_t *const *km, int n)
+/*
+ * Claims what the messages read name: 0, and every message whose row it
+ * did not return is done for us; -1 (logged) and they are kept for the
+ * next turn (their rows stay queued, so no one else would send them).
+ */
+static int
+webhook_claim(struct webhook *w)
 {
 	struct db_arr a[3];
 	char lease[32], err[DB_ERRLEN];
@@ -255,10 +268,10 @@ webhook_claim(struct webhook *w, const rd_kafka_message_t *const *km, int n)
 	int i;
 
 	memset(a, 0, sizeof(a));
-	for (i = 0; i < n; i++) {
-		db_arr_int(&a[0], webhook_msg_id(km[i]));
-		db_arr_int(&a[1], km[i]->partition);
-		db_arr_int(&a[2], km[i]->offset);
+	for (i = 0; i < w->nmsgs; i++) {
+		db_arr_int(&a[0], w->msgs[i].id);
+		db_arr_int(&a[1], w->msgs[i].partition);
+		db_arr_int(&a[2], w->msgs[i].offset);
 	}
 	snprintf(lease, sizeof(lease), "%.3f", conf->email_lease);
 	p[0] = db_arr_end(&a[0]);
@@ -268,51 +281,76 @@ webhook_claim(struct webhook *w, const rd_kafka_message_t *const *km, int n)
 	p[4] = db_arr_end(&a[2]);
 	if (p[0] == NULL || p[3] == NULL || p[4] == NULL)
 		fatalx("out of memory");
-	if ((res = db_query(w->db, webhook_sql_claim, 5, p, err,
-	    sizeof(err))) == NULL) {
-		stats_add(CTR_DB_ERRORS, 1);
-		log_warnx("claiming %d webhook notifications: %s (the sweeper "
-		    "requeues them)", n, err);
-	}
-	for (i = 0; res != NULL && i < PQntuples(res); i++)
-		webhook_job_from_row(w, res, i);
-	PQclear(res);
+	res = db_query(w->db, webhook_sql_claim, 5, p, err, sizeof(err));
 	for (i = 0; i < 3; i++)
 		db_arr_free(&a[i]);
+	if (res == NULL) {
+		stats_add(CTR_DB_ERRORS, 1);
+		log_warnx("claiming %d webhook notifications: %s (kept for the "
+		    "next turn)", w->nmsgs, err);
+		return -1;
+	}
+	for (i = 0; i < PQntuples(res); i++)
+		webhook_job_from_row(w, res, i);
+	PQclear(res);
+	return 0;
 }
 
-/* Reads up to a batch and claims it; waits at most wait seconds. */
+/* The offsets of the messages no job holds: done for us. */
+static void
+webhook_claimed(struct webhook *w)
+{
+	int i;
+
+	for (i = 0; i < w->nmsgs; i++)
+		if (!webhook_holds(w, w->msgs[i].partition, w->msgs[i].offset))
+			webhook_store_offset(w, w->msgs[i].partition,
+			    w->msgs[i].offset);
+	w->nmsgs = 0;
+}
+
+/* Up to a batch of messages naming ids; waits at most wait seconds. */
+static void
+webhook_poll(struct webhook *w, double wait)
+{
+	rd_kafka_message_t *km;
+	struct webhook_msg *m;
+
+	while (w->nmsgs < WEBHOOK_BATCH && (km = rd_kafka_consumer_poll(w->rk,
+	    w->nmsgs == 0 ? (int)(wait * 1000) : 0)) != NULL) {
+		m = &w->msgs[w->nmsgs];
+		if (km->err && km->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+			log_warnx("consume %s: %s", conf->webhook_topic,
+			    rd_kafka_message_errstr(km));
+		else if (!km->err && (m->id = webhook_msg_id(km)) < 0) {
+			log_warnx("%s [%d] offset %lld: not a notification id; "
+			    "skipped", conf->webhook_topic, (int)km->partition,
+			    (long long)km->offset);
+			webhook_store_offset(w, km->partition, km->offset);
+		} else if (!km->err) {
+			m->partition = km->partition;
+			m->offset = km->offset;
+			w->nmsgs++;
+		}
+		rd_kafka_message_destroy(km);
+	}
+}
+
+/* Reads (unless a failed claim's messages wait) and claims. */
 static void
 webhook_read(struct webhook *w, double wait)
 {
-	rd_kafka_message_t *km[WEBHOOK_BATCH];
-	int i, n = 0, max = WEBHOOK_BATCH;
-
-	if (w->njobs + WEBHOOK_BATCH > WEBHOOK_HELD) {
-		util_sleep(wait);
-		return;
-	}
-	while (n < max && (km[n] = rd_kafka_consumer_poll(w->rk,
-	    n == 0 ? (int)(wait * 1000) : 0)) != NULL) {
-		if (km[n]->err) {
-			if (km[n]->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-				log_warnx("consume %s: %s", conf->webhook_topic,
-				    rd_kafka_message_errstr(km[n]));
-			rd_kafka_message_destroy(km[n]);
-			continue;
+	if (w->nmsgs == 0) {
+		if (w->njobs + WEBHOOK_BATCH > WEBHOOK_HELD) {
+			util_sleep(wait);
+			return;
 		}
-		n++;
+		webhook_poll(w, wait);
 	}
-	if (n > 0)
-		webhook_claim(w, (const rd_kafka_message_t *const *)km, n);
-	/* Claimed or not, a message's own offset is stored once its row's
-	 * outcome is final (webhook_finish); unclaimed ones are done now. */
-	for (i = 0; i < n; i++) {
-		if (!webhook_holds(w, km[i]->partition, km[i]->offset))
-			webhook_store_offset(w, km[i]->partition,
-			    km[i]->offset);
-		rd_kafka_message_destroy(km[i]);
-	}
+	if (w->nmsgs > 0 && webhook_claim(w) == 0)
+		webhook_claimed(w);
+	else if (w->nmsgs > 0)
+		util_sleep(0.2);
 }
 
 /* Tells whether a job holds that message (its offset waits for it). */

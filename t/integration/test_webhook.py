@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import http.server
 import json
+import os
 import subprocess
 import threading
 import time
@@ -297,6 +298,8 @@ def test_requests_are_validated(hooked):
     refuse({"endpoint": ""}, 400, "endpoint")
     refuse({"endpoint": "ok\r\nX: y"}, 400, "endpoint")
     refuse({"endpoint": "x" * 5000}, 400, "endpoint")
+    refuse({"endpoint": "ok\u0000"}, 400, "endpoint")
+    refuse({"endpoint": ["ok"]}, 400, "endpoint")
     refuse({"endpoint": "nope"}, 422, "endpoint")
     # A URL is never accepted: only configured names.
     refuse({"endpoint": "http://169.254.169.254/latest"}, 422, "endpoint")
@@ -350,3 +353,34 @@ def test_routes_and_bodies_match_openapi(hooked, receiver):
     (_, _, body, _), = receiver.requests("/ok")
     validator(doc, {"$ref": "#/components/schemas/WebhookBody"}).validate(
         json.loads(body))
+
+
+def test_config_dump_masks_and_secret_modes_warn(conf, tmp_path):
+    key = secret_file(tmp_path, "k", SECRET_A)
+    path = tmp_path / "good.conf"
+    path.write_text(nd.libconfig(nd.merge(conf, {"webhook": {"endpoints": [
+        {"name": "b", "url": "https://user:hunter2@b.example/h",
+         "secret_file": [key, key], "timeout": 3.0}]},
+        "events": {"endpoint": "b"}})) + "\n")
+    r = subprocess.run([nd.notifyd_path(), "-T", "-c", str(path)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert "hunter2" not in r.stdout and SECRET_A not in r.stdout
+    assert 'name = "b"' in r.stdout and "user:********@b.example" in r.stdout
+    assert 'endpoint = "b"' in r.stdout
+    # the dump is itself a valid configuration
+    dumped = tmp_path / "dumped.conf"
+    dumped.write_text(r.stdout.replace("user:********@", ""))
+    assert subprocess.run([nd.notifyd_path(), "-t", "-c", str(dumped)],
+                          capture_output=True, timeout=30).returncode == 0
+    os.chmod(key, 0o644)
+    r = subprocess.run([nd.notifyd_path(), "-t", "-c", str(path)],
+                       capture_output=True, text=True, timeout=30)
+    assert "webhook.endpoints[0].secret_file" in r.stderr
+    assert "chmod 600" in r.stderr
+    # events.endpoint must name an endpoint
+    path.write_text(nd.libconfig(nd.merge(conf, {"events": {
+        "endpoint": "nope"}})) + "\n")
+    r = subprocess.run([nd.notifyd_path(), "-t", "-c", str(path)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0 and "events.endpoint" in r.stderr
