@@ -222,6 +222,11 @@ def test_410_disables_the_endpoint_until_re_enabled(hooked, receiver):
     third = post(hooked, "gone")
     final(hooked, third, "SENT")
     assert len(receiver.requests("/gone")) == 2
+    # The one that failed meanwhile, retried by hand: on the webhook topic.
+    st, j, _ = hooked.post("%s/%d/retry" % (PATH, second), headers=SEND)
+    assert st == 202, j
+    j = final(hooked, second, "SENT")
+    assert [h["outcome"] for h in j["history"]] == ["disabled", "sent"]
 
 
 def test_retry_after_is_honoured(hooked, receiver):
@@ -384,3 +389,16 @@ def test_config_dump_masks_and_secret_modes_warn(conf, tmp_path):
     r = subprocess.run([nd.notifyd_path(), "-t", "-c", str(path)],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode != 0 and "events.endpoint" in r.stderr
+
+
+def test_spent_attempts_are_requeued_by_the_sweeper(conf, tmp_path,
+                                                    receiver, notifyd):
+    c = nd.merge(webhook_conf(conf, tmp_path, receiver),
+                 {"sweeper": {"enabled": True, "interval": 0.5}})
+    d = notifyd(c)
+    receiver.plan("/busy", *[(503, {}, b"down")] * 3)
+    nid = post(d, "busy")
+    j = final(d, nid, "SENT", timeout=30)
+    assert [h["code"] for h in j["history"]] == [503, 503, 503, 200]
+    assert j["history"][2]["outcome"] == "temporary"
+    assert len(receiver.requests("/busy")) == 4
