@@ -88,7 +88,26 @@ channel_webhook_close(void *ctx)
 	webhook_http_free(ctx);
 }
 
-/* The JSON body of a notification, from the claimed row's columns. */
+/*
+ * A jsonb column of the row, which holds its JSON text as a string
+ * (channel.h: columns as strings or null): the value (new reference),
+ * or NULL.  Text that is no JSON (a claim that unquoted a string, as
+ * "#>> '{}'" does) is that string.
+ */
+static json_t *
+channel_webhook_json_col(const json_t *row, const char *name)
+{
+	const char *v = json_string_value(json_object_get(row, name));
+	json_t *j;
+
+	if (v == NULL)
+		return NULL;
+	j = json_loads(v, JSON_DECODE_ANY, NULL);
+	return j != NULL ? j : json_string(v);
+}
+
+/* The JSON body of a notification, from the claimed row's columns:
+ * 0, or -2 out of memory (channel.h's contract). */
 static int
 channel_webhook_build(void *ctx, const struct channel_job *j, char **msg,
     size_t *len, char *err, size_t errlen)
@@ -97,9 +116,10 @@ channel_webhook_build(void *ctx, const struct channel_job *j, char **msg,
 	json_t *doc, *uid, *meta;
 
 	(void)ctx;
-	uid = json_object_get(r, "user_id");
-	meta = json_object_get(r, "metadata");
-	doc = json_pack("{s:s, s:O?, s:{s:I, s:O?, s:O?, s:O?, s:O?}}",
+	err[0] = '\0';
+	uid = channel_webhook_json_col(r, "user_id");
+	meta = channel_webhook_json_col(r, "metadata");
+	doc = json_pack("{s:s, s:O?, s:{s:I, s:o?, s:O?, s:O?, s:o?}}",
 	    "type", "notification", "timestamp", json_object_get(r,
 	    "created_at"), "data", "notificationId", (json_int_t)j->id,
 	    "userId", uid, "title", json_object_get(r, "title"), "content",
@@ -107,7 +127,7 @@ channel_webhook_build(void *ctx, const struct channel_job *j, char **msg,
 	if (doc == NULL || (*msg = json_dumps(doc, JSON_COMPACT)) == NULL) {
 		json_decref(doc);
 		snprintf(err, errlen, "out of memory");
-		return -1;
+		return -2;
 	}
 	*len = strlen(*msg);
 	json_decref(doc);

@@ -47,9 +47,10 @@ webhook_deliver(struct webhook_http *h, const struct conf *c,
 	snprintf(a->ref, sizeof(a->ref), "%s", id);
 	if (endpoint == NULL || (ep = conf_webhook_find(c, endpoint)) == NULL) {
 		a->code = -1;
+		a->permanent = true;
 		snprintf(a->text, sizeof(a->text), "endpoint not in "
 		    "webhook.endpoints any more");
-		return 0;
+		return -1;
 	}
 	p.url = ep->url;
 	p.timeout = ep->timeout;

@@ -14,9 +14,9 @@ struct webhook_http;
 
 /*
  * Signs msg with the endpoint's secrets (one signature each) and POSTs
- * it with webhook-id id; fills a (ref = id).  An endpoint c does not
- * name is code -1 (permanent, nothing sent).  -1 when nothing could be
- * tried (a's text says why), else 0.
+ * it with webhook-id id; fills a (ref = id).  0 when it went on the
+ * wire; -1 when it did not (a's text says why): an endpoint c does not
+ * name is code -1 and a->permanent.
  */
 int	webhook_deliver(struct webhook_http *, const struct conf *c,
 	    const char *endpoint, const char *id, const char *msg, size_t len,

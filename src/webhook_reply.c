@@ -19,6 +19,8 @@
 enum channel_verdict
 webhook_reply_classify(const struct channel_attempt *a)
 {
+	if (a->permanent)
+		return CHANNEL_PERMANENT;
 	if (a->code >= 200 && a->code <= 299)
 		return CHANNEL_SENT;
 	if (a->code == 0 || a->code == 429 || (a->code >= 500 &&

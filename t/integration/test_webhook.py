@@ -185,9 +185,11 @@ def test_delivery_is_signed_per_the_spec(hooked, receiver):
 
 
 def test_rotation_sends_one_signature_per_secret(hooked, receiver):
-    nid = post(hooked, "rot")
+    nid = post(hooked, "rot", userId="u-\u00e9\"1", metadata=None)
     final(hooked, nid, "SENT")
     (_, headers, body, _), = receiver.requests("/rot")
+    assert json.loads(body)["data"]["userId"] == "u-\u00e9\"1"
+    assert json.loads(body)["data"]["metadata"] is None
     sigs = headers["webhook-signature"].split(" ")
     assert len(sigs) == 2 and all(s.startswith("v1,") for s in sigs)
     # A receiver that knows only the old secret, or only the new, accepts.
