@@ -201,7 +201,7 @@ conf_dump_endpoint(config_setting_t *l, const struct conf_webhook_endpoint *e)
 	return 0;
 }
 
-/* webhook.endpoints, a list of groups outside the key table. */
+/* webhook.endpoints, a list of groups outside the key table, if any. */
 static int
 conf_dump_webhook(config_t *cfg, const struct conf *c)
 {
@@ -209,6 +209,8 @@ conf_dump_webhook(config_t *cfg, const struct conf *c)
 	const char *leaf;
 	int i;
 
+	if (c->webhook_nendpoints == 0)	/* only keys of the table, then */
+		return 0;
 	if ((g = conf_dump_group(cfg, "webhook.endpoints", &leaf)) == NULL ||
 	    (l = config_setting_add(g, leaf, CONFIG_TYPE_LIST)) == NULL)
 		return -1;

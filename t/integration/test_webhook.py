@@ -13,6 +13,7 @@ import hmac
 import http.server
 import json
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -404,3 +405,63 @@ def test_spent_attempts_are_requeued_by_the_sweeper(conf, tmp_path,
     assert [h["code"] for h in j["history"]] == [503, 503, 503, 200]
     assert j["history"][2]["outcome"] == "temporary"
     assert len(receiver.requests("/busy")) == 4
+
+
+def test_a_huge_answer_is_cut_and_still_counts(hooked, receiver):
+    receiver.plan("/ok", (200, {}, b"x" * 3000000))
+    nid = post(hooked, "ok")
+    j = final(hooked, nid, "SENT")
+    h, = j["history"]
+    assert h["code"] == 200 and len(h["text"]) < 256
+
+
+def role_pids(d, role):
+    """The pids of d's children of that role (comm notifyd-ROLE)."""
+    out = set()
+    for pid in d.children():
+        try:
+            with open("/proc/%d/comm" % pid) as f:
+                if f.read().strip() == "notifyd-" + role:
+                    out.add(pid)
+        except FileNotFoundError:
+            pass
+    return out
+
+
+def test_secrets_rotate_on_reload(conf, tmp_path, receiver, notifyd):
+    c = webhook_conf(conf, tmp_path, receiver)
+    d = notifyd(c)
+    nid = post(d, "ok")
+    final(d, nid, "SENT")
+    new = secret_file(tmp_path, "new.key", SECRET_B)
+    old = str(tmp_path / "a.key")
+    for files, good, bad in (([new, old], (SECRET_A, SECRET_B), ()),
+                             ([new], (SECRET_B,), (SECRET_A,))):
+        ok = next(e for e in c["webhook"]["endpoints"] if e["name"] == "ok")
+        ok["secret_file"] = files
+        d.write_conf(c)
+        before = role_pids(d, "webhook")
+        mark = len(d.notifications())
+        d.signal(signal.SIGHUP)
+        d.wait_notify("READY=1", after=mark)
+        # the old generation's worker (the old secrets) is gone
+        nd.wait_until(lambda: not (before & role_pids(d, "webhook")), 20)
+        nid = post(d, "ok")
+        final(d, nid, "SENT")
+        _, headers, body, _ = receiver.requests("/ok")[-1]
+        assert headers["webhook-id"] == "ntf_%d" % nid
+        assert len(headers["webhook-signature"].split(" ")) == len(files)
+        for s in good:
+            assert spec_verify(s, headers, body)
+        for s in bad:
+            assert not spec_verify(s, headers, body)
+    # A reload with an unreadable secret keeps the running configuration.
+    ok["secret_file"] = str(tmp_path / "missing.key")
+    d.write_conf(c)
+    mark = d.mark()
+    d.signal(signal.SIGHUP)
+    d.wait_log(r"missing\.key", since=mark)
+    nid = post(d, "ok")
+    final(d, nid, "SENT")
+    _, headers, body, _ = receiver.requests("/ok")[-1]
+    assert spec_verify(SECRET_B, headers, body)
