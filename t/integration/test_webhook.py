@@ -239,6 +239,7 @@ def test_retry_after_is_honoured(hooked, receiver):
     j = final(hooked, nid, "SENT")
     a, b = receiver.requests("/busy")
     gap = b[3] - a[3]
+    print("Retry-After 2 s: second attempt %.3f s after the first" % gap)
     assert gap >= 1.9, gap
     assert gap < 5, gap
     assert a[1]["webhook-id"] == b[1]["webhook-id"] == "ntf_%d" % nid
@@ -465,3 +466,23 @@ def test_secrets_rotate_on_reload(conf, tmp_path, receiver, notifyd):
     final(d, nid, "SENT")
     _, headers, body, _ = receiver.requests("/ok")[-1]
     assert spec_verify(SECRET_B, headers, body)
+
+
+def test_database_outage_mid_delivery_sends_once(conf, tmp_path, receiver,
+                                                 notifyd, pg):
+    d = notifyd(webhook_conf(conf, tmp_path, receiver))
+    receiver.plan("/ok", (200, {}, b"took a while", 2))
+    nid = post(d, "ok")
+    nd.wait_until(lambda: receiver.requests("/ok"), 10, msg="request")
+    mark = d.mark()
+    pg.stop()           # the 200 arrives while the database is away
+    try:
+        d.wait_log(r"recording the outcome of notification %d" % nid,
+                   timeout=15, since=mark)
+        time.sleep(1)
+    finally:
+        pg.start()
+    j = final(d, nid, "SENT", timeout=30)
+    assert [h["code"] for h in j["history"]] == [200]
+    time.sleep(1)
+    assert len(receiver.requests("/ok")) == 1
