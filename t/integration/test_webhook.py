@@ -486,3 +486,24 @@ def test_database_outage_mid_delivery_sends_once(conf, tmp_path, receiver,
     assert [h["code"] for h in j["history"]] == [200]
     time.sleep(1)
     assert len(receiver.requests("/ok")) == 1
+
+
+def test_kill_9_of_a_worker_mid_delivery(conf, tmp_path, receiver, notifyd):
+    c = nd.merge(webhook_conf(conf, tmp_path, receiver),
+                 {"email": {"lease": 2},
+                  "sweeper": {"enabled": True, "interval": 0.5}})
+    d = notifyd(c)
+    receiver.plan("/ok", (200, {}, b"slow", 3))
+    nid = post(d, "ok")
+    nd.wait_until(lambda: receiver.requests("/ok"), 10, msg="request")
+    victim, = role_pids(d, "webhook")
+    os.kill(victim, signal.SIGKILL)
+    # the master respawns it; the sweeper requeues the row once its lease
+    # expired, and the new worker delivers it again, with the same id
+    nd.wait_until(lambda: role_pids(d, "webhook") - {victim}, 20,
+                  msg="webhook worker respawned")
+    j = final(d, nid, "SENT", timeout=40)
+    reqs = receiver.requests("/ok")
+    assert len(reqs) == 2
+    assert {r[1]["webhook-id"] for r in reqs} == {"ntf_%d" % nid}
+    assert [h["code"] for h in j["history"]] == [200]
