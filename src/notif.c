@@ -339,7 +339,7 @@ notif_type(json_t *body, struct notif_input *in, struct notif_error *e)
 		return -1;
 	if ((in->channel = channel_find(in->type)) == NULL) {
 		notif_fail(e, 422, "type", "");
-		snprintf(e->msg, sizeof(e->msg), "unsupported type: accepted "
+		snprintf(e->msg, sizeof(e->msg), "is not supported; accepted "
 		    "types are %s", channel_types());
 		return -1;
 	}
