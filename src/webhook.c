@@ -152,6 +152,9 @@ webhook_consumer(char *err, size_t len)
 		"auto.offset.reset", "earliest",
 		"fetch.wait.max.ms", "10",
 		"partition.assignment.strategy", "range,roundrobin",
+		/* a fresh deployment's topic exists before its first
+		 * webhook, not after a metadata refresh (300 s by default) */
+		"allow.auto.create.topics", "true",
 		NULL
 	};
 	const struct kafka_opts ko = { conf->kafka_brokers,
@@ -503,16 +506,20 @@ webhook_send(struct webhook *w, struct webhook_job *j)
 static void
 webhook_log_attempt(const struct webhook_job *j)
 {
+	char code[16] = "";
+
+	if (j->a.code > 0)	/* none for a timeout or no request at all */
+		snprintf(code, sizeof(code), "%d", j->a.code);
 	webhook_log_ctx(j);
 	if (strcmp(j->o.status, "SENT") == 0)
 		log_info("notification %lld: SENT to endpoint %s (%d, %s)",
 		    (long long)j->id, j->name, j->a.code, j->a.ref);
 	else
 		log_info("notification %lld: attempt %d to endpoint %s: %s%s "
-		    "(%d: %s)%s", (long long)j->id, j->attempts, j->name,
+		    "(%s%s%s)%s", (long long)j->id, j->attempts, j->name,
 		    j->o.status, j->o.permanent ? " permanently" : "",
-		    j->a.code, j->a.text, j->o.disable ? "; endpoint disabled "
-		    "until re-enabled" : "");
+		    code, *code ? ": " : "", j->a.text, j->o.disable ?
+		    "; endpoint disabled until re-enabled" : "");
 	log_ctx_clear();
 }
 
