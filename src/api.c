@@ -18,6 +18,7 @@
 #include "api_prefs.h"
 #include "api_stats.h"
 #include "api_suppress.h"
+#include "api_webhook.h"
 #include "api_template.h"
 #include "conf.h"
 #include "db.h"
@@ -67,6 +68,8 @@ static const struct http_route api_routes[] = {
 	{ "GET",    "/unsubscribe/{}",                                   NULL,    api_prefs_unsub_page, API_POOL_MAIN, { "token" },  "unsubscribe_page" },
 	{ "POST",   "/unsubscribe/{}",                                   NULL,    api_prefs_unsub_post, API_POOL_MAIN, { "token" },  "unsubscribe" },
 	{ "GET",    "/notification_service/api/stats",                   "read",  api_stats_get,       API_POOL_MAIN, { NULL },      "stats" },
+	{ "GET",    "/notification_service/api/webhooks/endpoints",      "admin", api_webhook_list,    API_POOL_MAIN, { NULL },      "webhook_list" },
+	{ "POST",   "/notification_service/api/webhooks/endpoints/{}/enable", "admin", api_webhook_enable, API_POOL_MAIN, { "name" }, "webhook_enable" },
 	{ NULL }
 };
 

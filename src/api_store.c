@@ -28,6 +28,8 @@
 #include <string.h>
 
 #include "api_store.h"
+#include "channel.h"
+#include "conf.h"
 #include "db.h"
 #include "log.h"
 #include "queue.h"
@@ -257,12 +259,13 @@ api_store_batch(struct api_store *s, struct api_store_req **reqs, int n)
  * requests.  A refusal now is the sweeper's to repair.
  */
 static void
-api_store_produce(struct api_store *s, const int64_t *ids, int n)
+api_store_produce(struct api_store *s, const int64_t *ids,
+    const char *const *types, int n)
 {
 	int i;
 
 	for (i = 0; i < n; i++)
-		(void)queue_send(s->queue, ids[i]);
+		(void)queue_send_to(s->queue, channel_topic(conf, types[i]), ids[i]);
 }
 
 /* The bytes a request adds to the statement's arrays (before escaping). */
@@ -309,6 +312,7 @@ api_store_main(void *arg)
 	struct api_store *s = arg;
 	struct api_store_req *reqs[STORE_MAX_BATCH];
 	int64_t ids[STORE_MAX_BATCH];
+	const char *types[STORE_MAX_BATCH];	/* static channel names */
 	int i, n, nids;
 
 	pthread_mutex_lock(&s->mu);
@@ -326,8 +330,10 @@ api_store_main(void *arg)
 		for (i = nids = 0; i < n; i++)
 			if (reqs[i]->state == API_STORE_NEW &&
 			    reqs[i]->send_at == NULL &&
-			    reqs[i]->suppressed[0] == '\0')
+			    reqs[i]->suppressed[0] == '\0') {
+				types[nids] = reqs[i]->type;
 				ids[nids++] = reqs[i]->id;
+			}
 		/*
 		 * Each request is woken by its own semaphore, without the
 		 * mutex: a broadcast woke every waiter, those of the next
@@ -337,7 +343,7 @@ api_store_main(void *arg)
 		 */
 		for (i = 0; i < n; i++)
 			sem_post(&reqs[i]->done);
-		api_store_produce(s, ids, nids);
+		api_store_produce(s, ids, types, nids);
 		pthread_mutex_lock(&s->mu);
 	}
 	pthread_mutex_unlock(&s->mu);

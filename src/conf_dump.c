@@ -174,6 +174,52 @@ conf_dump_key(config_t *cfg, const struct conf *c, const struct conf_key *k)
 	return -1;
 }
 
+/* One endpoint of webhook.endpoints into the list l (URL masked). */
+static int
+conf_dump_endpoint(config_setting_t *l, const struct conf_webhook_endpoint *e)
+{
+	config_setting_t *g, *s, *f;
+	char buf[4096];
+	int i;
+
+	if ((g = config_setting_add(l, NULL, CONFIG_TYPE_GROUP)) == NULL ||
+	    (s = config_setting_add(g, "name", CONFIG_TYPE_STRING)) == NULL ||
+	    config_setting_set_string(s, e->name) != CONFIG_TRUE)
+		return -1;
+	conf_mask_url(buf, sizeof(buf), e->url);
+	if ((s = config_setting_add(g, "url", CONFIG_TYPE_STRING)) == NULL ||
+	    config_setting_set_string(s, buf) != CONFIG_TRUE ||
+	    (f = config_setting_add(g, "secret_file", CONFIG_TYPE_ARRAY)) ==
+	    NULL ||
+	    (s = config_setting_add(g, "timeout", CONFIG_TYPE_FLOAT)) == NULL ||
+	    config_setting_set_float(s, e->timeout) != CONFIG_TRUE)
+		return -1;
+	for (i = 0; i < e->nsecrets; i++)
+		if (config_setting_set_string_elem(f, -1,
+		    e->secret_files[i]) == NULL)
+			return -1;
+	return 0;
+}
+
+/* webhook.endpoints, a list of groups outside the key table, if any. */
+static int
+conf_dump_webhook(config_t *cfg, const struct conf *c)
+{
+	config_setting_t *g, *l;
+	const char *leaf;
+	int i;
+
+	if (c->webhook_nendpoints == 0)	/* only keys of the table, then */
+		return 0;
+	if ((g = conf_dump_group(cfg, "webhook.endpoints", &leaf)) == NULL ||
+	    (l = config_setting_add(g, leaf, CONFIG_TYPE_LIST)) == NULL)
+		return -1;
+	for (i = 0; i < c->webhook_nendpoints; i++)
+		if (conf_dump_endpoint(l, &c->webhook_endpoints[i]) == -1)
+			return -1;
+	return 0;
+}
+
 /*
  * Writes every key of c, file and environment applied, secrets masked,
  * as a libconfig file `notifyd -t -c` accepts.  -1 on failure.
@@ -188,6 +234,8 @@ conf_dump(FILE *out, const struct conf *c)
 	config_init(&cfg);
 	for (k = conf_keys; k->name != NULL && rc == 0; k++)
 		rc = conf_dump_key(&cfg, c, k);
+	if (rc == 0)
+		rc = conf_dump_webhook(&cfg, c);
 	if (rc == 0) {
 		fprintf(out, "# notifyd %s: effective configuration (%s plus "
 		    "NOTIFYD_* variables), secrets masked\n", PACKAGE_VERSION,

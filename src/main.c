@@ -26,6 +26,8 @@ static int main_count_api(const struct conf *);
 static int main_count_audit(const struct conf *);
 static int main_count_mailer(const struct conf *);
 static int main_count_sweeper(const struct conf *);
+static int main_count_webhook(const struct conf *);
+static int main_count_events(const struct conf *);
 
 /*
  * The roles, at the top: {name, count key, count, entry function}.
@@ -40,6 +42,10 @@ static const struct proc_role main_roles[ROLE_MAX] = {
 			    mailer_main },
 	[ROLE_SWEEPER] = { "sweeper", "sweeper.enabled", main_count_sweeper,
 			    sweeper_main },
+	[ROLE_WEBHOOK] = { "webhook", "webhook.workers", main_count_webhook,
+			    webhook_main },
+	[ROLE_EVENTS] =	 { "events", "events.endpoint", main_count_events,
+			    events_main },
 };
 
 static int
@@ -65,6 +71,20 @@ static int
 main_count_sweeper(const struct conf *c)
 {
 	return c->email_enabled && c->sweeper_enabled;
+}
+
+/* Webhook workers run only when there is an endpoint to deliver to. */
+static int
+main_count_webhook(const struct conf *c)
+{
+	return c->webhook_nendpoints > 0 ? c->webhook_workers : 0;
+}
+
+/* One events sender while events.endpoint names an endpoint. */
+static int
+main_count_events(const struct conf *c)
+{
+	return *c->events_endpoint != '\0';
 }
 
 static void

@@ -14,5 +14,7 @@ int	api_main(const struct proc_info *);
 int	audit_main(const struct proc_info *);
 int	mailer_main(const struct proc_info *);
 int	sweeper_main(const struct proc_info *);
+int	webhook_main(const struct proc_info *);
+int	events_main(const struct proc_info *);
 
 #endif
