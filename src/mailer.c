@@ -121,7 +121,8 @@ mailer_judge(struct mailer *m, struct mailer_job *j, enum channel_verdict v)
 		[MAILPOLICY_RETRY] = CTR_NOTIF_RETRIED,
 	};
 	struct smtp_result r = { v == CHANNEL_SENT ? SMTP_OK :
-	    v == CHANNEL_PERMANENT ? SMTP_PERM : SMTP_TEMP, j->att.code, "" };
+	    v == CHANNEL_PERMANENT ? SMTP_PERM : SMTP_TEMP, j->att.code, "",
+	    false };
 	struct mailpolicy_decision d;
 
 	mailpolicy_judge(&m->policy, &r, j->round, j->requeues,
