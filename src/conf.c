@@ -227,6 +227,9 @@ K("sweeper.max_delay", CONF_FLOAT, sweeper_max_delay, "3600", 1, 604800, NULL,
 K("sweeper.batch", CONF_INT, sweeper_batch, "500", 1, 100000, NULL,
   "rows requeued per sweep at most"),
 
+K("inbox.heartbeat", CONF_FLOAT, inbox_heartbeat, "15", 0.05, 3600, NULL,
+  "seconds an inbox stream may stay silent before a heartbeat comment"),
+
 K("log.level", CONF_STRING, log_level, "info", 0, 0,
   "debug|info|warning|error", "lowest level logged"),
 K("log.format", CONF_STRING, log_format, "text", 0, 0, "text|json",

@@ -107,6 +107,8 @@ struct conf {
 	double	 sweeper_max_delay;
 	int	 sweeper_batch;
 
+	double	 inbox_heartbeat;
+
 	char	*log_level;
 	char	*log_format;
 };
