@@ -207,16 +207,6 @@ api_notify_refuse(struct http_resp *rs, const struct notif_error *e)
 	http_error(rs, e->status, msg, e->field);
 }
 
-/* Addresses the relay can take, a sender email.allowed_from admits. */
-static int
-api_notify_policy(const struct notif_input *in, struct notif_error *e)
-{
-	struct notif_policy p = { conf->email_from, conf->email_allowed_from.v,
-	    conf->email_allowed_from.n, conf->email_smtputf8 };
-
-	return notif_check_policy(in, &p, e);
-}
-
 /*
  * Content type, JSON, fields: 415 / 400 / 413 / 422 with the field named.
  * A body with a template is rendered first (tu) and its rendering is
@@ -240,8 +230,8 @@ api_notify_parse(struct http_req *r, struct http_resp *rs, struct notif_input *i
 		json_decref(body);
 		return NULL;
 	}
-	if (notif_validate(vb, (size_t)conf->email_max_content, in, &e) == -1 ||
-	    api_notify_policy(in, &e) == -1) {
+	if (notif_validate(vb, conf, (size_t)conf->email_max_content, in,
+	    &e) == -1) {
 		api_template_refused(tu, &e);
 		api_notify_refuse(rs, &e);
 		json_decref(body);

@@ -18,11 +18,13 @@
 #include <idn2.h>
 
 #include "base64.h"
+#include "channel.h"
 #include "html.h"
 #include "notif.h"
 #include "util.h"
 
-static int
+/* Fills e; -1, so that a check can end with "return notif_fail(...)". */
+int
 notif_fail(struct notif_error *e, int status, const char *field,
     const char *msg)
 {
@@ -119,8 +121,8 @@ notif_text_clean(const char *in, size_t n, char *out, size_t cap)
 	return j;
 }
 
-/* A required non-empty string without control characters. */
-static int
+/* A required non-empty string; header: without control characters. */
+int
 notif_string(json_t *body, const char *field, bool header,
     const char **out, struct notif_error *e)
 {
@@ -217,27 +219,6 @@ notif_user_id(json_t *body, struct notif_input *in, struct notif_error *e)
 		return notif_fail(e, 400, "userId",
 		    "must be an integer or a string");
 	in->user_id = v;
-	return 0;
-}
-
-static int
-notif_addresses(json_t *body, struct notif_input *in, struct notif_error *e)
-{
-	json_t *f;
-
-	if (notif_string(body, "recipient", true, &in->recipient, e) == -1)
-		return -1;
-	if (!notif_addr_valid(in->recipient))
-		return notif_fail(e, 400, "recipient",
-		    "is not a valid email address");
-	in->from = NULL;
-	if ((f = json_object_get(body, "from")) != NULL && !json_is_null(f)) {
-		if (notif_string(body, "from", true, &in->from, e) == -1)
-			return -1;
-		if (!notif_addr_valid(in->from))
-			return notif_fail(e, 400, "from",
-			    "is not a valid email address");
-	}
 	return 0;
 }
 
@@ -346,10 +327,41 @@ notif_parse(const char *buf, size_t len, struct notif_error *e)
 	return NULL;
 }
 
-/* Checks a POST body; on error fills e and returns -1. */
+/*
+ * The request's type names its channel (channel.c's table); any other
+ * is 422 listing the accepted ones.  The value is never echoed: it may
+ * be huge or hostile.
+ */
+static int
+notif_type(json_t *body, struct notif_input *in, struct notif_error *e)
+{
+	if (notif_string(body, "type", true, &in->type, e) == -1)
+		return -1;
+	if ((in->channel = channel_find(in->type)) == NULL) {
+		notif_fail(e, 422, "type", "");
+		snprintf(e->msg, sizeof(e->msg), "unsupported type: accepted "
+		    "types are %s", channel_types());
+		return -1;
+	}
+	in->type = in->channel->type;
+	return 0;
+}
+
+/* A member that is a string, or NULL (the channel checked it). */
+static const char *
+notif_opt_string(json_t *body, const char *field)
+{
+	return json_string_value(json_object_get(body, field));
+}
+
+/*
+ * Checks a POST body: the fields every channel shares, then the type's
+ * channel checks its own (with the configuration snapshot, which is
+ * NULL in tests of syntax alone).  On error fills e and returns -1.
+ */
 int
-notif_validate(json_t *body, size_t max_content, struct notif_input *in,
-    struct notif_error *e)
+notif_validate(json_t *body, const struct conf *c, size_t max_content,
+    struct notif_input *in, struct notif_error *e)
 {
 	const char *field;
 	json_t *m;
@@ -359,12 +371,8 @@ notif_validate(json_t *body, size_t max_content, struct notif_input *in,
 		return notif_fail(e, 400, NULL, "body must be a JSON object");
 	if ((field = notif_nul_member(body)) != NULL)
 		return notif_fail_member(e, field, "must not contain NUL (\\u0000)");
-	if (notif_string(body, "type", true, &in->type, e) == -1)
+	if (notif_type(body, in, e) == -1)
 		return -1;
-	if (strcasecmp(in->type, "EMAIL") != 0)
-		return notif_fail(e, 422, "type",
-		    "unsupported type: only EMAIL is supported");
-	in->type = "EMAIL";
 	if (notif_string(body, "title", true, &in->title, e) == -1)
 		return -1;
 	if (strlen(in->title) > NOTIF_TITLE_MAX)
@@ -374,12 +382,16 @@ notif_validate(json_t *body, size_t max_content, struct notif_input *in,
 	if (strlen(in->content) > max_content)
 		return notif_fail(e, 413, "content",
 		    "is larger than email.max_content");
-	if (notif_user_id(body, in, e) == -1 || notif_addresses(body, in, e) == -1)
+	if (notif_user_id(body, in, e) == -1)
 		return -1;
 	m = json_object_get(body, "metadata");
 	if (m != NULL && !json_is_null(m) && !json_is_object(m))
 		return notif_fail(e, 400, "metadata", "must be an object");
 	in->metadata = json_is_object(m) ? m : NULL;
+	if (in->channel->validate(body, c, e) == -1)
+		return -1;
+	in->recipient = notif_opt_string(body, "recipient");
+	in->from = notif_opt_string(body, "from");
 	return 0;
 }
 

@@ -17,13 +17,17 @@
 #define NOTIF_KEY_MAX	255
 #define NOTIF_SUBJECT_PLAIN 68	/* longest subject sent unencoded */
 
+struct channel;
+struct conf;
+
 /* A validated POST body; strings point into the json object. */
 struct notif_input {
-	const char	*type;		/* always "EMAIL" */
+	const char	*type;		/* the channel's name: "EMAIL" */
+	const struct channel *channel;	/* whose validate accepted the rest */
 	const char	*title;
 	const char	*content;
 	json_t		*user_id;	/* integer or string */
-	const char	*recipient;
+	const char	*recipient;	/* a string "recipient", or NULL */
 	const char	*from;		/* optional, else email.from */
 	json_t		*metadata;	/* object or NULL */
 };
@@ -67,8 +71,13 @@ struct notif_msg {
 json_t	*notif_parse(const char *buf, size_t len, struct notif_error *)
 	    __attribute__((warn_unused_result));
 const char *notif_nul_member(json_t *obj);
-int	 notif_validate(json_t *body, size_t max_content, struct notif_input *,
-	    struct notif_error *) __attribute__((warn_unused_result));
+int	 notif_validate(json_t *body, const struct conf *, size_t max_content,
+	    struct notif_input *, struct notif_error *) __attribute__((warn_unused_result));
+int	 notif_fail(struct notif_error *, int status, const char *field,
+	    const char *msg);
+int	 notif_string(json_t *body, const char *field, bool header,
+	    const char **out, struct notif_error *)
+	    __attribute__((warn_unused_result));
 int	 notif_check_policy(const struct notif_input *,
 	    const struct notif_policy *, struct notif_error *)
 	    __attribute__((warn_unused_result));

@@ -101,7 +101,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if ((body = json_loadb((const char *)data, size, 0, NULL)) == NULL)
 		return 0;
 	memset(&e, 0, sizeof(e));
-	if (notif_validate(body, FUZZ_MAX_CONTENT, &in, &e) == 0)
+	if (notif_validate(body, NULL, FUZZ_MAX_CONTENT, &in, &e) == 0)
 		fuzz_check_build(&in);
 	else
 		FUZZ_CHECK(e.status >= 400 && e.status < 500 &&

@@ -36,7 +36,7 @@ expect_refused(const char *text, int status, const char *field)
 	struct notif_error e;
 	json_t *j = body(text);
 
-	assert_int_equal(notif_validate(j, 1000, &in, &e), -1);
+	assert_int_equal(notif_validate(j, NULL, 1000, &in, &e), -1);
 	assert_int_equal(e.status, status);
 	if (field == NULL)
 		assert_null(e.field);
@@ -54,7 +54,7 @@ test_validate_ok(void **state)
 	struct notif_error e;
 	json_t *j = body("{" GOOD ",\"metadata\":{\"orderId\":\"ORD-1\"}}");
 
-	assert_int_equal(notif_validate(j, 1000, &in, &e), 0);
+	assert_int_equal(notif_validate(j, NULL, 1000, &in, &e), 0);
 	assert_string_equal(in.type, "EMAIL");
 	assert_string_equal(in.recipient, "user@example.com");
 	assert_true(json_is_integer(in.user_id));
@@ -63,7 +63,7 @@ test_validate_ok(void **state)
 	json_decref(j);
 	j = body("{\"type\":\"email\",\"title\":\"T\",\"content\":\"c\","
 	    "\"userId\":\"u-1\",\"recipient\":\"a.b+c@sub.example.org\"}");
-	assert_int_equal(notif_validate(j, 1000, &in, &e), 0);
+	assert_int_equal(notif_validate(j, NULL, 1000, &in, &e), 0);
 	json_decref(j);
 }
 
@@ -318,7 +318,7 @@ test_title_controls(void **state)
 	/* no-break space and other printable non-ASCII stay allowed */
 	j = body("{\"type\":\"EMAIL\",\"title\":\"a\xc2\xa0\xe2\x80\xa6 b\","
 	    "\"content\":\"c\",\"userId\":1,\"recipient\":\"a@b.c\"}");
-	assert_int_equal(notif_validate(j, 1000, &in, &e), 0);
+	assert_int_equal(notif_validate(j, NULL, 1000, &in, &e), 0);
 	json_decref(j);
 }
 
@@ -358,7 +358,7 @@ policy_refused(const char *text, const struct notif_policy *p,
 	struct notif_error e;
 	json_t *j = body(text);
 
-	assert_int_equal(notif_validate(j, 1000, &in, &e), 0);
+	assert_int_equal(notif_validate(j, NULL, 1000, &in, &e), 0);
 	assert_int_equal(notif_check_policy(&in, p, &e), -1);
 	assert_int_equal(e.status, 422);
 	assert_string_equal(e.field, field);
@@ -390,7 +390,7 @@ test_policy(void **state)
 	    "\"userId\":1,\"recipient\":\"u@\xe2\x98\x83.com\"}", &dflt,
 	    "recipient");
 	j = body("{" GOOD ",\"from\":\"a@mail.example.org\"}");
-	assert_int_equal(notif_validate(j, 1000, &in, &e), 0);
+	assert_int_equal(notif_validate(j, NULL, 1000, &in, &e), 0);
 	assert_int_equal(notif_check_policy(&in, &wide, &e), 0);
 	json_decref(j);
 }

@@ -32,7 +32,7 @@ check(const char *text, struct notif_error *e)
 	memset(e, 0, sizeof(*e));
 	if ((j = notif_parse(text, strlen(text), e)) == NULL)
 		return -1;
-	rc = notif_validate(j, 1000, &in, e);
+	rc = notif_validate(j, NULL, 1000, &in, e);
 	json_decref(j);
 	return rc;
 }
