@@ -17,6 +17,7 @@
 #include "api_notify.h"
 #include "api_schedule.h"
 #include "api_store.h"
+#include "channel.h"
 #include "api_template.h"
 #include "api_suppress.h"
 #include "conf.h"
@@ -280,6 +281,7 @@ api_notify_insert(struct http_req *r, struct http_resp *rs,
 	q->content = in->content;
 	q->user_id = uid;
 	q->recipient = in->recipient;
+	q->type = in->type;
 	q->from = in->from;
 	q->metadata = meta;
 	q->send_at = send_at;
@@ -327,9 +329,10 @@ api_notify_replay(struct http_req *r, struct http_resp *rs, const char *key,
  * the ack marks it queued, and the sweeper requeues it if none comes.
  */
 static void
-api_notify_enqueue(struct http_req *r, int64_t id)
+api_notify_enqueue(struct http_req *r, int64_t id, const char *type)
 {
-	(void)queue_send(api_ctx_of(r)->notify->queue, id);
+	(void)queue_send_to(api_ctx_of(r)->notify->queue,
+	    channel_topic(conf, type), id);
 }
 
 static json_t *
@@ -491,13 +494,14 @@ static const char api_notify_sql_retry[] =
     "UPDATE email_notifications SET status = 'PENDING', permanent = false,"
     " next_attempt_at = NULL, lease_until = NULL, queued_at = NULL,"
     " updated_at = now() "
-    "WHERE id = $1 AND status = 'FAILED' RETURNING id";
+    "WHERE id = $1 AND status = 'FAILED' RETURNING id, type";
 
 /* Requeues a FAILED notification by hand (permanent ones too). */
 void
 api_notify_retry(struct http_req *r, struct http_resp *rs)
 {
 	const char *p[1];
+	char type[32] = "EMAIL";
 	PGresult *res;
 	int n;
 
@@ -505,7 +509,8 @@ api_notify_retry(struct http_req *r, struct http_resp *rs)
 	    (p[0] = api_db_path_id(r, rs, "no such notification")) == NULL ||
 	    (res = api_db_query(r, rs, api_notify_sql_retry, 1, p)) == NULL)
 		return;
-	n = PQntuples(res);
+	if ((n = PQntuples(res)) > 0)
+		snprintf(type, sizeof(type), "%s", PQgetvalue(res, 0, 1));
 	PQclear(res);
 	if (n == 0) {
 		api_notify_get(r, rs);	/* 404, or the row to explain the 409 */
@@ -515,7 +520,7 @@ api_notify_retry(struct http_req *r, struct http_resp *rs)
 		return;
 	}
 	log_info("notification %s: requeued by request", p[0]);
-	api_notify_enqueue(r, strtoll(p[0], NULL, 10));
+	api_notify_enqueue(r, strtoll(p[0], NULL, 10), type);
 	api_notify_get(r, rs);
 	if (rs->status == 200)
 		rs->status = 202;

@@ -28,6 +28,8 @@
 #include <string.h>
 
 #include "api_store.h"
+#include "channel.h"
+#include "conf.h"
 #include "db.h"
 #include "log.h"
 #include "queue.h"
@@ -58,19 +60,21 @@ static const char api_store_sql_insert[] =
     "  email_suppression_reason(t.rcpt, t.uid::jsonb, t.cat) AS sr"
     " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
     "  $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],"
-    "  $10::text[], $11::text[], $12::text[], $13::text[], $14::text[])"
+    "  $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],"
+    "  $15::text[])"
     "  WITH ORDINALITY"
     "  AS t(k, h, title, content, uid, rcpt, from_addr, meta, sa,"
-    "  tname, tversion, locale, text_part, cat, ord)),"
+    "  tname, tversion, locale, text_part, cat, typ, ord)),"
     " i AS (INSERT INTO email_notifications (id, idempotency_key,"
     "  request_hash, title, content, user_id, recipient, from_addr, metadata,"
     "  send_at, status, template_name, template_version, locale, text_part,"
-    "  category, suppressed_reason)"
+    "  category, suppressed_reason, type)"
     " SELECT id, k, h, title, content, uid::jsonb, rcpt, from_addr,"
     "  meta::jsonb, sa::timestamptz,"
     "  CASE WHEN sr IS NOT NULL THEN 'SUPPRESSED' WHEN sa IS NULL"
     "  THEN 'PENDING' ELSE 'SCHEDULED' END,"
-    "  tname, tversion::int, locale, text_part, cat, sr"
+    "  tname, tversion::int, locale, text_part, cat, sr,"
+    "  coalesce(typ, 'EMAIL')"
     " FROM v ORDER BY ord"
     " ON CONFLICT (idempotency_key) DO NOTHING"
     " RETURNING id, extract(epoch from created_at)::bigint AS at,"
@@ -78,7 +82,7 @@ static const char api_store_sql_insert[] =
     "SELECT i.id, i.at, i.suppressed_reason FROM v LEFT JOIN i USING (id)"
     " ORDER BY v.ord";
 
-#define STORE_NCOLS 14
+#define STORE_NCOLS 15
 
 static void
 api_store_row_params(const struct api_store_req *q, const char *v[STORE_NCOLS])
@@ -97,6 +101,7 @@ api_store_row_params(const struct api_store_req *q, const char *v[STORE_NCOLS])
 	v[11] = q->locale;
 	v[12] = q->text;
 	v[13] = q->category;
+	v[14] = q->type;
 }
 
 /* The INSERT for n requests; NULL with err and *cls when it failed. */
@@ -254,12 +259,13 @@ api_store_batch(struct api_store *s, struct api_store_req **reqs, int n)
  * requests.  A refusal now is the sweeper's to repair.
  */
 static void
-api_store_produce(struct api_store *s, const int64_t *ids, int n)
+api_store_produce(struct api_store *s, const int64_t *ids,
+    const char *const *types, int n)
 {
 	int i;
 
 	for (i = 0; i < n; i++)
-		(void)queue_send(s->queue, ids[i]);
+		(void)queue_send_to(s->queue, channel_topic(conf, types[i]), ids[i]);
 }
 
 /* The bytes a request adds to the statement's arrays (before escaping). */
@@ -306,6 +312,7 @@ api_store_main(void *arg)
 	struct api_store *s = arg;
 	struct api_store_req *reqs[STORE_MAX_BATCH];
 	int64_t ids[STORE_MAX_BATCH];
+	const char *types[STORE_MAX_BATCH];	/* static channel names */
 	int i, n, nids;
 
 	pthread_mutex_lock(&s->mu);
@@ -323,8 +330,10 @@ api_store_main(void *arg)
 		for (i = nids = 0; i < n; i++)
 			if (reqs[i]->state == API_STORE_NEW &&
 			    reqs[i]->send_at == NULL &&
-			    reqs[i]->suppressed[0] == '\0')
+			    reqs[i]->suppressed[0] == '\0') {
+				types[nids] = reqs[i]->type;
 				ids[nids++] = reqs[i]->id;
+			}
 		/*
 		 * Each request is woken by its own semaphore, without the
 		 * mutex: a broadcast woke every waiter, those of the next
@@ -334,7 +343,7 @@ api_store_main(void *arg)
 		 */
 		for (i = 0; i < n; i++)
 			sem_post(&reqs[i]->done);
-		api_store_produce(s, ids, nids);
+		api_store_produce(s, ids, types, nids);
 		pthread_mutex_lock(&s->mu);
 	}
 	pthread_mutex_unlock(&s->mu);

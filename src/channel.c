@@ -16,9 +16,11 @@
 #include "channel.h"
 
 extern const struct channel channel_email;
+extern const struct channel channel_webhook;
 
 static const struct channel *const channel_table[] = {
 	&channel_email,
+	&channel_webhook,
 };
 
 #define CHANNEL_COUNT (sizeof(channel_table) / sizeof(channel_table[0]))
@@ -38,6 +40,15 @@ channel_find(const char *type)
 		if (strcasecmp(type, channel_table[i]->type) == 0)
 			return channel_table[i];
 	return NULL;
+}
+
+/* A channel's own topic, or NULL: email.topic's (queue.c's default). */
+const char *
+channel_topic(const struct conf *c, const char *type)
+{
+	const struct channel *ch = channel_find(type);
+
+	return ch != NULL && ch->topic != NULL ? ch->topic(c) : NULL;
 }
 
 /* Joins the names once; the api's threads then only read them. */

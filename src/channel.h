@@ -73,10 +73,16 @@ struct channel {
 			    const char *msg, size_t len,
 			    struct channel_attempt *);
 	enum channel_verdict (*classify)(const struct channel_attempt *);
+
+	/* The Kafka topic its rows are queued on; NULL: email.topic. */
+	const char	*(*topic)(const struct conf *);
 };
 
 /* The channel for a request's type (case-insensitive); NULL: unknown. */
 const struct channel *channel_find(const char *type);
+
+/* The topic a stored row of that type is queued on; NULL: email.topic. */
+const char	*channel_topic(const struct conf *, const char *type);
 
 /* "EMAIL, IN_APP, WEBHOOK": for the 422 that names what is accepted. */
 const char	*channel_types(void);

@@ -227,6 +227,24 @@ K("sweeper.max_delay", CONF_FLOAT, sweeper_max_delay, "3600", 1, 604800, NULL,
 K("sweeper.batch", CONF_INT, sweeper_batch, "500", 1, 100000, NULL,
   "rows requeued per sweep at most"),
 
+K("webhook.workers", CONF_INT, webhook_workers, "1", 0, 64, NULL,
+  "webhook worker processes (none run while webhook.endpoints is empty)"),
+K("webhook.topic", CONF_STRING, webhook_topic, "notifications.webhook",
+  0, 0, NULL, "Kafka topic the API queues webhook notifications on"),
+K("webhook.group_id", CONF_STRING, webhook_group_id, "notifyd-webhook",
+  0, 0, NULL, "consumer group of the webhook workers"),
+K("webhook.timeout", CONF_FLOAT, webhook_timeout, "10", 0.1, 600, NULL,
+  "seconds a delivery may take in all, for endpoints that set no timeout "
+  "of their own; over it the attempt is retried"),
+K("webhook.connect_timeout", CONF_FLOAT, webhook_connect_timeout, "5", 0.1,
+  600, NULL, "seconds to connect to an endpoint"),
+K("webhook.max_body", CONF_INT, webhook_max_body, "262144", 16, 16777216,
+  NULL, "largest webhook body (the signed JSON) a worker sends, bytes; a "
+  "POST whose content would exceed it gets 413"),
+K("webhook.max_response", CONF_INT, webhook_max_response, "65536", 256,
+  16777216, NULL, "bytes of an endpoint's answer read at most; a longer "
+  "answer is cut there (history keeps a short excerpt)"),
+
 K("inbox.heartbeat", CONF_FLOAT, inbox_heartbeat, "15", 0.05, 3600, NULL,
   "seconds an inbox stream may stay silent before a heartbeat comment"),
 
@@ -516,6 +534,11 @@ conf_walk(struct conf *c, const config_setting_t *g, const char *prefix,
 	for (i = 0; (s = config_setting_get_elem(g, (unsigned)i)) != NULL; i++) {
 		snprintf(path, sizeof(path), "%s%s%s", prefix,
 		    *prefix ? "." : "", config_setting_name(s));
+		if (strcmp(path, "webhook.endpoints") == 0) {
+			if (conf_webhook_set(c, s, file, err, len) == -1)
+				return -1;
+			continue;
+		}
 		if (config_setting_type(s) == CONFIG_TYPE_GROUP) {
 			if (conf_key_find(path) == NULL && conf_is_section(path)) {
 				if (conf_walk(c, s, path, file, err, len) == -1)
@@ -843,6 +866,7 @@ conf_load(const char *path, char *err, size_t len)
 	    conf_check(c, path ? path : "(defaults)", err, len) == -1 ||
 	    conf_rate_load(c, path ? path : "(defaults)", err, len) == -1 ||
 	    conf_dkim_load(c, path ? path : "(defaults)", err, len) == -1 ||
+	    conf_webhook_check(c, path ? path : "(defaults)", err, len) == -1 ||
 	    conf_read_unsubscribe(c, path ? path : "(defaults)", err, len) == -1)
 		goto fail;
 	return c;
@@ -866,6 +890,7 @@ conf_free(struct conf *c)
 			conf_strlist_free(conf_field(c, k));
 	}
 	free(c->dkim_key);
+	conf_webhook_free(c);
 	if (c->email_unsubscribe_secret != NULL)
 		explicit_bzero(c->email_unsubscribe_secret,
 		    c->email_unsubscribe_secret_len);

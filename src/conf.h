@@ -19,6 +19,21 @@ struct conf_strlist {
 	char	**v;
 };
 
+/* One of webhook.endpoints (conf_webhook.c); secrets read at load. */
+struct conf_webhook_secret {
+	unsigned char	 key[64];	/* the bytes after whsec_, decoded */
+	size_t		 len;
+};
+
+struct conf_webhook_endpoint {
+	char		*name;
+	char		*url;
+	double		 timeout;	/* seconds for the whole request */
+	char		**secret_files;
+	struct conf_webhook_secret *secrets;	/* one per file, same order */
+	int		 nsecrets;
+};
+
 struct conf {
 	char	*path;			/* file it was read from, or NULL */
 	double	 shutdown_timeout;
@@ -107,6 +122,17 @@ struct conf {
 	double	 sweeper_max_delay;
 	int	 sweeper_batch;
 
+	int	 webhook_workers;
+	char	*webhook_topic;
+	char	*webhook_group_id;
+	double	 webhook_timeout;
+	double	 webhook_connect_timeout;
+	int	 webhook_max_body;
+	int	 webhook_max_response;
+	/* Not keys: webhook.endpoints, a list of groups (conf_webhook.c). */
+	struct conf_webhook_endpoint *webhook_endpoints;
+	int	 webhook_nendpoints;
+
 	double	 inbox_heartbeat;
 
 	char	*log_level;
@@ -158,6 +184,14 @@ int		 conf_rate_load(struct conf *, const char *file, char *err,
 		    size_t len) __attribute__((warn_unused_result));
 int		 conf_dkim_load(struct conf *, const char *file, char *err,
 		    size_t len) __attribute__((warn_unused_result));
+int		 conf_webhook_set(struct conf *, const void *setting,
+		    const char *file, char *err, size_t len)
+		    __attribute__((warn_unused_result));
+int		 conf_webhook_check(struct conf *, const char *file,
+		    char *err, size_t len) __attribute__((warn_unused_result));
+void		 conf_webhook_free(struct conf *);
+const struct conf_webhook_endpoint *conf_webhook_find(const struct conf *,
+		    const char *name);
 int		 conf_check_secret_modes(const struct conf *, char *msg,
 		    size_t len) __attribute__((warn_unused_result));
 

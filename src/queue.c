@@ -264,13 +264,23 @@ queue_free(struct queue *q)
 	free(q);
 }
 
-/* Produces the id; the ticket reports the ack (NULL when refused now). */
+/* Produces the id on the email topic (queue_push_to). */
 struct queue_ticket *
 queue_push(struct queue *q, int64_t id)
+{
+	return queue_push_to(q, conf->email_topic, id);
+}
+
+/* Produces the id on topic (a channel's: channel_topic; NULL: the email
+ * topic); the ticket reports the ack (NULL when refused now). */
+struct queue_ticket *
+queue_push_to(struct queue *q, const char *topic, int64_t id)
 {
 	struct queue_ticket *t;
 	char key[24];
 
+	if (topic == NULL)
+		topic = conf->email_topic;
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return NULL;
 	pthread_mutex_init(&t->mu, NULL);
@@ -278,7 +288,7 @@ queue_push(struct queue *q, int64_t id)
 	t->refs = 2;	/* the caller's and the delivery report's */
 	t->id = id;
 	notif_queue_key(id, key, sizeof(key));
-	if (kafka_produce(q->rk, conf->email_topic, key, key, strlen(key),
+	if (kafka_produce(q->rk, topic, key, key, strlen(key),
 	    t) == -1) {
 		stats_add(CTR_KAFKA_ERRORS, 1);
 		t->refs = 1;
@@ -294,10 +304,17 @@ queue_push(struct queue *q, int64_t id)
 int
 queue_send(struct queue *q, int64_t id)
 {
+	return queue_send_to(q, conf->email_topic, id);
+}
+
+/* queue_send on a channel's topic. */
+int
+queue_send_to(struct queue *q, const char *topic, int64_t id)
+{
 	struct queue_ticket *t;
 	int rc;
 
-	if ((t = queue_push(q, id)) == NULL)
+	if ((t = queue_push_to(q, topic, id)) == NULL)
 		return -1;
 	rc = queue_ticket_wait(t, 0) == QUEUE_FAILED ? -1 : 0;
 	queue_ticket_free(t);

@@ -37,6 +37,9 @@ struct queue	*queue_new(const struct queue_mark *, char *err, size_t len)
 void		 queue_free(struct queue *);
 struct queue_ticket *queue_push(struct queue *, int64_t id);
 int		 queue_send(struct queue *, int64_t id);
+struct queue_ticket *queue_push_to(struct queue *, const char *topic,
+		    int64_t id);
+int		 queue_send_to(struct queue *, const char *topic, int64_t id);
 enum queue_state queue_ticket_wait(struct queue_ticket *, double timeout);
 void		 queue_ticket_free(struct queue_ticket *);
 int		 queue_ping(struct queue *, char *why, size_t len);

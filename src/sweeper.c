@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "api_store.h"
+#include "channel.h"
 #include "conf.h"
 #include "db.h"
 #include "log.h"
@@ -45,7 +46,7 @@ static const char sweeper_sql[] =
     " requeues = n.requeues + CASE WHEN n.status = 'FAILED' THEN 1 ELSE 0 END,"
     " queued_at = NULL, lease_until = NULL, lease_owner = NULL,"
     " next_attempt_at = NULL, updated_at = now() "
-    "FROM s WHERE n.id = s.id RETURNING n.id, s.why";
+    "FROM s WHERE n.id = s.id RETURNING n.id, s.why, n.type";
 
 struct sweeper {
 	PGconn		*db;		/* link.conn */
@@ -96,7 +97,8 @@ sweeper_queue(struct sweeper *s, const PGresult *res)
 	if ((t = calloc((size_t)n, sizeof(*t))) == NULL)
 		fatalx("out of memory");
 	for (i = 0; i < n; i++)
-		t[i] = queue_push(s->queue, strtoll(PQgetvalue(res, i, 0), NULL, 10));
+		t[i] = queue_push_to(s->queue, channel_topic(conf,
+		    PQgetvalue(res, i, 2)), strtoll(PQgetvalue(res, i, 0), NULL, 10));
 	for (i = 0; i < n; i++) {
 		double left = until - util_now();
 		int ok = t[i] != NULL &&

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "channel.h"
 #include "conf.h"
 #include "db.h"
 #include "log.h"
@@ -34,7 +35,7 @@ static const char sweeper_due_sql_claim[] =
     "   WHERE status = 'SCHEDULED' AND send_at <= now()"
     "   ORDER BY send_at LIMIT $1 FOR UPDATE SKIP LOCKED)"
     " AND n.status = 'SCHEDULED' "
-    "RETURNING n.id";
+    "RETURNING n.id, n.type";
 
 /* Seconds until the earliest row still scheduled is due (NULL: none). */
 static const char sweeper_due_sql_next[] =
@@ -53,7 +54,8 @@ sweeper_due_produce(struct queue *q, const PGresult *res)
 		log_ctx_int("notification_id", id);
 		log_debug("due: scheduled notification queued");
 		log_ctx_clear();
-		refused += queue_send(q, id) == -1;
+		refused += queue_send_to(q, channel_topic(conf,
+		    PQgetvalue(res, i, 1)), id) == -1;
 	}
 	if (refused > 0)
 		log_warnx("due: Kafka refused %d of %d scheduled notifications; "
