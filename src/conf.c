@@ -245,6 +245,13 @@ K("webhook.max_response", CONF_INT, webhook_max_response, "65536", 256,
   16777216, NULL, "bytes of an endpoint's answer read at most; a longer "
   "answer is cut there (history keeps a short excerpt)"),
 
+K("inbox.workers", CONF_INT, inbox_workers, "1", 0, 64, NULL,
+  "inbox worker processes, delivering IN_APP notifications (with "
+  "email.enabled)"),
+K("inbox.topic", CONF_STRING, inbox_topic, "notifications.inapp", 0, 0,
+  NULL, "Kafka topic the API queues IN_APP notifications on"),
+K("inbox.group_id", CONF_STRING, inbox_group_id, "notifyd-inbox", 0, 0,
+  NULL, "consumer group of the inbox workers"),
 K("inbox.heartbeat", CONF_FLOAT, inbox_heartbeat, "15", 0.05, 3600, NULL,
   "seconds an inbox stream may stay silent before a heartbeat comment"),
 

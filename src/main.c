@@ -26,6 +26,7 @@ static int main_count_api(const struct conf *);
 static int main_count_audit(const struct conf *);
 static int main_count_mailer(const struct conf *);
 static int main_count_sweeper(const struct conf *);
+static int main_count_inbox(const struct conf *);
 
 /*
  * The roles, at the top: {name, count key, count, entry function}.
@@ -40,6 +41,8 @@ static const struct proc_role main_roles[ROLE_MAX] = {
 			    mailer_main },
 	[ROLE_SWEEPER] = { "sweeper", "sweeper.enabled", main_count_sweeper,
 			    sweeper_main },
+	[ROLE_INBOX] =	 { "inbox", "inbox.workers", main_count_inbox,
+			    inbox_main },
 };
 
 static int
@@ -65,6 +68,13 @@ static int
 main_count_sweeper(const struct conf *c)
 {
 	return c->email_enabled && c->sweeper_enabled;
+}
+
+/* IN_APP notifications are accepted only with email.enabled. */
+static int
+main_count_inbox(const struct conf *c)
+{
+	return c->email_enabled ? c->inbox_workers : 0;
 }
 
 static void

@@ -11,6 +11,7 @@ enum role {
 	ROLE_AUDIT,
 	ROLE_MAILER,
 	ROLE_SWEEPER,
+	ROLE_INBOX,
 	ROLE_MAX
 };
 

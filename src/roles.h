@@ -14,5 +14,6 @@ int	api_main(const struct proc_info *);
 int	audit_main(const struct proc_info *);
 int	mailer_main(const struct proc_info *);
 int	sweeper_main(const struct proc_info *);
+int	inbox_main(const struct proc_info *);
 
 #endif
