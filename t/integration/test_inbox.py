@@ -498,3 +498,27 @@ def test_inbox_scopes(conf, notifyd):
                   headers=auth("rd"))[0] == 403
     assert d.post(API + "/users/sc/inbox/read-all",
                   headers=auth("adm"))[0] == 200
+
+
+def test_inbox_answers_match_openapi(conf, notifyd):
+    import test_http_conventions as hc     # its validator, not its tests
+    doc = hc.doc_file()
+    d = notifyd(inbox_conf(conf))
+    nid = post(d, "123", "doc")[1]["id"]
+    wait_delivered(d, "123", 1)
+    base = API + "/users/{userId}/inbox"
+    hc.check_answer(doc, base, "GET", inbox(d, "123"))
+    hc.check_answer(doc, base, "GET", inbox(d, "123", "?limit=0"))
+    hc.check_answer(doc, base + "/{id}/read", "POST",
+                    d.post("%s/users/123/inbox/%d/read" % (API, nid)))
+    hc.check_answer(doc, base + "/{id}/read", "POST",
+                    d.post("%s/users/123/inbox/1/read" % API))
+    hc.check_answer(doc, base + "/read-all", "POST",
+                    d.post("%s/users/123/inbox/read-all" % API))
+    hc.check_answer(doc, base + "/stream", "GET",
+                    d.get(API + "/users/123/inbox/stream",
+                          headers={"Last-Event-ID": "-1"}))
+    s = Sse(d.port, "123")
+    op = doc["paths"][base + "/stream"]["get"]["responses"]["200"]
+    assert s.headers["content-type"] in op["content"]
+    s.close()
