@@ -522,3 +522,62 @@ def test_inbox_answers_match_openapi(conf, notifyd):
     op = doc["paths"][base + "/stream"]["get"]["responses"]["200"]
     assert s.headers["content-type"] in op["content"]
     s.close()
+
+
+def test_inbox_pipeline_scheduled_cancel_duplicate(conf, notifyd, kafka, db):
+    """IN_APP rides the shared pipeline: a sendAt is delivered by the due
+    scan (on inbox.topic), a cancel before it holds, and a duplicate
+    Kafka message of a delivered row changes nothing."""
+    d = notifyd(inbox_conf(conf, sweeper={"enabled": True, "interval": 0.5,
+                                          "pending_after": 2}))
+    s = Sse(d.port, "sched")
+    at = int(time.time()) + 2
+    st, later, _ = post(d, "sched", "later", sendAt=at)
+    assert st == 202 and later["status"] == "SCHEDULED", later
+    st, gone, _ = post(d, "sched", "cancelled", sendAt=at)
+    assert d.post(API + "/notifications/%d/cancel" % gone["id"])[0] == 200
+    assert inbox(d, "sched")[1]["items"] == []
+    ev = s.next(20)
+    assert ev["json"]["id"] == later["id"], ev
+    assert time.time() >= at
+    assert s.next(1) is None            # the cancelled one never comes
+    st, n, _ = d.get(API + "/notifications/%d" % gone["id"])
+    assert n["status"] == "CANCELLED"
+    # a duplicate message of the delivered row: no second delivery
+    seq = db.scalar("SELECT inbox_seq FROM email_notifications WHERE id = %s",
+                    (later["id"],))
+    # on every partition, the duplicate and then a marker row after it:
+    # once the 4 markers are in, every duplicate has been read
+    markers = []
+    for p in range(4):
+        mid = db.scalar("INSERT INTO email_notifications (type, title, "
+                        "content, user_id, recipient) VALUES ('IN_APP', "
+                        "'marker', 'm', '\"sched\"', 'sched') RETURNING id")
+        markers.append(mid)
+        kafka.produce("notifications.inapp", [str(later["id"]), str(mid)],
+                      partition=p)
+    got = events(s, 4)
+    assert sorted(e["json"]["id"] for e in got) == sorted(markers)
+    assert s.next(1) is None
+    assert db.scalar("SELECT inbox_seq FROM email_notifications WHERE id = "
+                     "%s", (later["id"],)) == seq
+    st, n, _ = d.get(API + "/notifications/%d" % later["id"])
+    assert n["status"] == "SENT" and n["attempts"] == 1
+    assert len(n["history"]) == 1
+    s.close()
+
+
+def test_stream_odd_user_ids_and_head(conf, notifyd):
+    """User ids with spaces and non-ASCII text stream like any other (the
+    NOTIFY payload is "SEQ USERID"); HEAD answers at once."""
+    d = notifyd(inbox_conf(conf))
+    for uid in ["a b  c", "ü 用户", "x" * 256, "-7"]:
+        s = Sse(d.port, uid)
+        nid = post(d, uid if uid != "-7" else -7, "odd")[1]["id"]
+        ev = s.next()
+        assert ev is not None and ev["json"]["id"] == nid, uid
+        s.close()
+    t0 = time.monotonic()
+    st, body, headers = d.request("HEAD", API + "/users/h/inbox/stream")
+    assert st == 200 and headers["Content-Type"] == "text/event-stream"
+    assert time.monotonic() - t0 < 2
