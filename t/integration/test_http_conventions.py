@@ -166,7 +166,10 @@ def test_head_on_every_get_route(conf, notifyd):
     """HEAD answers what GET answers, headers and all, and sends no body
     (read to the close: a body would show up after the headers)."""
     d = notifyd(conf)
-    gets = sorted(p for m, p in route_table() if m == "GET")
+    # a held stream (.../inbox/stream) has no end to read to: its HEAD
+    # is checked in test_inbox.py
+    gets = sorted(p for m, p in route_table() if m == "GET" and
+                  not p.endswith("/stream"))
     for pattern in gets:
         path = sample(pattern)
         req = "%%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path
