@@ -232,8 +232,10 @@ api_inbox_page(struct http_req *r, struct http_resp *rs,
 		seq = strtoll(PQgetvalue(res, i, 0), NULL, 10);
 		buf_reset(&b);
 		api_inbox_frame(&b, seq, PQgetvalue(res, i, 1));
-		if (b.oom || http_stream_write(s, b.p, b.len) == -1)
+		if (b.oom || http_stream_write(s, b.p, b.len) == -1) {
+			http_stream_end(s);	/* its client resumes from here */
 			break;
+		}
 		*sent += b.len;
 		api_inbox_sub_wrote(sub, seq);
 	}

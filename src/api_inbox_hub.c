@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
 #include <libpq-fe.h>
 
 #include "api_inbox.h"
@@ -75,11 +76,23 @@ api_inbox_bucket(const char *uid)
 	return (unsigned)(notif_hash(uid, strlen(uid)) % HUB_BUCKETS);
 }
 
-/* One item as an SSE event: id is its seq, data its JSON on one line. */
+/*
+ * One item as an SSE event: id is its seq, data its JSON on one line,
+ * compact, as the list's item (both go through jansson).
+ */
 void
 api_inbox_frame(struct buf *b, int64_t seq, const char *json)
 {
-	sse_event(b, seq, "notification", json, strlen(json));
+	json_t *j = json_loads(json, JSON_DECODE_ANY, NULL);
+	char *out = j != NULL ? json_dumps(j, JSON_COMPACT |
+	    JSON_REAL_PRECISION(15)) : NULL;
+
+	if (out != NULL)
+		sse_event(b, seq, "notification", out, strlen(out));
+	else
+		b->oom = true;	/* the caller ends the stream: it resumes */
+	free(out);
+	json_decref(j);
 }
 
 struct api_inbox_sub *
@@ -185,7 +198,11 @@ api_inbox_watched(struct api_inbox_hub *h, const char *uid)
 	return false;
 }
 
-/* Caller holds h->mu: the item (seq, frame) to uid's streams here. */
+/*
+ * Caller holds h->mu: the item (seq, frame) to uid's streams here.  A
+ * frame that could not be made (out of memory) ends those streams
+ * instead: their clients resume, and nothing is skipped.
+ */
 static void
 api_inbox_deliver(struct api_inbox_hub *h, const char *uid, int64_t seq,
     const struct buf *frame)
@@ -197,6 +214,8 @@ api_inbox_deliver(struct api_inbox_hub *h, const char *uid, int64_t seq,
 			continue;
 		if (sub->syncing)
 			sub->missed = true;
+		else if (frame->oom)
+			http_stream_end(sub->s);
 		else if (seq > sub->last) {
 			sub->last = seq;
 			(void)!http_stream_write(sub->s, frame->p, frame->len);
@@ -254,10 +273,13 @@ api_inbox_fetch(struct api_inbox_hub *h, PGconn *c, struct db_arr *seqs,
 	struct buf frame = { 0 };
 	char err[DB_ERRLEN];
 	PGresult *res;
+	int64_t seq;
 	int i;
 
-	if (p[0] == NULL || p[1] == NULL)
-		return 0;	/* out of memory: those streams get it on resume */
+	if (p[0] == NULL || p[1] == NULL) {
+		log_warnx("inbox streams: out of memory reading items");
+		return -1;	/* every stream ends: its client resumes */
+	}
 	if ((res = db_query(c, api_inbox_sql_items, 2, p, err,
 	    sizeof(err))) == NULL) {
 		log_warnx("inbox streams: reading delivered items: %s", err);
@@ -265,12 +287,10 @@ api_inbox_fetch(struct api_inbox_hub *h, PGconn *c, struct db_arr *seqs,
 	}
 	pthread_mutex_lock(&h->mu);
 	for (i = 0; i < PQntuples(res); i++) {
+		seq = strtoll(PQgetvalue(res, i, 0), NULL, 10);
 		buf_reset(&frame);
-		api_inbox_frame(&frame, strtoll(PQgetvalue(res, i, 0), NULL,
-		    10), PQgetvalue(res, i, 2));
-		if (!frame.oom)
-			api_inbox_deliver(h, PQgetvalue(res, i, 1),
-			    strtoll(PQgetvalue(res, i, 0), NULL, 10), &frame);
+		api_inbox_frame(&frame, seq, PQgetvalue(res, i, 2));
+		api_inbox_deliver(h, PQgetvalue(res, i, 1), seq, &frame);
 	}
 	pthread_mutex_unlock(&h->mu);
 	buf_free(&frame);
