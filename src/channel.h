@@ -43,6 +43,8 @@ struct channel_attempt {
 	char	 text[256];	/* UTF-8-safe, cleaned excerpt of the answer */
 	double	 retry_after;	/* seconds the far side asked for; < 0: none */
 	char	 ref[256];	/* the provider's id (Message-ID...); "" none */
+	bool	 permanent;	/* no code says so, yet retrying cannot help
+				   (a relay without SMTPUTF8, a bad URL) */
 };
 
 /* A stored notification as a worker claimed it. */
@@ -50,7 +52,8 @@ struct channel_job {
 	int64_t		 id;
 	int64_t		 created_us;	/* row's created_at, unix microseconds */
 	int		 attempt;	/* 1 for the first */
-	const json_t	*row;		/* the row's columns, by name */
+	const json_t	*row;		/* the row's columns, by name, as
+					   strings or null (mailer_sql_claim) */
 };
 
 struct channel {
@@ -59,12 +62,22 @@ struct channel {
 	/*
 	 * The request's channel-specific fields: 0, or -1 with e filled
 	 * (status, field, message).  Common fields (type, userId, title,
-	 * content, metadata) are checked before this is called.
+	 * content, metadata) are checked before this is called.  The
+	 * conf is NULL in unit tests of syntax alone.
 	 */
 	int		 (*validate)(json_t *body, const struct conf *,
 			    struct notif_error *e);
 
-	/* Worker side; ctx is the channel's per-process state (may be NULL). */
+	/*
+	 * Worker side; ctx is the channel's per-process state (may be NULL).
+	 * open: NULL with err when the channel cannot work (a config error);
+	 * open and close may be NULL for a channel without such state.
+	 * build: 0 with *msg malloc'ed (err non-empty: a warning to log);
+	 * -1 when this row can never be built (err says why: a permanent
+	 * failure, nothing sent); -2 out of memory.
+	 * send: always fills the attempt; 0 when it went on the wire, -1
+	 * when it did not (the attempt's text says why).
+	 */
 	void		*(*open)(const struct conf *, char *err, size_t len);
 	void		 (*close)(void *ctx);
 	int		 (*build)(void *ctx, const struct channel_job *,

@@ -11,6 +11,10 @@
  * SMTP, so a session never idles for a round trip or a WAL flush.  A
  * Kafka offset is stored only once its row's outcome is committed (read
  * back): at-least-once.
+ * Each row goes out through its type's channel (channel.h: build, send,
+ * classify); this file is the loop, the attempt and its verdict.  The
+ * rest, by noun: mailer_kafka.c (the topic), mailer_claim.c (claims and
+ * leases), mailer_write.c (outcomes and bounces).
  * Never decides anything about HTTP or the sweeper's schedule.
  */
 #include "config.h"
@@ -20,87 +24,25 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
+#include <jansson.h>
 
-#include "backoff.h"
+#include "channel.h"
 #include "conf.h"
 #include "db.h"
-#include "db_pipe.h"
-#include "dkimsign.h"
-#include "kafka.h"
 #include "log.h"
+#include "mailer.h"
 #include "mailpolicy.h"
-#include "notif.h"
 #include "proc.h"
 #include "roles.h"
-#include "smtp.h"
 #include "stats.h"
-#include "suppress.h"
 #include "util.h"
-
-/* Where a job stands between its sends and the outcome writes. */
-enum mailer_job_state {
-	MAILER_JOB_WAITING,	/* no result in hand: sent when due */
-	MAILER_JOB_FINAL,	/* SENT or FAILED, not yet written */
-	MAILER_JOB_RETRY,	/* a retry's result, not yet written */
-};
-
-struct mailer_job {
-	int64_t		 id;
-	char		*title, *content, *to, *from, *message_id;
-	char		*text;		/* a template's text part, or NULL */
-	char		*unsub;		/* List-Unsubscribe lines, or NULL */
-	int		 attempts;	/* all attempts so far, every round */
-	int		 round;		/* attempts in this worker */
-	int		 requeues;
-	double		 due;		/* monotonic time of the next attempt */
-	int32_t		 partition;
-	int64_t		 offset;
-	/* the latest attempt, until written */
-	enum mailer_job_state state;
-	bool		 stored;	/* its outcome is committed */
-	bool		 writing;	/* in the outcome write in flight */
-	const char	*status;
-	bool		 permanent;
-	double		 delay;
-	struct smtp_result res;
-};
-
-struct mailer_msg {
-	int64_t		id;
-	int32_t		partition;
-	int64_t		offset;
-};
-
-struct mailer {
-	rd_kafka_t	*rk;
-	PGconn		*db;
-	struct smtp	*smtp;
-	struct dkimsign	*dkim;		/* NULL: email.dkim not set */
-	struct mailer_job *jobs;
-	size_t		 njobs, cap;
-	struct mailpolicy policy;	/* email.retry.*, sweeper.* */
-	size_t		 batch;		/* email.batch */
-	struct mailer_msg *msgs;	/* read, not yet claimed: batch of them */
-	size_t		 nmsgs;
-	bool		*used;		/* claim rows matched: batch of them */
-	char		 owner[96];
-	struct db_link	 link;		/* owns db */
-	double		 renew_at;	/* when held leases need extending */
-	double		 write_at;	/* when a failed outcome write is retried */
-	struct backoff	 write_backoff;
-	/* statements sent ahead (db_pipe), read by mailer_collect */
-	bool		 writing;	/* the outcome write of jobs[].writing */
-	bool		 claiming;	/* the claim of msgs */
-	struct db_pipe_stmt claim_stmt, outcome_stmt;	/* prepared once */
-};
 
 /*
  * The context of one job's log lines: JSON logs carry it as members
  * (notification_id; topic, partition, offset), text logs as a suffix.
  * The caller clears it after its lines.
  */
-static void
+void
 mailer_log_ctx(int64_t id, int32_t partition, int64_t offset)
 {
 	if (id >= 0)
@@ -110,21 +52,15 @@ mailer_log_ctx(int64_t id, int32_t partition, int64_t offset)
 	log_ctx_int("offset", offset);
 }
 
-static void
+void
 mailer_job_clear(struct mailer_job *j)
 {
-	free(j->title);
-	free(j->content);
-	free(j->to);
-	free(j->from);
-	free(j->message_id);
-	free(j->text);
-	free(j->unsub);
+	json_decref(j->row);
 	memset(j, 0, sizeof(*j));
 }
 
 /* (Re)connects to PostgreSQL with a capped backoff; false while down. */
-static bool
+bool
 mailer_db(struct mailer *m)
 {
 	const struct db_opts o = { conf->database_connect_timeout,
@@ -148,313 +84,6 @@ mailer_db(struct mailer *m)
 	return m->db != NULL;
 }
 
-/*
- * librdkafka's default assignment, plus one thing: the first assignment
- * is when this mailer starts delivering, so that is when it tells the
- * master it is ready (systemd's READY=1 and /ready wait for every
- * mailer; before, a notification posted right after them waited for
- * the group join, seconds).  An empty assignment counts: the group is
- * formed and has given the partitions to the others.
- */
-static void
-mailer_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-    rd_kafka_topic_partition_list_t *parts, void *opaque)
-{
-	bool coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
-	rd_kafka_resp_err_t ae = RD_KAFKA_RESP_ERR_NO_ERROR;
-	rd_kafka_error_t *e = NULL;
-
-	(void)opaque;
-	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-		if (coop)
-			e = rd_kafka_incremental_assign(rk, parts);
-		else
-			ae = rd_kafka_assign(rk, parts);
-		log_info("assigned %d partitions of %s", parts->cnt,
-		    conf->email_topic);
-		if (stats_self != NULL && stats_self->state == SLOT_STARTING)
-			proc_ready();
-	} else if (coop)
-		e = rd_kafka_incremental_unassign(rk, parts);
-	else
-		ae = rd_kafka_assign(rk, NULL);
-	if (e != NULL) {
-		log_error("rebalance: %s", rd_kafka_error_string(e));
-		rd_kafka_error_destroy(e);
-	} else if (ae != RD_KAFKA_RESP_ERR_NO_ERROR)
-		log_error("rebalance: %s", rd_kafka_err2str(ae));
-}
-
-static rd_kafka_t *
-mailer_consumer(char *err, size_t len)
-{
-	const char *const defaults[] = {
-		"group.id", conf->email_group_id,
-		"enable.auto.commit", "true",
-		"auto.commit.interval.ms", "500",
-		"enable.auto.offset.store", "false",
-		"auto.offset.reset", "earliest",
-		"socket.nagle.disable", "true",
-		"fetch.wait.max.ms", "10",
-		NULL
-	};
-	const struct kafka_opts ko = { conf->kafka_brokers,
-	    conf->kafka_properties.v, conf->kafka_properties.n };
-	rd_kafka_topic_partition_list_t *topics;
-	rd_kafka_conf_t *kc;
-	rd_kafka_t *rk;
-	rd_kafka_resp_err_t e;
-
-	if ((kc = kafka_conf_new(&ko, defaults, err, len)) == NULL)
-		return NULL;
-	rd_kafka_conf_set_rebalance_cb(kc, mailer_rebalance);
-	if ((rk = kafka_new(RD_KAFKA_CONSUMER, kc, err, len)) == NULL)
-		return NULL;
-	rd_kafka_poll_set_consumer(rk);
-	topics = rd_kafka_topic_partition_list_new(1);
-	rd_kafka_topic_partition_list_add(topics, conf->email_topic,
-	    RD_KAFKA_PARTITION_UA);
-	e = rd_kafka_subscribe(rk, topics);
-	rd_kafka_topic_partition_list_destroy(topics);
-	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-		snprintf(err, len, "subscribe %s: %s", conf->email_topic,
-		    rd_kafka_err2str(e));
-		rd_kafka_destroy(rk);
-		return NULL;
-	}
-	return rk;
-}
-
-/* Marks a message done for Kafka: its offset is committed with the next. */
-static void
-mailer_store_offset(struct mailer *m, int32_t partition, int64_t offset)
-{
-	rd_kafka_topic_partition_list_t *l;
-
-	if (offset < 0)
-		return;
-	l = rd_kafka_topic_partition_list_new(1);
-	rd_kafka_topic_partition_list_add(l, conf->email_topic,
-	    partition)->offset = offset + 1;
-	(void)rd_kafka_offsets_store(m->rk, l);	/* fails only if revoked */
-	rd_kafka_topic_partition_list_destroy(l);
-}
-
-/* Reads the id a message names; -1 for a message that names none. */
-static int64_t
-mailer_msg_id(const rd_kafka_message_t *km)
-{
-	char buf[24];
-	char *end;
-	long long id;
-
-	if (km->payload == NULL || km->len == 0 || km->len >= sizeof(buf))
-		return -1;
-	memcpy(buf, km->payload, km->len);
-	buf[km->len] = '\0';
-	id = strtoll(buf, &end, 10);
-	return *end == '\0' && id > 0 ? id : -1;
-}
-
-/* Up to max messages: waits timeout_ms for the first, not for the rest. */
-static size_t
-mailer_poll(struct mailer *m, struct mailer_msg *msgs, size_t max,
-    int timeout_ms)
-{
-	rd_kafka_message_t *km;
-	size_t n = 0;
-
-	while (n < max &&
-	    (km = rd_kafka_consumer_poll(m->rk, n == 0 ? timeout_ms : 0)) != NULL) {
-		if (km->err) {
-			if (km->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-				log_warnx("consume %s: %s", conf->email_topic,
-				    rd_kafka_message_errstr(km));
-		} else if ((msgs[n].id = mailer_msg_id(km)) < 0) {
-			mailer_log_ctx(-1, km->partition, km->offset);
-			log_warnx("%s [%d] offset %lld: not a notification id; "
-			    "skipped", conf->email_topic, (int)km->partition,
-			    (long long)km->offset);
-			log_ctx_clear();
-			mailer_store_offset(m, km->partition, km->offset);
-		} else {
-			msgs[n].partition = km->partition;
-			msgs[n++].offset = km->offset;
-		}
-		rd_kafka_message_destroy(km);
-	}
-	return n;
-}
-
-/*
- * A join on the primary key rather than "id = ANY($1) AND status IN ...",
- * which lets the planner AND in the status index and scan its dead
- * entries (see queue.c).  A duplicate id joins twice but updates once.
- * A row whose address was suppressed, or whose user opted out of its
- * category, since it was accepted becomes SUPPRESSED here, unsent (a
- * retry by hand of a bounced row is not held by its own bounce).
- */
-static const char mailer_sql_claim[] =
-    "UPDATE email_notifications n SET status = CASE WHEN"
-    " email_suppression_reason(n.recipient, n.user_id, n.category, n.id) IS NULL"
-    " THEN 'PROCESSING' ELSE 'SUPPRESSED' END, suppressed_reason ="
-    " email_suppression_reason(n.recipient, n.user_id, n.category, n.id),"
-    " lease_until = now() + $2::float8 * interval '1 second',"
-    " lease_owner = $3, updated_at = now() "
-    "FROM unnest($1::bigint[]) AS a(id) "
-    "WHERE n.id = a.id AND n.status IN ('PENDING', 'PROCESSING')"
-    " AND (n.lease_until IS NULL OR n.lease_until < now()) "
-    "RETURNING n.id, n.title, n.content, n.recipient, n.from_addr,"
-    " n.attempts, n.message_id, n.requeues,"
-    " (extract(epoch from n.created_at) * 1000000)::bigint, n.text_part,"
-    " n.category, n.user_id #>> '{}', n.suppressed_reason";
-
-static struct mailer_job *
-mailer_job_add(struct mailer *m)
-{
-	struct mailer_job *nj;
-
-	if (m->njobs == m->cap) {
-		m->cap = m->cap ? m->cap * 2 : 64;
-		if ((nj = realloc(m->jobs, m->cap * sizeof(*nj))) == NULL)
-			fatalx("out of memory");
-		m->jobs = nj;
-	}
-	nj = &m->jobs[m->njobs++];
-	memset(nj, 0, sizeof(*nj));
-	return nj;
-}
-
-/*
- * Derived from the row, so a send after a crash keeps the same id; its
- * domain is the sender's in A-labels (a header carries no 8-bit here).
- */
-static char *
-mailer_message_id(const struct mailer_job *j, int64_t created_us)
-{
-	char *wire = NULL, *id;
-
-	if (j->from == NULL ||
-	    notif_addr_wire(j->from, true, &wire) != NOTIF_ADDR_OK)
-		wire = NULL;
-	id = notif_message_id(j->id, notif_message_salt(j->id, created_us),
-	    wire != NULL ? wire : "notifyd@notifyd.invalid");
-	free(wire);
-	return id;
-}
-
-/* Turns a claimed row into a job due now. */
-static void
-mailer_job_from_row(struct mailer *m, const PGresult *res, int i,
-    const struct mailer_msg *msg)
-{
-	struct mailer_job *j;
-	const char *from = PQgetisnull(res, i, 4) ? conf->email_from :
-	    PQgetvalue(res, i, 4);
-
-	if (!PQgetisnull(res, i, 12)) {
-		log_info("notification %lld: SUPPRESSED before sending (%s)",
-		    (long long)msg->id, PQgetvalue(res, i, 12));
-		stats_add(CTR_NOTIF_SUPPRESSED, 1);
-		mailer_store_offset(m, msg->partition, msg->offset);
-		return;
-	}
-	j = mailer_job_add(m);
-	j->id = msg->id;
-	j->partition = msg->partition;
-	j->offset = msg->offset;
-	j->title = strdup(PQgetvalue(res, i, 1));
-	j->content = strdup(PQgetvalue(res, i, 2));
-	j->to = strdup(PQgetvalue(res, i, 3));
-	j->from = strdup(from);
-	j->attempts = atoi(PQgetvalue(res, i, 5));
-	j->requeues = atoi(PQgetvalue(res, i, 7));
-	j->message_id = PQgetisnull(res, i, 6) ? mailer_message_id(j,
-	    strtoll(PQgetvalue(res, i, 8), NULL, 10)) :
-	    strdup(PQgetvalue(res, i, 6));
-	j->text = PQgetisnull(res, i, 9) ? NULL : strdup(PQgetvalue(res, i, 9));
-	j->due = util_now();
-	if (!PQgetisnull(res, i, 10))	/* a category: List-Unsubscribe */
-		j->unsub = suppress_headers(conf->http_public_url,
-		    conf->email_unsubscribe_secret,
-		    conf->email_unsubscribe_secret_len, PQgetvalue(res, i, 11),
-		    PQgetvalue(res, i, 10));
-	if ((!PQgetisnull(res, i, 9) && j->text == NULL) || !j->title ||
-	    !j->content || !j->to || !j->from || !j->message_id)
-		fatalx("out of memory");
-}
-
-/* Finds the claimed row for a message, if the claim returned it. */
-static int
-mailer_claimed_row(const PGresult *res, int64_t id, bool *used, size_t nused)
-{
-	int i;
-
-	/* One row per distinct id at most, so never more than the batch. */
-	for (i = 0; i < PQntuples(res) && (size_t)i < nused; i++)
-		if (!used[i] && strtoll(PQgetvalue(res, i, 0), NULL, 10) == id) {
-			used[i] = true;
-			return i;
-		}
-	return -1;
-}
-
-/*
- * Sends the claim of the messages read, ahead (db_pipe): the sends of
- * the previous batch go on while the server runs it; mailer_collect
- * applies it.  -1 with err when it could not be sent.
- */
-static int
-mailer_claim_send(struct mailer *m, char *err, size_t len)
-{
-	struct db_arr ids = { 0 };
-	char lease[32];
-	const char *p[3];
-	size_t i;
-	int rc = -1;
-
-	for (i = 0; i < m->nmsgs; i++)
-		db_arr_int(&ids, m->msgs[i].id);
-	snprintf(lease, sizeof(lease), "%.3f", conf->email_lease);
-	p[0] = db_arr_end(&ids);
-	p[1] = lease;
-	p[2] = m->owner;
-	if (p[0] == NULL)
-		snprintf(err, len, "out of memory");
-	else
-		rc = db_pipe_send_named(m->db, &m->claim_stmt, p, err, len);
-	db_arr_free(&ids);
-	return rc;
-}
-
-/*
- * The claimed rows become jobs due now.  A row not returned is SENT,
- * FAILED or held by someone else: its message is done for us.
- */
-static void
-mailer_claim_apply(struct mailer *m, const PGresult *res)
-{
-	const struct mailer_msg *msg;
-	size_t i;
-	int row;
-
-	if (m->njobs == 0)	/* the first lease of a fresh batch */
-		m->renew_at = util_now() + conf->email_lease / 2;
-	memset(m->used, 0, m->batch * sizeof(*m->used));
-	for (i = 0; i < m->nmsgs; i++) {
-		msg = &m->msgs[i];
-		if ((row = mailer_claimed_row(res, msg->id, m->used,
-		    m->batch)) >= 0)
-			mailer_job_from_row(m, res, row, msg);
-		else {
-			log_debug("notification %lld: not claimable (done or held "
-			    "elsewhere); skipped", (long long)msg->id);
-			mailer_store_offset(m, msg->partition, msg->offset);
-		}
-	}
-	m->nmsgs = 0;
-}
-
 /* Waits for this send's turn in the cluster-wide email.rate_limit. */
 static void
 mailer_rate_wait(void)
@@ -472,9 +101,13 @@ mailer_rate_wait(void)
 	}
 }
 
-/* Judges an attempt by the policy and counts it. */
+/*
+ * Judges an attempt by the channel's verdict and the retry policy, and
+ * counts it.  The policy reads an SMTP-shaped result: the verdict and
+ * the code say all it needs.
+ */
 static void
-mailer_judge(struct mailer *m, struct mailer_job *j)
+mailer_judge(struct mailer *m, struct mailer_job *j, enum channel_verdict v)
 {
 	static const enum stats_ctr reply_ctr[] = {
 		[MAILPOLICY_2XX] = CTR_SMTP_2XX,
@@ -487,9 +120,11 @@ mailer_judge(struct mailer *m, struct mailer_job *j)
 		[MAILPOLICY_FAILED] = CTR_NOTIF_FAILED,
 		[MAILPOLICY_RETRY] = CTR_NOTIF_RETRIED,
 	};
+	struct smtp_result r = { v == CHANNEL_SENT ? SMTP_OK :
+	    v == CHANNEL_PERMANENT ? SMTP_PERM : SMTP_TEMP, j->att.code, "" };
 	struct mailpolicy_decision d;
 
-	mailpolicy_judge(&m->policy, &j->res, j->round, j->requeues,
+	mailpolicy_judge(&m->policy, &r, j->round, j->requeues,
 	    (double)random() / (double)RAND_MAX, &d);
 	stats_add(reply_ctr[d.reply], 1);
 	stats_add(verdict_ctr[d.verdict], 1);
@@ -501,392 +136,92 @@ mailer_judge(struct mailer *m, struct mailer_job *j)
 }
 
 /*
- * The relay's reply as stored and logged: valid UTF-8, no control
- * characters, capped (a relay may answer in any bytes it likes).
+ * The per-process state of a row's channel, opened at its first row (a
+ * channel that cannot open now may next time: its rows are retried).
  */
-static void
-mailer_clean_reply(struct smtp_result *r)
+static int
+mailer_channel_ctx(struct mailer *m, const struct channel *ch, void **ctx,
+    char *err, size_t len)
 {
-	char raw[sizeof(r->text)];
+	size_t i;
 
-	memcpy(raw, r->text, sizeof(raw));
-	raw[sizeof(raw) - 1] = '\0';
-	notif_text_clean(raw, strlen(raw), r->text, sizeof(r->text));
+	if (ch == NULL) {
+		snprintf(err, len, "no channel for this type in this build");
+		return -1;
+	}
+	for (i = 0; i < m->nchans; i++)
+		if (m->chans[i].ch == ch) {
+			*ctx = m->chans[i].ctx;
+			return 0;
+		}
+	if (m->nchans == sizeof(m->chans) / sizeof(m->chans[0])) {
+		snprintf(err, len, "too many channels");
+		return -1;
+	}
+	*ctx = NULL;
+	if (ch->open != NULL && (*ctx = ch->open(conf, err, len)) == NULL)
+		return -1;
+	m->chans[m->nchans].ch = ch;
+	m->chans[m->nchans++].ctx = *ctx;
+	return 0;
 }
 
-/* An address the relay cannot take (settings changed since the POST). */
-static void
-mailer_unsendable(struct mailer_job *j, const char *why)
+/*
+ * One attempt through the row's channel: build, wait for the rate limit's
+ * turn, send.  A row that can never be built (an address these settings
+ * cannot send) fails permanently, unsent.  Returns the verdict.
+ */
+static enum channel_verdict
+mailer_attempt(struct mailer *m, struct mailer_job *j)
 {
-	j->round++;
-	j->attempts++;
-	j->res.outcome = SMTP_PERM;
-	j->res.code = 0;
-	snprintf(j->res.text, sizeof(j->res.text), "%s", why);
-}
-
-/* Signs the message when email.dkim is set; unsigned if that fails. */
-static void
-mailer_sign(struct mailer *m, const struct mailer_job *j, char **msg,
-    size_t *len)
-{
-	char err[256];
-
-	if (m->dkim != NULL && dkimsign_message(m->dkim, j->message_id, msg,
-	    len, err, sizeof(err)) == -1)
-		log_warnx("notification %lld: %s; sent unsigned",
-		    (long long)j->id, err);
-}
-
-/* Sends one message with its addresses in wire form (IDN as A-labels). */
-static void
-mailer_send_wire(struct mailer *m, struct mailer_job *j, const char *from,
-    const char *to)
-{
-	struct notif_msg nm;
+	const struct channel_job cj = { j->id, j->created_us, j->attempts + 1,
+	    j->row };
+	char err[256], *msg;
 	size_t len;
-	char *msg;
+	void *ctx;
+	int rc;
 
-	memset(&nm, 0, sizeof(nm));
-	nm.from = from;
-	nm.to = to;
-	nm.subject = j->title;
-	nm.html = j->content;
-	nm.text = j->text;
-	nm.message_id = j->message_id;
-	nm.headers = j->unsub;
-	nm.date = (int64_t)util_wall();
-	nm.boundary_salt = (uint32_t)random();
-	if ((msg = notif_build(&nm, &len)) == NULL)
-		fatalx("out of memory");
-	mailer_sign(m, j, &msg, &len);
-	mailer_rate_wait();
 	j->round++;
 	j->attempts++;
-	smtp_send(m->smtp, from, to, msg, len, &j->res);
+	memset(&j->att, 0, sizeof(j->att));
+	if (mailer_channel_ctx(m, j->ch, &ctx, err, sizeof(err)) == -1) {
+		snprintf(j->att.text, sizeof(j->att.text), "%s", err);
+		return j->ch == NULL ? CHANNEL_PERMANENT : CHANNEL_TEMPORARY;
+	}
+	if ((rc = j->ch->build(ctx, &cj, &msg, &len, err, sizeof(err))) == -2)
+		fatalx("out of memory");
+	if (rc == -1) {
+		snprintf(j->att.text, sizeof(j->att.text), "%s", err);
+		return CHANNEL_PERMANENT;
+	}
+	if (err[0] != '\0')
+		log_warnx("notification %lld: %s", (long long)j->id, err);
+	mailer_rate_wait();
+	(void)j->ch->send(ctx, &cj, msg, len, &j->att);
 	free(msg);
-	mailer_clean_reply(&j->res);
+	return j->ch->classify(&j->att);
 }
 
 static void
 mailer_send(struct mailer *m, struct mailer_job *j)
 {
-	char *from = NULL, *to = NULL;
+	const char *to = json_string_value(json_object_get(j->row,
+	    "recipient"));
 
-	if (notif_addr_wire(j->from, conf->email_smtputf8, &from) !=
-	    NOTIF_ADDR_OK)
-		mailer_unsendable(j, "from address not sendable (IDN or "
-		    "SMTPUTF8, see email.smtputf8)");
-	else if (notif_addr_wire(j->to, conf->email_smtputf8, &to) !=
-	    NOTIF_ADDR_OK)
-		mailer_unsendable(j, "recipient not sendable (IDN or "
-		    "SMTPUTF8, see email.smtputf8)");
-	else
-		mailer_send_wire(m, j, from, to);
-	free(from);
-	free(to);
-	mailer_judge(m, j);
+	if (to == NULL)
+		to = "-";
+
+	mailer_judge(m, j, mailer_attempt(m, j));
 	mailer_log_ctx(j->id, j->partition, j->offset);
-	if (j->state == MAILER_JOB_FINAL && j->res.outcome == SMTP_OK)
+	if (j->state == MAILER_JOB_FINAL && !strcmp(j->status, "SENT"))
 		log_info("notification %lld: SENT to %s (%s)", (long long)j->id,
-		    j->to, j->message_id);
+		    to, j->att.ref);
 	else
 		log_info("notification %lld: attempt %d to %s: %s%s%s (%s)",
-		    (long long)j->id, j->attempts, j->to, j->status,
+		    (long long)j->id, j->attempts, to, j->status,
 		    j->permanent ? " permanently" : "", j->state == MAILER_JOB_RETRY ?
-		    ", will retry" : "", j->res.text);
+		    ", will retry" : "", j->att.text);
 	log_ctx_clear();
-}
-
-static const char mailer_sql_outcome[] =
-    "WITH o AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[],"
-    "   $4::int[], $5::text[], $6::text[], $7::float8[], $8::bool[])"
-    "   AS t(id, status, attempt, code, reply, msgid, delay, permanent)),"
-    " a AS (INSERT INTO email_attempts (notification_id, attempt, smtp_code,"
-    "   smtp_text, outcome)"
-    "   SELECT id, attempt, nullif(code, 0), reply, CASE WHEN status = 'SENT'"
-    "   THEN 'sent' WHEN permanent THEN 'permanent' ELSE 'temporary' END"
-    "   FROM o ON CONFLICT DO NOTHING) "
-    "UPDATE email_notifications n SET status = o.status,"
-    " attempts = o.attempt,"
-    " last_error = CASE WHEN o.status = 'SENT' THEN n.last_error"
-    "   ELSE o.reply END,"
-    " message_id = o.msgid,"
-    " sent_at = CASE WHEN o.status = 'SENT' THEN now() ELSE n.sent_at END,"
-    " permanent = o.permanent,"
-    " next_attempt_at = CASE WHEN o.status = 'FAILED' AND NOT o.permanent"
-    "   THEN now() + o.delay * interval '1 second' END,"
-    " lease_until = CASE WHEN o.status = 'PROCESSING' THEN now() +"
-    "   (o.delay + $10::float8) * interval '1 second' END,"
-    " lease_owner = CASE WHEN o.status = 'PROCESSING' THEN $9 END,"
-    " updated_at = now() "
-    "FROM o WHERE n.id = o.id AND n.lease_owner = $9";
-
-/* The arrays of mailer_sql_outcome: every unwritten result, or job only. */
-static int
-mailer_outcome_params(struct mailer *m, struct db_arr *a, ssize_t only)
-{
-	struct mailer_job *j;
-	size_t i;
-	int n = 0;
-
-	for (i = 0; i < m->njobs; i++) {
-		j = &m->jobs[i];
-		if (j->state == MAILER_JOB_WAITING || j->stored ||
-		    (only >= 0 && (size_t)only != i))
-			continue;
-		db_arr_int(&a[0], j->id);
-		db_arr_text(&a[1], j->status);
-		db_arr_int(&a[2], j->attempts);
-		db_arr_int(&a[3], j->res.code);
-		db_arr_text(&a[4], j->res.text);
-		db_arr_text(&a[5], j->message_id);
-		db_arr_float(&a[6], j->delay);
-		db_arr_text(&a[7], j->permanent ? "t" : "f");
-		n++;
-	}
-	return n;
-}
-
-/* Drops finished jobs (storing their offsets); retries wait for their turn. */
-static void
-mailer_outcome_applied(struct mailer *m)
-{
-	size_t i, k = 0;
-	double now = util_now();
-
-	for (i = 0; i < m->njobs; i++) {
-		struct mailer_job *j = &m->jobs[i];
-		if (j->state != MAILER_JOB_WAITING && !j->stored)
-			goto keep;
-		j->stored = false;
-		if (j->state == MAILER_JOB_FINAL) {
-			mailer_store_offset(m, j->partition, j->offset);
-			mailer_job_clear(j);
-			continue;
-		}
-		if (j->state == MAILER_JOB_RETRY) {
-			j->due = now + j->delay;
-			j->state = MAILER_JOB_WAITING;
-		}
-keep:
-		if (k != i)
-			m->jobs[k] = *j;
-		k++;
-	}
-	m->njobs = k;
-}
-
-/*
- * A failure about the address (suppress.c) puts it on the suppression
- * list in the same statement as the outcome: a CTE in front of
- * mailer_sql_outcome, used only when the batch holds such a failure.  A
- * manual entry stays manual.
- */
-static const char mailer_sql_bounce[] =
-    "WITH sup AS (INSERT INTO email_suppressions (address_key, address,"
-    "   reason, code, text, notification_id)"
-    " SELECT DISTINCT ON (email_suppression_key(n.recipient))"
-    "   email_suppression_key(n.recipient), n.recipient, 'bounce', b.code,"
-    "   b.reply, b.id"
-    " FROM unnest($11::bigint[], $12::int[], $13::text[]) AS b(id, code, reply)"
-    " JOIN email_notifications n ON n.id = b.id AND n.lease_owner = $9"
-    " ORDER BY email_suppression_key(n.recipient), b.id DESC"
-    " ON CONFLICT (address_key) DO UPDATE SET code = EXCLUDED.code,"
-    "   text = EXCLUDED.text, notification_id = EXCLUDED.notification_id,"
-    "   created_at = now() WHERE email_suppressions.reason = 'bounce'), ";
-
-/* The arrays of mailer_sql_bounce ($11-$13): how many bounces. */
-static int
-mailer_bounce_params(struct mailer *m, struct db_arr *a, ssize_t only)
-{
-	struct mailer_job *j;
-	size_t i;
-	int n = 0;
-
-	for (i = 0; i < m->njobs; i++) {
-		j = &m->jobs[i];
-		if (j->state != MAILER_JOB_FINAL || j->stored || !j->permanent ||
-		    (only >= 0 && (size_t)only != i) ||
-		    !suppress_address_failure(j->res.code, j->res.text))
-			continue;
-		db_arr_int(&a[0], j->id);
-		db_arr_int(&a[1], j->res.code);
-		db_arr_text(&a[2], j->res.text);
-		n++;
-	}
-	return n;
-}
-
-/* The outcome statement, with the bounce CTE in front when needed. */
-static const char *
-mailer_outcome_sql(bool bounce)
-{
-	static char *with;
-
-	if (!bounce)
-		return mailer_sql_outcome;
-	/* mailer_sql_outcome opens with "WITH ": its CTEs follow ours. */
-	if (with == NULL && asprintf(&with, "%s%s", mailer_sql_bounce,
-	    mailer_sql_outcome + 5) == -1)
-		fatalx("out of memory");
-	return with;
-}
-
-/*
- * One outcome statement: every unwritten result, or job only's.  Ahead,
- * it is sent (db_pipe) and its jobs are marked writing until
- * mailer_collect reads it; otherwise they are stored once it returns.
- * A batch with a bounce is written at once (a statement of its own
- * shape, rare): never ahead.
- */
-static int
-mailer_write_some(struct mailer *m, ssize_t only, bool ahead, char *err,
-    size_t errlen)
-{
-	struct db_arr a[11];
-	char lease[32];
-	const char *p[13];
-	int nb;
-	PGresult *res = NULL;
-	size_t k;
-	int i, n, rc = 0;
-
-	memset(a, 0, sizeof(a));
-	if ((n = mailer_outcome_params(m, a, only)) == 0)
-		return 0;
-	nb = mailer_bounce_params(m, a + 8, only);
-	for (i = 0; i < 11; i++)
-		if ((p[i < 8 ? i : i + 2] = db_arr_end(&a[i])) == NULL)
-			fatalx("out of memory");
-	snprintf(lease, sizeof(lease), "%.3f", conf->email_lease);
-	p[8] = m->owner;
-	p[9] = lease;
-	if (nb > 0)
-		ahead = false;
-	if (ahead)
-		rc = db_pipe_send_named(m->db, &m->outcome_stmt, p, err,
-		    errlen);
-	else if ((res = db_query(m->db, mailer_outcome_sql(nb > 0),
-	    nb > 0 ? 13 : 10, p, err, errlen)) == NULL)
-		rc = -1;
-	PQclear(res);
-	for (i = 0; i < 11; i++)
-		db_arr_free(&a[i]);
-	if (rc == -1)
-		return -1;
-	for (k = 0; k < m->njobs; k++)
-		if (m->jobs[k].state != MAILER_JOB_WAITING &&
-		    !m->jobs[k].stored && (only < 0 || (size_t)only == k)) {
-			m->jobs[k].writing = ahead;
-			m->jobs[k].stored = !ahead;
-		}
-	m->writing = ahead;
-	return 0;
-}
-
-/*
- * When the server refuses the whole batch on a live connection, each
- * result is written on its own, so one row it refuses cannot hold back
- * the others; a result refused alone loses its reply text (the attempt,
- * code and status still count).  Returns how many were refused.
- */
-static int
-mailer_write_each(struct mailer *m)
-{
-	char err[DB_ERRLEN];
-	size_t i;
-	int bad = 0;
-
-	for (i = 0; i < m->njobs && !db_broken(m->db); i++) {
-		struct mailer_job *j = &m->jobs[i];
-		if (j->state == MAILER_JOB_WAITING || j->stored ||
-		    mailer_write_some(m, (ssize_t)i, false, err,
-		    sizeof(err)) == 0)
-			continue;
-		bad++;
-		mailer_log_ctx(j->id, j->partition, j->offset);
-		log_warnx("notification %lld: recording its outcome: %s; "
-		    "retrying without the reply text", (long long)j->id, err);
-		log_ctx_clear();
-		snprintf(j->res.text, sizeof(j->res.text), "(reply text not "
-		    "recordable)");
-	}
-	return bad;
-}
-
-/*
- * After the outcome statement (rc -1: it failed, err says why).  A
- * failure never stops the worker: results stay in hand (never sent
- * again), leases keep being renewed, and the write is retried with a
- * backoff.  -1 while some result is still unwritten.
- */
-static int
-mailer_write_finish(struct mailer *m, int rc, const char *err)
-{
-	int n = 0;
-
-	if (rc == -1) {
-		stats_add(CTR_DB_ERRORS, 1);
-		log_warnx("recording delivery outcomes: %s (will retry)", err);
-		n = db_broken(m->db) ? 1 : mailer_write_each(m);
-	}
-	if (n == 0) {
-		backoff_reset(&m->write_backoff);
-		return 0;
-	}
-	m->write_at = util_now() + backoff_next(&m->write_backoff, NULL);
-	return -1;
-}
-
-/* Writes every pending result and attempt now, in one statement if it can. */
-static int
-mailer_write_outcomes(struct mailer *m)
-{
-	char err[DB_ERRLEN];
-	int rc;
-
-	if (util_now() < m->write_at)
-		return -1;
-	rc = mailer_write_some(m, -1, false, err, sizeof(err));
-	rc = mailer_write_finish(m, rc, err);
-	mailer_outcome_applied(m);
-	return rc;
-}
-
-/*
- * Sends the results in hand ahead (db_pipe): the server commits them
- * while this worker sends the next batch.  Their offsets are stored
- * once mailer_collect has read the commit, as before: at-least-once.
- */
-static void
-mailer_write_ahead(struct mailer *m)
-{
-	char err[DB_ERRLEN];
-
-	if (util_now() < m->write_at ||
-	    mailer_write_some(m, -1, true, err, sizeof(err)) == 0)
-		return;
-	db_pipe_end(m->db);	/* nothing else is in flight yet */
-	(void)mailer_write_finish(m, -1, err);
-}
-
-/* Sends the claim of the messages read ahead, if any. */
-static void
-mailer_claim_ahead(struct mailer *m)
-{
-	char err[DB_ERRLEN];
-
-	if (m->nmsgs == 0)
-		return;
-	if (mailer_claim_send(m, err, sizeof(err)) == 0) {
-		m->claiming = true;
-		return;
-	}
-	stats_add(CTR_DB_ERRORS, 1);
-	log_warnx("claiming %zu notifications: %s", m->nmsgs, err);
-	if (!m->writing)
-		db_pipe_end(m->db);
 }
 
 /*
@@ -896,7 +231,7 @@ mailer_claim_ahead(struct mailer *m)
  * (mailer_outcome_applied), not here: a send loop may be walking them.
  * -1 when the claim failed: its messages are kept for the next turn.
  */
-static int
+int
 mailer_collect(struct mailer *m)
 {
 	char werr[DB_ERRLEN], cerr[DB_ERRLEN];
@@ -933,44 +268,6 @@ mailer_collect(struct mailer *m)
 	return 0;
 }
 
-static const char mailer_sql_renew[] =
-    "UPDATE email_notifications SET lease_until = greatest(lease_until,"
-    " now() + $3::float8 * interval '1 second') "
-    "WHERE id = ANY($1::bigint[]) AND lease_owner = $2"
-    " AND status = 'PROCESSING'";
-
-/*
- * Extends the leases of everything held once half a lease has gone by,
- * so a slow relay or email.rate_limit never lets the sweeper hand a row
- * we still hold to someone else.
- */
-static void
-mailer_renew(struct mailer *m)
-{
-	struct db_arr ids = { 0 };
-	char err[DB_ERRLEN], lease[32];
-	const char *p[3];
-	PGresult *res;
-	size_t i;
-
-	if (util_now() < m->renew_at || m->njobs == 0)
-		return;
-	(void)mailer_collect(m);	/* the connection, free for a query */
-	for (i = 0; i < m->njobs; i++)
-		db_arr_int(&ids, m->jobs[i].id);
-	snprintf(lease, sizeof(lease), "%.3f", conf->email_lease);
-	p[0] = db_arr_end(&ids);
-	p[1] = m->owner;
-	p[2] = lease;
-	if (p[0] != NULL &&
-	    (res = db_query(m->db, mailer_sql_renew, 3, p, err, sizeof(err)))) {
-		PQclear(res);
-		m->renew_at = util_now() + conf->email_lease / 2;
-	} else
-		log_warnx("extending %zu leases: %s", m->njobs, err);
-	db_arr_free(&ids);
-}
-
 /*
  * Sends every job that is due; the turn records the results at once
  * afterwards.  On a stop request it finishes the message in hand and no
@@ -1002,40 +299,6 @@ mailer_next_due(const struct mailer *m, double cap)
 		    m->jobs[i].due - now < d)
 			d = m->jobs[i].due - now;
 	return d < 0 ? 0 : d;
-}
-
-static const char mailer_sql_release[] =
-    "UPDATE email_notifications SET lease_until = now(), updated_at = now() "
-    "WHERE id = ANY($1::bigint[]) AND lease_owner = $2 AND status = 'PROCESSING'";
-
-/*
- * At a stop, rows still held (waiting for a retry) are let go with an
- * expired lease: the next worker to see their message, or the sweeper,
- * takes them over.
- */
-static void
-mailer_release(struct mailer *m)
-{
-	struct db_arr ids = { 0 };
-	char err[DB_ERRLEN];
-	const char *p[2];
-	PGresult *res;
-	size_t i;
-
-	if (m->njobs == 0 || !mailer_db(m))
-		return;
-	for (i = 0; i < m->njobs; i++)
-		db_arr_int(&ids, m->jobs[i].id);
-	p[0] = db_arr_end(&ids);
-	p[1] = m->owner;
-	if (p[0] != NULL &&
-	    (res = db_query(m->db, mailer_sql_release, 2, p, err, sizeof(err))))
-		PQclear(res);
-	else
-		log_warnx("releasing %zu held notifications: %s (their leases "
-		    "expire by themselves)", m->njobs, err);
-	db_arr_free(&ids);
-	log_info("released %zu notifications waiting for a retry", m->njobs);
 }
 
 /*
@@ -1084,23 +347,6 @@ mailer_turn(struct mailer *m)
 	mailer_renew(m);
 }
 
-/* The relay's settings, from email.smtp.* (conf_check vetted them). */
-static void
-mailer_smtp_opts(struct smtp_opts *o)
-{
-	const char *tls = conf->email_smtp_starttls;
-
-	o->url = conf->email_smtp_url;
-	o->starttls = strcmp(tls, "off") == 0 ? SMTP_TLS_OFF :
-	    strcmp(tls, "required") == 0 ? SMTP_TLS_REQUIRED :
-	    SMTP_TLS_OPPORTUNISTIC;
-	o->ca_file = conf->email_smtp_ca_file;
-	o->username = conf->email_smtp_username;
-	o->password_file = conf->email_smtp_password_file;
-	o->connect_timeout = conf->email_smtp_connect_timeout;
-	o->timeout = conf->email_smtp_timeout;
-}
-
 /* The retry policy, from this process's configuration snapshot. */
 static void
 mailer_policy_from_conf(struct mailpolicy *p)
@@ -1125,50 +371,25 @@ mailer_init_batch(struct mailer *m)
 		fatalx("out of memory");
 }
 
-/* The DKIM signer of email.dkim.*, with the key conf_dkim_load read. */
-static struct dkimsign *
-mailer_dkim(char *err, size_t len)
-{
-	const struct dkimsign_opts o = { conf->dkim_key,
-	    conf->email_dkim_selector, conf->email_dkim_domain,
-	    conf->email_dkim_headers.v, conf->email_dkim_headers.n };
-
-	return dkimsign_new(&o, err, len);
-}
-
 static int
 mailer_init(struct mailer *m, const struct proc_info *pi)
 {
 	char err[512], host[64];
-	struct smtp_opts so;
+	void *ctx;
 
 	memset(m, 0, sizeof(*m));
-	m->claim_stmt.base = "mailer_claim";
-	m->claim_stmt.sql = mailer_sql_claim;
-	m->claim_stmt.nparams = 3;
-	m->outcome_stmt.base = "mailer_outcome";
-	m->outcome_stmt.sql = mailer_sql_outcome;
-	m->outcome_stmt.nparams = 10;
-	m->write_backoff.first = 0.2;
-	m->write_backoff.max = 5;
+	mailer_claim_prepare(m);
+	mailer_write_prepare(m);
 	if (gethostname(host, sizeof(host)) == -1)
 		snprintf(host, sizeof(host), "localhost");
 	host[sizeof(host) - 1] = '\0';
 	snprintf(m->owner, sizeof(m->owner), "%s:%d:mailer/%d", host,
 	    (int)getpid(), pi->index);
 	mailer_init_batch(m);
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		log_error("curl_global_init failed");
-		return 1;
-	}
-	mailer_smtp_opts(&so);
-	if ((m->smtp = smtp_new(&so, err, sizeof(err))) == NULL) {
+	/* email.* is this role's: a setting that cannot work stops it. */
+	if (mailer_channel_ctx(m, channel_find("EMAIL"), &ctx, err,
+	    sizeof(err)) == -1) {
 		log_error("%s", err);
-		return EXIT_CONFIG;
-	}
-	if (conf->dkim_key != NULL && (m->dkim = mailer_dkim(err,
-	    sizeof(err))) == NULL) {
-		log_error("email.dkim: %s", err);
 		return EXIT_CONFIG;
 	}
 	if ((m->rk = mailer_consumer(err, sizeof(err))) == NULL) {
@@ -1210,9 +431,9 @@ out:
 	free(m.jobs);
 	free(m.msgs);
 	free(m.used);
-	smtp_free(m.smtp);
-	dkimsign_free(m.dkim);
+	for (i = 0; i < m.nchans; i++)
+		if (m.chans[i].ch->close != NULL)
+			m.chans[i].ch->close(m.chans[i].ctx);
 	db_link_close(&m.link);
-	curl_global_cleanup();
 	return rc;
 }

@@ -586,3 +586,25 @@ def test_stream_odd_user_ids_and_head(conf, notifyd):
     st, body, headers = d.request("HEAD", API + "/users/h/inbox/stream")
     assert st == 200 and headers["Content-Type"] == "text/event-stream"
     assert time.monotonic() - t0 < 2
+
+
+def test_inapp_id_on_the_email_topic_is_delivered_by_the_mailer(
+        conf, notifyd, kafka, db):
+    """Should an IN_APP id reach the email topic (a hand-made message, a
+    misrouted requeue), the mailer delivers it through channel_inapp's
+    ops and its own outcome write: the trigger publishes it all the same,
+    no mail goes out and nothing crashes."""
+    d = notifyd(inbox_conf(conf, email={"workers": 1},
+                           inbox={"workers": 0}))
+    s = Sse(d.port, "via-mailer")
+    nid = db.scalar("INSERT INTO email_notifications (type, title, content, "
+                    "user_id, recipient) VALUES ('IN_APP', 'mailed', 'c', "
+                    "'\"via-mailer\"', 'via-mailer') RETURNING id")
+    kafka.produce("notifications.email", [str(nid)], key=str(nid))
+    ev = s.next(30)
+    assert ev is not None and ev["json"]["id"] == nid
+    st, n, _ = d.get(API + "/notifications/%d" % nid)
+    assert n["status"] == "SENT"
+    assert [h["outcome"] for h in n["history"]] == ["sent"]
+    assert n["history"][0]["smtpText"] == "delivered to the inbox"
+    s.close()

@@ -256,6 +256,106 @@ test_email_policy_with_conf(void **state)
 	json_decref(j);
 }
 
+/* The email channel's verdicts: the reply code decides, else the flag. */
+static void
+test_email_classify(void **state)
+{
+	const struct channel *c = channel_find("EMAIL");
+	struct channel_attempt a;
+
+	(void)state;
+	memset(&a, 0, sizeof(a));
+	a.code = 250;
+	assert_int_equal(c->classify(&a), CHANNEL_SENT);
+	a.code = 451;
+	assert_int_equal(c->classify(&a), CHANNEL_TEMPORARY);
+	a.code = 550;
+	assert_int_equal(c->classify(&a), CHANNEL_PERMANENT);
+	a.code = 0;	/* connection refused, timeout */
+	assert_int_equal(c->classify(&a), CHANNEL_TEMPORARY);
+	a.permanent = true;	/* no SMTPUTF8 at the relay */
+	assert_int_equal(c->classify(&a), CHANNEL_PERMANENT);
+}
+
+/* A worker's settings: a relay that is never contacted here. */
+static void
+email_conf(struct conf *c)
+{
+	static char secret[] = "0123456789abcdef";
+
+	memset(c, 0, sizeof(*c));
+	c->email_from = "notifyd@example.com";
+	c->email_smtp_url = "smtp://127.0.0.1:1";
+	c->email_smtp_starttls = "off";
+	c->email_smtp_ca_file = "";
+	c->email_smtp_username = "";
+	c->email_smtp_password_file = "";
+	c->email_smtp_connect_timeout = 1;
+	c->email_smtp_timeout = 1;
+	c->http_public_url = "https://n.example/";
+	c->email_unsubscribe_secret = secret;
+	c->email_unsubscribe_secret_len = sizeof(secret) - 1;
+}
+
+/* Builds the message for a row given as JSON text; rc of build. */
+static int
+email_build(void *ctx, const char *row, char **msg, char *err)
+{
+	const struct channel *c = channel_find("EMAIL");
+	json_t *r = json_loads(row, 0, NULL);
+	struct channel_job j = { 42, 1700000000000000LL, 1, r };
+	size_t len = 0;
+	int rc;
+
+	assert_non_null(r);
+	rc = c->build(ctx, &j, msg, &len, err, 256);
+	if (rc == 0)
+		assert_int_equal(strlen(*msg), len);
+	json_decref(r);
+	return rc;
+}
+
+#define ROW "\"title\":\"Hi\",\"content\":\"<p>x</p>\",\"text_part\":null," \
+	"\"user_id\":\"7\""
+
+static void
+test_email_build(void **state)
+{
+	const struct channel *c = channel_find("EMAIL");
+	struct conf wc;
+	char err[256], *msg = NULL;
+	void *ctx;
+
+	(void)state;
+	email_conf(&wc);
+	assert_non_null(ctx = c->open(&wc, err, sizeof(err)));
+	assert_int_equal(email_build(ctx, "{" ROW ",\"recipient\":"
+	    "\"u@b\u00fccher.example\",\"from_addr\":null,\"message_id\":null,"
+	    "\"category\":null}", &msg, err), 0);
+	assert_string_equal(err, "");
+	assert_non_null(strstr(msg, "\r\nTo: u@xn--bcher-kva.example\r\n"));
+	assert_non_null(strstr(msg, "From: notifyd@example.com\r\n"));
+	assert_non_null(strstr(msg, "Message-ID: <42."));
+	assert_null(strstr(msg, "List-Unsubscribe"));
+	free(msg);
+	assert_int_equal(email_build(ctx, "{" ROW ",\"recipient\":\"u@e.example\","
+	    "\"from_addr\":\"a@f.example\",\"message_id\":\"<kept@x>\","
+	    "\"category\":\"news\"}", &msg, err), 0);
+	assert_non_null(strstr(msg, "From: a@f.example\r\n"));
+	assert_non_null(strstr(msg, "Message-ID: <kept@x>\r\n"));
+	assert_non_null(strstr(msg, "List-Unsubscribe: <https://n.example/"
+	    "unsubscribe/"));
+	free(msg);
+	/* email.smtputf8 off: a non-ASCII local part can never go out. */
+	assert_int_equal(email_build(ctx, "{" ROW ",\"recipient\":"
+	    "\"\u00fc@e.example\",\"from_addr\":null,\"message_id\":null,"
+	    "\"category\":null}", &msg, err), -1);
+	assert_non_null(strstr(err, "recipient not sendable"));
+	assert_null(msg);
+	c->close(ctx);
+	c->close(NULL);
+}
+
 int
 main(void)
 {
@@ -270,6 +370,8 @@ main(void)
 		cmocka_unit_test(test_type_invalid_utf8),
 		cmocka_unit_test(test_channel_checks_its_fields),
 		cmocka_unit_test(test_email_policy_with_conf),
+		cmocka_unit_test(test_email_classify),
+		cmocka_unit_test(test_email_build),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -193,6 +193,35 @@ test_inapp_validate(void **state)
 	assert_string_equal(r, "u");
 }
 
+/* The worker-side ops: the item, no wire, always SENT. */
+static void
+test_inapp_ops(void **state)
+{
+	const struct channel *ch = channel_find("IN_APP");
+	json_t *row = json_pack("{s:s,s:s,s:s,s:n}", "title", "t",
+	    "content", "c", "user_id", "u1", "metadata");
+	struct channel_job j = { 42, 0, 1, row };
+	struct channel_attempt a;
+	char err[64], *msg = NULL;
+	size_t len = 0;
+
+	(void)state;
+	assert_non_null(ch->build);
+	assert_int_equal(ch->build(NULL, &j, &msg, &len, err, sizeof(err)), 0);
+	assert_string_equal(err, "");
+	assert_string_equal(msg, "{\"id\":42,\"title\":\"t\",\"content\":"
+	    "\"c\",\"userId\":\"u1\",\"metadata\":null}");
+	assert_int_equal(len, strlen(msg));
+	memset(&a, 0xff, sizeof(a));
+	assert_int_equal(ch->send(NULL, &j, msg, len, &a), 0);
+	assert_int_equal(a.code, 0);
+	assert_string_equal(a.text, "delivered to the inbox");
+	assert_true(a.retry_after < 0 && a.ref[0] == '\0' && !a.permanent);
+	assert_int_equal(ch->classify(&a), CHANNEL_SENT);
+	free(msg);
+	json_decref(row);
+}
+
 int
 main(void)
 {
@@ -204,6 +233,7 @@ main(void)
 		cmocka_unit_test(test_last_id_accepted),
 		cmocka_unit_test(test_last_id_refused),
 		cmocka_unit_test(test_inapp_validate),
+		cmocka_unit_test(test_inapp_ops),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
