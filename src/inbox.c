@@ -103,6 +103,10 @@ inbox_consumer(char *err, size_t len)
 		"auto.offset.reset", "earliest",
 		"socket.nagle.disable", "true",
 		"fetch.wait.max.ms", "10",
+		/* the topic may not exist before the first IN_APP POST: the
+		 * subscription creates it (where the broker allows) instead of
+		 * waiting for a metadata refresh to find it (5 minutes) */
+		"allow.auto.create.topics", "true",
 		NULL
 	};
 	const struct kafka_opts ko = { conf->kafka_brokers,
