@@ -10,7 +10,9 @@
  * (http_jobs.c) run the handlers, so idle or slow clients cost a
  * descriptor and a little memory, not a thread; connection counts are
  * capped in total and per client address, and http_conn.c closes
- * connections that are slow to send a request head.
+ * connections that are slow to send a request head.  A handler may hold
+ * its answer open and write it later (http_hold, http_stream.c: Server-
+ * Sent Events); the drain ends every held answer first.
  */
 #include "config.h"
 

@@ -645,3 +645,28 @@ def test_stream_reconnects_lose_and_repeat_nothing(conf, notifyd):
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
     assert sorted(n for _, n in seen) == sorted(posted)
     assert reconnects >= 10, reconnects
+
+
+def test_stream_refused_while_database_away(conf, notifyd, pg):
+    """Without its LISTEN connection a process cannot promise a gap-free
+    stream: open streams end, new ones get 503 with Retry-After, and all
+    is back once PostgreSQL is."""
+    d = notifyd(inbox_conf(conf))
+    s = Sse(d.port, "away")
+    mark = d.mark()
+    try:
+        pg.stop()
+        assert s.wait_end(10)
+        d.wait_log(r"inbox streams: listening connection lost", since=mark)
+        r = Sse(d.port, "away")
+        assert r.status == 503 and r.headers["retry-after"] == "1"
+        assert r.headers["content-type"] == "application/problem+json"
+        r.close()
+    finally:
+        pg.start()
+    d.wait_log(r"inbox streams: listening again", timeout=20, since=mark)
+    s2 = Sse(d.port, "away")
+    assert s2.status == 200
+    post(d, "away", "back")
+    assert s2.next()["json"]["title"] == "back"
+    s2.close()
