@@ -509,8 +509,15 @@ def test_inbox_answers_match_openapi(conf, notifyd):
     import test_http_conventions as hc     # its validator, not its tests
     doc = hc.doc_file()
     d = notifyd(inbox_conf(conf))
-    nid = post(d, "123", "doc")[1]["id"]
+    answer = post(d, "123", "doc")
+    hc.check_answer(doc, API + "/notifications", "POST", answer)
+    nid = answer[1]["id"]
     wait_delivered(d, "123", 1)
+    hc.check_answer(doc, API + "/notifications/{id}", "GET",
+                    d.get(API + "/notifications/%d" % nid))
+    req = doc["components"]["schemas"]["InAppNotificationRequest"]
+    hc.validator(doc, req).validate({"type": "IN_APP", "userId": "123",
+                                     "title": "doc", "content": "c"})
     base = API + "/users/{userId}/inbox"
     hc.check_answer(doc, base, "GET", inbox(d, "123"))
     hc.check_answer(doc, base, "GET", inbox(d, "123", "?limit=0"))
