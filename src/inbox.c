@@ -198,16 +198,16 @@ inbox_poll(struct inbox *w)
 
 /*
  * The delivery of a batch: SENT, one attempt in the history.  A row
- * whose user opted out of its category (or, in general, that sql/014
- * holds back) since it was accepted becomes SUPPRESSED instead, as in
- * the mailer's claim.
+ * whose user opted out of its category since it was accepted becomes
+ * SUPPRESSED instead, as in the mailer's claim.  The address list
+ * (bounces) is about email addresses: no recipient is passed.
  */
 static const char inbox_sql_deliver[] =
     "WITH d AS (UPDATE email_notifications n SET"
-    "  suppressed_reason = email_suppression_reason(n.recipient, n.user_id,"
-    "   n.category, n.id),"
-    "  status = CASE WHEN email_suppression_reason(n.recipient, n.user_id,"
-    "   n.category, n.id) IS NULL THEN 'SENT' ELSE 'SUPPRESSED' END,"
+    "  suppressed_reason = email_suppression_reason(NULL, n.user_id,"
+    "   n.category),"
+    "  status = CASE WHEN email_suppression_reason(NULL, n.user_id,"
+    "   n.category) IS NULL THEN 'SENT' ELSE 'SUPPRESSED' END,"
     "  attempts = n.attempts + 1, sent_at = now(), lease_until = NULL,"
     "  updated_at = now()"
     " FROM (SELECT DISTINCT id FROM unnest($1::bigint[]) AS u(id)) AS a"

@@ -677,3 +677,34 @@ def test_stream_refused_while_database_away(conf, notifyd, pg):
     post(d, "away", "back")
     assert s2.next()["json"]["title"] == "back"
     s2.close()
+
+
+def test_inbox_preferences_apply_address_suppression_does_not(
+        conf, notifyd, db, kafka):
+    """A category the user opted out of holds IN_APP items back
+    (SUPPRESSED, never in the inbox); the email suppression list is about
+    addresses and does not, even for a user id that looks like one."""
+    d = notifyd(inbox_conf(conf))
+    supp = API + "/suppressions/a@example.com"
+    assert d.request("PUT", supp)[0] in (200, 201)
+    st, p, _ = d.request("PUT", API + "/users/a@example.com/preferences",
+                         json_body={"optedOut": ["promo"]})
+    assert st == 200, p
+    ok = post(d, "a@example.com", "plain")[1]
+    held = post(d, "a@example.com", "promo", category="promo")[1]
+    assert held["status"] == "SUPPRESSED", held
+    body = wait_delivered(d, "a@example.com", 1)
+    assert [it["id"] for it in body["items"]] == [ok["id"]]
+    # opted out after acceptance: held back at delivery by the worker
+    late = db.scalar("INSERT INTO email_notifications (type, title, content,"
+                     " user_id, recipient, category) VALUES ('IN_APP', 'l', "
+                     "'c', '\"b-user\"', 'b-user', 'news') RETURNING id")
+    st, p, _ = d.request("PUT", API + "/users/b-user/preferences",
+                         json_body={"optedOut": ["news"]})
+    assert st == 200, p
+    kafka.produce("notifications.inapp", [str(late)], key=str(late))
+    n = nd.wait_until(lambda: (lambda n: n["status"] != "PENDING" and n)(
+        d.get(API + "/notifications/%d" % late)[1]), 20)
+    assert n["status"] == "SUPPRESSED", n
+    assert n.get("suppressedReason") == "preference", n
+    assert inbox(d, "b-user")[1]["items"] == []
