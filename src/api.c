@@ -13,6 +13,7 @@
 
 #include "api_audit.h"
 #include "api_db.h"
+#include "api_inbox.h"
 #include "api_notify.h"
 #include "api_ops.h"
 #include "api_prefs.h"
@@ -70,6 +71,10 @@ static const struct http_route api_routes[] = {
 	{ "GET",    "/notification_service/api/stats",                   "read",  api_stats_get,       API_POOL_MAIN, { NULL },      "stats" },
 	{ "GET",    "/notification_service/api/webhooks/endpoints",      "admin", api_webhook_list,    API_POOL_MAIN, { NULL },      "webhook_list" },
 	{ "POST",   "/notification_service/api/webhooks/endpoints/{}/enable", "admin", api_webhook_enable, API_POOL_MAIN, { "name" }, "webhook_enable" },
+	{ "GET",    "/notification_service/api/users/{}/inbox",          "read",  api_inbox_list,      API_POOL_MAIN, { "userId" },  "inbox_list" },
+	{ "POST",   "/notification_service/api/users/{}/inbox/{}/read",  "send",  api_inbox_read,      API_POOL_MAIN, { "userId", "id" }, "inbox_read" },
+	{ "POST",   "/notification_service/api/users/{}/inbox/read-all", "send",  api_inbox_read_all,  API_POOL_MAIN, { "userId" },  "inbox_read_all" },
+	{ "GET",    "/notification_service/api/users/{}/inbox/stream",   "read",  api_inbox_stream,    API_POOL_MAIN, { "userId" },  "inbox_stream" },
 	{ NULL }
 };
 
@@ -192,7 +197,9 @@ api_main(const struct proc_info *pi)
 
 	memset(&ctx, 0, sizeof(ctx));
 	api_pools_new(&ctx);
-	if (api_template_init(&ctx) == -1 || api_notify_init(&ctx) == -1) {
+	if (api_template_init(&ctx) == -1 || api_notify_init(&ctx) == -1 ||
+	    api_inbox_init(&ctx) == -1) {
+		api_notify_fini(&ctx);
 		api_template_fini(&ctx);
 		api_pools_free(&ctx);
 		return 1;
@@ -200,6 +207,7 @@ api_main(const struct proc_info *pi)
 	api_http_opts(&ctx, &o);
 	if ((srv = http_start(pi->listen_fd, &o, err, sizeof(err))) == NULL) {
 		log_error("%s", err);
+		api_inbox_fini(&ctx);
 		api_notify_fini(&ctx);
 		api_template_fini(&ctx);
 		api_pools_free(&ctx);
@@ -213,6 +221,7 @@ api_main(const struct proc_info *pi)
 	/* The master keeps the socket: the new generation takes new clients. */
 	http_stop(srv, proc_stop == STOP_FAST ? 0.2 :
 	    conf->shutdown_timeout * 0.8);
+	api_inbox_fini(&ctx);	/* after the server: its streams are gone */
 	api_notify_fini(&ctx);
 	api_template_fini(&ctx);
 	api_pools_free(&ctx);

@@ -14,6 +14,7 @@
 
 #include "http.h"
 
+struct api_inbox_hub;
 struct api_notify;
 struct api_template_cache;
 
@@ -30,6 +31,7 @@ struct api_ctx {
 	struct db_pool		*store_pool;	/* api_store's own connection */
 	struct api_notify	*notify;	/* producer and ack tracking */
 	struct api_template_cache *templates;	/* parsed, by name+version */
+	struct api_inbox_hub	*inbox;		/* live inbox streams */
 };
 
 /* The context of the process serving r. */

@@ -287,7 +287,6 @@ api_notify_insert(struct http_req *r, struct http_resp *rs,
 	q->send_at = send_at;
 	api_template_store(tu, q);
 	q->category = category;
-	q->type = in->type;
 	if (uid == NULL || (in->metadata != NULL && meta == NULL))
 		snprintf(q->err, sizeof(q->err), "out of memory");
 	else

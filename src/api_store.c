@@ -57,7 +57,8 @@ struct api_store {
 static const char api_store_sql_insert[] =
     "WITH v AS ("
     " SELECT nextval('email_notifications_id_seq') AS id, t.*,"
-    "  email_suppression_reason(t.rcpt, t.uid::jsonb, t.cat) AS sr"
+    "  email_suppression_reason(CASE WHEN coalesce(t.typ, 'EMAIL') ="
+    "  'EMAIL' THEN t.rcpt END, t.uid::jsonb, t.cat) AS sr"
     " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
     "  $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],"
     "  $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],"

@@ -31,7 +31,7 @@ struct api_store_req {
 	const char		*send_at;	/* set: SCHEDULED, not produced */
 	const char		*template_name, *template_version, *locale, *text;
 	const char		*category;	/* NULL: transactional */
-	const char		*type;		/* the channel's: "EMAIL" */
+	const char		*type;		/* the channel's static name: "EMAIL" */
 	int64_t			 id, at;
 	char			 suppressed[16];	/* NEW: its reason, or "" */
 	enum api_store_state	 state;

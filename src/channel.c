@@ -17,10 +17,12 @@
 
 extern const struct channel channel_email;
 extern const struct channel channel_webhook;
+extern const struct channel channel_inapp;
 
 static const struct channel *const channel_table[] = {
 	&channel_email,
 	&channel_webhook,
+	&channel_inapp,
 };
 
 #define CHANNEL_COUNT (sizeof(channel_table) / sizeof(channel_table[0]))

@@ -256,6 +256,16 @@ K("events.poll_interval", CONF_FLOAT, events_poll_interval, "0.2", 0.01, 60,
   NULL, "seconds the sender waits before looking again when it found "
   "nothing to send"),
 
+K("inbox.workers", CONF_INT, inbox_workers, "1", 0, 64, NULL,
+  "inbox worker processes, delivering IN_APP notifications (with "
+  "email.enabled)"),
+K("inbox.topic", CONF_STRING, inbox_topic, "notifications.inapp", 0, 0,
+  NULL, "Kafka topic the API queues IN_APP notifications on"),
+K("inbox.group_id", CONF_STRING, inbox_group_id, "notifyd-inbox", 0, 0,
+  NULL, "consumer group of the inbox workers"),
+K("inbox.heartbeat", CONF_FLOAT, inbox_heartbeat, "15", 0.05, 3600, NULL,
+  "seconds an inbox stream may stay silent before a heartbeat comment"),
+
 K("log.level", CONF_STRING, log_level, "info", 0, 0,
   "debug|info|warning|error", "lowest level logged"),
 K("log.format", CONF_STRING, log_format, "text", 0, 0, "text|json",

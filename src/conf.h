@@ -137,6 +137,11 @@ struct conf {
 	struct conf_webhook_endpoint *webhook_endpoints;
 	int	 webhook_nendpoints;
 
+	int	 inbox_workers;
+	char	*inbox_topic;
+	char	*inbox_group_id;
+	double	 inbox_heartbeat;
+
 	char	*log_level;
 	char	*log_format;
 };

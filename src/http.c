@@ -10,7 +10,9 @@
  * (http_jobs.c) run the handlers, so idle or slow clients cost a
  * descriptor and a little memory, not a thread; connection counts are
  * capped in total and per client address, and http_conn.c closes
- * connections that are slow to send a request head.
+ * connections that are slow to send a request head.  A handler may hold
+ * its answer open and write it later (http_hold, http_stream.c: Server-
+ * Sent Events); the drain ends every held answer first.
  */
 #include "config.h"
 
@@ -26,6 +28,7 @@
 #include "http.h"
 #include "http_conn.h"
 #include "http_jobs.h"
+#include "http_stream.h"
 #include "log.h"
 #include "route.h"
 #include "stats.h"
@@ -38,6 +41,7 @@ struct http_server {
 	struct http_heads	*heads;		/* request-head deadlines */
 	struct http_accept	*accept;	/* the accepting thread */
 	struct http_jobs	*jobs;		/* the request threads */
+	struct http_streams	*streams;	/* held answers (http_stream.c) */
 	volatile sig_atomic_t	 draining;
 };
 
@@ -345,7 +349,9 @@ http_queue(struct http_req *r, struct http_resp *rs, struct MHD_Response *mr)
 	for (i = 0; i < rs->nheader; i++)
 		MHD_add_response_header(mr, rs->header[i].name,
 		    rs->header[i].value);
-	if (r->srv->draining)	/* steer keep-alive clients to a live process */
+	/* steer keep-alive clients to a live process; a held stream's
+	 * connection is never reused */
+	if (r->srv->draining || rs->close)
 		MHD_add_response_header(mr, "Connection", "close");
 	ret = MHD_queue_response(r->conn, (unsigned)rs->status, mr);
 	MHD_destroy_response(mr);
@@ -658,7 +664,26 @@ http_free(struct http_server *srv)
 {
 	http_jobs_free(srv->jobs);
 	http_heads_free(srv->heads);
+	http_streams_free(srv->streams);
 	free(srv);
+}
+
+struct http_stream *
+http_hold(struct http_req *r, struct http_resp *rs, const char *content_type,
+    size_t max_buffer, void (*gone)(void *), void *arg)
+{
+	struct http_stream *s;
+
+	if ((s = http_stream_new(r->srv->streams, r->conn, max_buffer, gone,
+	    arg)) == NULL)
+		return NULL;
+	rs->status = 200;
+	rs->content_type = content_type;
+	rs->close = true;
+	rs->stream = http_stream_read;
+	rs->stream_free = http_stream_free;
+	rs->stream_cls = s;
+	return s;
 }
 
 struct http_server *
@@ -667,8 +692,11 @@ http_start(int fd, const struct http_opts *o, char *err, size_t len)
 	struct http_server *srv;
 
 	if ((srv = calloc(1, sizeof(*srv))) == NULL ||
-	    (srv->heads = http_heads_new(o->header_timeout)) == NULL) {
+	    (srv->heads = http_heads_new(o->header_timeout)) == NULL ||
+	    (srv->streams = http_streams_new()) == NULL) {
 		snprintf(err, len, "out of memory");
+		if (srv != NULL)
+			http_heads_free(srv->heads);
 		free(srv);
 		return NULL;
 	}
@@ -711,6 +739,8 @@ http_stop(struct http_server *srv, double seconds)
 	srv->draining = 1;
 	http_accept_stop(srv->accept);
 	srv->accept = NULL;
+	/* Held streams end now: their clients reconnect to a live process. */
+	http_streams_end_all(srv->streams);
 	/* Our count: libmicrohttpd's misses those handed over just now. */
 	while (util_now() < until && http_heads_open(srv->heads) > 0) {
 		(void)http_heads_sweep(srv->heads);
@@ -719,6 +749,8 @@ http_stop(struct http_server *srv, double seconds)
 	/* Handlers first: stopping the server frees their requests. */
 	http_jobs_free(srv->jobs);
 	srv->jobs = NULL;
+	/* None may stay suspended: libmicrohttpd cannot stop with one. */
+	http_streams_end_all(srv->streams);
 	MHD_stop_daemon(srv->d);
 	http_free(srv);
 }

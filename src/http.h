@@ -23,6 +23,7 @@
 
 struct http_route;
 struct http_server;
+struct http_stream;
 
 struct http_req {
 	struct MHD_Connection *conn;
@@ -57,6 +58,7 @@ struct http_resp {
 	MHD_ContentReaderCallback stream;
 	MHD_ContentReaderFreeCallback stream_free;
 	void		*stream_cls;
+	bool		 close;		/* "Connection: close" (a held stream) */
 };
 
 typedef void (*http_handler)(struct http_req *, struct http_resp *);
@@ -101,6 +103,16 @@ void	http_error(struct http_resp *, int status, const char *error,
 	    const char *field);
 void	http_resp_header(struct http_resp *, const char *name, const char *fmt,
 	    ...) __attribute__((format(printf, 3, 4)));
+
+/*
+ * Makes rs a held stream (200, content_type, "Connection: close"):
+ * written to later from any thread with http_stream_write
+ * (http_stream.h) until it ends.  gone(arg) comes once when it is over;
+ * see http_stream_new.  NULL when out of memory.
+ */
+struct http_stream *http_hold(struct http_req *, struct http_resp *,
+	    const char *content_type, size_t max_buffer, void (*gone)(void *),
+	    void *arg) __attribute__((warn_unused_result));
 
 /* Request helpers. */
 bool	http_content_json(struct http_req *, struct http_resp *);

@@ -28,6 +28,7 @@ static int main_count_mailer(const struct conf *);
 static int main_count_sweeper(const struct conf *);
 static int main_count_webhook(const struct conf *);
 static int main_count_events(const struct conf *);
+static int main_count_inbox(const struct conf *);
 
 /*
  * The roles, at the top: {name, count key, count, entry function}.
@@ -46,6 +47,8 @@ static const struct proc_role main_roles[ROLE_MAX] = {
 			    webhook_main },
 	[ROLE_EVENTS] =	 { "events", "events.endpoint", main_count_events,
 			    events_main },
+	[ROLE_INBOX] =	 { "inbox", "inbox.workers", main_count_inbox,
+			    inbox_main },
 };
 
 static int
@@ -85,6 +88,13 @@ static int
 main_count_events(const struct conf *c)
 {
 	return *c->events_endpoint != '\0';
+}
+
+/* IN_APP notifications are accepted only with email.enabled. */
+static int
+main_count_inbox(const struct conf *c)
+{
+	return c->email_enabled ? c->inbox_workers : 0;
 }
 
 static void

@@ -13,6 +13,7 @@ enum role {
 	ROLE_SWEEPER,
 	ROLE_WEBHOOK,
 	ROLE_EVENTS,
+	ROLE_INBOX,
 	ROLE_MAX
 };
 

@@ -16,5 +16,6 @@ int	mailer_main(const struct proc_info *);
 int	sweeper_main(const struct proc_info *);
 int	webhook_main(const struct proc_info *);
 int	events_main(const struct proc_info *);
+int	inbox_main(const struct proc_info *);
 
 #endif

@@ -13,7 +13,7 @@ prints a table of medians; the same table goes to BENCHMARKS.md at the top
 of the source tree (not with --only, unless --markdown is given).
 
 Figures (NAME for --only): ingest, latency, email, post, template_post,
-e2e, query, query10m, memory, schedule_scan, stats10m.  How each is measured is written next to the table in
+e2e, query, query10m, memory, schedule_scan, stats10m, inbox_stream.  How each is measured is written next to the table in
 BENCHMARKS.md (METHODS below), so the numbers never travel without it.
 
 Benchmarks are not tests: `make check` does not run this.
@@ -41,7 +41,8 @@ HERE = Path(__file__).resolve().parent
 SRCDIR = HERE.parents[1]
 
 FIGURES = ("ingest", "latency", "email", "post", "template_post", "e2e",
-           "query", "query10m", "memory", "schedule_scan", "stats10m")
+           "query", "query10m", "memory", "schedule_scan", "stats10m",
+           "inbox_stream")
 AUDIT_TYPES = ("order.created", "order.accepted", "order.picked_up",
                "order.delivered", "payment.captured")
 AUDIT_COLS = ('source_topic, partition, "offset", key, value, headers, '
@@ -1321,6 +1322,197 @@ def e2e_once(daemon, sink, tag, rate, secs):
     return lat, median([n for _, n in got.values()])
 
 
+def fig_inbox_stream(pg, res):
+    nstreams, users, rate = 1000, 500, 100
+    secs = 5 if OPTS.quick else 10
+    res.label = ("inbox stream (POST 202 → SSE event, %d open streams, "
+                 "%d req/s)" % (nstreams, rate))
+    res.target = "p99 < 100 ms"
+    db = pg.new_db("inbox")
+    km = Kmock([("notifications.email", 4), ("notifications.inapp", 4)])
+    daemon = streams = None
+    p50s, p99s, floors = [], [], []
+    try:
+        conf = bench_conf(pg, db, km.bootstrap, nd.free_port(),
+                          roles=("email",), props=LOW_LATENCY_PROPS,
+                          extra={"email": {"workers": 0},
+                                 "inbox": {"workers": 1},
+                                 "http": {"processes": 2,
+                                          "max_connections_per_ip": 0}})
+        daemon = Daemon(conf)
+        streams = InboxStreams(daemon.n.port, nstreams, users)
+        log("inbox: %d streams open; %d api processes listening" % (
+            nstreams, streams.processes(pg, db)))
+        inbox_once(daemon, streams, "warmup", 20, 1, users)
+        for r in range(OPTS.runs):
+            lat = inbox_once(daemon, streams, "r%d" % r, rate, secs, users)
+            p50s.append(percentile(lat, 50))
+            p99s.append(percentile(lat, 99))
+            floors.append(notify_floor(pg, db))
+            log("inbox run %d: %d events, p50 %.1f ms, p99 %.1f ms, max "
+                "%.1f ms; bare NOTIFY p99 %.1f ms" % (
+                    r + 1, len(lat), p50s[-1], p99s[-1], max(lat),
+                    floors[-1]))
+    finally:
+        if streams:
+            streams.close()
+        if daemon:
+            daemon.stop()
+        km.stop()
+        pg.drop_db(db)
+    res.value = "p50 %.1f / p99 %.1f ms" % (median(p50s), median(p99s))
+    res.limit = "NOTIFY p99 %.1f ms" % median(floors)
+    res.ok = median(p99s) < 100
+    res.notes.append("p99 per run: %s ms; %d streams, 2 per user, on 2 api "
+                     "processes; every POST's event timed on both streams"
+                     % (", ".join("%.1f" % x for x in p99s), nstreams))
+
+
+class InboxStreams:
+    """nstreams SSE connections (users u0.., each with nstreams/users
+    streams) read by one selector thread, which timestamps each event's
+    arrival by its title."""
+
+    def __init__(self, port, nstreams, users):
+        import resource
+        import selectors
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < nstreams + 512:
+            resource.setrlimit(resource.RLIMIT_NOFILE,
+                               (min(hard, nstreams * 2 + 512), hard))
+        self.sel = selectors.DefaultSelector()
+        self.arrived = {}       # title -> [arrival times]
+        self.lock = threading.Lock()
+        self.socks = []
+        for i in range(nstreams):
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            s.sendall(("GET /notification_service/api/users/u%d/inbox/"
+                       "stream HTTP/1.1\r\nHost: x\r\nAccept: "
+                       "text/event-stream\r\n\r\n" % (i % users)).encode())
+            self.socks.append(s)
+        for s in self.socks:        # every stream registered: 200 came
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = s.recv(4096)
+                if not chunk:
+                    raise RuntimeError("stream closed: %r" % head)
+                head += chunk
+            if not head.startswith(b"HTTP/1.1 200"):
+                raise RuntimeError("stream refused: %r" % head[:200])
+            s.setblocking(False)
+            self.sel.register(s, 1, [head.split(b"\r\n\r\n", 1)[1]])
+        self.stop = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def processes(self, pg, db):
+        return int(pg.query(db, "SELECT count(DISTINCT pid) FROM "
+                            "pg_stat_activity WHERE query LIKE "
+                            "'LISTEN notifyd_inbox%' OR query LIKE "
+                            "'SELECT ''notifyd inbox hub''%'")[0][0])
+
+    def _run(self):
+        while not self.stop:
+            for key, _ in self.sel.select(0.1):
+                try:
+                    data = key.fileobj.recv(65536)
+                except BlockingIOError:
+                    continue
+                now = time.time()
+                buf = key.data[0] + data
+                # "title" of each complete event; the chunk framing lines
+                # never hold it, so no need to undo it
+                *done, key.data[0] = buf.split(b"\n\n")
+                with self.lock:
+                    for ev in done:
+                        at = ev.find(b'"title":')
+                        if at < 0:
+                            at = ev.find(b'"title" :')
+                        if at < 0:
+                            continue
+                        t = ev[ev.index(b'"', ev.index(b":", at) + 1) + 1:]
+                        t = t[:t.index(b'"')].decode()
+                        self.arrived.setdefault(t, []).append(now)
+
+    def times(self, title):
+        with self.lock:
+            return list(self.arrived.get(title, ()))
+
+    def close(self):
+        self.stop = True
+        self.thread.join(5)
+        for s in self.socks:
+            s.close()
+
+
+def inbox_once(daemon, streams, tag, rate, secs, users):
+    """Paced IN_APP POSTs from 4 threads to random users; the latency of
+    every event, from the 202's arrival to the event's, in ms."""
+    import random
+    total, nthreads = rate * secs, 4
+    answered, errors = {}, []
+    t0 = time.time() + 0.3
+
+    def worker(k):
+        p = Poster(daemon.url)
+        rnd = random.Random(k)
+        try:
+            for i in range(k, total, nthreads):
+                wait = t0 + i / rate - time.time()
+                if wait > 0:
+                    time.sleep(wait)
+                title = "bench-%s-%d" % (tag, i)
+                body = json.dumps({"type": "IN_APP", "title": title,
+                                   "content": "<p>hello</p>",
+                                   "userId": "u%d" % rnd.randrange(users)})
+                status = p.post(body.encode())
+                answered[title] = time.time()
+                if status != 202:
+                    errors.append(status)
+        finally:
+            p.close()
+    threads = [threading.Thread(target=worker, args=(k,))
+               for k in range(nthreads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(secs + 60)
+    if errors:
+        raise RuntimeError("POST answers: %s" % errors[:5])
+    per_user = len(streams.socks) // users
+    nd.wait_until(lambda: all(len(streams.times(t)) >= per_user
+                              for t in answered), 60, interval=0.2,
+                  msg="%d events on %d streams each" % (total, per_user))
+    return [(at - answered[t]) * 1000 for t in answered
+            for at in streams.times(t)]
+
+
+def notify_floor(pg, db, n=200):
+    """p99 of a bare NOTIFY from one psycopg2 session to a LISTENing one
+    (commit to arrival), on the same server: the floor of any fan-out
+    through PostgreSQL."""
+    import select
+    import psycopg2
+    a = psycopg2.connect(pg.conninfo(db))
+    b = psycopg2.connect(pg.conninfo(db))
+    a.autocommit = b.autocommit = True
+    b.cursor().execute("LISTEN bench_floor")
+    lat = []
+    try:
+        for i in range(n):
+            t = time.time()
+            a.cursor().execute("NOTIFY bench_floor, %s", (str(i),))
+            while not b.notifies:
+                select.select([b], [], [], 1)
+                b.poll()
+            lat.append((time.time() - t) * 1000)
+            b.notifies.clear()
+    finally:
+        a.close()
+        b.close()
+    return percentile(lat, 99)
+
+
 def fig_query(pg, res):
     rows = 200000 if OPTS.quick else 1000000
     secs = 5 if OPTS.quick else 10
@@ -1929,6 +2121,23 @@ METHODS += """\
   partial index on `send_at`.
 """
 
+METHODS += """\
+* **inbox stream** (`inbox_stream`): notifyd with 2 api processes and 1
+  inbox worker (`fetch.wait.max.ms = 5`, as the e2e figure), 1,000 open
+  `GET .../users/{userId}/inbox/stream` connections from one client
+  (500 users, 2 streams each, spread over both processes by the shared
+  listen socket), read by one selector thread that timestamps each
+  event's arrival.  Per run: `type: IN_APP` POSTs paced at 100/s for
+  10 s from 4 keep-alive threads, each to a random one of the 500 users;
+  the latency of each event is its arrival minus the arrival of its
+  POST's 202, on both of its user's streams (every event counts).  The
+  path timed: the POST's commit, Kafka (inbox.topic), the inbox worker's
+  UPDATE to SENT whose trigger (sql/017) NOTIFYs, each api process's
+  LISTEN thread reading the item and writing it to its streams.  Limit
+  column: p99 of a bare `NOTIFY` from one psycopg2 session to another
+  that LISTENs (commit to arrival), 200 times after each run.
+"""
+
 SEEDS = """\
 For comparison, the seeds' own ceiling: seed 003's poller reads at most
 500 records per 10 s poll, i.e. **50 msgs/s**, with **10–15 s** latency,
@@ -2097,7 +2306,8 @@ def main():
              "query": fig_query, "query10m": fig_query10m,
              "memory": fig_memory,
              "schedule_scan": fig_schedule_scan,
-             "stats10m": fig_stats10m}
+             "stats10m": fig_stats10m,
+             "inbox_stream": fig_inbox_stream}
     results = []
     pg = None
     try:

@@ -166,7 +166,10 @@ def test_head_on_every_get_route(conf, notifyd):
     """HEAD answers what GET answers, headers and all, and sends no body
     (read to the close: a body would show up after the headers)."""
     d = notifyd(conf)
-    gets = sorted(p for m, p in route_table() if m == "GET")
+    # a held stream (.../inbox/stream) has no end to read to: its HEAD
+    # is checked in test_inbox.py
+    gets = sorted(p for m, p in route_table() if m == "GET" and
+                  not p.endswith("/stream"))
     for pattern in gets:
         path = sample(pattern)
         req = "%%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path
@@ -254,8 +257,11 @@ def test_openapi_documents_every_route(conf, notifyd):
     assert served == doc        # the binary serves the file in the repo
     # the parsed table is the one the binary routes by
     for method, pattern in table:
+        # a bad Last-Event-ID makes the inbox stream answer (400) at
+        # once rather than stay open; other routes ignore it
         status, body, _ = d.request(method, sample(pattern), body=b"",
-                                    headers={"Content-Type": "text/plain"})
+                                    headers={"Content-Type": "text/plain",
+                                             "Last-Event-ID": "x"})
         assert status != 405 and not (
             status == 404 and body.get("error") == "not found"), \
             (method, pattern, status, body)
