@@ -671,7 +671,7 @@ def test_promtool_accepts_metrics(conf, notifyd):
 # ================================================================ logs
 
 # A child's role may carry its index within the role: api/0, mailer/1.
-ROLES = r"master|migrate|(?:api|mailer|sweeper|audit)(?:/\d+)?"
+ROLES = r"master|migrate|(?:api|mailer|sweeper|audit|webhook|events|inbox)(?:/\d+)?"
 
 
 def test_log_format_json(conf, notifyd):
