@@ -242,14 +242,15 @@ def test_only_api_processes_hold_the_listen_socket(conf, notifyd, smtp):
     assert listen, "nothing listens on %d" % d.port
     roles = {}
     for pid, comm in child_comms(d).items():
-        role = re.match(r"notifyd-(api|audit|mailer|sweeper)$", comm)
+        role = re.match(r"notifyd-(api|audit|mailer|sweeper|inbox|webhook|"
+                        r"events)$", comm)
         assert role, comm
         roles.setdefault(role.group(1), []).append(pid)
-    assert set(roles) == {"api", "audit", "mailer", "sweeper"}, roles
+    assert set(roles) == {"api", "audit", "mailer", "sweeper", "inbox"}, roles
     assert socket_inodes(d.pid) & listen, "the master keeps it for reloads"
     for pid in roles["api"]:
         assert socket_inodes(pid) & listen, "api %d lacks it" % pid
-    for role in ("audit", "mailer", "sweeper"):
+    for role in ("audit", "mailer", "sweeper", "inbox"):
         for pid in roles[role]:
             held = socket_inodes(pid) & listen
             assert not held, "%s pid %d holds the listen socket" % (role, pid)
