@@ -15,8 +15,8 @@
 --
 -- Recording is on while delivery_event_settings says so: the events role
 -- sets it at its start from events.endpoint and events.attempts, and the
--- webhook workers clear it when events.endpoint is empty, so that an
--- outbox nobody reads does not grow.
+-- sweeper clears it when events.endpoint is empty, so that an outbox
+-- nobody reads does not grow.
 
 CREATE TABLE delivery_event_settings (
     id        integer PRIMARY KEY DEFAULT 1 CHECK (id = 1),

@@ -139,6 +139,36 @@ sweeper_sweep(struct sweeper *s)
 		log_debug("sweep: nothing to requeue");
 }
 
+static const char sweeper_sql_events_off[] =
+    "UPDATE delivery_event_settings SET enabled = false, updated_at = now()"
+    " WHERE enabled";
+
+/*
+ * Without events.endpoint nobody reads the delivery events outbox
+ * (sql/018_events.sql): stop recording it, or it grows without end.
+ * The events role turns recording on; this runs at every sweep (one
+ * row, usually no change) because the sweeper runs whatever channels
+ * are configured, the webhook workers not without endpoints.
+ */
+static void
+sweeper_events_off(struct sweeper *s)
+{
+	char err[DB_ERRLEN];
+	PGresult *res;
+
+	if (*conf->events_endpoint != '\0')
+		return;
+	if ((res = db_query(s->db, sweeper_sql_events_off, 0, NULL, err,
+	    sizeof(err))) == NULL) {
+		log_warnx("delivery_event_settings: %s", err);
+		return;
+	}
+	if (atoi(PQcmdTuples(res)) > 0)
+		log_info("events.endpoint is empty: delivery events no longer "
+		    "recorded");
+	PQclear(res);
+}
+
 /* Reconnects when the connection broke; false while the database is out. */
 static bool
 sweeper_db(struct sweeper *s)
@@ -216,6 +246,7 @@ sweeper_main(const struct proc_info *pi)
 			continue;
 		if (sweeper_db(&s)) {
 			sweeper_sweep(&s);
+			sweeper_events_off(&s);
 			if (api_store_rate_sweep(s.db, err, sizeof(err)) == -1)
 				log_warnx("sweep of user_rate: %s", err);
 		}

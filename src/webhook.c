@@ -82,7 +82,6 @@ struct webhook {
 	size_t		 njobs;
 	struct mailpolicy policy;	/* email.retry.*, sweeper.*: one backoff */
 	char		 owner[96];
-	bool		 synced;	/* delivery_event_settings checked */
 };
 
 static bool	webhook_holds(const struct webhook *, int32_t, int64_t);
@@ -644,36 +643,6 @@ webhook_release(struct webhook *w)
 	db_arr_free(&ids);
 }
 
-static const char webhook_sql_events_off[] =
-    "UPDATE delivery_event_settings SET enabled = false, updated_at = now()"
-    " WHERE enabled";
-
-/*
- * Without events.endpoint nobody reads the events outbox (sql/018): stop
- * recording, once per process (the events role turns it on).
- */
-static void
-webhook_events_off(struct webhook *w)
-{
-	char err[DB_ERRLEN];
-	PGresult *res;
-
-	if (w->synced || *conf->events_endpoint != '\0') {
-		w->synced = true;
-		return;
-	}
-	if ((res = db_query(w->db, webhook_sql_events_off, 0, NULL, err,
-	    sizeof(err))) == NULL) {
-		log_warnx("delivery_event_settings: %s", err);
-		return;
-	}
-	if (atoi(PQcmdTuples(res)) > 0)
-		log_info("events.endpoint is empty: delivery events no longer "
-		    "recorded");
-	PQclear(res);
-	w->synced = true;
-}
-
 /* One turn: read and claim (waiting no longer than the next retry), send. */
 static void
 webhook_turn(struct webhook *w)
@@ -682,7 +651,6 @@ webhook_turn(struct webhook *w)
 		util_sleep(0.2);
 		return;
 	}
-	webhook_events_off(w);
 	webhook_read(w, webhook_next_due(w, 0.2));
 	webhook_send_due(w);
 }

@@ -183,3 +183,26 @@ def test_events_survive_a_restart(conf, tmp_path, receiver, db, notifyd):
         return {e["notificationId"] for e in events(receiver)
                 if e["type"] == "notification.sent"} >= set(ids)
     nd.wait_until(all_in, 30, msg="events after the restart")
+
+
+def test_recording_stops_without_an_events_endpoint(conf, db, smtp, notifyd):
+    """events.endpoint removed, and with it every webhook endpoint (so no
+    webhook worker runs): the sweeper stops recording, the outbox does
+    not grow with nobody to read it."""
+    c = nd.merge(conf, {"email": {"enabled": True, "workers": 1},
+                        "sweeper": {"enabled": True, "interval": 0.2}})
+    d = notifyd(c)
+    # as an earlier configuration with events.endpoint left it
+    db.query("UPDATE delivery_event_settings SET enabled = true")
+    nd.wait_until(lambda: db.scalar("SELECT enabled FROM "
+                                    "delivery_event_settings") is False, 20,
+                  msg="recording turned off")
+    d.wait_log("delivery events no longer recorded")
+    st, j, _ = d.post(PATH, json={"type": "EMAIL", "title": "t",
+                                  "content": "c", "userId": 1,
+                                  "recipient": "u@example.com"})
+    assert st == 202, j
+    nd.wait_until(lambda: db.scalar(
+        "SELECT status FROM email_notifications WHERE id = %s",
+        (j["id"],)) == "SENT", 20, msg="sent")
+    assert db.scalar("SELECT count(*) FROM delivery_events") == 0
