@@ -114,3 +114,40 @@ kafka_produce(rd_kafka_t *rk, const char *topic, const char *key,
 	    RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
 	return err == RD_KAFKA_RESP_ERR_NO_ERROR ? 0 : -1;
 }
+
+/*
+ * A consumer in a group, subscribed to one topic, its rebalances
+ * handled by rebalance: the mailer, inbox and webhook workers.  The
+ * role's defaults (group.id first) come under kafka.properties.
+ */
+rd_kafka_t *
+kafka_consumer_new(const struct kafka_opts *ko, const char *const *defaults,
+    kafka_rebalance_cb *rebalance, const char *topic, char *err, size_t len)
+{
+	rd_kafka_topic_partition_list_t *topics;
+	rd_kafka_conf_t *kc;
+	rd_kafka_t *rk;
+	rd_kafka_resp_err_t e;
+
+	if ((kc = kafka_conf_new(ko, defaults, err, len)) == NULL)
+		return NULL;
+	rd_kafka_conf_set_rebalance_cb(kc, rebalance);
+	if ((rk = kafka_new(RD_KAFKA_CONSUMER, kc, err, len)) == NULL)
+		return NULL;
+	rd_kafka_poll_set_consumer(rk);
+	if ((topics = rd_kafka_topic_partition_list_new(1)) == NULL) {
+		snprintf(err, len, "out of memory");
+		rd_kafka_destroy(rk);
+		return NULL;
+	}
+	rd_kafka_topic_partition_list_add(topics, topic, RD_KAFKA_PARTITION_UA);
+	e = rd_kafka_subscribe(rk, topics);
+	rd_kafka_topic_partition_list_destroy(topics);
+	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		snprintf(err, len, "subscribe %s: %s", topic,
+		    rd_kafka_err2str(e));
+		rd_kafka_destroy(rk);
+		return NULL;
+	}
+	return rk;
+}

@@ -1,5 +1,5 @@
 /*
- * kafka.h - librdkafka plumbing shared by the api, audit and mailer roles.
+ * kafka.h - librdkafka plumbing shared by the roles.
  */
 #ifndef NOTIFYD_KAFKA_H
 #define NOTIFYD_KAFKA_H
@@ -29,6 +29,12 @@ rd_kafka_t	*kafka_new(rd_kafka_type_t, rd_kafka_conf_t *, char *err,
 		    size_t len) __attribute__((warn_unused_result));
 int		 kafka_conf_set(rd_kafka_conf_t *, const char *key,
 		    const char *value, char *err, size_t len)
+		    __attribute__((warn_unused_result));
+typedef void	 kafka_rebalance_cb(rd_kafka_t *, rd_kafka_resp_err_t,
+		    rd_kafka_topic_partition_list_t *, void *);
+rd_kafka_t	*kafka_consumer_new(const struct kafka_opts *,
+		    const char *const *defaults, kafka_rebalance_cb *,
+		    const char *topic, char *err, size_t len)
 		    __attribute__((warn_unused_result));
 int		 kafka_produce(rd_kafka_t *, const char *topic, const char *key,
 		    const void *value, size_t len, void *opaque)

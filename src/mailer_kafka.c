@@ -69,29 +69,8 @@ mailer_consumer(char *err, size_t len)
 	};
 	const struct kafka_opts ko = { conf->kafka_brokers,
 	    conf->kafka_properties.v, conf->kafka_properties.n };
-	rd_kafka_topic_partition_list_t *topics;
-	rd_kafka_conf_t *kc;
-	rd_kafka_t *rk;
-	rd_kafka_resp_err_t e;
 
-	if ((kc = kafka_conf_new(&ko, defaults, err, len)) == NULL)
-		return NULL;
-	rd_kafka_conf_set_rebalance_cb(kc, mailer_rebalance);
-	if ((rk = kafka_new(RD_KAFKA_CONSUMER, kc, err, len)) == NULL)
-		return NULL;
-	rd_kafka_poll_set_consumer(rk);
-	topics = rd_kafka_topic_partition_list_new(1);
-	rd_kafka_topic_partition_list_add(topics, conf->email_topic,
-	    RD_KAFKA_PARTITION_UA);
-	e = rd_kafka_subscribe(rk, topics);
-	rd_kafka_topic_partition_list_destroy(topics);
-	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-		snprintf(err, len, "subscribe %s: %s", conf->email_topic,
-		    rd_kafka_err2str(e));
-		rd_kafka_destroy(rk);
-		return NULL;
-	}
-	return rk;
+	return kafka_consumer_new(&ko, defaults, mailer_rebalance, conf->email_topic, err, len);
 }
 
 /* Marks a message done for Kafka: its offset is committed with the next. */
