@@ -1,0 +1,68 @@
+"""Hostile-input review of issue 17's boundaries (webhook channel,
+delivery events, in-app inbox): each test here failed before its fix."""
+import json
+import urllib.parse
+
+import nd
+from test_inbox import inbox_conf, inbox, wait_delivered
+from test_webhook import (PATH, SEND, final, receiver,  # noqa: F401
+                          webhook_conf)
+
+API = "/notification_service/api"
+
+
+def test_inapp_user_id_the_inbox_routes_refuse_is_refused(conf, notifyd):
+    """A userId the inbox routes answer 400 for (empty, control
+    characters) must be refused by the POST too: accepted, its item would
+    be delivered into an inbox no one can read."""
+    d = notifyd(inbox_conf(conf))
+    for uid in ["", "a\nb", "a\rb", "\x1b[2J"]:
+        st, e, _ = d.post(API + "/notifications", json={
+            "type": "IN_APP", "userId": uid, "title": "t", "content": "c"})
+        assert (st, e.get("field")) == (400, "userId"), (uid, st, e)
+        # the read side agrees it is no inbox
+        st, e, _ = d.get("%s/users/%s/inbox" % (
+            API, urllib.parse.quote(uid, safe="")))
+        assert st in (400, 404), (uid, st, e)
+
+
+def test_webhook_metadata_numbers_keep_their_shape(conf, tmp_path, receiver,
+                                                   notifyd):
+    """A metadata number of 2^63 or more (1e19) is stored by jsonb as a
+    long integer that jansson cannot read back: it was accepted and the
+    receiver got metadata as a string.  It is refused, naming metadata;
+    numbers that round-trip are delivered as sent."""
+    d = notifyd(webhook_conf(conf, tmp_path, receiver), wait_ready=True)
+    for meta in [{"big": 1e19, "s": "x"}, {"a": [{"neg": -1e30}]}]:
+        st, j, _ = d.post(PATH, json={"type": "WEBHOOK", "endpoint": "ok",
+                                      "userId": 7, "title": "t",
+                                      "content": "c", "metadata": meta},
+                          headers=SEND)
+        assert (st, j.get("field")) == (400, "metadata"), (meta, st, j)
+    meta = {"r": 9.2e18, "i": -9223372036854775808, "f": 1.5, "s": "x"}
+    st, j, _ = d.post(PATH, json={"type": "WEBHOOK", "endpoint": "ok",
+                                  "userId": 7, "title": "t", "content": "c",
+                                  "metadata": meta}, headers=SEND)
+    assert st == 202, j
+    final(d, j["id"], "SENT")
+    sent = receiver.requests("/ok")
+    assert len(sent) == 1, sent
+    got = json.loads(sent[0][2])["data"]["metadata"]
+    assert got == meta, got
+
+
+def test_inapp_metadata_number_cannot_hide_the_inbox(conf, notifyd):
+    """Before the fix one IN_APP item with metadata 1e19 made the user's
+    whole inbox list answer "items": null (the page's JSON from
+    PostgreSQL no longer parsed)."""
+    d = notifyd(inbox_conf(conf))
+    st, j, _ = d.post(API + "/notifications", json={
+        "type": "IN_APP", "userId": "m", "title": "ok", "content": "c",
+        "metadata": {"n": 1}})
+    assert st == 202, j
+    st, e, _ = d.post(API + "/notifications", json={
+        "type": "IN_APP", "userId": "m", "title": "t", "content": "c",
+        "metadata": {"big": 1e19}})
+    assert (st, e.get("field")) == (400, "metadata"), (st, e)
+    items = wait_delivered(d, "m", 1)["items"]
+    assert [(i["title"], i["metadata"]) for i in items] == [("ok", {"n": 1})]
