@@ -66,3 +66,40 @@ def test_inapp_metadata_number_cannot_hide_the_inbox(conf, notifyd):
     assert (st, e.get("field")) == (400, "metadata"), (st, e)
     items = wait_delivered(d, "m", 1)["items"]
     assert [(i["title"], i["metadata"]) for i in items] == [("ok", {"n": 1})]
+
+
+def test_stream_passes_an_item_larger_than_its_buffer(conf, notifyd):
+    """An item whose JSON (as jsonb prints it: ", " and ": ") exceeds the
+    stream's 1 MiB buffer ended every stream at that item, and the resume
+    from Last-Event-ID hit it again: the user's stream never got past it.
+    The POST is under http.max_body; the stream must carry it and go on."""
+    from test_inbox import Sse
+    d = notifyd(inbox_conf(conf, http={"max_body": 4 << 20}))
+    assert post_raw(d, "big", "before") == 202
+    meta = '"blob":"%s"' % ("x" * (1536 << 10))
+    assert post_raw(d, "big", "huge", meta) == 202
+    assert post_raw(d, "big", "after") == 202
+    wait_delivered(d, "big", 3)
+    titles, last = [], 0
+    for _ in range(4):              # a client reconnecting after each end
+        s = Sse(d.port, "big", last_id=last, timeout=20)
+        assert s.status == 200
+        while True:
+            ev = s.next(5)
+            if ev is None:
+                break
+            titles.append(ev["json"]["title"])
+            last = int(ev["id"])
+        s.close()
+        if len(titles) >= 3:
+            break
+    assert sorted(titles) == ["after", "before", "huge"], titles[-3:]
+
+
+def post_raw(d, uid, title, meta=""):
+    """A compact body, so that a big metadata still fits http.max_body."""
+    body = ('{"type":"IN_APP","userId":"%s","title":"%s","content":"c",'
+            '"metadata":{%s}}' % (uid, title, meta)).encode()
+    st, j, _ = d.post(API + "/notifications", body=body,
+                      headers={"Content-Type": "application/json"})
+    return st
