@@ -1,6 +1,7 @@
 """Hostile-input review of issue 17's boundaries (webhook channel,
 delivery events, in-app inbox): each test here failed before its fix."""
 import json
+import time
 import urllib.parse
 
 import nd
@@ -103,3 +104,52 @@ def post_raw(d, uid, title, meta=""):
     st, j, _ = d.post(API + "/notifications", body=body,
                       headers={"Content-Type": "application/json"})
     return st
+
+
+def test_stream_client_that_never_reads_is_ended(conf, notifyd):
+    """A client that never reads is ended once it is 1 MiB behind (the
+    api process does not buffer for it without end); a fresh stream
+    resumes from Last-Event-ID 0 and misses nothing."""
+    import socket
+    from test_inbox import Sse
+    d = notifyd(inbox_conf(conf))
+    lazy = socket.create_connection(("127.0.0.1", d.port))
+    lazy.sendall(("GET %s/users/lazy/inbox/stream HTTP/1.1\r\nHost: x\r\n"
+                  "\r\n" % API).encode())
+    time.sleep(0.5)
+    blob = "y" * (200 << 10)
+    n = 60                          # 12 MB: past the socket buffers
+    for i in range(n):
+        assert post_raw(d, "lazy", "t%d" % i, '"b":"%s"' % blob) == 202
+    nd.wait_until(lambda: inbox(d, "lazy", "?limit=1")[1]["unread"] == n,
+                  60, msg="%d items delivered" % n)
+    # read now: the stream ends (its last chunk) instead of all n items
+    lazy.settimeout(10)
+    got = b""
+    while True:
+        try:
+            chunk = lazy.recv(1 << 20)
+        except socket.timeout:
+            break
+        if not chunk:
+            break
+        got += chunk
+        if got.endswith(b"\r\n0\r\n\r\n"):     # the last chunk
+            break
+    lazy.close()
+    assert got.count(b"event: notification") < n, len(got)
+    assert got.endswith(b"\r\n0\r\n\r\n"), got[-200:]
+    seen = set()
+    last = 0
+    for _ in range(30):
+        s = Sse(d.port, "lazy", last_id=last, timeout=20)
+        while True:
+            ev = s.next(3)
+            if ev is None:
+                break
+            seen.add(ev["json"]["title"])
+            last = int(ev["id"])
+        s.close()
+        if len(seen) >= n:
+            break
+    assert seen == {"t%d" % i for i in range(n)}
