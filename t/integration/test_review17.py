@@ -153,3 +153,69 @@ def test_stream_client_that_never_reads_is_ended(conf, notifyd):
         if len(seen) >= n:
             break
     assert seen == {"t%d" % i for i in range(n)}
+
+
+def test_webhook_trickling_or_hostile_answer_is_bounded(conf, tmp_path,
+                                                       receiver, notifyd):
+    """An endpoint that answers 200 and then trickles its body one byte a
+    second is cut at the endpoint's timeout (not SENT: the answer never
+    completed) and retried; headers with bad bytes, a negative and an
+    absurd Retry-After do not break the worker."""
+    import socket
+    import threading
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    hits = []
+
+    def serve():
+        while True:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            hits.append(time.monotonic())
+            c.recv(65536)
+            try:
+                if len(hits) == 1:
+                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n"
+                              b"\r\n")
+                    for _ in range(30):
+                        c.sendall(b"x")
+                        time.sleep(1)
+                elif len(hits) == 2:
+                    c.sendall(b"HTTP/1.1 200 OK\r\nX-Nul: a\x00b\r\n"
+                              b"Content-Length: 0\r\n\r\n")
+                else:
+                    c.sendall(b"HTTP/1.1 503 x\xff\r\nRetry-After: -5\r\n"
+                              b"X-Bad: \xff\xfe\x01\r\nRetry-After: "
+                              + b"9" * 500 + b"\r\nContent-Length: 3\r\n"
+                              b"\r\n\xff\x00\n")
+            except OSError:
+                pass
+            c.close()
+    threading.Thread(target=serve, daemon=True).start()
+    ep = {"name": "trickle", "timeout": 1.0,
+          "url": "http://127.0.0.1:%d/t" % srv.getsockname()[1],
+          "secret_file": str(tmp_path / "a.key")}
+    d = notifyd(webhook_conf(conf, tmp_path, receiver, extra=[ep]),
+                wait_ready=True)
+    t0 = time.monotonic()
+    st, j, _ = d.post(PATH, json={"type": "WEBHOOK", "endpoint": "trickle",
+                                  "userId": 1, "title": "t",
+                                  "content": "c"}, headers=SEND)
+    assert st == 202, j
+    # a 1 s timeout; a NUL in a header is no answer (retried, never SENT);
+    # then a 503 with bad bytes and absurd Retry-Afters
+    n = nd.wait_until(lambda: len(d.get("%s/%d" % (PATH, j["id"]),
+                      headers=SEND)[1]["history"]) >= 3 and
+                      d.get("%s/%d" % (PATH, j["id"]), headers=SEND)[1],
+                      20, msg="two attempts")
+    assert time.monotonic() - t0 < 15
+    h = n["history"]
+    assert h[0]["code"] is None and "timeout" in h[0]["text"], h[0]
+    assert h[1]["code"] is None and h[1]["outcome"] == "temporary", h[1]
+    assert h[2]["code"] == 503, h[2]["text"]
+    assert "\x00" not in h[2]["text"] and "\ufffd" not in h[2]["text"], h[2]
+    assert n["status"] == "FAILED", n           # 3 attempts spent
+    srv.close()
