@@ -219,3 +219,19 @@ def test_webhook_trickling_or_hostile_answer_is_bounded(conf, tmp_path,
     assert "\x00" not in h[2]["text"] and "\ufffd" not in h[2]["text"], h[2]
     assert n["status"] == "FAILED", n           # 3 attempts spent
     srv.close()
+
+
+def test_webhook_too_large_names_the_member_that_is(conf, tmp_path,
+                                                    receiver, notifyd):
+    """A WEBHOOK whose metadata makes it larger than webhook.max_body was
+    413 naming "content", a field the client kept small."""
+    d = notifyd(webhook_conf(conf, tmp_path, receiver), wait_ready=True)
+    st, j, _ = d.post(PATH, json={"type": "WEBHOOK", "endpoint": "ok",
+                                  "userId": 1, "title": "t", "content": "c",
+                                  "metadata": {"m": "x" * 300000}},
+                      headers=SEND)
+    assert (st, j.get("field")) == (413, "metadata"), j
+    st, j, _ = d.post(PATH, json={"type": "WEBHOOK", "endpoint": "ok",
+                                  "userId": 1, "title": "t",
+                                  "content": "x" * 300000}, headers=SEND)
+    assert (st, j.get("field")) == (413, "content"), j
