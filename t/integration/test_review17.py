@@ -235,3 +235,28 @@ def test_webhook_too_large_names_the_member_that_is(conf, tmp_path,
                                   "userId": 1, "title": "t",
                                   "content": "x" * 300000}, headers=SEND)
     assert (st, j.get("field")) == (413, "content"), j
+
+
+def test_410_on_the_events_endpoint_is_retried_not_dropped(conf, tmp_path,
+                                                            receiver,
+                                                            notifyd):
+    """A 410 from events.endpoint neither drops the event nor stops the
+    sender: the same event (same id) comes again and, once answered 2xx,
+    no more."""
+    from test_events import events_conf, post as ev_post
+    receiver.plan("/events", (410, {"Retry-After": "-1"}, b"gone"),
+                  (410, {"Retry-After": "1e9"}, b"\xff\x00gone"))
+    d = notifyd(events_conf(conf, tmp_path, receiver))
+    nid = ev_post(d, "ok")
+
+    def evs():
+        return [json.loads(b) for p, _, b, _ in receiver.requests("/events")
+                if json.loads(b)["notificationId"] == nid]
+    got = nd.wait_until(lambda: len(evs()) >= 3 and evs(), 30,
+                        msg="the event three times")
+    assert len({e["id"] for e in got}) == 1, got
+    time.sleep(1.5)
+    assert len(evs()) == 3, evs()
+    st, eps, _ = d.get("/notification_service/api/webhooks/endpoints",
+                       headers={"Authorization": "Bearer adm"})
+    assert st == 200, eps
