@@ -43,6 +43,18 @@ channel_webhook_size(json_t *body)
 	return n;
 }
 
+/* The member to name in a 413: metadata when it outweighs content. */
+static const char *
+channel_webhook_biggest(json_t *body)
+{
+	json_t *m = json_object_get(body, "metadata");
+	json_t *t = json_object_get(body, "content");
+
+	return m != NULL && json_dumpb(m, NULL, 0, JSON_COMPACT) >
+	    (t != NULL ? json_dumpb(t, NULL, 0, JSON_COMPACT) : 0) ?
+	    "metadata" : "content";
+}
+
 /*
  * endpoint: required, one of webhook.endpoints (422 otherwise); a
  * recipient, if sent, must be the same name; the JSON sent must fit in
@@ -68,8 +80,8 @@ channel_webhook_validate(json_t *body, const struct conf *c,
 		return notif_fail(e, 422, "endpoint", "names no endpoint of "
 		    "webhook.endpoints");
 	if (c != NULL && channel_webhook_size(body) > (size_t)c->webhook_max_body)
-		return notif_fail(e, 413, "content", "the webhook would be "
-		    "larger than webhook.max_body");
+		return notif_fail(e, 413, channel_webhook_biggest(body),
+		    "the webhook would be larger than webhook.max_body");
 	if (json_object_set_new(body, "recipient", json_string(ep)) == -1)
 		return notif_fail(e, 500, NULL, "out of memory");
 	return 0;

@@ -183,14 +183,18 @@ http_stream_new(struct http_streams *set, struct MHD_Connection *conn,
 	return s;
 }
 
-/* Caller holds s->mu: room for n more bytes, within s->max; -1 if not. */
+/*
+ * Caller holds s->mu: room for n more bytes; -1 once s->max bytes wait
+ * (the client fell behind).  One write may go past s->max: a frame larger
+ * than s->max would otherwise end the stream at it, and every resume.
+ */
 static int
 http_stream_room(struct http_stream *s, size_t n)
 {
 	size_t cap;
 	char *p;
 
-	if (n > s->max - (s->len - s->off))
+	if (s->len - s->off >= s->max)
 		return -1;
 	if (s->off > 0 && n > s->cap - s->len) {
 		memmove(s->buf, s->buf + s->off, s->len - s->off);
@@ -202,7 +206,7 @@ http_stream_room(struct http_stream *s, size_t n)
 	for (cap = s->cap ? s->cap : 4096; cap < s->len + n; cap *= 2)
 		;
 	if (cap > s->max)
-		cap = s->max;
+		cap = s->max > s->len + n ? s->max : s->len + n;
 	if ((p = realloc(s->buf, cap)) == NULL)
 		return -1;
 	s->buf = p;

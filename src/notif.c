@@ -284,6 +284,23 @@ notif_has_big(json_t *j)
 	return false;
 }
 
+/*
+ * The member holding a real of 2^63 or more (1e19), or NULL: PostgreSQL's
+ * jsonb prints it as an integer jansson cannot read back, so the stored
+ * value would come out as a string, or hide a whole inbox page.
+ */
+static const char *
+notif_big_member(json_t *body)
+{
+	const char *k;
+	json_t *v;
+
+	json_object_foreach(body, k, v)
+		if (notif_has_big(v))
+			return k;
+	return NULL;
+}
+
 /* The member a too big integer sits in, found by reading it as a real. */
 static void
 notif_big_field(const char *buf, size_t len, struct notif_error *e)
@@ -371,6 +388,9 @@ notif_validate(json_t *body, const struct conf *c, size_t max_content,
 		return notif_fail(e, 400, NULL, "body must be a JSON object");
 	if ((field = notif_nul_member(body)) != NULL)
 		return notif_fail_member(e, field, "must not contain NUL (\\u0000)");
+	if ((field = notif_big_member(body)) != NULL)
+		return notif_fail_member(e, field, "holds a number beyond 64-bit "
+		    "integers");
 	if (notif_type(body, in, e) == -1)
 		return -1;
 	if (notif_string(body, "title", true, &in->title, e) == -1)
