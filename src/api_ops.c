@@ -19,6 +19,7 @@
 #include "conf.h"
 #include "db.h"
 #include "metrics.h"
+#include "proc.h"
 #include "stats.h"
 
 void
@@ -50,40 +51,77 @@ api_ops_db_check(struct http_req *r, char *why, size_t len)
 }
 
 /*
- * Mailers that hold their consumer-group assignment: a mailer tells the
- * master it is ready only once its partitions arrive (an empty share
- * counts).  During a reload the old generation stays READY until the
- * new one is, so delivery (and /ready) carries on through it.
+ * The workers that consume a topic, as /ready names them.  Each tells
+ * the master it is ready only once its partitions arrive (an empty
+ * share counts), so "ready" means a notification posted now is picked
+ * up at once, whatever its channel.  During a reload the old generation
+ * stays READY until the new one is, so /ready carries on through it.
  */
+static const struct {
+	enum role	 role;
+	const char	*check;		/* the member of "checks" */
+	const char	*what;		/* in "waiting: ..." */
+} api_ops_workers[] = {
+	{ ROLE_MAILER,	"mailers",	"mailers" },
+	{ ROLE_INBOX,	"inbox",	"inbox workers" },
+	{ ROLE_WEBHOOK,	"webhook",	"webhook workers" },
+};
+
+static const char *
+api_ops_topic(enum role role)
+{
+	switch (role) {
+	case ROLE_INBOX:
+		return conf->inbox_topic;
+	case ROLE_WEBHOOK:
+		return conf->webhook_topic;
+	default:
+		return conf->email_topic;
+	}
+}
+
+/* Workers of role (of any generation) that hold their assignment. */
 static int
-api_ops_mailers_holding(void)
+api_ops_holding(enum role role)
 {
 	int i, held = 0;
 
 	for (i = 0; i < STATS_SLOTS; i++)
-		if (stats->slot[i].role == ROLE_MAILER &&
+		if (stats->slot[i].role == (int)role &&
 		    __atomic_load_n(&stats->slot[i].state, __ATOMIC_ACQUIRE) ==
 		    SLOT_READY)
 			held++;
 	return held;
 }
 
-/* Ready when email.workers mailers (of any generation) hold partitions. */
+/* Ready when every consuming role runs as many as its key says. */
 static bool
-api_ops_mailers_check(json_t *checks)
+api_ops_workers_check(json_t *checks)
 {
-	int held, want = conf->email_workers;
+	const struct proc_role *pr;
+	bool ok = true;
+	size_t i;
+	int held, want;
 
-	if (!conf->email_enabled)
-		return true;
-	if ((held = api_ops_mailers_holding()) >= want) {
-		json_object_set_new(checks, "mailers", json_string("ok"));
-		return true;
+	for (i = 0; i < sizeof(api_ops_workers) / sizeof(api_ops_workers[0]);
+	    i++) {
+		pr = proc_role(api_ops_workers[i].role);
+		if ((want = pr->count(conf)) == 0)
+			continue;
+		if ((held = api_ops_holding(api_ops_workers[i].role)) >=
+		    want) {
+			json_object_set_new(checks, api_ops_workers[i].check,
+			    json_string("ok"));
+			continue;
+		}
+		ok = false;
+		json_object_set_new(checks, api_ops_workers[i].check,
+		    json_sprintf("waiting: %d of %d %s do not hold their %s "
+		    "partitions yet", want - held, want,
+		    api_ops_workers[i].what,
+		    api_ops_topic(api_ops_workers[i].role)));
 	}
-	json_object_set_new(checks, "mailers", json_sprintf("waiting: %d of %d "
-	    "mailers do not hold their %s partitions yet", want - held, want,
-	    conf->email_topic));
-	return false;
+	return ok;
 }
 
 void
@@ -107,7 +145,7 @@ api_ops_ready(struct http_req *r, struct http_resp *rs)
 		} else
 			json_object_set_new(checks, "kafka", json_string("ok"));
 	}
-	if (!api_ops_mailers_check(checks))
+	if (!api_ops_workers_check(checks))
 		ok = false;
 	http_json(rs, ok ? 200 : 503, json_pack("{s:s,s:b,s:o}", "status",
 	    ok ? "ready" : "unavailable", "ready", ok, "checks", checks));
