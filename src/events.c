@@ -44,7 +44,10 @@ struct events {
 	struct webhook_http *http;
 	char		 owner[96];
 	bool		 synced;	/* delivery_event_settings written */
+	double		 gauge_at;	/* next count of the backlog */
 };
+
+#define EVENTS_GAUGE_EVERY	5.0	/* s between counts of the backlog */
 
 /* (Re)connects with a capped backoff; false while the database is out. */
 static bool
@@ -174,6 +177,7 @@ events_record(struct events *ev, const char *id, int tries,
 	if (a->retry_after > d)
 		d = a->retry_after;
 	snprintf(delay, sizeof(delay), "%.3f", d);
+	stats_add(ok ? CTR_EVENTS_DELIVERED : CTR_EVENTS_RETRIED, 1);
 	if (!ok)
 		log_warnx("event evt_%s: attempt %d to %s: %d %s; again in "
 		    "%.1f s", id, tries, conf->events_endpoint, a->code, a->text,
@@ -184,6 +188,37 @@ events_record(struct events *ev, const char *id, int tries,
 		log_warnx("event evt_%s: recording it: %s (its lease expires; "
 		    "it is sent again)", id, err);
 	}
+	PQclear(res);
+}
+
+/*
+ * The backlog for /metrics (stats page): how many are left and how old
+ * the oldest is.  The partial index holds only what is left, so the
+ * count costs what the backlog is, every EVENTS_GAUGE_EVERY seconds.
+ */
+static const char events_sql_backlog[] =
+    "SELECT count(*), coalesce(floor(extract(epoch from now() - min(at))),"
+    " 0)::bigint FROM delivery_events WHERE delivered_at IS NULL";
+
+static void
+events_gauge(struct events *ev)
+{
+	char err[DB_ERRLEN];
+	PGresult *res;
+
+	if (util_now() < ev->gauge_at)
+		return;
+	ev->gauge_at = util_now() + EVENTS_GAUGE_EVERY;
+	if ((res = db_query(ev->db, events_sql_backlog, 0, NULL, err,
+	    sizeof(err))) == NULL) {
+		stats_add(CTR_DB_ERRORS, 1);
+		log_warnx("counting delivery events left to send: %s", err);
+		return;
+	}
+	__atomic_store_n(&stats->events_pending, strtoll(PQgetvalue(res, 0, 0),
+	    NULL, 10), __ATOMIC_RELAXED);
+	__atomic_store_n(&stats->events_oldest_s, strtoll(PQgetvalue(res, 0,
+	    1), NULL, 10), __ATOMIC_RELAXED);
 	PQclear(res);
 }
 
@@ -253,6 +288,7 @@ events_main(const struct proc_info *pi)
 			continue;
 		}
 		events_sync(&ev);
+		events_gauge(&ev);
 		if (!ev.synced || !events_turn(&ev))
 			util_sleep(conf->events_poll_interval);
 	}

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "conf.h"
 #include "metrics.h"
 #include "proc.h"
 #include "stats.h"
@@ -54,6 +55,11 @@ static const struct {
 	  "Delivery attempts retried by a worker." },
 	{ CTR_NOTIF_SUPPRESSED, "notifyd_notifications_suppressed_total", "",
 	  "Notifications stored or claimed SUPPRESSED, never sent." },
+	{ CTR_EVENTS_DELIVERED, "notifyd_delivery_events_delivered_total", "",
+	  "Delivery events the events endpoint answered 2xx." },
+	{ CTR_EVENTS_RETRIED, "notifyd_delivery_events_retried_total", "",
+	  "Delivery event attempts the events endpoint did not take "
+	  "(each is sent again later)." },
 	{ CTR_NOTIF_REQUEUED, "notifyd_notifications_requeued_total", "",
 	  "Notifications requeued by the sweeper." },
 	{ CTR_SMTP_2XX, "notifyd_smtp_attempts_total", "{class=\"2xx\"}",
@@ -230,6 +236,30 @@ metrics_lag(struct buf *b)
 	}
 }
 
+/*
+ * The outbox of delivery events: what is left to send and how old the
+ * oldest is, so an endpoint that refuses for hours shows before the
+ * table grows out of hand (events are never given up).  Only while the
+ * events role runs.
+ */
+static void
+metrics_events(struct buf *b)
+{
+	int64_t n = __atomic_load_n(&stats->events_pending, __ATOMIC_RELAXED);
+	int64_t age = __atomic_load_n(&stats->events_oldest_s,
+	    __ATOMIC_RELAXED);
+
+	if (*conf->events_endpoint == '\0' || n < 0)
+		return;
+	metrics_head(b, "notifyd_delivery_events_pending", "gauge",
+	    "Delivery events not yet delivered to events.endpoint.");
+	buf_printf(b, "notifyd_delivery_events_pending %lld\n", (long long)n);
+	metrics_head(b, "notifyd_delivery_events_oldest_pending_seconds",
+	    "gauge", "Age of the oldest delivery event not yet delivered.");
+	buf_printf(b, "notifyd_delivery_events_oldest_pending_seconds %lld\n",
+	    (long long)age);
+}
+
 char *
 metrics_render(const char *const *route_names, int nroutes)
 {
@@ -246,6 +276,7 @@ metrics_render(const char *const *route_names, int nroutes)
 	    "Audit batch commit latency.",
 	    offsetof(struct stats_slot, audit_commit));
 	metrics_lag(&b);
+	metrics_events(&b);
 	if (buf_str(&b) == NULL) {
 		buf_free(&b);
 		return NULL;

@@ -26,6 +26,7 @@ stats_init(void)
 	if (p == MAP_FAILED)
 		return -1;
 	stats = p;
+	stats->events_pending = -1;	/* not counted yet: /metrics omits it */
 	return 0;
 }
 

@@ -47,6 +47,8 @@ enum stats_ctr {
 	CTR_DB_TIMEOUTS,
 	CTR_KAFKA_ERRORS,
 	CTR_NOTIF_SUPPRESSED,
+	CTR_EVENTS_DELIVERED,
+	CTR_EVENTS_RETRIED,
 	CTR_MAX
 };
 
@@ -85,6 +87,10 @@ struct stats_page {
 	/* email.rate_limit's shared bucket, in microseconds (mailpolicy.c) */
 	int64_t		rate_next_us;
 	struct stats_slot slot[STATS_SLOTS];
+	/* delivery_events still to send and the age of the oldest, in
+	 * seconds: written by the events process only (-1: not known yet) */
+	int64_t		events_pending;
+	int64_t		events_oldest_s;
 	/* written by the audit process only; seq is odd while it writes */
 	uint32_t	lag_seq;
 	int		nlag;
