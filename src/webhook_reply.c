@@ -1,6 +1,7 @@
 /*
  * webhook_reply.c - the meaning of an endpoint's answer (issue 17):
- * 2xx sent; 410 permanent (the worker also disables the endpoint); 429,
+ * 2xx sent; 410 permanent (the worker also disables the endpoint); 408
+ * and 425 (the endpoint asks to be asked again, RFC 9110 and 8470), 429,
  * 5xx and timeouts or connection failures retried, honouring
  * Retry-After; any other status (3xx: redirects are not followed, 4xx)
  * permanent.  Pure code: no I/O, no logging.
@@ -23,8 +24,8 @@ webhook_reply_classify(const struct channel_attempt *a)
 		return CHANNEL_PERMANENT;
 	if (a->code >= 200 && a->code <= 299)
 		return CHANNEL_SENT;
-	if (a->code == 0 || a->code == 429 || (a->code >= 500 &&
-	    a->code <= 599))
+	if (a->code == 0 || a->code == 408 || a->code == 425 ||
+	    a->code == 429 || (a->code >= 500 && a->code <= 599))
 		return CHANNEL_TEMPORARY;
 	return CHANNEL_PERMANENT;
 }

@@ -41,7 +41,10 @@ test_classify(void **state)
 	assert_int_equal(verdict(410), CHANNEL_PERMANENT);
 	assert_int_equal(verdict(400), CHANNEL_PERMANENT);
 	assert_int_equal(verdict(404), CHANNEL_PERMANENT);
-	assert_int_equal(verdict(408), CHANNEL_PERMANENT);
+	assert_int_equal(verdict(407), CHANNEL_PERMANENT);
+	assert_int_equal(verdict(408), CHANNEL_TEMPORARY);	/* ask again */
+	assert_int_equal(verdict(425), CHANNEL_TEMPORARY);	/* too early */
+	assert_int_equal(verdict(409), CHANNEL_PERMANENT);
 	assert_int_equal(verdict(301), CHANNEL_PERMANENT);	/* no redirects */
 	assert_int_equal(verdict(100), CHANNEL_PERMANENT);
 	assert_int_equal(verdict(-1), CHANNEL_PERMANENT);	/* unsendable */
