@@ -28,7 +28,7 @@
 #include "channel.h"
 #include "conf.h"
 #include "db.h"
-#include "kafka.h"
+#include "kafka_worker.h"
 #include "log.h"
 #include "mailpolicy.h"
 #include "proc.h"
@@ -120,76 +120,27 @@ webhook_db(struct webhook *w)
 	return w->db != NULL;
 }
 
-/* The first assignment is when this worker starts delivering: ready. */
-static void
-webhook_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-    rd_kafka_topic_partition_list_t *parts, void *opaque)
-{
-	rd_kafka_resp_err_t ae;
-
-	(void)opaque;
-	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-		ae = rd_kafka_assign(rk, parts);
-		log_info("assigned %d partitions of %s", parts->cnt,
-		    conf->webhook_topic);
-		if (stats_self != NULL && stats_self->state == SLOT_STARTING)
-			proc_ready();
-	} else
-		ae = rd_kafka_assign(rk, NULL);
-	if (ae != RD_KAFKA_RESP_ERR_NO_ERROR)
-		log_error("rebalance: %s", rd_kafka_err2str(ae));
-}
-
+/* webhook.topic's consumer; its first assignment makes us ready. */
 static rd_kafka_t *
 webhook_consumer(char *err, size_t len)
 {
-	const char *const defaults[] = {
-		"group.id", conf->webhook_group_id,
-		"enable.auto.commit", "true",
-		"auto.commit.interval.ms", "500",
-		"enable.auto.offset.store", "false",
-		"auto.offset.reset", "earliest",
-		"fetch.wait.max.ms", "10",
+	const char *const extra[] = {
 		"partition.assignment.strategy", "range,roundrobin",
 		/* a fresh deployment's topic exists before its first
 		 * webhook, not after a metadata refresh (300 s by default) */
 		"allow.auto.create.topics", "true",
 		NULL
 	};
-	const struct kafka_opts ko = { conf->kafka_brokers,
-	    conf->kafka_properties.v, conf->kafka_properties.n };
 
-	return kafka_consumer_new(&ko, defaults, webhook_rebalance, conf->webhook_topic, err, len);
+	return kafka_worker_new(conf->webhook_group_id, conf->webhook_topic,
+	    extra, err, len);
 }
 
 /* A message is done for Kafka: its offset goes with the next commit. */
 static void
 webhook_store_offset(struct webhook *w, int32_t partition, int64_t offset)
 {
-	rd_kafka_topic_partition_list_t *l;
-
-	if (offset < 0)
-		return;
-	l = rd_kafka_topic_partition_list_new(1);
-	rd_kafka_topic_partition_list_add(l, conf->webhook_topic,
-	    partition)->offset = offset + 1;
-	(void)rd_kafka_offsets_store(w->rk, l);	/* fails only if revoked */
-	rd_kafka_topic_partition_list_destroy(l);
-}
-
-/* The id a message names; -1 for one that names none. */
-static int64_t
-webhook_msg_id(const rd_kafka_message_t *km)
-{
-	char buf[24], *end;
-	long long id;
-
-	if (km->payload == NULL || km->len == 0 || km->len >= sizeof(buf))
-		return -1;
-	memcpy(buf, km->payload, km->len);
-	buf[km->len] = '\0';
-	id = strtoll(buf, &end, 10);
-	return *end == '\0' && id > 0 ? id : -1;
+	kafka_worker_store(w->rk, conf->webhook_topic, partition, offset);
 }
 
 /*
@@ -304,7 +255,7 @@ webhook_poll(struct webhook *w, double wait)
 		if (km->err && km->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
 			log_warnx("consume %s: %s", conf->webhook_topic,
 			    rd_kafka_message_errstr(km));
-		else if (!km->err && (m->id = webhook_msg_id(km)) < 0) {
+		else if (!km->err && (m->id = kafka_worker_msg_id(km)) < 0) {
 			log_warnx("%s [%d] offset %lld: not a notification id; "
 			    "skipped", conf->webhook_topic, (int)km->partition,
 			    (long long)km->offset);
@@ -681,12 +632,7 @@ webhook_main(const struct proc_info *pi)
 			webhook_turn(&w);
 		webhook_release(&w);
 	}
-	if (w.rk != NULL && proc_stop == STOP_FAST)
-		rd_kafka_destroy_flags(w.rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
-	else if (w.rk != NULL) {
-		rd_kafka_consumer_close(w.rk);	/* commits the stored offsets */
-		rd_kafka_destroy(w.rk);
-	}
+	kafka_worker_close(w.rk);
 	for (i = 0; i < w.njobs; i++) {
 		json_decref(w.jobs[i].row);
 		free(w.jobs[i].name);
