@@ -31,6 +31,7 @@
 #include "roles.h"
 #include "stats.h"
 #include "util.h"
+#include "worker.h"
 
 #define INBOX_BATCH	256
 
@@ -47,30 +48,6 @@ struct inbox {
 	size_t		 n;		/* read, not yet delivered */
 	double		 retry_at;	/* after a failed delivery */
 };
-
-/* (Re)connects to PostgreSQL with a capped backoff; NULL while down. */
-static PGconn *
-inbox_db(struct inbox *w)
-{
-	const struct db_opts o = { conf->database_connect_timeout,
-	    conf->database_worker_statement_timeout, 0 };
-	char err[DB_ERRLEN];
-	enum db_link_state st;
-
-	w->link.conninfo = conf->database_conninfo;
-	w->link.opts = o;
-	w->link.backoff.first = 0.5;
-	w->link.backoff.max = 10;
-	st = db_link_check(&w->link, err, sizeof(err));
-	if (st == DB_LINK_RESTORED)
-		log_info("database connection restored");
-	if (st == DB_LINK_FAILED) {
-		stats_add(CTR_DB_ERRORS, 1);
-		log_warnx("database: %s; retrying in %.1f s", err,
-		    w->link.delay);
-	}
-	return w->link.conn;
-}
 
 /* inbox.topic's consumer; its first assignment makes us ready. */
 static rd_kafka_t *
@@ -162,7 +139,8 @@ inbox_deliver(struct inbox *w)
 	size_t i;
 	int sent = 0;
 
-	if (w->n == 0 || util_now() < w->retry_at || (c = inbox_db(w)) == NULL)
+	if (w->n == 0 || util_now() < w->retry_at ||
+	    (c = worker_db(&w->link)) == NULL)
 		return;
 	for (i = 0; i < w->n; i++)
 		if (w->msgs[i].id > 0)
@@ -198,7 +176,7 @@ inbox_main(const struct proc_info *pi)
 		log_error("inbox consumer: %s", err);
 		return EXIT_CONFIG;
 	}
-	if (inbox_db(&w) == NULL)
+	if (worker_db(&w.link) == NULL)
 		rc = 1;	/* not ready: the master throttles our respawn */
 	/* proc_ready() comes with the first assignment (kafka_worker.c) */
 	while (rc == 0 && proc_running()) {

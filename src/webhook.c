@@ -35,6 +35,7 @@
 #include "roles.h"
 #include "stats.h"
 #include "util.h"
+#include "worker.h"
 
 /* Messages read per turn; the rest waits in Kafka while jobs are held. */
 #define WEBHOOK_BATCH	32
@@ -99,25 +100,7 @@ webhook_log_ctx(const struct webhook_job *j)
 static bool
 webhook_db(struct webhook *w)
 {
-	const struct db_opts o = { conf->database_connect_timeout,
-	    conf->database_worker_statement_timeout, 0 };
-	char err[DB_ERRLEN];
-	enum db_link_state st;
-
-	w->link.conninfo = conf->database_conninfo;
-	w->link.opts = o;
-	w->link.backoff.first = 0.5;
-	w->link.backoff.max = 10;
-	st = db_link_check(&w->link, err, sizeof(err));
-	w->db = w->link.conn;
-	if (st == DB_LINK_RESTORED)
-		log_info("database connection restored");
-	if (st == DB_LINK_FAILED) {
-		stats_add(CTR_DB_ERRORS, 1);
-		log_warnx("database: %s; retrying in %.1f s", err,
-		    w->link.delay);
-	}
-	return w->db != NULL;
+	return (w->db = worker_db(&w->link)) != NULL;
 }
 
 /* webhook.topic's consumer; its first assignment makes us ready. */
@@ -588,21 +571,11 @@ webhook_turn(struct webhook *w)
 static int
 webhook_init(struct webhook *w, const struct proc_info *pi)
 {
-	char err[512], host[64];
+	char err[512];
 
 	memset(w, 0, sizeof(*w));
-	if (gethostname(host, sizeof(host)) == -1)
-		snprintf(host, sizeof(host), "localhost");
-	host[sizeof(host) - 1] = '\0';
-	snprintf(w->owner, sizeof(w->owner), "%s:%d:webhook/%d", host,
-	    (int)getpid(), pi->index);
-	w->policy.max_attempts = conf->email_retry_max_attempts;
-	w->policy.retry_initial = conf->email_retry_initial;
-	w->policy.retry_multiplier = conf->email_retry_multiplier;
-	w->policy.retry_max_delay = conf->email_retry_max_delay;
-	w->policy.retry_jitter = conf->email_retry_jitter;
-	w->policy.requeue_base = conf->sweeper_interval;
-	w->policy.requeue_max_delay = conf->sweeper_max_delay;
+	worker_owner(w->owner, sizeof(w->owner), "webhook", pi->index);
+	worker_policy(&w->policy);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		log_error("curl_global_init failed");
 		return 1;
