@@ -290,17 +290,6 @@ conf_alias(int i, const char **key)
 	return conf_aliases[i].env;
 }
 
-static int
-conf_errf(char *err, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 /* Looks a key up by its dotted name. */
 const struct conf_key *
 conf_key_find(const char *name)
@@ -847,9 +836,9 @@ conf_read_unsubscribe(struct conf *c, const char *file, char *err, size_t len)
 		return *c->http_public_url == '\0' ? 0 : conf_errf(err, len,
 		    "%s: http.public_url is set but email.unsubscribe_secret_file "
 		    "is not: unsubscribe links must be signed", file);
-	if ((c->email_unsubscribe_secret = util_read_file(f, &n)) == NULL)
-		return conf_errf(err, len, "%s: email.unsubscribe_secret_file "
-		    "%s: cannot read: %s", file, f, strerror(errno));
+	if ((c->email_unsubscribe_secret = conf_file_read(file,
+	    "email.unsubscribe_secret_file", f, &n, err, len)) == NULL)
+		return -1;
 	if (n > 0 && c->email_unsubscribe_secret[n - 1] == '\n')
 		n--;
 	c->email_unsubscribe_secret_len = n;

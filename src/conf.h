@@ -189,6 +189,13 @@ int		 conf_rate_parse(const char *, int *limit, int *window)
 		    __attribute__((warn_unused_result));
 int		 conf_rate_load(struct conf *, const char *file, char *err,
 		    size_t len) __attribute__((warn_unused_result));
+/* conf_file.c: the module's error formatter (returns -1), and the
+ * bounded reader of a file a key names (errors name file, key, path). */
+int		 conf_errf(char *err, size_t len, const char *fmt, ...)
+		    __attribute__((format(printf, 3, 4)));
+char		*conf_file_read(const char *file, const char *key,
+		    const char *path, size_t *lenp, char *err, size_t len)
+		    __attribute__((warn_unused_result));
 int		 conf_dkim_load(struct conf *, const char *file, char *err,
 		    size_t len) __attribute__((warn_unused_result));
 int		 conf_webhook_set(struct conf *, const void *setting,

@@ -11,8 +11,6 @@
 #include "config.h"
 
 #include <ctype.h>
-#include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,21 +22,6 @@
 #include <openssl/pem.h>
 
 #include "conf.h"
-
-/* A PEM key is a few kB; anything far larger is not one. */
-#define CONF_DKIM_KEY_MAX	(64 * 1024)
-
-/* Formats err and returns -1. */
-static int
-conf_dkim_err(char *err, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 /* A domain or selector: dot-separated labels of letters, digits, '-'. */
 static int
@@ -71,35 +54,6 @@ conf_dkim_field_ok(const char *s)
 		if (*s < 33 || *s > 126 || *s == ':')
 			return 0;
 	return 1;
-}
-
-/* The file's text, NUL-terminated; NULL with errno (EFBIG: too large). */
-static char *
-conf_dkim_read(const char *path)
-{
-	char *buf;
-	size_t n;
-	FILE *f;
-	int err;
-
-	if ((f = fopen(path, "r")) == NULL)
-		return NULL;
-	if ((buf = malloc(CONF_DKIM_KEY_MAX + 1)) == NULL) {
-		fclose(f);
-		return NULL;
-	}
-	errno = 0;
-	n = fread(buf, 1, CONF_DKIM_KEY_MAX + 1, f);
-	if (ferror(f) || n > CONF_DKIM_KEY_MAX) {
-		err = ferror(f) ? (errno != 0 ? errno : EIO) : EFBIG;
-		fclose(f);
-		free(buf);
-		errno = err;
-		return NULL;
-	}
-	fclose(f);
-	buf[n] = '\0';
-	return buf;
 }
 
 /* 0 when pem holds one RSA private key of 1024 bits or more (RFC 8301). */
@@ -143,21 +97,21 @@ conf_dkim_check_names(const struct conf *c, const char *file, char *err,
 	int i, from = 0;
 
 	if (!conf_dkim_name_ok(c->email_dkim_domain))
-		return conf_dkim_err(err, len, "%s: email.dkim.domain: \"%s\" "
+		return conf_errf(err, len, "%s: email.dkim.domain: \"%s\" "
 		    "is not a domain name", file, c->email_dkim_domain);
 	if (!conf_dkim_name_ok(c->email_dkim_selector))
-		return conf_dkim_err(err, len, "%s: email.dkim.selector: "
+		return conf_errf(err, len, "%s: email.dkim.selector: "
 		    "\"%s\" is not a selector (labels of letters, digits, - "
 		    "and _)", file, c->email_dkim_selector);
 	for (i = 0; i < c->email_dkim_headers.n; i++) {
 		if (!conf_dkim_field_ok(h[i]))
-			return conf_dkim_err(err, len, "%s: "
+			return conf_errf(err, len, "%s: "
 			    "email.dkim.headers: element %d is not a header "
 			    "field name", file, i);
 		from |= strcasecmp(h[i], "from") == 0;
 	}
 	if (!from)
-		return conf_dkim_err(err, len, "%s: email.dkim.headers: must "
+		return conf_errf(err, len, "%s: email.dkim.headers: must "
 		    "include \"from\" (RFC 6376)", file);
 	return 0;
 }
@@ -176,20 +130,20 @@ conf_dkim_load(struct conf *c, const char *file, char *err, size_t len)
 	if (*c->email_dkim_domain == '\0') {
 		if (*kf == '\0' && *c->email_dkim_selector == '\0')
 			return 0;
-		return conf_dkim_err(err, len, "%s: email.dkim.domain: must "
+		return conf_errf(err, len, "%s: email.dkim.domain: must "
 		    "be set with email.dkim.selector and email.dkim.key_file",
 		    file);
 	}
 	if (conf_dkim_check_names(c, file, err, len) == -1)
 		return -1;
 	if (*kf == '\0')
-		return conf_dkim_err(err, len, "%s: email.dkim.key_file: must "
+		return conf_errf(err, len, "%s: email.dkim.key_file: must "
 		    "be set when email.dkim.domain is", file);
-	if ((c->dkim_key = conf_dkim_read(kf)) == NULL)
-		return conf_dkim_err(err, len, "%s: email.dkim.key_file: %s: "
-		    "cannot read: %s", file, kf, strerror(errno));
+	if ((c->dkim_key = conf_file_read(file, "email.dkim.key_file", kf,
+	    NULL, err, len)) == NULL)
+		return -1;
 	if (conf_dkim_parse(c->dkim_key, why, sizeof(why)) == -1)
-		return conf_dkim_err(err, len, "%s: email.dkim.key_file: %s: "
+		return conf_errf(err, len, "%s: email.dkim.key_file: %s: "
 		    "%s", file, kf, why);
 	return 0;
 }

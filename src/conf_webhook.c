@@ -18,8 +18,6 @@
  */
 #include "config.h"
 
-#include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,22 +28,10 @@
 #include <openssl/evp.h>
 
 #include "conf.h"
-#include "util.h"
 
 #define CONF_WEBHOOK_NAME_MAX	64
 #define CONF_WEBHOOK_URL_MAX	2048
 #define CONF_WEBHOOK_SECRETS	8
-
-static int
-conf_webhook_err(char *err, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 /* An endpoint name: 1-64 of [A-Za-z0-9_.-], as requests and logs show it. */
 static int
@@ -120,22 +106,22 @@ conf_webhook_files(struct conf_webhook_endpoint *e, const config_setting_t *s,
 	n = t == CONFIG_TYPE_STRING ? 1 : (t == CONFIG_TYPE_ARRAY ||
 	    t == CONFIG_TYPE_LIST) ? config_setting_length(s) : -1;
 	if (n < 1 || n > CONF_WEBHOOK_SECRETS)
-		return conf_webhook_err(why, len, "expected a file name or a "
+		return conf_errf(why, len, "expected a file name or a "
 		    "list of 1 to %d of them", CONF_WEBHOOK_SECRETS);
 	if ((e->secret_files = calloc((size_t)n, sizeof(char *))) == NULL ||
 	    (e->secrets = calloc((size_t)n, sizeof(*e->secrets))) == NULL)
-		return conf_webhook_err(why, len, "out of memory");
+		return conf_errf(why, len, "out of memory");
 	e->nsecrets = n;
 	for (i = 0; i < n; i++) {
 		one = t == CONFIG_TYPE_STRING ? s : config_setting_get_elem(s,
 		    (unsigned)i);
 		if (config_setting_type(one) != CONFIG_TYPE_STRING ||
 		    *config_setting_get_string(one) == '\0')
-			return conf_webhook_err(why, len, "element %d is not a "
+			return conf_errf(why, len, "element %d is not a "
 			    "file name", i);
 		if ((e->secret_files[i] = strdup(config_setting_get_string(
 		    one))) == NULL)
-			return conf_webhook_err(why, len, "out of memory");
+			return conf_errf(why, len, "out of memory");
 	}
 	return 0;
 }
@@ -153,30 +139,30 @@ conf_webhook_member(struct conf_webhook_endpoint *e, const config_setting_t *s,
 	if (strcmp(m, "timeout") == 0) {
 		if (t != CONFIG_TYPE_FLOAT && t != CONFIG_TYPE_INT &&
 		    t != CONFIG_TYPE_INT64)
-			return conf_webhook_err(why, len, "expected a number");
+			return conf_errf(why, len, "expected a number");
 		e->timeout = t == CONFIG_TYPE_FLOAT ?
 		    config_setting_get_float(s) :
 		    (double)config_setting_get_int64(s);
 		if (!(e->timeout >= 0.1 && e->timeout <= 600))
-			return conf_webhook_err(why, len, "must be between 0.1 "
+			return conf_errf(why, len, "must be between 0.1 "
 			    "and 600 seconds");
 		return 0;
 	}
 	if (strcmp(m, "name") != 0 && strcmp(m, "url") != 0)
-		return conf_webhook_err(why, len, "unknown member (name, url, "
+		return conf_errf(why, len, "unknown member (name, url, "
 		    "secret_file, timeout)");
 	if (t != CONFIG_TYPE_STRING)
-		return conf_webhook_err(why, len, "expected a string");
+		return conf_errf(why, len, "expected a string");
 	if (*m == 'n' && !conf_webhook_name_ok(config_setting_get_string(s)))
-		return conf_webhook_err(why, len, "expected 1 to %d letters, "
+		return conf_errf(why, len, "expected 1 to %d letters, "
 		    "digits, '_', '.' or '-'", CONF_WEBHOOK_NAME_MAX);
 	if (*m == 'u' && !conf_webhook_url_ok(config_setting_get_string(s)))
-		return conf_webhook_err(why, len, "expected an http:// or "
+		return conf_errf(why, len, "expected an http:// or "
 		    "https:// URL with a host, no blanks or control characters, "
 		    "at most %d bytes", CONF_WEBHOOK_URL_MAX);
 	if ((*(*m == 'n' ? &e->name : &e->url) = strdup(
 	    config_setting_get_string(s))) == NULL)
-		return conf_webhook_err(why, len, "out of memory");
+		return conf_errf(why, len, "out of memory");
 	return 0;
 }
 
@@ -190,17 +176,17 @@ conf_webhook_group(struct conf_webhook_endpoint *e, const config_setting_t *g,
 	int k;
 
 	if (config_setting_type(g) != CONFIG_TYPE_GROUP)
-		return conf_webhook_err(err, len, "%s:%d: webhook.endpoints[%d]: "
+		return conf_errf(err, len, "%s:%d: webhook.endpoints[%d]: "
 		    "expected a group { name = ...; url = ...; secret_file = "
 		    "...; }", file, config_setting_source_line(g), i);
 	for (k = 0; (s = config_setting_get_elem(g, (unsigned)k)) != NULL; k++)
 		if (conf_webhook_member(e, s, why, sizeof(why)) == -1)
-			return conf_webhook_err(err, len, "%s:%d: "
+			return conf_errf(err, len, "%s:%d: "
 			    "webhook.endpoints[%d].%s: %s", file,
 			    config_setting_source_line(s), i,
 			    config_setting_name(s), why);
 	if (e->name == NULL || e->url == NULL || e->nsecrets == 0)
-		return conf_webhook_err(err, len, "%s:%d: webhook.endpoints[%d]: "
+		return conf_errf(err, len, "%s:%d: webhook.endpoints[%d]: "
 		    "%s is required", file, config_setting_source_line(g), i,
 		    e->name == NULL ? "name" : e->url == NULL ? "url" :
 		    "secret_file");
@@ -217,13 +203,13 @@ conf_webhook_set(struct conf *c, const void *setting, const char *file,
 
 	conf_webhook_free(c);
 	if (t != CONFIG_TYPE_LIST && t != CONFIG_TYPE_ARRAY)
-		return conf_webhook_err(err, len, "%s:%d: webhook.endpoints: "
+		return conf_errf(err, len, "%s:%d: webhook.endpoints: "
 		    "expected a list of groups ( { name = ...; }, ... )", file,
 		    config_setting_source_line(s));
 	n = config_setting_length(s);
 	if (n > 0 && (c->webhook_endpoints = calloc((size_t)n,
 	    sizeof(*c->webhook_endpoints))) == NULL)
-		return conf_webhook_err(err, len, "out of memory");
+		return conf_errf(err, len, "out of memory");
 	for (i = 0; i < n; i++) {
 		g = config_setting_get_elem(s, (unsigned)i);
 		c->webhook_nendpoints = i + 1;
@@ -274,21 +260,20 @@ static int
 conf_webhook_secrets(struct conf_webhook_endpoint *e, int i, const char *file,
     char *err, size_t len)
 {
-	char *text;
+	char key[64], *text;
 	size_t n;
 	int k, bad;
 
+	snprintf(key, sizeof(key), "webhook.endpoints[%d].secret_file", i);
 	for (k = 0; k < e->nsecrets; k++) {
-		if ((text = util_read_file(e->secret_files[k], &n)) == NULL)
-			return conf_webhook_err(err, len, "%s: "
-			    "webhook.endpoints[%d].secret_file: %s: cannot "
-			    "read: %s", file, i, e->secret_files[k],
-			    strerror(errno));
+		if ((text = conf_file_read(file, key, e->secret_files[k], &n,
+		    err, len)) == NULL)
+			return -1;
 		bad = conf_webhook_decode(text, n, &e->secrets[k]);
 		explicit_bzero(text, n);
 		free(text);
 		if (bad)
-			return conf_webhook_err(err, len, "%s: "
+			return conf_errf(err, len, "%s: "
 			    "webhook.endpoints[%d].secret_file: %s: not a "
 			    "Standard Webhooks secret (\"whsec_\" and the "
 			    "base64 of 24 to 64 bytes)", file, i,
@@ -311,7 +296,7 @@ conf_webhook_check(struct conf *c, const char *file, char *err, size_t len)
 		e = &c->webhook_endpoints[i];
 		for (k = 0; k < i; k++)
 			if (strcmp(c->webhook_endpoints[k].name, e->name) == 0)
-				return conf_webhook_err(err, len, "%s: "
+				return conf_errf(err, len, "%s: "
 				    "webhook.endpoints[%d].name: \"%s\" is "
 				    "already endpoint %d", file, i, e->name, k);
 		if (e->timeout == 0)
@@ -321,7 +306,7 @@ conf_webhook_check(struct conf *c, const char *file, char *err, size_t len)
 	}
 	if (*c->events_endpoint != '\0' &&
 	    conf_webhook_find(c, c->events_endpoint) == NULL)
-		return conf_webhook_err(err, len, "%s: events.endpoint: names no "
+		return conf_errf(err, len, "%s: events.endpoint: names no "
 		    "endpoint of webhook.endpoints", file);
 	return 0;
 }

@@ -37,6 +37,7 @@
 #include "webhook_deliver.h"
 #include "webhook_http.h"
 #include "webhook_reply.h"
+#include "worker.h"
 
 struct events {
 	PGconn		*db;		/* link.conn */
@@ -53,25 +54,7 @@ struct events {
 static bool
 events_db(struct events *ev)
 {
-	const struct db_opts o = { conf->database_connect_timeout,
-	    conf->database_worker_statement_timeout, 0 };
-	char err[DB_ERRLEN];
-	enum db_link_state st;
-
-	ev->link.conninfo = conf->database_conninfo;
-	ev->link.opts = o;
-	ev->link.backoff.first = 0.5;
-	ev->link.backoff.max = 10;
-	st = db_link_check(&ev->link, err, sizeof(err));
-	ev->db = ev->link.conn;
-	if (st == DB_LINK_RESTORED)
-		log_info("database connection restored");
-	if (st == DB_LINK_FAILED) {
-		stats_add(CTR_DB_ERRORS, 1);
-		log_warnx("database: %s; retrying in %.1f s", err,
-		    ev->link.delay);
-	}
-	return ev->db != NULL;
+	return (ev->db = worker_db(&ev->link)) != NULL;
 }
 
 /*
@@ -269,14 +252,10 @@ int
 events_main(const struct proc_info *pi)
 {
 	struct events ev;
-	char err[256], host[64];
+	char err[256];
 
 	memset(&ev, 0, sizeof(ev));
-	if (gethostname(host, sizeof(host)) == -1)
-		snprintf(host, sizeof(host), "localhost");
-	host[sizeof(host) - 1] = '\0';
-	snprintf(ev.owner, sizeof(ev.owner), "%s:%d:events/%d", host,
-	    (int)getpid(), pi->index);
+	worker_owner(ev.owner, sizeof(ev.owner), "events", pi->index);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
 	    (ev.http = webhook_http_new(err, sizeof(err))) == NULL) {
 		log_error("events: cannot set up libcurl");

@@ -25,12 +25,13 @@
 
 #include "conf.h"
 #include "db.h"
-#include "kafka.h"
+#include "kafka_worker.h"
 #include "log.h"
 #include "proc.h"
 #include "roles.h"
 #include "stats.h"
 #include "util.h"
+#include "worker.h"
 
 #define INBOX_BATCH	256
 
@@ -48,105 +49,32 @@ struct inbox {
 	double		 retry_at;	/* after a failed delivery */
 };
 
-/* (Re)connects to PostgreSQL with a capped backoff; NULL while down. */
-static PGconn *
-inbox_db(struct inbox *w)
-{
-	const struct db_opts o = { conf->database_connect_timeout,
-	    conf->database_worker_statement_timeout, 0 };
-	char err[DB_ERRLEN];
-	enum db_link_state st;
-
-	w->link.conninfo = conf->database_conninfo;
-	w->link.opts = o;
-	w->link.backoff.first = 0.5;
-	w->link.backoff.max = 10;
-	st = db_link_check(&w->link, err, sizeof(err));
-	if (st == DB_LINK_RESTORED)
-		log_info("database connection restored");
-	if (st == DB_LINK_FAILED) {
-		stats_add(CTR_DB_ERRORS, 1);
-		log_warnx("database: %s; retrying in %.1f s", err,
-		    w->link.delay);
-	}
-	return w->link.conn;
-}
-
-/* The default assignment; the first one is when this worker is ready. */
-static void
-inbox_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-    rd_kafka_topic_partition_list_t *parts, void *opaque)
-{
-	rd_kafka_resp_err_t ae;
-
-	(void)opaque;
-	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-		ae = rd_kafka_assign(rk, parts);
-		log_info("assigned %d partitions of %s", parts->cnt,
-		    conf->inbox_topic);
-		if (stats_self != NULL && stats_self->state == SLOT_STARTING)
-			proc_ready();
-	} else
-		ae = rd_kafka_assign(rk, NULL);
-	if (ae != RD_KAFKA_RESP_ERR_NO_ERROR)
-		log_error("rebalance: %s", rd_kafka_err2str(ae));
-}
-
+/* inbox.topic's consumer; its first assignment makes us ready. */
 static rd_kafka_t *
 inbox_consumer(char *err, size_t len)
 {
-	const char *const defaults[] = {
-		"group.id", conf->inbox_group_id,
-		"enable.auto.commit", "true",
-		"auto.commit.interval.ms", "500",
-		"enable.auto.offset.store", "false",
-		"auto.offset.reset", "earliest",
+	const char *const extra[] = {
 		"socket.nagle.disable", "true",
-		"fetch.wait.max.ms", "10",
 		/* the topic may not exist before the first IN_APP POST: the
 		 * subscription creates it (where the broker allows) instead of
 		 * waiting for a metadata refresh to find it (5 minutes) */
 		"allow.auto.create.topics", "true",
 		NULL
 	};
-	const struct kafka_opts ko = { conf->kafka_brokers,
-	    conf->kafka_properties.v, conf->kafka_properties.n };
 
-	return kafka_consumer_new(&ko, defaults, inbox_rebalance, conf->inbox_topic, err, len);
-}
-
-/* The id a message names; -1 for one that names none. */
-static int64_t
-inbox_msg_id(const rd_kafka_message_t *km)
-{
-	char buf[24], *end;
-	long long id;
-
-	if (km->payload == NULL || km->len == 0 || km->len >= sizeof(buf))
-		return -1;
-	memcpy(buf, km->payload, km->len);
-	buf[km->len] = '\0';
-	id = strtoll(buf, &end, 10);
-	return *end == '\0' && id > 0 ? id : -1;
+	return kafka_worker_new(conf->inbox_group_id, conf->inbox_topic, extra,
+	    err, len);
 }
 
 /* Marks messages done for Kafka: committed with the next auto-commit. */
 static void
 inbox_store_offsets(struct inbox *w)
 {
-	rd_kafka_topic_partition_list_t *l;
 	size_t i;
 
-	if (w->n == 0)
-		return;
-	l = rd_kafka_topic_partition_list_new((int)w->n);
 	for (i = 0; i < w->n; i++)
-		if (w->msgs[i].offset >= 0)
-			rd_kafka_topic_partition_list_add(l, conf->inbox_topic,
-			    w->msgs[i].partition)->offset =
-			    w->msgs[i].offset + 1;
-	(void)rd_kafka_offsets_store(w->rk, l);	/* fails only if revoked */
-	rd_kafka_topic_partition_list_destroy(l);
+		kafka_worker_store(w->rk, conf->inbox_topic,
+		    w->msgs[i].partition, w->msgs[i].offset);
 	w->n = 0;
 }
 
@@ -163,7 +91,7 @@ inbox_poll(struct inbox *w)
 				log_warnx("consume %s: %s", conf->inbox_topic,
 				    rd_kafka_message_errstr(km));
 		} else {
-			if ((w->msgs[w->n].id = inbox_msg_id(km)) < 0)
+			if ((w->msgs[w->n].id = kafka_worker_msg_id(km)) < 0)
 				log_warnx("%s [%d] offset %lld: not a "
 				    "notification id; skipped",
 				    conf->inbox_topic, (int)km->partition,
@@ -211,7 +139,8 @@ inbox_deliver(struct inbox *w)
 	size_t i;
 	int sent = 0;
 
-	if (w->n == 0 || util_now() < w->retry_at || (c = inbox_db(w)) == NULL)
+	if (w->n == 0 || util_now() < w->retry_at ||
+	    (c = worker_db(&w->link)) == NULL)
 		return;
 	for (i = 0; i < w->n; i++)
 		if (w->msgs[i].id > 0)
@@ -247,9 +176,9 @@ inbox_main(const struct proc_info *pi)
 		log_error("inbox consumer: %s", err);
 		return EXIT_CONFIG;
 	}
-	if (inbox_db(&w) == NULL)
+	if (worker_db(&w.link) == NULL)
 		rc = 1;	/* not ready: the master throttles our respawn */
-	/* proc_ready() comes with the first assignment (inbox_rebalance) */
+	/* proc_ready() comes with the first assignment (kafka_worker.c) */
 	while (rc == 0 && proc_running()) {
 		if (w.n < INBOX_BATCH && util_now() >= w.retry_at)
 			inbox_poll(&w);
@@ -257,12 +186,7 @@ inbox_main(const struct proc_info *pi)
 			util_sleep(0.05);
 		inbox_deliver(&w);
 	}
-	if (proc_stop == STOP_FAST)	/* no waiting on Kafka */
-		rd_kafka_destroy_flags(w.rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
-	else {
-		rd_kafka_consumer_close(w.rk);	/* commits the stored offsets */
-		rd_kafka_destroy(w.rk);
-	}
+	kafka_worker_close(w.rk);
 	db_link_close(&w.link);
 	return rc;
 }

@@ -117,12 +117,14 @@ kafka_produce(rd_kafka_t *rk, const char *topic, const char *key,
 
 /*
  * A consumer in a group, subscribed to one topic, its rebalances
- * handled by rebalance: the mailer, inbox and webhook workers.  The
- * role's defaults (group.id first) come under kafka.properties.
+ * handled by rebalance, which is handed opaque: the worker roles' (see
+ * kafka_worker.c).  The role's defaults (group.id first) come under
+ * kafka.properties.
  */
 rd_kafka_t *
 kafka_consumer_new(const struct kafka_opts *ko, const char *const *defaults,
-    kafka_rebalance_cb *rebalance, const char *topic, char *err, size_t len)
+    kafka_rebalance_cb *rebalance, void *opaque, const char *topic, char *err,
+    size_t len)
 {
 	rd_kafka_topic_partition_list_t *topics;
 	rd_kafka_conf_t *kc;
@@ -132,6 +134,7 @@ kafka_consumer_new(const struct kafka_opts *ko, const char *const *defaults,
 	if ((kc = kafka_conf_new(ko, defaults, err, len)) == NULL)
 		return NULL;
 	rd_kafka_conf_set_rebalance_cb(kc, rebalance);
+	rd_kafka_conf_set_opaque(kc, opaque);
 	if ((rk = kafka_new(RD_KAFKA_CONSUMER, kc, err, len)) == NULL)
 		return NULL;
 	rd_kafka_poll_set_consumer(rk);

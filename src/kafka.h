@@ -34,7 +34,7 @@ typedef void	 kafka_rebalance_cb(rd_kafka_t *, rd_kafka_resp_err_t,
 		    rd_kafka_topic_partition_list_t *, void *);
 rd_kafka_t	*kafka_consumer_new(const struct kafka_opts *,
 		    const char *const *defaults, kafka_rebalance_cb *,
-		    const char *topic, char *err, size_t len)
+		    void *opaque, const char *topic, char *err, size_t len)
 		    __attribute__((warn_unused_result));
 int		 kafka_produce(rd_kafka_t *, const char *topic, const char *key,
 		    const void *value, size_t len, void *opaque)

@@ -29,6 +29,7 @@
 #include "channel.h"
 #include "conf.h"
 #include "db.h"
+#include "kafka_worker.h"
 #include "log.h"
 #include "mailer.h"
 #include "mailpolicy.h"
@@ -36,6 +37,7 @@
 #include "roles.h"
 #include "stats.h"
 #include "util.h"
+#include "worker.h"
 
 /*
  * The context of one job's log lines: JSON logs carry it as members
@@ -63,25 +65,7 @@ mailer_job_clear(struct mailer_job *j)
 bool
 mailer_db(struct mailer *m)
 {
-	const struct db_opts o = { conf->database_connect_timeout,
-	    conf->database_worker_statement_timeout, 0 };
-	char err[DB_ERRLEN];
-	enum db_link_state st;
-
-	m->link.conninfo = conf->database_conninfo;
-	m->link.opts = o;
-	m->link.backoff.first = 0.5;
-	m->link.backoff.max = 10;
-	st = db_link_check(&m->link, err, sizeof(err));
-	m->db = m->link.conn;
-	if (st == DB_LINK_RESTORED)
-		log_info("database connection restored");
-	if (st == DB_LINK_FAILED) {
-		stats_add(CTR_DB_ERRORS, 1);
-		log_warnx("database: %s; retrying in %.1f s", err,
-		    m->link.delay);
-	}
-	return m->db != NULL;
+	return (m->db = worker_db(&m->link)) != NULL;
 }
 
 /* Waits for this send's turn in the cluster-wide email.rate_limit. */
@@ -348,24 +332,11 @@ mailer_turn(struct mailer *m)
 	mailer_renew(m);
 }
 
-/* The retry policy, from this process's configuration snapshot. */
-static void
-mailer_policy_from_conf(struct mailpolicy *p)
-{
-	p->max_attempts = conf->email_retry_max_attempts;
-	p->retry_initial = conf->email_retry_initial;
-	p->retry_multiplier = conf->email_retry_multiplier;
-	p->retry_max_delay = conf->email_retry_max_delay;
-	p->retry_jitter = conf->email_retry_jitter;
-	p->requeue_base = conf->sweeper_interval;
-	p->requeue_max_delay = conf->sweeper_max_delay;
-}
-
 /* The policy and the buffers sized by email.batch. */
 static void
 mailer_init_batch(struct mailer *m)
 {
-	mailer_policy_from_conf(&m->policy);
+	worker_policy(&m->policy);
 	m->batch = (size_t)conf->email_batch;
 	if ((m->msgs = calloc(m->batch, sizeof(*m->msgs))) == NULL ||
 	    (m->used = calloc(m->batch, sizeof(*m->used))) == NULL)
@@ -375,17 +346,13 @@ mailer_init_batch(struct mailer *m)
 static int
 mailer_init(struct mailer *m, const struct proc_info *pi)
 {
-	char err[512], host[64];
+	char err[512];
 	void *ctx;
 
 	memset(m, 0, sizeof(*m));
 	mailer_claim_prepare(m);
 	mailer_write_prepare(m);
-	if (gethostname(host, sizeof(host)) == -1)
-		snprintf(host, sizeof(host), "localhost");
-	host[sizeof(host) - 1] = '\0';
-	snprintf(m->owner, sizeof(m->owner), "%s:%d:mailer/%d", host,
-	    (int)getpid(), pi->index);
+	worker_owner(m->owner, sizeof(m->owner), "mailer", pi->index);
 	mailer_init_batch(m);
 	/* email.* is this role's: a setting that cannot work stops it. */
 	if (mailer_channel_ctx(m, channel_find("EMAIL"), &ctx, err,
@@ -411,7 +378,7 @@ mailer_main(const struct proc_info *pi)
 
 	if ((rc = mailer_init(&m, pi)) != 0)
 		goto out;
-	/* proc_ready() comes with the first assignment (mailer_rebalance) */
+	/* proc_ready() comes with the first assignment (kafka_worker.c) */
 	while (proc_running())
 		mailer_turn(&m);
 	(void)mailer_collect(&m);
@@ -421,12 +388,7 @@ mailer_main(const struct proc_info *pi)
 	}
 	mailer_release(&m);
 out:
-	if (m.rk != NULL && proc_stop == STOP_FAST)	/* no waiting on Kafka */
-		rd_kafka_destroy_flags(m.rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
-	else if (m.rk != NULL) {
-		rd_kafka_consumer_close(m.rk);	/* commits the stored offsets */
-		rd_kafka_destroy(m.rk);
-	}
+	kafka_worker_close(m.rk);
 	for (i = 0; i < m.njobs; i++)
 		mailer_job_clear(&m.jobs[i]);
 	free(m.jobs);

@@ -28,13 +28,14 @@
 #include "channel.h"
 #include "conf.h"
 #include "db.h"
-#include "kafka.h"
+#include "kafka_worker.h"
 #include "log.h"
 #include "mailpolicy.h"
 #include "proc.h"
 #include "roles.h"
 #include "stats.h"
 #include "util.h"
+#include "worker.h"
 
 /* Messages read per turn; the rest waits in Kafka while jobs are held. */
 #define WEBHOOK_BATCH	32
@@ -99,97 +100,30 @@ webhook_log_ctx(const struct webhook_job *j)
 static bool
 webhook_db(struct webhook *w)
 {
-	const struct db_opts o = { conf->database_connect_timeout,
-	    conf->database_worker_statement_timeout, 0 };
-	char err[DB_ERRLEN];
-	enum db_link_state st;
-
-	w->link.conninfo = conf->database_conninfo;
-	w->link.opts = o;
-	w->link.backoff.first = 0.5;
-	w->link.backoff.max = 10;
-	st = db_link_check(&w->link, err, sizeof(err));
-	w->db = w->link.conn;
-	if (st == DB_LINK_RESTORED)
-		log_info("database connection restored");
-	if (st == DB_LINK_FAILED) {
-		stats_add(CTR_DB_ERRORS, 1);
-		log_warnx("database: %s; retrying in %.1f s", err,
-		    w->link.delay);
-	}
-	return w->db != NULL;
+	return (w->db = worker_db(&w->link)) != NULL;
 }
 
-/* The first assignment is when this worker starts delivering: ready. */
-static void
-webhook_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-    rd_kafka_topic_partition_list_t *parts, void *opaque)
-{
-	rd_kafka_resp_err_t ae;
-
-	(void)opaque;
-	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-		ae = rd_kafka_assign(rk, parts);
-		log_info("assigned %d partitions of %s", parts->cnt,
-		    conf->webhook_topic);
-		if (stats_self != NULL && stats_self->state == SLOT_STARTING)
-			proc_ready();
-	} else
-		ae = rd_kafka_assign(rk, NULL);
-	if (ae != RD_KAFKA_RESP_ERR_NO_ERROR)
-		log_error("rebalance: %s", rd_kafka_err2str(ae));
-}
-
+/* webhook.topic's consumer; its first assignment makes us ready. */
 static rd_kafka_t *
 webhook_consumer(char *err, size_t len)
 {
-	const char *const defaults[] = {
-		"group.id", conf->webhook_group_id,
-		"enable.auto.commit", "true",
-		"auto.commit.interval.ms", "500",
-		"enable.auto.offset.store", "false",
-		"auto.offset.reset", "earliest",
-		"fetch.wait.max.ms", "10",
+	const char *const extra[] = {
 		"partition.assignment.strategy", "range,roundrobin",
 		/* a fresh deployment's topic exists before its first
 		 * webhook, not after a metadata refresh (300 s by default) */
 		"allow.auto.create.topics", "true",
 		NULL
 	};
-	const struct kafka_opts ko = { conf->kafka_brokers,
-	    conf->kafka_properties.v, conf->kafka_properties.n };
 
-	return kafka_consumer_new(&ko, defaults, webhook_rebalance, conf->webhook_topic, err, len);
+	return kafka_worker_new(conf->webhook_group_id, conf->webhook_topic,
+	    extra, err, len);
 }
 
 /* A message is done for Kafka: its offset goes with the next commit. */
 static void
 webhook_store_offset(struct webhook *w, int32_t partition, int64_t offset)
 {
-	rd_kafka_topic_partition_list_t *l;
-
-	if (offset < 0)
-		return;
-	l = rd_kafka_topic_partition_list_new(1);
-	rd_kafka_topic_partition_list_add(l, conf->webhook_topic,
-	    partition)->offset = offset + 1;
-	(void)rd_kafka_offsets_store(w->rk, l);	/* fails only if revoked */
-	rd_kafka_topic_partition_list_destroy(l);
-}
-
-/* The id a message names; -1 for one that names none. */
-static int64_t
-webhook_msg_id(const rd_kafka_message_t *km)
-{
-	char buf[24], *end;
-	long long id;
-
-	if (km->payload == NULL || km->len == 0 || km->len >= sizeof(buf))
-		return -1;
-	memcpy(buf, km->payload, km->len);
-	buf[km->len] = '\0';
-	id = strtoll(buf, &end, 10);
-	return *end == '\0' && id > 0 ? id : -1;
+	kafka_worker_store(w->rk, conf->webhook_topic, partition, offset);
 }
 
 /*
@@ -304,7 +238,7 @@ webhook_poll(struct webhook *w, double wait)
 		if (km->err && km->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
 			log_warnx("consume %s: %s", conf->webhook_topic,
 			    rd_kafka_message_errstr(km));
-		else if (!km->err && (m->id = webhook_msg_id(km)) < 0) {
+		else if (!km->err && (m->id = kafka_worker_msg_id(km)) < 0) {
 			log_warnx("%s [%d] offset %lld: not a notification id; "
 			    "skipped", conf->webhook_topic, (int)km->partition,
 			    (long long)km->offset);
@@ -637,21 +571,11 @@ webhook_turn(struct webhook *w)
 static int
 webhook_init(struct webhook *w, const struct proc_info *pi)
 {
-	char err[512], host[64];
+	char err[512];
 
 	memset(w, 0, sizeof(*w));
-	if (gethostname(host, sizeof(host)) == -1)
-		snprintf(host, sizeof(host), "localhost");
-	host[sizeof(host) - 1] = '\0';
-	snprintf(w->owner, sizeof(w->owner), "%s:%d:webhook/%d", host,
-	    (int)getpid(), pi->index);
-	w->policy.max_attempts = conf->email_retry_max_attempts;
-	w->policy.retry_initial = conf->email_retry_initial;
-	w->policy.retry_multiplier = conf->email_retry_multiplier;
-	w->policy.retry_max_delay = conf->email_retry_max_delay;
-	w->policy.retry_jitter = conf->email_retry_jitter;
-	w->policy.requeue_base = conf->sweeper_interval;
-	w->policy.requeue_max_delay = conf->sweeper_max_delay;
+	worker_owner(w->owner, sizeof(w->owner), "webhook", pi->index);
+	worker_policy(&w->policy);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		log_error("curl_global_init failed");
 		return 1;
@@ -681,12 +605,7 @@ webhook_main(const struct proc_info *pi)
 			webhook_turn(&w);
 		webhook_release(&w);
 	}
-	if (w.rk != NULL && proc_stop == STOP_FAST)
-		rd_kafka_destroy_flags(w.rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
-	else if (w.rk != NULL) {
-		rd_kafka_consumer_close(w.rk);	/* commits the stored offsets */
-		rd_kafka_destroy(w.rk);
-	}
+	kafka_worker_close(w.rk);
 	for (i = 0; i < w.njobs; i++) {
 		json_decref(w.jobs[i].row);
 		free(w.jobs[i].name);
