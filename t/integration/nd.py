@@ -30,6 +30,12 @@ REPO = Path(__file__).resolve().parents[2]
 BUILDDIR = Path(os.environ.get("NOTIFYD_BUILDDIR", REPO))
 PGBIN = Path("/usr/lib/postgresql/15/bin")
 PYTHON = "/usr/bin/python3"     # Debian's, which has aiosmtpd
+# Every wait_until timeout is multiplied by this: the ASan/UBSan stage
+# (NOTIFYD_SANITIZERS=1, .ci/run) runs the daemon 2-3x slower.  Waits
+# end as soon as their condition holds, so only a failure waits longer.
+# NOTIFYD_TEST_SLOW=N overrides it (a loaded machine).
+SLOW = float(os.environ.get("NOTIFYD_TEST_SLOW") or
+             (3 if os.environ.get("NOTIFYD_SANITIZERS") == "1" else 1))
 
 
 def kmock_path():
@@ -51,8 +57,9 @@ def wait_until(fn, timeout=10, interval=0.05, msg=None):
 
     Exceptions from fn count as "not yet" (except GiveUp, which ends the
     wait at once); the last one is reported if time runs out, which makes
-    a failing wait explain itself.
+    a failing wait explain itself.  timeout is scaled by SLOW.
     """
+    timeout *= SLOW
     deadline = time.monotonic() + timeout
     last = None
     while True:
@@ -336,7 +343,7 @@ class SmtpServer:
                         "rcpt_tos": env["rcpt_tos"]})
         return out
 
-    def wait_messages(self, count, timeout=10):
+    def wait_messages(self, count, timeout=30):
         """Waits until at least count messages arrived; returns them all."""
         return wait_until(lambda: len(self.messages()) >= count and
                           self.messages(), timeout,
@@ -500,9 +507,12 @@ class Notifyd:
                 return self.notes
             self.notes += data.decode(errors="replace").splitlines()
 
-    def wait_notify(self, line, timeout=20, after=0):
+    def wait_notify(self, line, timeout=60, after=0):
         """Waits for an sd_notify line (e.g. READY=1) past index after;
-        returns its index.  Fails early if notifyd exits."""
+        returns its index.  Fails early if notifyd exits.  60 s: READY=1
+        waits for the mailer, inbox and webhook workers' first partitions
+        (a consumer-group join, or a rebalance on reload), which took
+        over 20 s on a loaded CI machine."""
         def seen():
             if self.proc.poll() is not None:
                 raise GiveUp("notifyd exited (rc=%s):\n%s" % (
@@ -517,7 +527,7 @@ class Notifyd:
         except AssertionError as e:
             raise AssertionError("%s\n--- log:\n%s" % (e, tail(self.logfile)))
 
-    def wait_ready(self, timeout=20):
+    def wait_ready(self, timeout=60):
         return self.wait_notify("READY=1", timeout)
 
     def signal(self, sig):

@@ -153,11 +153,11 @@ def test_records_every_topic_with_fields(db, smtp, kafka_factory, notifyd,
         assert rows[0][:6] == want
         assert rows[0][6] == msg and rows[0][7] == "captured"
 
-    # A topic created after start is picked up by the regex subscription.
-    t0 = time.monotonic()
+    # A topic created after start is picked up by the regex subscription
+    # (after a metadata refresh and a rebalance: no time is promised, and
+    # a rebalance can take long on a loaded machine).
     kafka.produce("late-topic", ['{"type": "late.one"}', "plain"])
-    wait_count(db, 2, 20, "source_topic = 'late-topic'")
-    assert time.monotonic() - t0 < 20
+    wait_count(db, 2, 60, "source_topic = 'late-topic'")
     assert count(db, "source_topic = 'ignored-topic'") == 0
     # Internal (__) topics are never recorded.
     assert count(db, "source_topic LIKE '\\_\\_%%'") == 0
@@ -295,14 +295,15 @@ def test_kill_9_loses_and_doubles_nothing(db, smtp, kafka_factory, notifyd):
         before = count(db)
         # Kill only a process that made progress: each one joined the
         # group, got partitions and committed at least one batch.
+        # A respawned one first waits out a rebalance of the group.
         pid = nd.wait_until(lambda: count(db) > before and audit_pid(d),
-                            40, msg="audit progress after %d kills" % kills)
+                            90, msg="audit progress after %d kills" % kills)
         os.kill(pid, signal.SIGKILL)
         kills += 1
-        nd.wait_until(lambda: audit_pid(d) not in (None, pid), 10,
+        nd.wait_until(lambda: audit_pid(d) not in (None, pid), 30,
                       msg="audit respawned")
     prod.finish()
-    wait_count(db, 20000, 60)
+    wait_count(db, 20000, 120)
     assert_exactly_once(db, 20000)
     assert d.log().count("audit/0 pid") >= 4     # the master saw each death
 
@@ -317,14 +318,17 @@ def test_postgres_outage_loses_and_doubles_nothing(pg, db, smtp,
     mark = d.mark()
     pg.stop()
     try:
-        d.wait_log("not committed: .*consumption paused", 10, mark)
+        # After a slow first group join the producer may be done and
+        # everything recorded: this message is one to commit in any case.
+        kafka.produce("outage", ['{"type": "during"}'], partition=0)
+        d.wait_log("not committed: .*consumption paused", 30, mark)
         time.sleep(10)      # the outage itself, not a wait for readiness
     finally:
         pg.start()
-    d.wait_log("database reachable again; consumption resumed", 15, mark)
+    d.wait_log("database reachable again; consumption resumed", 30, mark)
     prod.finish()
-    wait_count(db, 8000, 60)
-    assert_exactly_once(db, 8000)
+    wait_count(db, 8001, 90)
+    assert_exactly_once(db, 8001)
     assert d.alive() and audit_pid(d) is not None
 
 
@@ -342,15 +346,18 @@ def test_postgres_crash_loses_and_doubles_nothing(pg, db, smtp,
         mark = d.mark()
         pg.crash()
         try:
+            # Something to commit even if the producer is done and all
+            # recorded (a slow first join): the role sees the crash.
+            kafka.produce("crash", ['{"type": "during"}'], partition=0)
             d.wait_log("not committed: .*consumption paused|database "
-                       "unavailable", 10, mark)
+                       "unavailable", 30, mark)
         finally:
             pg.start()
-        d.wait_log("database reachable again; consumption resumed", 20,
+        d.wait_log("database reachable again; consumption resumed", 30,
                    mark)
     prod.finish()
-    wait_count(db, 12000, 90)
-    assert_exactly_once(db, 12000)
+    wait_count(db, 12003, 120)
+    assert_exactly_once(db, 12003)
     assert d.alive() and audit_pid(d) is not None
 
 
@@ -369,8 +376,9 @@ def test_two_instances_share_a_group(db, smtp, kafka_factory, notifyd,
         "partition.assignment.strategy=" + strategy)
     a = notifyd(conf)
     b = notifyd(nd.merge(conf, {"http": {"port": nd.free_port()}}))
-    # b joined: the group shares the partitions between the two.
-    b.wait_log(r"assigned six \[", 30)
+    # b joined: the group shares the partitions between the two (a
+    # rebalance: slow on a loaded machine).
+    b.wait_log(r"assigned six \[", 90)
     kafka.produce("six", ['{"type": "a", "n": %d}' % n for n in range(3000)])
     wait_count(db, 3000)
     assert_exactly_once(db, 3000)
@@ -380,9 +388,9 @@ def test_two_instances_share_a_group(db, smtp, kafka_factory, notifyd,
     kafka.produce("six", ['{"type": "b", "n": %d}' % n for n in range(3000)])
     # b takes a's partitions over (all at once when eager, a's three
     # added to its own when cooperative).
-    nd.wait_until(lambda: owned(b) == set("012345"), 30,
+    nd.wait_until(lambda: owned(b) == set("012345"), 90,
                   msg="b owns all six partitions")
-    wait_count(db, 6000, 30)
+    wait_count(db, 6000, 60)
     assert_exactly_once(db, 6000)
 
 
@@ -586,4 +594,4 @@ def test_consumer_lag_in_metrics(db, smtp, kafka_factory, notifyd):
         text = d.get("/metrics")[1]
         lags = dict(line.findall(text))
         return len(lags) == 2 and set(lags.values()) == {"0"}
-    nd.wait_until(settled, timeout=20)
+    nd.wait_until(settled, timeout=60)

@@ -105,7 +105,8 @@ def test_partitions_ahead_in_the_configured_span(db, smtp, kafka, notifyd):
     assert db.scalar("SELECT max(hi) >= now() + interval '2 hours'"
                      " FROM audit_partitions")
     kafka.produce("hourly", ['{"n": %d}' % i for i in range(5)])
-    nd.wait_until(lambda: count(db, "source_topic = 'hourly'") == 5, 20)
+    # 60 s for rows: the first consumer-group join (see test_audit.py)
+    nd.wait_until(lambda: count(db, "source_topic = 'hourly'") == 5, 60)
     assert db.scalar("SELECT count(DISTINCT tableoid) FROM audit_events"
                      " WHERE source_topic = 'hourly'") == 1
     assert db.scalar("SELECT tableoid::regclass::text FROM audit_events"
@@ -126,7 +127,7 @@ def test_a_replay_into_another_partition_is_seen(db, smtp, kafka_factory,
     d = notifyd(conf)
     kafka.produce("twice", ['{"n": %d}' % i for i in range(20)], partition=0)
     kafka.produce("twice", ['{"n": %d}' % i for i in range(10)], partition=1)
-    nd.wait_until(lambda: count(db) == 30, 20, msg="30 rows")
+    nd.wait_until(lambda: count(db) == 30, 60, msg="30 rows")
     d.stop()
     # The first copies move to the older partition; the offsets are lost.
     db.query("UPDATE audit_events SET created_at = created_at"
@@ -136,7 +137,7 @@ def test_a_replay_into_another_partition_is_seen(db, smtp, kafka_factory,
     kafka.produce("twice", ['{"n": %d}' % i for i in range(20, 25)],
                   partition=0)
     d = notifyd(conf)
-    nd.wait_until(lambda: count(db) == 35, 20, msg="35 rows")
+    nd.wait_until(lambda: count(db) == 35, 60, msg="35 rows")
     d.wait_log("already recorded", 10)
     nd.wait_until(lambda: db.scalar(
         "SELECT \"offset\" FROM kafka_offsets WHERE partition = 0") == 24, 10)
@@ -157,7 +158,7 @@ def test_retention_drops_whole_partitions(db, smtp, kafka, notifyd):
              ("audit_recent", "'2020-01-02'", "now() + interval '3 days'"))
     d = notifyd(conf)
     kafka.produce("kept", ['{"n": %d}' % i for i in range(10)], partition=0)
-    nd.wait_until(lambda: count(db) == 10, 20, msg="10 rows")
+    nd.wait_until(lambda: count(db) == 10, 60, msg="10 rows")
     d.stop()
     db.query("UPDATE audit_events SET created_at = '2020-01-01 12:00+00'"
              " WHERE \"offset\" < 6")
@@ -178,7 +179,7 @@ def test_retention_drops_whole_partitions(db, smtp, kafka, notifyd):
     db.query("DELETE FROM kafka_offsets")
     kafka.produce("kept", ['{"n": 10}'], partition=0)
     d = notifyd(nd.merge(conf, {"audit": {"retention": "30d"}}))
-    nd.wait_until(lambda: count(db) == 5, 20, msg="offset 10 recorded")
+    nd.wait_until(lambda: count(db) == 5, 60, msg="offset 10 recorded")
     d.wait_log("already recorded", 10)
     assert db.query("SELECT \"offset\" FROM audit_events ORDER BY 1") == \
         [(o,) for o in range(6, 11)]

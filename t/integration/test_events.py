@@ -45,7 +45,7 @@ def events_of(receiver, nid):
     return [e for e in events(receiver) if e["notificationId"] == nid]
 
 
-def wait_events(receiver, nid, n, timeout=20):
+def wait_events(receiver, nid, n, timeout=60):
     return nd.wait_until(lambda: len(events_of(receiver, nid)) >= n and
                          events_of(receiver, nid), timeout,
                          msg="%d events of %d" % (n, nid))

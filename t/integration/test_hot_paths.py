@@ -70,7 +70,7 @@ def test_ready_waits_for_the_mailers_partitions(conf, notifyd, smtp, kafka):
     time.sleep(1)
     assert "READY=1" not in d.notifications()
     kafka.up()
-    d.wait_ready(timeout=40)
+    d.wait_ready(timeout=60)     # the mailers first join: slow under load
     code, body, _ = d.get("/ready")
     assert code == 200 and body["checks"]["mailers"] == "ok", body
     assert first_mail_after(d, smtp) < 1.5

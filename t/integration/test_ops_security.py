@@ -258,7 +258,9 @@ def test_only_api_processes_hold_the_listen_socket(conf, notifyd, smtp):
     mark, notes = d.mark(), len(d.notifications())
     d.signal(1)
     d.wait_log(r"generation 2", 20, since=mark)
-    d.wait_notify("READY=1", 20, after=notes)
+    # READY=1 once the new mailers and inbox worker hold partitions: a
+    # rebalance of groups with the old members still in (slow under load)
+    d.wait_notify("READY=1", 60, after=notes)
     seen = 0
     for pid, comm in child_comms(d).items():
         if comm != "notifyd-api":
