@@ -214,6 +214,7 @@ api_main(const struct proc_info *pi)
 		return 1;
 	}
 	proc_ready();
+	api_notify_warm(&ctx);
 	while (proc_running()) {
 		util_sleep(0.1);
 		http_sweep(srv);

@@ -10,6 +10,7 @@
 #include "http.h"
 
 int	api_notify_init(struct api_ctx *) __attribute__((warn_unused_result));
+void	api_notify_warm(struct api_ctx *);
 void	api_notify_fini(struct api_ctx *);
 int	api_notify_ready(struct api_ctx *, char *why, size_t len);
 

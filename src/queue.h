@@ -43,7 +43,8 @@ int		 queue_send_to(struct queue *, const char *topic, int64_t id);
 enum queue_state queue_ticket_wait(struct queue_ticket *, double timeout);
 void		 queue_ticket_free(struct queue_ticket *);
 int		 queue_ping(struct queue *, char *why, size_t len);
-int		 queue_warm(struct queue *, char *why, size_t len)
+int		 queue_warm(struct queue *, const char *topic, char *why,
+		    size_t len)
 		    __attribute__((warn_unused_result));
 int		 queue_flush_marks(struct queue *);
 

@@ -236,7 +236,7 @@ sweeper_main(const struct proc_info *pi)
 	}
 	proc_ready();
 	/* Not fatal: the first produce fetches the metadata itself. */
-	if (queue_warm(s.queue, err, sizeof(err)) == -1)
+	if (queue_warm(s.queue, conf->email_topic, err, sizeof(err)) == -1)
 		log_warnx("email topic metadata: %s", err);
 	for (next = due = util_now(); proc_running();
 	    util_sleep(sweeper_nap(next, due))) {

@@ -45,11 +45,13 @@ def first_mail_after(d, smtp):
 
 def test_post_right_after_ready_is_delivered_at_once(conf, notifyd, smtp):
     # Measured over 6 runs: 0.06-0.11 s with the mailers' assignment
-    # behind READY=1, several seconds (group join) before.
+    # behind READY=1, several seconds (group join) before.  Then 0.9-1.0 s
+    # again once the POST answered at commit: the api's first produce
+    # waited for its topic's metadata; 0.07 s with api_notify_warm.
     d = notifyd(email_conf(conf))               # waits for READY=1
     took = first_mail_after(d, smtp)
     print("ready -> delivered: %.3f s" % took)
-    assert took < 1.5, "first mail took %.2f s after READY=1" % took
+    assert took < 0.75 * nd.SLOW, "first mail took %.2f s after READY=1" % took
     code, body, _ = d.get("/ready")
     assert code == 200 and body["ready"] is True, body
     assert body["checks"]["mailers"] == "ok"
