@@ -107,10 +107,13 @@ api_notify_ready(struct api_ctx *ctx, char *why, size_t len)
 	return queue_ping(ctx->notify->queue, why, len);
 }
 
-/* A PENDING row Kafka acknowledged is queued: PROCESSING to clients. */
+/*
+ * A PENDING row Kafka acknowledged is queued, one a mailer claimed (a
+ * lease_owner, sql/019) is being sent: PROCESSING to clients.
+ */
 #define NOTIFY_STATUS \
-    "CASE WHEN status = 'PENDING' AND queued_at IS NOT NULL " \
-    "THEN 'PROCESSING' ELSE status END"
+    "CASE WHEN status = 'PENDING' AND (queued_at IS NOT NULL " \
+    "OR lease_owner IS NOT NULL) THEN 'PROCESSING' ELSE status END"
 
 /* The columns every read returns, in the order api_notify_row() reads. */
 #define NOTIFY_COLS \

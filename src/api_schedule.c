@@ -80,17 +80,22 @@ api_schedule_show(json_t *row, const struct api_schedule *s)
 
 /*
  * SCHEDULED, or PENDING (stored or queued, no mailer has it): no relay
- * has seen it.  The mailer's claim needs PENDING or PROCESSING, so once
- * it committed this matches nothing, and after this the claim does not.
+ * has seen it.  A mailer's claim leaves a PENDING row with a lease_owner
+ * (sql/019), so once it committed this matches nothing, and after this
+ * the claim does not (it needs PENDING or PROCESSING).
  */
 static const char api_schedule_sql_cancel[] =
     "UPDATE email_notifications SET status = 'CANCELLED',"
     " lease_until = NULL, lease_owner = NULL, next_attempt_at = NULL,"
     " updated_at = now() "
-    "WHERE id = $1 AND status IN ('SCHEDULED', 'PENDING') RETURNING id";
+    "WHERE id = $1 AND status IN ('SCHEDULED', 'PENDING')"
+    " AND lease_owner IS NULL RETURNING id";
 
+/* The status as the API shows it: a claimed PENDING row is PROCESSING. */
 static const char api_schedule_sql_status[] =
-    "SELECT status FROM email_notifications WHERE id = $1";
+    "SELECT CASE WHEN status = 'PENDING' AND lease_owner IS NOT NULL"
+    " THEN 'PROCESSING' ELSE status END FROM email_notifications"
+    " WHERE id = $1";
 
 /*
  * Why a cancel matched nothing: 404, 200 when it was cancelled already

@@ -260,6 +260,13 @@ log_ctx_format(char *buf, size_t len, int json)
 	}
 }
 
+/* Whether a line of level lvl is written: a hot path skips building it. */
+int
+log_enabled(int lvl)
+{
+	return lvl <= log_max;
+}
+
 static void
 log_emit(int lvl, const char *msg)
 {
@@ -298,6 +305,8 @@ log_vemit(int lvl, int with_errno, const char *fmt, va_list ap)
 	char msg[3000];
 	int saved = errno, n;
 
+	if (lvl > log_max)
+		return;		/* no formatting for a line not written */
 	n = vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (with_errno && n >= 0 && (size_t)n < sizeof(msg))
 		snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s",

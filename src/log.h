@@ -13,6 +13,7 @@ enum log_level { LOG_LVL_ERROR = 3, LOG_LVL_WARNING = 4, LOG_LVL_INFO = 6,
 void	log_init(const char *role, const char *level, const char *format);
 void	log_set_role(const char *role);
 int	log_level_parse(const char *);
+int	log_enabled(int lvl);
 
 /*
  * Writes src escaped (control characters, backslash, invalid UTF-8 and

@@ -190,13 +190,14 @@ mailer_attempt(struct mailer *m, struct mailer_job *j)
 static void
 mailer_send(struct mailer *m, struct mailer_job *j)
 {
-	const char *to = json_string_value(json_object_get(j->row,
-	    "recipient"));
-
-	if (to == NULL)
-		to = "-";
+	const char *to;
 
 	mailer_judge(m, j, mailer_attempt(m, j));
+	if (!log_enabled(LOG_LVL_INFO))
+		return;		/* one line per message: not even its context */
+	if ((to = json_string_value(json_object_get(j->row, "recipient"))) ==
+	    NULL)
+		to = "-";
 	mailer_log_ctx(j->id, j->partition, j->offset);
 	if (j->state == MAILER_JOB_FINAL && !strcmp(j->status, "SENT"))
 		log_info("notification %lld: SENT to %s (%s)", (long long)j->id,

@@ -24,16 +24,22 @@
  * entries (see queue.c).  A duplicate id joins twice but updates once.
  * A row whose address was suppressed, or whose user opted out of its
  * category, since it was accepted becomes SUPPRESSED here, unsent (a
- * retry by hand of a bounced row is not held by its own bounce).
+ * retry by hand of a bounced row is not held by its own bounce):
+ * email_suppression_check is inlined into this plan and evaluated once
+ * per row (m: a LATERAL function cannot read the UPDATE's own target).
+ * A claimable row keeps its status: the lease (lease_owner, lease_until,
+ * not indexed) is the claim, so the update is HOT, with no new index
+ * entries (sql/019_claim_hot.sql).
  */
 static const char mailer_sql_claim[] =
-    "UPDATE email_notifications n SET status = CASE WHEN"
-    " email_suppression_reason(n.recipient, n.user_id, n.category, n.id) IS NULL"
-    " THEN 'PROCESSING' ELSE 'SUPPRESSED' END, suppressed_reason ="
-    " email_suppression_reason(n.recipient, n.user_id, n.category, n.id),"
+    "UPDATE email_notifications n SET status = CASE WHEN r.reason IS NULL"
+    " THEN n.status ELSE 'SUPPRESSED' END, suppressed_reason = r.reason,"
     " lease_until = now() + $2::float8 * interval '1 second',"
     " lease_owner = $3, updated_at = now() "
-    "FROM unnest($1::bigint[]) AS a(id) "
+    "FROM unnest($1::bigint[]) AS a(id)"
+    " JOIN email_notifications m ON m.id = a.id,"
+    " LATERAL email_suppression_check(m.recipient, m.user_id, m.category,"
+    "  m.id) AS r "
     "WHERE n.id = a.id AND n.status IN ('PENDING', 'PROCESSING')"
     " AND (n.lease_until IS NULL OR n.lease_until < now()) "
     "RETURNING n.id, n.title, n.content, n.recipient, n.from_addr,"
@@ -209,7 +215,7 @@ static const char mailer_sql_renew[] =
     "UPDATE email_notifications SET lease_until = greatest(lease_until,"
     " now() + $3::float8 * interval '1 second') "
     "WHERE id = ANY($1::bigint[]) AND lease_owner = $2"
-    " AND status = 'PROCESSING'";
+    " AND status IN ('PENDING', 'PROCESSING')";
 
 /*
  * Extends the leases of everything held once half a lease has gone by,
@@ -245,7 +251,8 @@ mailer_renew(struct mailer *m)
 
 static const char mailer_sql_release[] =
     "UPDATE email_notifications SET lease_until = now(), updated_at = now() "
-    "WHERE id = ANY($1::bigint[]) AND lease_owner = $2 AND status = 'PROCESSING'";
+    "WHERE id = ANY($1::bigint[]) AND lease_owner = $2"
+    " AND status IN ('PENDING', 'PROCESSING')";
 
 /*
  * At a stop, rows still held (waiting for a retry) are let go with an

@@ -289,7 +289,10 @@ def test_outcome_write_failure_never_blocks(conf, notifyd, relay, db):
         row = db.query("SELECT status, lease_owner, lease_until > now()"
                        " FROM email_notifications WHERE id = %s",
                        (stuck["id"],))[0]
-        assert row == ("PROCESSING", owner, True), row
+        # Claimed: PENDING with a live lease in the table (a HOT claim,
+        # sql/019), PROCESSING to clients.
+        assert row == ("PENDING", owner, True), row
+        assert get(d, stuck["id"])["status"] == "PROCESSING"
         time.sleep(0.25)
     more = post(d, notification("later@example.com"))
     wait_status(d, more["id"], "SENT")     # still polling Kafka

@@ -292,6 +292,34 @@ test_text_ctx_suffix(void **state)
 	log_init("master", "info", "text");
 }
 
+/* Below the level: nothing written (nor formatted); at it: one line. */
+static void
+log_levels(void)
+{
+	log_info("dropped %s", "info");
+	log_debug("dropped debug");
+	log_warnx("kept %d", 1);
+}
+
+static void
+test_level_gate(void **state)
+{
+	char *out;
+
+	log_init("mailer/0", "warning", "text");
+	assert_false(log_enabled(LOG_LVL_INFO));
+	assert_false(log_enabled(LOG_LVL_DEBUG));
+	assert_true(log_enabled(LOG_LVL_WARNING));
+	assert_true(log_enabled(LOG_LVL_ERROR));
+	out = capture(log_levels);
+	assert_null(strstr(out, "dropped"));
+	assert_non_null(strstr(out, "kept 1"));
+	assert_ptr_equal(strchr(out, '\n'), out + strlen(out) - 1);
+	log_init("master", "debug", "text");
+	assert_true(log_enabled(LOG_LVL_DEBUG));
+	log_init("master", "info", "text");
+}
+
 int
 main(void)
 {
@@ -307,6 +335,7 @@ main(void)
 		cmocka_unit_test(test_json_long),
 		cmocka_unit_test(test_json_ctx_fields),
 		cmocka_unit_test(test_text_ctx_suffix),
+		cmocka_unit_test(test_level_gate),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
