@@ -397,7 +397,7 @@ api_audit_param_ts(struct http_req *r, const char *key, char *out,
 
 /* Plans with the actual values make each absent filter vanish. */
 #define API_AUDIT_SQL_EVENTS(order) \
-    "SELECT " API_AUDIT_KAFKA_COLS " FROM audit_events" \
+    "SELECT " API_AUDIT_KAFKA_COLS_BIN " FROM audit_events" \
     " WHERE ($1::text IS NULL OR source_topic = $1)" \
     "  AND ($2::text IS NULL OR event_type = $2)" \
     "  AND ($3::text IS NULL OR correlation_id = $3)" \
@@ -481,16 +481,20 @@ api_audit_events(struct http_req *r, struct http_resp *rs)
 	snprintf(lim, sizeof(lim), "%lld", limit + 1);
 	p[8] = after > 0 ? aft : NULL;
 	p[9] = lim;
-	if ((res = api_db_query(r, rs, p[6] != NULL || p[7] != NULL ?
+	if ((res = api_db_query_binary(r, rs, p[6] != NULL || p[7] != NULL ?
 	    api_audit_sql_events_range : api_audit_sql_events, 10, p)) == NULL)
 		return;
+	if (api_audit_json_check(res) == -1) {
+		http_error(rs, 500, "unexpected audit columns", NULL);
+		PQclear(res);
+		return;
+	}
 	buf_add(&b, "{\"events\":", 10);
 	api_audit_json_rows(&b, res, PQntuples(res) > limit ? (int)limit :
 	    PQntuples(res));
 	buf_add(&b, ",\"next\":", 8);
 	if (PQntuples(res) > limit)
-		buf_add(&b, PQgetvalue(res, (int)limit - 1, 0),
-		    (size_t)PQgetlength(res, (int)limit - 1, 0));
+		api_audit_json_id(&b, res, (int)limit - 1);
 	else
 		buf_add(&b, "null", 4);
 	buf_addc(&b, '}');

@@ -13,8 +13,10 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,28 +71,6 @@ api_audit_json_str(struct buf *b, const char *s, size_t n)
 	}
 	buf_add(b, s + run, n - run);
 	buf_addc(b, '"');
-}
-
-/* A column as a string, or null. */
-static void
-api_audit_json_col(struct buf *b, const PGresult *res, int i, int col)
-{
-	if (PQgetisnull(res, i, col))
-		buf_add(b, "null", 4);
-	else
-		api_audit_json_str(b, PQgetvalue(res, i, col),
-		    (size_t)PQgetlength(res, i, col));
-}
-
-/* An integer column (PostgreSQL prints it as jansson would), or null. */
-static void
-api_audit_json_int(struct buf *b, const PGresult *res, int i, int col)
-{
-	if (PQgetisnull(res, i, col))
-		buf_add(b, "null", 4);
-	else
-		buf_add(b, PQgetvalue(res, i, col),
-		    (size_t)PQgetlength(res, i, col));
 }
 
 /* A real as jansson's jsonp_dtostr prints it at precision 15. */
@@ -324,32 +304,226 @@ api_audit_json_event(struct buf *b, const char *p, size_t n)
 	}
 }
 
-/* Key names with their separators, in api_audit_kafka_row()'s order. */
-static const char *const api_audit_json_keys[16] = {
-	"{\"id\":", ",\"notificationId\":", ",\"customerId\":",
-	",\"runnerId\":", ",\"orderId\":", ",\"event\":", ",\"status\":",
-	",\"createdAt\":", ",\"sourceTopic\":", ",\"eventType\":",
-	",\"correlationId\":", ",\"sourceService\":", ",\"partition\":",
-	",\"offset\":", ",\"kafkaTimestamp\":", ",\"kafkaTimestampType\":",
+/*
+ * The page's result is binary (API_AUDIT_KAFKA_COLS_BIN): the server
+ * runs no output function, and the times, which to_char() formatted at
+ * a third of the server's cost of a 1,000-row page, are formatted here.
+ * Text columns come as their bytes, as in text format.
+ */
+enum api_audit_json_kind { AJ_TEXT, AJ_EVENT, AJ_INT8, AJ_INT4, AJ_UUID, AJ_TS };
+
+#define AJ_OID_INT8		20
+#define AJ_OID_INT4		23
+#define AJ_OID_TEXT		25
+#define AJ_OID_VARCHAR		1043
+#define AJ_OID_TIMESTAMPTZ	1184
+#define AJ_OID_UUID		2950
+
+/* Key names with their separators, and each column's kind, in
+ * api_audit_kafka_row()'s order. */
+static const struct {
+	const char		*key;
+	enum api_audit_json_kind kind;
+} api_audit_json_cols[API_AUDIT_JSON_NCOLS] = {
+	{ "{\"id\":", AJ_INT8 }, { ",\"notificationId\":", AJ_UUID },
+	{ ",\"customerId\":", AJ_TEXT }, { ",\"runnerId\":", AJ_TEXT },
+	{ ",\"orderId\":", AJ_TEXT }, { ",\"event\":", AJ_EVENT },
+	{ ",\"status\":", AJ_TEXT }, { ",\"createdAt\":", AJ_TS },
+	{ ",\"sourceTopic\":", AJ_TEXT }, { ",\"eventType\":", AJ_TEXT },
+	{ ",\"correlationId\":", AJ_TEXT }, { ",\"sourceService\":", AJ_TEXT },
+	{ ",\"partition\":", AJ_INT4 }, { ",\"offset\":", AJ_INT8 },
+	{ ",\"kafkaTimestamp\":", AJ_TS }, { ",\"kafkaTimestampType\":", AJ_TEXT },
 };
+
+int
+api_audit_json_check(const PGresult *res)
+{
+	static const Oid want[] = { [AJ_INT8] = AJ_OID_INT8,
+	    [AJ_INT4] = AJ_OID_INT4, [AJ_UUID] = AJ_OID_UUID,
+	    [AJ_TS] = AJ_OID_TIMESTAMPTZ };
+	enum api_audit_json_kind k;
+	Oid t;
+	int c;
+
+	if (PQnfields(res) < API_AUDIT_JSON_NCOLS)
+		return -1;
+	for (c = 0; c < API_AUDIT_JSON_NCOLS; c++) {
+		k = api_audit_json_cols[c].kind;
+		t = PQftype(res, c);
+		if (PQfformat(res, c) != 1 || (k == AJ_TEXT || k == AJ_EVENT ?
+		    t != AJ_OID_TEXT && t != AJ_OID_VARCHAR : t != want[k]))
+			return -1;
+	}
+	return 0;
+}
+
+/* A big-endian binary integer of n bytes. */
+static uint64_t
+api_audit_json_be(const char *p, int n)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 0; i < n; i++)
+		v = v << 8 | (unsigned char)p[i];
+	return v;
+}
+
+/* v in decimal, as int8out and jansson print it. */
+static void
+api_audit_json_lld(struct buf *b, int64_t v)
+{
+	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+	char s[24];
+	int i = sizeof(s);
+
+	do {
+		s[--i] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u != 0);
+	if (v < 0)
+		s[--i] = '-';
+	buf_add(b, s + i, sizeof(s) - (size_t)i);
+}
+
+/* v zero-padded to width digits (more when it has more) ending at p;
+ * returns where it starts. */
+static char *
+api_audit_json_pad(char *p, unsigned v, int width)
+{
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+		width--;
+	} while (v != 0 || width > 0);
+	return p;
+}
+
+/* PostgreSQL's j2date(): a Julian day as a proleptic Gregorian date. */
+static void
+api_audit_json_j2date(int jd, int *year, int *month, int *day)
+{
+	unsigned julian = (unsigned)jd + 32044, quad, extra;
+	int y;
+
+	quad = julian / 146097;
+	extra = (julian - quad * 146097) * 4 + 3;
+	julian += 60 + quad * 3 + extra / 146097;
+	quad = julian / 1461;
+	julian -= quad * 1461;
+	y = (int)(julian * 4 / 1461);
+	julian = ((y != 0) ? ((julian + 305) % 365) : ((julian + 306) % 366)) +
+	    123;
+	y += (int)quad * 4;
+	*year = y - 4800;
+	quad = julian * 2141 / 65536;
+	*day = (int)(julian - 7834 * quad / 256);
+	*month = (int)((quad + 10) % 12 + 1);
+}
+
+#define AJ_USECS_DAY	86400000000LL
+#define AJ_J2000	2451545		/* Julian day of 2000-01-01 */
+
+/*
+ * A timestamptz (microseconds from 2000-01-01 UTC) as API_AUDIT_ISO's
+ * to_char() prints it: null for +-infinity, a year before 1 as to_char's
+ * YYYY does (1 BC is 0001, with no era), more than 4 digits past 9999.
+ */
+static void
+api_audit_json_ts(struct buf *b, int64_t us)
+{
+	int64_t date = us / AJ_USECS_DAY, t = us % AJ_USECS_DAY;
+	char s[48], *p = s + sizeof(s);
+	int y, m, d;
+
+	if (t < 0) {
+		t += AJ_USECS_DAY;
+		date--;
+	}
+	date += AJ_J2000;
+	if (us == INT64_MIN || us == INT64_MAX || date < 0 || date > INT_MAX) {
+		buf_add(b, "null", 4);	/* to_char: NULL, or out of range */
+		return;
+	}
+	api_audit_json_j2date((int)date, &y, &m, &d);
+	p -= 7;
+	memcpy(p, "+00:00\"", 7);
+	p = api_audit_json_pad(p, (unsigned)(t % 1000000), 6);
+	*--p = '.';
+	p = api_audit_json_pad(p, (unsigned)(t / 1000000 % 60), 2);
+	*--p = ':';
+	p = api_audit_json_pad(p, (unsigned)(t / 60000000 % 60), 2);
+	*--p = ':';
+	p = api_audit_json_pad(p, (unsigned)(t / 3600000000LL), 2);
+	*--p = 'T';
+	p = api_audit_json_pad(p, (unsigned)d, 2);
+	*--p = '-';
+	p = api_audit_json_pad(p, (unsigned)m, 2);
+	*--p = '-';
+	p = api_audit_json_pad(p, (unsigned)(y <= 0 ? 1 - y : y), 4);
+	*--p = '"';
+	buf_add(b, p, (size_t)(s + sizeof(s) - p));
+}
+
+/* A uuid's 16 bytes as uuid_out prints them, quoted. */
+static void
+api_audit_json_uuid(struct buf *b, const unsigned char *u)
+{
+	static const char hex[] = "0123456789abcdef";
+	char s[38];
+	int i, k = 0;
+
+	s[k++] = '"';
+	for (i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			s[k++] = '-';
+		s[k++] = hex[u[i] >> 4];
+		s[k++] = hex[u[i] & 0xf];
+	}
+	s[k++] = '"';
+	buf_add(b, s, (size_t)k);
+}
+
+/* Column c of row i, by its kind, or null. */
+static void
+api_audit_json_col(struct buf *b, const PGresult *res, int i, int c)
+{
+	const char *v = PQgetvalue(res, i, c);
+	size_t n = (size_t)PQgetlength(res, i, c);
+
+	if (PQgetisnull(res, i, c)) {
+		buf_add(b, "null", 4);
+		return;
+	}
+	switch (api_audit_json_cols[c].kind) {
+	case AJ_TEXT: api_audit_json_str(b, v, n); break;
+	case AJ_EVENT: api_audit_json_event(b, v, n); break;
+	case AJ_INT8: api_audit_json_lld(b, (int64_t)api_audit_json_be(v, 8));
+		break;
+	case AJ_INT4: api_audit_json_lld(b, (int32_t)(uint32_t)
+		api_audit_json_be(v, 4)); break;
+	case AJ_UUID: api_audit_json_uuid(b, (const unsigned char *)v); break;
+	case AJ_TS: api_audit_json_ts(b, (int64_t)api_audit_json_be(v, 8));
+		break;
+	}
+}
+
+void
+api_audit_json_id(struct buf *b, const PGresult *res, int i)
+{
+	api_audit_json_lld(b, (int64_t)api_audit_json_be(PQgetvalue(res, i, 0),
+	    8));
+}
 
 void
 api_audit_json_row(struct buf *b, const PGresult *res, int i)
 {
 	int c;
 
-	for (c = 0; c < 16; c++) {
-		buf_add(b, api_audit_json_keys[c],
-		    strlen(api_audit_json_keys[c]));
-		if (c == 0 || c == 12 || c == 13)
-			api_audit_json_int(b, res, i, c);
-		else if (c != 5)
-			api_audit_json_col(b, res, i, c);
-		else if (PQgetisnull(res, i, c))
-			buf_add(b, "null", 4);
-		else
-			api_audit_json_event(b, PQgetvalue(res, i, c),
-			    (size_t)PQgetlength(res, i, c));
+	for (c = 0; c < API_AUDIT_JSON_NCOLS; c++) {
+		buf_add(b, api_audit_json_cols[c].key,
+		    strlen(api_audit_json_cols[c].key));
+		api_audit_json_col(b, res, i, c);
 	}
 	buf_addc(b, '}');
 }
@@ -361,10 +535,11 @@ api_audit_json_rows(struct buf *b, const PGresult *res, int n)
 	int i, c;
 
 	/* One allocation for the page: growing by doubling copies it
-	 * again at each step, and glibc hands each big step back. */
+	 * again at each step, and glibc hands each big step back.  A
+	 * binary column prints at most 40 bytes (a quoted uuid: 38). */
 	for (i = 0; i < n; i++)
-		for (c = 0; c < 16; c++)
-			need += (size_t)PQgetlength(res, i, c) + 24;
+		for (c = 0; c < API_AUDIT_JSON_NCOLS; c++)
+			need += (size_t)PQgetlength(res, i, c) + 40;
 	if (buf_reserve(b, need + need / 8) == -1)
 		return;
 	buf_addc(b, '[');

@@ -93,7 +93,7 @@ api_db_fail(struct http_req *r, struct http_resp *rs, int cls, const char *err)
  */
 static PGresult *
 api_db_run(struct http_req *r, struct http_resp *rs, const char *sql,
-    int n, const char *const *params, bool retry)
+    int n, const char *const *params, bool retry, bool binary)
 {
 	char err[DB_ERRLEN] = "";
 	enum db_class cls = DB_UNAVAILABLE;
@@ -101,7 +101,8 @@ api_db_run(struct http_req *r, struct http_resp *rs, const char *sql,
 	PGconn *c;
 
 	while ((c = db_pool_get(api_db_pool(r), err, sizeof(err))) != NULL) {
-		res = db_query(c, sql, n, params, err, sizeof(err));
+		res = binary ? db_query_binary(c, sql, n, params, err,
+		    sizeof(err)) : db_query(c, sql, n, params, err, sizeof(err));
 		cls = db_errclass();
 		retry = retry && res == NULL && db_broken(c);
 		db_pool_put(api_db_pool(r), c);
@@ -121,7 +122,15 @@ PGresult *
 api_db_query(struct http_req *r, struct http_resp *rs, const char *sql,
     int n, const char *const *params)
 {
-	return api_db_run(r, rs, sql, n, params, true);
+	return api_db_run(r, rs, sql, n, params, true, false);
+}
+
+/* Reads whose columns the caller decodes from binary. */
+PGresult *
+api_db_query_binary(struct http_req *r, struct http_resp *rs, const char *sql,
+    int n, const char *const *params)
+{
+	return api_db_run(r, rs, sql, n, params, true, true);
 }
 
 /* Writes that must not run twice. */
@@ -129,7 +138,7 @@ PGresult *
 api_db_write(struct http_req *r, struct http_resp *rs, const char *sql,
     int n, const char *const *params)
 {
-	return api_db_run(r, rs, sql, n, params, false);
+	return api_db_run(r, rs, sql, n, params, false, false);
 }
 
 /* The pool of the request's route (API_POOL_MAIN before routing). */

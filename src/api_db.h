@@ -44,6 +44,9 @@ api_ctx_of(const struct http_req *r)
 struct db_pool *api_db_pool(struct http_req *);
 PGresult *api_db_query(struct http_req *, struct http_resp *, const char *sql,
 	    int n, const char *const *params);
+/* api_db_query with the result in binary (db_query_binary). */
+PGresult *api_db_query_binary(struct http_req *, struct http_resp *,
+	    const char *sql, int n, const char *const *params);
 PGresult *api_db_write(struct http_req *, struct http_resp *, const char *sql,
 	    int n, const char *const *params);
 void	api_db_fail(struct http_req *, struct http_resp *, int dbclass,

@@ -214,6 +214,15 @@ db_query(PGconn *c, const char *sql, int n, const char *const *params,
 	    c, err, len);
 }
 
+/* The same, the result in binary: no output function on the server. */
+PGresult *
+db_query_binary(PGconn *c, const char *sql, int n, const char *const *params,
+    char *err, size_t len)
+{
+	return db_result(PQexecParams(c, sql, n, NULL, params, NULL, NULL, 1),
+	    c, err, len);
+}
+
 /*
  * Connections this thread prepared statements on, by connection and
  * server pid (a new connection may reuse a freed one's address): knowing

@@ -53,6 +53,10 @@ int	 db_exec(PGconn *, const char *sql, char *err, size_t errlen)
 	    __attribute__((warn_unused_result));
 PGresult *db_query(PGconn *, const char *sql, int n, const char *const *params,
 	    char *err, size_t errlen) __attribute__((warn_unused_result));
+/* The same with every column in binary (the types' send functions). */
+PGresult *db_query_binary(PGconn *, const char *sql, int n,
+	    const char *const *params, char *err, size_t errlen)
+	    __attribute__((warn_unused_result));
 PGresult *db_query_named(PGconn *, const char *name, const char *sql, int n,
 	    const char *const *params, char *err, size_t errlen)
 	    __attribute__((warn_unused_result));
