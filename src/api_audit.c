@@ -456,10 +456,9 @@ api_audit_events(struct http_req *r, struct http_resp *rs)
 	    "correlation_id", "order_id", "customer_id", "source_service",
 	    "since", "until", "limit", "after", "format", NULL };
 	char since[48], until[48], lim[24], aft[24];
+	struct api_audit_json_page pg;
 	long long limit, after;
 	const char *p[10];
-	struct buf b = { 0 };
-	PGresult *res;
 	int i;
 
 	if (!http_params_known(r, known, rs))
@@ -481,25 +480,20 @@ api_audit_events(struct http_req *r, struct http_resp *rs)
 	snprintf(lim, sizeof(lim), "%lld", limit + 1);
 	p[8] = after > 0 ? aft : NULL;
 	p[9] = lim;
-	if ((res = api_db_query_binary(r, rs, p[6] != NULL || p[7] != NULL ?
-	    api_audit_sql_events_range : api_audit_sql_events, 10, p)) == NULL)
-		return;
-	if (api_audit_json_check(res) == -1) {
-		http_error(rs, 500, "unexpected audit columns", NULL);
-		PQclear(res);
+	api_audit_json_page_begin(&pg, (int)limit);
+	if (api_db_query_rows(r, rs, p[6] != NULL || p[7] != NULL ?
+	    api_audit_sql_events_range : api_audit_sql_events, 10, p,
+	    api_audit_json_page_row, &pg) == -1) {
+		buf_free(&pg.b);
 		return;
 	}
-	buf_add(&b, "{\"events\":", 10);
-	api_audit_json_rows(&b, res, PQntuples(res) > limit ? (int)limit :
-	    PQntuples(res));
-	buf_add(&b, ",\"next\":", 8);
-	if (PQntuples(res) > limit)
-		api_audit_json_id(&b, res, (int)limit - 1);
-	else
-		buf_add(&b, "null", 4);
-	buf_addc(&b, '}');
-	PQclear(res);
-	api_audit_json_send(rs, 200, &b);
+	if (pg.bad) {
+		buf_free(&pg.b);
+		http_error(rs, 500, "unexpected audit columns", NULL);
+		return;
+	}
+	api_audit_json_page_end(&pg);
+	api_audit_json_send(rs, 200, &pg.b);
 }
 
 /* Raw bytes as name and nameEncoding: text when UTF-8, else base64. */

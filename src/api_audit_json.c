@@ -605,3 +605,55 @@ api_audit_json_rows(struct buf *b, const PGresult *res, int n)
 	}
 	aj_addc(b, ']');
 }
+
+void
+api_audit_json_page_begin(struct api_audit_json_page *pg, int limit)
+{
+	memset(pg, 0, sizeof(*pg));
+	pg->limit = limit;
+	buf_add(&pg->b, "{\"events\":[", 11);
+}
+
+/* Room for the whole page once the first row shows its size: growing
+ * 600 KB by doubling copies it again at each step. */
+static void
+api_audit_json_page_reserve(struct api_audit_json_page *pg, size_t row)
+{
+	size_t need = (row + 1) * (size_t)pg->limit;
+
+	(void)!buf_reserve(&pg->b, need + need / 4);
+}
+
+int
+api_audit_json_page_row(void *arg, const PGresult *res, int row)
+{
+	struct api_audit_json_page *pg = arg;
+	size_t start = pg->b.len;
+
+	if (pg->n == 0 && api_audit_json_check(res) == -1) {
+		pg->bad = true;
+		return -1;
+	}
+	if (pg->n >= pg->limit) {
+		pg->more = true;
+		return -1;
+	}
+	if (pg->n > 0)
+		aj_addc(&pg->b, ',');
+	api_audit_json_row(&pg->b, res, row);
+	if (pg->n++ == 0)
+		api_audit_json_page_reserve(pg, pg->b.len - start);
+	pg->last = (int64_t)api_audit_json_be(PQgetvalue(res, row, 0), 8);
+	return 0;
+}
+
+void
+api_audit_json_page_end(struct api_audit_json_page *pg)
+{
+	aj_add(&pg->b, "],\"next\":", 9);
+	if (pg->more)
+		api_audit_json_lld(&pg->b, pg->last);
+	else
+		aj_add(&pg->b, "null", 4);
+	aj_addc(&pg->b, '}');
+}

@@ -6,7 +6,9 @@
 #ifndef NOTIFYD_API_AUDIT_JSON_H
 #define NOTIFYD_API_AUDIT_JSON_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <libpq-fe.h>
 
@@ -29,5 +31,22 @@ void	 api_audit_json_row(struct buf *, const PGresult *, int i);
 void	 api_audit_json_id(struct buf *, const PGresult *, int i);
 /* Rows 0..n-1 of res as a JSON array. */
 void	 api_audit_json_rows(struct buf *, const PGresult *, int n);
+
+/* A page of /audit/events written as its rows arrive (db_query_rows):
+ * up to limit rows, and "next" when one more came. */
+struct api_audit_json_page {
+	struct buf	 b;
+	int		 limit, n;
+	bool		 more;
+	bool		 bad;		/* not API_AUDIT_KAFKA_COLS_BIN */
+	int64_t		 last;		/* the id of the last row written */
+};
+
+void	 api_audit_json_page_begin(struct api_audit_json_page *, int limit);
+/* A db_row_fn: row of res into the page (-1: the page is full, or
+ * bad). */
+int	 api_audit_json_page_row(void *page, const PGresult *, int row);
+/* Closes the array and writes "next". */
+void	 api_audit_json_page_end(struct api_audit_json_page *);
 
 #endif
