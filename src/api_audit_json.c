@@ -376,18 +376,28 @@ enum api_audit_json_kind { AJ_TEXT, AJ_EVENT, AJ_INT8, AJ_INT4, AJ_UUID, AJ_TS }
 
 /* Key names with their separators, and each column's kind, in
  * api_audit_kafka_row()'s order. */
+#define AJ_KEY(s)	s, sizeof(s) - 1
 static const struct {
 	const char		*key;
+	size_t			 len;
 	enum api_audit_json_kind kind;
 } api_audit_json_cols[API_AUDIT_JSON_NCOLS] = {
-	{ "{\"id\":", AJ_INT8 }, { ",\"notificationId\":", AJ_UUID },
-	{ ",\"customerId\":", AJ_TEXT }, { ",\"runnerId\":", AJ_TEXT },
-	{ ",\"orderId\":", AJ_TEXT }, { ",\"event\":", AJ_EVENT },
-	{ ",\"status\":", AJ_TEXT }, { ",\"createdAt\":", AJ_TS },
-	{ ",\"sourceTopic\":", AJ_TEXT }, { ",\"eventType\":", AJ_TEXT },
-	{ ",\"correlationId\":", AJ_TEXT }, { ",\"sourceService\":", AJ_TEXT },
-	{ ",\"partition\":", AJ_INT4 }, { ",\"offset\":", AJ_INT8 },
-	{ ",\"kafkaTimestamp\":", AJ_TS }, { ",\"kafkaTimestampType\":", AJ_TEXT },
+	{ AJ_KEY("{\"id\":"), AJ_INT8 },
+	{ AJ_KEY(",\"notificationId\":"), AJ_UUID },
+	{ AJ_KEY(",\"customerId\":"), AJ_TEXT },
+	{ AJ_KEY(",\"runnerId\":"), AJ_TEXT },
+	{ AJ_KEY(",\"orderId\":"), AJ_TEXT },
+	{ AJ_KEY(",\"event\":"), AJ_EVENT },
+	{ AJ_KEY(",\"status\":"), AJ_TEXT },
+	{ AJ_KEY(",\"createdAt\":"), AJ_TS },
+	{ AJ_KEY(",\"sourceTopic\":"), AJ_TEXT },
+	{ AJ_KEY(",\"eventType\":"), AJ_TEXT },
+	{ AJ_KEY(",\"correlationId\":"), AJ_TEXT },
+	{ AJ_KEY(",\"sourceService\":"), AJ_TEXT },
+	{ AJ_KEY(",\"partition\":"), AJ_INT4 },
+	{ AJ_KEY(",\"offset\":"), AJ_INT8 },
+	{ AJ_KEY(",\"kafkaTimestamp\":"), AJ_TS },
+	{ AJ_KEY(",\"kafkaTimestampType\":"), AJ_TEXT },
 };
 
 int
@@ -577,7 +587,7 @@ api_audit_json_row(struct buf *b, const PGresult *res, int i)
 
 	for (c = 0; c < API_AUDIT_JSON_NCOLS; c++) {
 		aj_add(b, api_audit_json_cols[c].key,
-		    strlen(api_audit_json_cols[c].key));
+		    api_audit_json_cols[c].len);
 		api_audit_json_col(b, res, i, c);
 	}
 	aj_addc(b, '}');
