@@ -26,6 +26,12 @@
 /* ... then the Kafka position, for /audit/events. */
 #define API_AUDIT_KAFKA_COLS API_AUDIT_COLS \
 	", partition, \"offset\", " API_AUDIT_ISO("kafka_ts") ", kafka_ts_type"
+/* The same for a binary result (api_audit_json.c formats the times as
+ * API_AUDIT_ISO: to_char was a third of the server's work of a page). */
+#define API_AUDIT_KAFKA_COLS_BIN \
+	"id, notification_id, customer_id, runner_id, order_id, event::text, " \
+	"status, created_at, source_topic, event_type, correlation_id, " \
+	"source_service, partition, \"offset\", kafka_ts, kafka_ts_type"
 
 void	api_audit_order(struct http_req *, struct http_resp *);
 void	api_audit_order_latest(struct http_req *, struct http_resp *);

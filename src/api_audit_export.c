@@ -189,7 +189,8 @@ api_audit_export(struct http_req *r, struct http_resp *rs)
  * '9', stepping over rows) and read the whole table to do it.
  */
 static const char api_audit_sql_tail[] =
-    "SELECT " API_AUDIT_KAFKA_COLS ", tx::text AS next_tx FROM audit_events"
+    "SELECT " API_AUDIT_KAFKA_COLS_BIN ", tx::text AS next_tx"
+    " FROM audit_events"
     " WHERE (tx, id) > ($1::xid8, $2::bigint)"
     "  AND tx < pg_snapshot_xmin(pg_current_snapshot())"
     "  AND ($3::text IS NULL OR source_topic = $3)"
@@ -245,10 +246,11 @@ api_audit_tail_page(struct http_resp *rs, const PGresult *res,
 
 	buf_add(&b, "{\"events\":", 10);
 	api_audit_json_rows(&b, res, n);
-	if (n > 0)
-		buf_printf(&b, ",\"next\":\"%s-%s\"}", PQgetvalue(res, n - 1,
-		    16), PQgetvalue(res, n - 1, 0));
-	else
+	if (n > 0) {
+		buf_printf(&b, ",\"next\":\"%s-", PQgetvalue(res, n - 1, 16));
+		api_audit_json_id(&b, res, n - 1);
+		buf_add(&b, "\"}", 2);
+	} else
 		buf_printf(&b, ",\"next\":\"%s-%s\"}", tx, id);
 	api_audit_json_send(rs, 200, &b);
 }
@@ -285,8 +287,13 @@ api_audit_tail(struct http_req *r, struct http_resp *rs)
 	p[1] = id;
 	p[2] = http_query(r, "topic");
 	p[3] = lim;
-	if ((res = api_db_query(r, rs, api_audit_sql_tail, 4, p)) == NULL)
+	if ((res = api_db_query_binary(r, rs, api_audit_sql_tail, 4,
+	    p)) == NULL)
 		return;
-	api_audit_tail_page(rs, res, tx, id);
+	if (api_audit_json_check(res) == -1 || PQnfields(res) != 17 ||
+	    PQfformat(res, 16) != 1)
+		http_error(rs, 500, "unexpected audit columns", NULL);
+	else
+		api_audit_tail_page(rs, res, tx, id);
 	PQclear(res);
 }

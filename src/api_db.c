@@ -93,7 +93,7 @@ api_db_fail(struct http_req *r, struct http_resp *rs, int cls, const char *err)
  */
 static PGresult *
 api_db_run(struct http_req *r, struct http_resp *rs, const char *sql,
-    int n, const char *const *params, bool retry)
+    int n, const char *const *params, bool retry, bool binary)
 {
 	char err[DB_ERRLEN] = "";
 	enum db_class cls = DB_UNAVAILABLE;
@@ -101,7 +101,8 @@ api_db_run(struct http_req *r, struct http_resp *rs, const char *sql,
 	PGconn *c;
 
 	while ((c = db_pool_get(api_db_pool(r), err, sizeof(err))) != NULL) {
-		res = db_query(c, sql, n, params, err, sizeof(err));
+		res = binary ? db_query_binary(c, sql, n, params, err,
+		    sizeof(err)) : db_query(c, sql, n, params, err, sizeof(err));
 		cls = db_errclass();
 		retry = retry && res == NULL && db_broken(c);
 		db_pool_put(api_db_pool(r), c);
@@ -121,7 +122,61 @@ PGresult *
 api_db_query(struct http_req *r, struct http_resp *rs, const char *sql,
     int n, const char *const *params)
 {
-	return api_db_run(r, rs, sql, n, params, true);
+	return api_db_run(r, rs, sql, n, params, true, false);
+}
+
+/* Reads whose columns the caller decodes from binary. */
+PGresult *
+api_db_query_binary(struct http_req *r, struct http_resp *rs, const char *sql,
+    int n, const char *const *params)
+{
+	return api_db_run(r, rs, sql, n, params, true, true);
+}
+
+/* Counts the rows on their way to the caller's fn. */
+struct api_db_rows {
+	db_row_fn	 fn;
+	void		*arg;
+	long long	 seen;
+};
+
+static int
+api_db_rows_one(void *arg, const PGresult *res, int row)
+{
+	struct api_db_rows *x = arg;
+
+	x->seen++;
+	return x->fn(x->arg, res, row);
+}
+
+/* As api_db_run, the rows streamed; a broken connection is replaced
+ * only when no row reached fn yet. */
+int
+api_db_query_rows(struct http_req *r, struct http_resp *rs, const char *sql,
+    int n, const char *const *params, db_row_fn fn, void *arg)
+{
+	struct api_db_rows x = { fn, arg, 0 };
+	char err[DB_ERRLEN] = "";
+	enum db_class cls = DB_UNAVAILABLE;
+	bool retry = true;
+	int ret = -1;
+	PGconn *c;
+
+	while ((c = db_pool_get(api_db_pool(r), err, sizeof(err))) != NULL) {
+		ret = db_query_rows(c, sql, n, params, true, api_db_rows_one,
+		    &x, err, sizeof(err));
+		cls = db_errclass();
+		retry = retry && ret == -1 && x.seen == 0 && db_broken(c);
+		db_pool_put(api_db_pool(r), c);
+		if (!retry)
+			break;
+		retry = false;
+	}
+	if (c == NULL)
+		cls = db_errclass();
+	if (ret == -1)
+		api_db_fail(r, rs, cls, err);
+	return ret;
 }
 
 /* Writes that must not run twice. */
@@ -129,7 +184,7 @@ PGresult *
 api_db_write(struct http_req *r, struct http_resp *rs, const char *sql,
     int n, const char *const *params)
 {
-	return api_db_run(r, rs, sql, n, params, false);
+	return api_db_run(r, rs, sql, n, params, false, false);
 }
 
 /* The pool of the request's route (API_POOL_MAIN before routing). */

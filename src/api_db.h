@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
+#include "db.h"
 #include "http.h"
 
 struct api_inbox_hub;
@@ -44,6 +45,14 @@ api_ctx_of(const struct http_req *r)
 struct db_pool *api_db_pool(struct http_req *);
 PGresult *api_db_query(struct http_req *, struct http_resp *, const char *sql,
 	    int n, const char *const *params);
+/* api_db_query with the result in binary (db_query_binary). */
+PGresult *api_db_query_binary(struct http_req *, struct http_resp *,
+	    const char *sql, int n, const char *const *params);
+/* api_db_query_binary with each row handed to fn as it arrives
+ * (db_query_rows); -1 after answering the failure. */
+int	 api_db_query_rows(struct http_req *, struct http_resp *,
+	    const char *sql, int n, const char *const *params, db_row_fn fn,
+	    void *arg) __attribute__((warn_unused_result));
 PGresult *api_db_write(struct http_req *, struct http_resp *, const char *sql,
 	    int n, const char *const *params);
 void	api_db_fail(struct http_req *, struct http_resp *, int dbclass,

@@ -53,6 +53,19 @@ int	 db_exec(PGconn *, const char *sql, char *err, size_t errlen)
 	    __attribute__((warn_unused_result));
 PGresult *db_query(PGconn *, const char *sql, int n, const char *const *params,
 	    char *err, size_t errlen) __attribute__((warn_unused_result));
+/* The same with every column in binary (the types' send functions). */
+PGresult *db_query_binary(PGconn *, const char *sql, int n,
+	    const char *const *params, char *err, size_t errlen)
+	    __attribute__((warn_unused_result));
+/* Called with each row of db_query_rows: row `row` of res; -1 stops
+ * the calls (the rest is read and dropped). */
+typedef int (*db_row_fn)(void *arg, const PGresult *res, int row);
+/* Runs one statement in single-row mode (binary columns when asked):
+ * fn sees each row as it arrives, while the server produces the next.
+ * 0 when the statement succeeded (whatever fn said); -1 with err set. */
+int	 db_query_rows(PGconn *, const char *sql, int n,
+	    const char *const *params, bool binary, db_row_fn fn, void *arg,
+	    char *err, size_t errlen) __attribute__((warn_unused_result));
 PGresult *db_query_named(PGconn *, const char *name, const char *sql, int n,
 	    const char *const *params, char *err, size_t errlen)
 	    __attribute__((warn_unused_result));

@@ -147,6 +147,44 @@ test_random_trees(void **state)
 	}
 }
 
+/* Decimals as numeric_out prints them (plain, with the scale's trailing
+ * zeros), 1 to 17 significant digits, the point anywhere from 1e-7 to
+ * 1e19: the copy of plain reals must agree with jansson's %.15g. */
+static void
+test_plain_reals(void **state)
+{
+	char digits[24], text[64];
+	int i, k, d, pos, zeros, n;
+
+	(void)state;
+	srand(7);
+	for (i = 0; i < 20000; i++) {
+		d = 1 + rand() % 17;
+		for (k = 0; k < d; k++)
+			digits[k] = (char)('0' + (k == 0 ? 1 + rand() % 9 :
+			    rand() % (rand() % 3 ? 10 : 1)));
+		digits[d] = '\0';
+		pos = rand() % 27 - 7;		/* digits before the point */
+		zeros = rand() % 3 ? 0 : rand() % 3;
+		n = snprintf(text, sizeof(text), "[%s", rand() % 2 ? "-" : "");
+		if (pos <= 0)
+			n += snprintf(text + n, sizeof(text) - (size_t)n,
+			    "0.%0*d%s", -pos, 0, digits);
+		else if (pos >= d)
+			n += snprintf(text + n, sizeof(text) - (size_t)n,
+			    "%s%0*d.0", digits, pos - d, 0);
+		else
+			n += snprintf(text + n, sizeof(text) - (size_t)n,
+			    "%.*s.%s", pos, digits, digits + pos);
+		if (pos <= 0 && -pos == 0)	/* "%0*d" printed one 0 */
+			memmove(text + n - d - 1, text + n - d, (size_t)d + 1),
+			    n--;
+		snprintf(text + n, sizeof(text) - (size_t)n, "%.*s]", zeros,
+		    "00");
+		check_event(text);
+	}
+}
+
 /* Column text as jansson escapes a string. */
 static void
 test_strings(void **state)
@@ -178,6 +216,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_jsonb_texts),
 		cmocka_unit_test(test_random_trees),
+		cmocka_unit_test(test_plain_reals),
 		cmocka_unit_test(test_strings),
 	};
 
