@@ -25,7 +25,6 @@
 #include "log.h"
 #include "notif.h"
 #include "notif_mark.h"
-#include "proc.h"
 #include "queue.h"
 #include "stats.h"
 
@@ -84,7 +83,7 @@ api_notify_warm(struct api_ctx *ctx)
 		topics[n++] = conf->inbox_topic;
 	if (conf->webhook_nendpoints > 0)
 		topics[n++] = conf->webhook_topic;
-	for (i = 0; i < n && proc_running(); i++)
+	for (i = 0; i < n; i++)
 		if (queue_warm(ctx->notify->queue, topics[i], err,
 		    sizeof(err)) == -1)
 			log_warnx("%s metadata: %s", topics[i], err);

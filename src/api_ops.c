@@ -19,7 +19,7 @@
 #include "conf.h"
 #include "db.h"
 #include "metrics.h"
-#include "proc.h"
+#include "role.h"
 #include "stats.h"
 
 void
@@ -98,15 +98,13 @@ api_ops_holding(enum role role)
 static bool
 api_ops_workers_check(json_t *checks)
 {
-	const struct proc_role *pr;
 	bool ok = true;
 	size_t i;
 	int held, want;
 
 	for (i = 0; i < sizeof(api_ops_workers) / sizeof(api_ops_workers[0]);
 	    i++) {
-		pr = proc_role(api_ops_workers[i].role);
-		if ((want = pr->count(conf)) == 0)
+		if ((want = role_count(api_ops_workers[i].role, conf)) == 0)
 			continue;
 		if ((held = api_ops_holding(api_ops_workers[i].role)) >=
 		    want) {

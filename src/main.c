@@ -20,15 +20,8 @@
 #include "log.h"
 #include "master.h"
 #include "proc.h"
+#include "role.h"
 #include "roles.h"
-
-static int main_count_api(const struct conf *);
-static int main_count_audit(const struct conf *);
-static int main_count_mailer(const struct conf *);
-static int main_count_sweeper(const struct conf *);
-static int main_count_webhook(const struct conf *);
-static int main_count_events(const struct conf *);
-static int main_count_inbox(const struct conf *);
 
 /*
  * The roles, at the top: {name, count key, count, entry function}.
@@ -36,66 +29,20 @@ static int main_count_inbox(const struct conf *);
  * entry function it is handed.  Indexed by enum role.
  */
 static const struct proc_role main_roles[ROLE_MAX] = {
-	[ROLE_API] =	 { "api", "http.processes", main_count_api, api_main },
-	[ROLE_AUDIT] =	 { "audit", "audit.enabled", main_count_audit,
+	[ROLE_API] =	 { "api", "http.processes", role_count_api, api_main },
+	[ROLE_AUDIT] =	 { "audit", "audit.enabled", role_count_audit,
 			    audit_main },
-	[ROLE_MAILER] =	 { "mailer", "email.workers", main_count_mailer,
+	[ROLE_MAILER] =	 { "mailer", "email.workers", role_count_mailer,
 			    mailer_main },
-	[ROLE_SWEEPER] = { "sweeper", "sweeper.enabled", main_count_sweeper,
+	[ROLE_SWEEPER] = { "sweeper", "sweeper.enabled", role_count_sweeper,
 			    sweeper_main },
-	[ROLE_WEBHOOK] = { "webhook", "webhook.workers", main_count_webhook,
+	[ROLE_WEBHOOK] = { "webhook", "webhook.workers", role_count_webhook,
 			    webhook_main },
-	[ROLE_EVENTS] =	 { "events", "events.endpoint", main_count_events,
+	[ROLE_EVENTS] =	 { "events", "events.endpoint", role_count_events,
 			    events_main },
-	[ROLE_INBOX] =	 { "inbox", "inbox.workers", main_count_inbox,
+	[ROLE_INBOX] =	 { "inbox", "inbox.workers", role_count_inbox,
 			    inbox_main },
 };
-
-static int
-main_count_api(const struct conf *c)
-{
-	return c->http_processes;
-}
-
-static int
-main_count_audit(const struct conf *c)
-{
-	return c->audit_enabled ? 1 : 0;
-}
-
-/* Mail roles run only while email is enabled. */
-static int
-main_count_mailer(const struct conf *c)
-{
-	return c->email_enabled ? c->email_workers : 0;
-}
-
-static int
-main_count_sweeper(const struct conf *c)
-{
-	return c->email_enabled && c->sweeper_enabled;
-}
-
-/* Webhook workers run only when there is an endpoint to deliver to. */
-static int
-main_count_webhook(const struct conf *c)
-{
-	return c->webhook_nendpoints > 0 ? c->webhook_workers : 0;
-}
-
-/* One events sender while events.endpoint names an endpoint. */
-static int
-main_count_events(const struct conf *c)
-{
-	return *c->events_endpoint != '\0';
-}
-
-/* IN_APP notifications are accepted only with email.enabled. */
-static int
-main_count_inbox(const struct conf *c)
-{
-	return c->email_enabled ? c->inbox_workers : 0;
-}
 
 static void
 main_usage(FILE *f)
