@@ -3,6 +3,7 @@ webhook.endpoints[].secret_file, email.unsubscribe_secret_file) are read
 by one bounded reader (conf_file.c) when the configuration loads: `-t`
 refuses a file with no end or a far too large one, naming the
 configuration file, the key and the path, instead of filling memory."""
+import os
 import resource
 import subprocess
 
@@ -14,15 +15,19 @@ SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 
 def check(tmp_path, conf):
-    """notifyd -t under a 1 GiB address-space limit: (rc, stderr)."""
+    """notifyd -t under a 1 GiB address-space limit: (rc, stderr).  Not
+    under ASan, which reserves terabytes of shadow memory at start; the
+    reader's own cap is what the tests check, the limit only makes a
+    reader without one fail fast instead of filling memory."""
     path = tmp_path / "t.conf"
     path.write_text(nd.libconfig(conf) + "\n")
 
     def limit():
         resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+    sanitized = os.environ.get("NOTIFYD_SANITIZERS") == "1"
     r = subprocess.run([nd.notifyd_path(), "-t", "-c", str(path)],
                        capture_output=True, text=True, timeout=60,
-                       preexec_fn=limit)
+                       preexec_fn=None if sanitized else limit)
     return r.returncode, r.stderr, str(path)
 
 
