@@ -85,88 +85,64 @@ api_db_fail(struct http_req *r, struct http_resp *rs, int cls, const char *err)
 }
 
 /*
- * Runs one statement on a connection of the route's pool; answers the
- * failure (api_db_fail) when it fails.  With retry, a connection found
- * broken (PostgreSQL restarted since it was pooled) is replaced once:
- * only for statements that are harmless to run twice, since a write may
- * have committed before the connection dropped.
+ * One statement and where its answer goes: a result (res), or, with
+ * fn, each row as it arrives, counted (seen) so that a failure after
+ * some rows reached fn is never run again.
  */
-static PGresult *
-api_db_run(struct http_req *r, struct http_resp *rs, const char *sql,
-    int n, const char *const *params, bool retry, bool binary)
-{
-	char err[DB_ERRLEN] = "";
-	enum db_class cls = DB_UNAVAILABLE;
-	PGresult *res = NULL;
-	PGconn *c;
-
-	while ((c = db_pool_get(api_db_pool(r), err, sizeof(err))) != NULL) {
-		res = binary ? db_query_binary(c, sql, n, params, err,
-		    sizeof(err)) : db_query(c, sql, n, params, err, sizeof(err));
-		cls = db_errclass();
-		retry = retry && res == NULL && db_broken(c);
-		db_pool_put(api_db_pool(r), c);
-		if (!retry)
-			break;
-		retry = false;
-	}
-	if (c == NULL)
-		cls = db_errclass();
-	if (res == NULL)
-		api_db_fail(r, rs, cls, err);
-	return res;
-}
-
-/* Reads and idempotent writes. */
-PGresult *
-api_db_query(struct http_req *r, struct http_resp *rs, const char *sql,
-    int n, const char *const *params)
-{
-	return api_db_run(r, rs, sql, n, params, true, false);
-}
-
-/* Reads whose columns the caller decodes from binary. */
-PGresult *
-api_db_query_binary(struct http_req *r, struct http_resp *rs, const char *sql,
-    int n, const char *const *params)
-{
-	return api_db_run(r, rs, sql, n, params, true, true);
-}
-
-/* Counts the rows on their way to the caller's fn. */
-struct api_db_rows {
-	db_row_fn	 fn;
-	void		*arg;
-	long long	 seen;
+struct api_db_stmt {
+	const char		*sql;
+	int			 n;
+	const char *const	*params;
+	bool			 binary;
+	db_row_fn		 fn;
+	void			*arg;
+	PGresult		*res;
+	long long		 seen;
 };
 
+/* Counts the rows on their way to the caller's fn. */
 static int
-api_db_rows_one(void *arg, const PGresult *res, int row)
+api_db_stmt_row(void *arg, const PGresult *res, int row)
 {
-	struct api_db_rows *x = arg;
+	struct api_db_stmt *s = arg;
 
-	x->seen++;
-	return x->fn(x->arg, res, row);
+	s->seen++;
+	return s->fn(s->arg, res, row);
 }
 
-/* As api_db_run, the rows streamed; a broken connection is replaced
- * only when no row reached fn yet. */
-int
-api_db_query_rows(struct http_req *r, struct http_resp *rs, const char *sql,
-    int n, const char *const *params, db_row_fn fn, void *arg)
+/* Runs s once on c: 0, or -1 with err set. */
+static int
+api_db_stmt_once(struct api_db_stmt *s, PGconn *c, char *err, size_t len)
 {
-	struct api_db_rows x = { fn, arg, 0 };
+	if (s->fn != NULL)
+		return db_query_rows(c, s->sql, s->n, s->params, s->binary,
+		    api_db_stmt_row, s, err, len);
+	s->res = s->binary ? db_query_binary(c, s->sql, s->n, s->params, err,
+	    len) : db_query(c, s->sql, s->n, s->params, err, len);
+	return s->res != NULL ? 0 : -1;
+}
+
+/*
+ * Runs s on a connection of the route's pool; answers the failure
+ * (api_db_fail) when it fails.  With retry, a connection found broken
+ * (PostgreSQL restarted since it was pooled) is replaced once: only for
+ * statements that are harmless to run twice, since a write may have
+ * committed before the connection dropped, and only while no row has
+ * reached the caller.
+ */
+static int
+api_db_run(struct http_req *r, struct http_resp *rs, struct api_db_stmt *s,
+    bool retry)
+{
 	char err[DB_ERRLEN] = "";
 	enum db_class cls = DB_UNAVAILABLE;
-	bool retry = true;
 	int ret = -1;
 	PGconn *c;
 
 	while ((c = db_pool_get(api_db_pool(r), err, sizeof(err))) != NULL) {
-		ret = db_query_rows(c, sql, n, params, true, api_db_rows_one,
-		    &x, err, sizeof(err));
+		ret = api_db_stmt_once(s, c, err, sizeof(err));
 		cls = db_errclass();
-		retry = retry && ret == -1 && x.seen == 0 && db_broken(c);
+		retry = retry && ret == -1 && s->seen == 0 && db_broken(c);
 		db_pool_put(api_db_pool(r), c);
 		if (!retry)
 			break;
@@ -179,12 +155,48 @@ api_db_query_rows(struct http_req *r, struct http_resp *rs, const char *sql,
 	return ret;
 }
 
+/* api_db_run for a result. */
+static PGresult *
+api_db_result(struct http_req *r, struct http_resp *rs, const char *sql,
+    int n, const char *const *params, bool retry, bool binary)
+{
+	struct api_db_stmt s = { sql, n, params, binary, NULL, NULL, NULL, 0 };
+
+	return api_db_run(r, rs, &s, retry) == 0 ? s.res : NULL;
+}
+
+/* Reads and idempotent writes. */
+PGresult *
+api_db_query(struct http_req *r, struct http_resp *rs, const char *sql,
+    int n, const char *const *params)
+{
+	return api_db_result(r, rs, sql, n, params, true, false);
+}
+
+/* Reads whose columns the caller decodes from binary. */
+PGresult *
+api_db_query_binary(struct http_req *r, struct http_resp *rs, const char *sql,
+    int n, const char *const *params)
+{
+	return api_db_result(r, rs, sql, n, params, true, true);
+}
+
+/* Binary reads, the rows streamed to fn. */
+int
+api_db_query_rows(struct http_req *r, struct http_resp *rs, const char *sql,
+    int n, const char *const *params, db_row_fn fn, void *arg)
+{
+	struct api_db_stmt s = { sql, n, params, true, fn, arg, NULL, 0 };
+
+	return api_db_run(r, rs, &s, true);
+}
+
 /* Writes that must not run twice. */
 PGresult *
 api_db_write(struct http_req *r, struct http_resp *rs, const char *sql,
     int n, const char *const *params)
 {
-	return api_db_run(r, rs, sql, n, params, false, false);
+	return api_db_result(r, rs, sql, n, params, false, false);
 }
 
 /* The pool of the request's route (API_POOL_MAIN before routing). */
