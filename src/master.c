@@ -32,7 +32,7 @@
 
 #define BACKOFF_FIRST	1.0
 #define BACKOFF_MAX	60.0
-#define RETIRE_WAIT	10.0	/* old generation waits at most this for the new */
+#define RETIRE_WARN	10.0	/* a reload still waiting after this says so */
 
 enum slot_state {
 	MS_FREE,
@@ -63,7 +63,8 @@ struct master {
 	int		 pipe_r;
 	unsigned	 gen;
 	double		 gen_started;
-	bool		 retire_pending;
+	unsigned	 retire_pending; /* roles (bits) whose old processes run */
+	bool		 retire_warned;
 	bool		 announced;	/* READY=1 sent for this generation */
 	int		 stopping;	/* enum proc_stop */
 	double		 deadline;
@@ -192,6 +193,25 @@ master_plan(struct master *m)
 	}
 }
 
+/*
+ * fork(2) with every signal blocked across it: one sent to the child
+ * before proc_signals() put its handlers in place would run the
+ * master's copy there and be lost (a retired child that never stops).
+ * proc_signals() unblocks them.
+ */
+static pid_t
+master_fork(void)
+{
+	sigset_t all, was;
+	pid_t pid;
+
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &was);
+	if ((pid = fork()) != 0)
+		sigprocmask(SIG_SETMASK, &was, NULL);
+	return pid;
+}
+
 static void
 master_spawn(struct master *m, struct master_slot *s)
 {
@@ -203,7 +223,7 @@ master_spawn(struct master *m, struct master_slot *s)
 	ss->gen = s->gen;
 	ss->started = (int64_t)time(NULL);
 	__atomic_store_n(&ss->state, SLOT_STARTING, __ATOMIC_RELEASE);
-	if ((pid = fork()) == -1) {
+	if ((pid = master_fork()) == -1) {
 		log_warn("fork %s/%d", proc_role_name(s->role), s->index);
 		s->next_start = util_now() + BACKOFF_FIRST;
 		return;
@@ -315,19 +335,18 @@ master_reap(struct master *m)
 	}
 }
 
+/* Sends sig to every child, of every generation (a stop). */
 static void
-master_signal_gen(struct master *m, int sig, bool old_only)
+master_signal_all(struct master *m, int sig)
 {
 	int i;
 
 	for (i = 0; i < STATS_SLOTS; i++) {
 		struct master_slot *s = &m->slot[i];
-		if (s->pid <= 0 || (old_only && s->gen == m->gen))
+		if (s->pid <= 0)
 			continue;
 		if (s->state != MS_RUNNING && s->state != MS_RETIRING)
 			continue;
-		if (old_only)
-			s->state = MS_RETIRING;
 		kill(s->pid, sig);
 	}
 }
@@ -362,11 +381,88 @@ master_wanted(const struct master *m)
 	return n;
 }
 
+/* Whether the current generation runs every process of role r, ready. */
+static bool
+master_role_ready(const struct master *m, enum role r)
+{
+	int i, n = 0;
+
+	for (i = 0; i < STATS_SLOTS; i++)
+		if (m->slot[i].role == r && m->slot[i].gen == m->gen &&
+		    m->slot[i].state == MS_RUNNING &&
+		    stats->slot[i].state == SLOT_READY)
+			n++;
+	return n >= master_role_count(m->conf, r);
+}
+
+/*
+ * Asks the older generations' running processes to stop: those of
+ * role r, or with ROLE_MAX those that never got ready.
+ */
+static void
+master_retire_old(struct master *m, enum role r)
+{
+	int i;
+
+	for (i = 0; i < STATS_SLOTS; i++) {
+		struct master_slot *s = &m->slot[i];
+
+		if (s->state != MS_RUNNING || s->gen == m->gen ||
+		    (r != ROLE_MAX ? s->role != r :
+		    stats->slot[i].state == SLOT_READY))
+			continue;
+		s->state = MS_RETIRING;
+		kill(s->pid, SIGTERM);
+	}
+	if (r == ROLE_API && m->old_listen_fd != -1) {
+		close(m->old_listen_fd);
+		m->old_listen_fd = -1;
+	}
+}
+
+/*
+ * Hands each role over once its new processes are all ready, never
+ * before: a worker's first join into a group its old self is in can
+ * take several rebalances (seconds each, more on a loaded machine), and
+ * stopping the old workers first left their partitions unheld: nothing
+ * delivered, /ready 503.  A role whose new processes never get ready
+ * keeps its old ones until the next reload or stop; said once.
+ */
+static void
+master_retire(struct master *m, double now)
+{
+	char waiting[128] = "";
+	size_t len;
+	int r;
+
+	for (r = 0; r < ROLE_MAX; r++) {
+		if ((m->retire_pending & 1u << r) == 0)
+			continue;
+		if (master_role_ready(m, (enum role)r)) {
+			m->retire_pending &= ~(1u << r);
+			master_retire_old(m, (enum role)r);
+			continue;
+		}
+		len = strlen(waiting);
+		snprintf(waiting + len, sizeof(waiting) - len, "%s%s",
+		    len > 0 ? ", " : "", proc_role_name((enum role)r));
+	}
+	if (m->retire_pending != 0 && !m->retire_warned &&
+	    now - m->gen_started > RETIRE_WARN) {
+		m->retire_warned = true;
+		log_warnx("generation %u not ready after %.0f s (waiting for: "
+		    "%s); the old processes of those roles keep running",
+		    m->gen, RETIRE_WARN, waiting);
+	}
+}
+
 /*
  * SIGHUP: all or nothing.  A bad file keeps everything as it was; a
- * good one starts a new generation next to the old, which is told to
- * stop once the new one is ready, so the listen socket (held here the
- * whole time) never refuses a connection.
+ * good one starts a new generation next to the old, whose processes of
+ * each role are told to stop once the new ones of that role are ready
+ * (master_retire), so the listen socket (held here the whole time)
+ * never refuses a connection.  Older processes that never got ready
+ * serve nobody: they stop at once.
  */
 static void
 master_reload(struct master *m)
@@ -407,8 +503,10 @@ master_reload(struct master *m)
 	if (conf_check_secret_modes(nc, err, sizeof(err)) != 0)
 		log_warnx("%s", err);
 	m->gen++;
+	master_retire_old(m, ROLE_MAX);
 	m->gen_started = util_now();
-	m->retire_pending = true;
+	m->retire_pending = (1u << ROLE_MAX) - 1;
+	m->retire_warned = false;
 	m->announced = false;
 	master_plan(m);
 	log_info("configuration reloaded from %s; starting generation %u",
@@ -425,11 +523,11 @@ master_begin_stop(struct master *m, int how)
 		m->deadline = util_now() + m->conf->shutdown_timeout;
 		log_info("graceful shutdown: waiting up to %.1f s for children",
 		    m->conf->shutdown_timeout);
-		master_signal_gen(m, SIGTERM, false);
+		master_signal_all(m, SIGTERM);
 	} else {
 		m->deadline = util_now() + 1.0;
 		log_info("fast shutdown");
-		master_signal_gen(m, SIGINT, false);
+		master_signal_all(m, SIGINT);
 	}
 	sdnotify("STOPPING=1\nSTATUS=stopping");
 }
@@ -448,7 +546,7 @@ master_handle_flags(struct master *m)
 	if (master_got_quit) {
 		log_info("immediate shutdown");
 		sdnotify("STOPPING=1");
-		master_signal_gen(m, SIGKILL, false);
+		master_signal_all(m, SIGKILL);
 		exit(0);
 	}
 	if (master_got_int) {
@@ -477,15 +575,8 @@ master_tick(struct master *m, double now)
 			master_spawn(m, &m->slot[i]);
 	ready = master_count(m, true, true);
 	wanted = master_wanted(m);
-	if (m->retire_pending &&
-	    (ready >= wanted || now - m->gen_started > RETIRE_WAIT)) {
-		m->retire_pending = false;
-		master_signal_gen(m, SIGTERM, true);
-		if (m->old_listen_fd != -1) {
-			close(m->old_listen_fd);
-			m->old_listen_fd = -1;
-		}
-	}
+	if (m->retire_pending != 0)
+		master_retire(m, now);
 	if (!m->announced && !m->stopping && ready >= wanted) {
 		m->announced = true;
 		log_info("generation %u ready: %d processes", m->gen, ready);
@@ -516,7 +607,7 @@ master_loop(struct master *m)
 				return;
 			if (now >= m->deadline) {
 				log_warnx("shutdown timeout: killing what is left");
-				master_signal_gen(m, SIGKILL, false);
+				master_signal_all(m, SIGKILL);
 				m->deadline = now + 5;
 			}
 			continue;
