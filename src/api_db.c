@@ -8,6 +8,7 @@
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -197,6 +198,26 @@ api_db_write(struct http_req *r, struct http_resp *rs, const char *sql,
     int n, const char *const *params)
 {
 	return api_db_result(r, rs, sql, n, params, false, false);
+}
+
+/*
+ * A page keyed by text, ?after= (the last key of the page before) and
+ * ?limit= (1 to 1000, 50), as the parameters of its statement: $1 after
+ * (NULL for the first page), $2 the limit, written into pg.  -1 after
+ * answering a bad or unknown parameter.
+ */
+int
+api_db_page(struct http_req *r, struct http_resp *rs, struct api_db_page *pg)
+{
+	static const char *const known[] = { "limit", "after", NULL };
+
+	if (!http_params_known(r, known, rs) ||
+	    http_param_int(r, "limit", 50, 1, 1000, &pg->limit, rs) == -1)
+		return -1;
+	snprintf(pg->lim, sizeof(pg->lim), "%lld", pg->limit);
+	pg->p[0] = http_query(r, "after");
+	pg->p[1] = pg->lim;
+	return 0;
 }
 
 /* The pool of the request's route (API_POOL_MAIN before routing). */

@@ -55,6 +55,14 @@ int	 api_db_query_rows(struct http_req *, struct http_resp *,
 	    void *arg) __attribute__((warn_unused_result));
 PGresult *api_db_write(struct http_req *, struct http_resp *, const char *sql,
 	    int n, const char *const *params);
+/* A keyset page's parameters (api_db_page): p goes to the statement. */
+struct api_db_page {
+	const char	*p[2];		/* $1 after, $2 limit */
+	char		 lim[24];
+	long long	 limit;
+};
+int	 api_db_page(struct http_req *, struct http_resp *,
+	    struct api_db_page *) __attribute__((warn_unused_result));
 void	api_db_fail(struct http_req *, struct http_resp *, int dbclass,
 	    const char *err);
 json_t	*api_db_col_str(const PGresult *, int row, int col);

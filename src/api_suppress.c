@@ -62,26 +62,18 @@ static const char api_suppress_sql_list[] =
 void
 api_suppress_list(struct http_req *r, struct http_resp *rs)
 {
-	static const char *const known[] = { "limit", "after", NULL };
 	json_t *arr, *next = json_null();
-	long long limit;
-	const char *p[2];
-	char lim[24];
+	struct api_db_page pg;
 	PGresult *res;
 	int i;
 
-	if (!http_params_known(r, known, rs) ||
-	    http_param_int(r, "limit", 50, 1, 1000, &limit, rs) == -1)
-		return;
-	snprintf(lim, sizeof(lim), "%lld", limit);
-	p[0] = http_query(r, "after");
-	p[1] = lim;
-	if ((res = api_db_query(r, rs, api_suppress_sql_list, 2, p)) == NULL)
+	if (api_db_page(r, rs, &pg) == -1 || (res = api_db_query(r, rs,
+	    api_suppress_sql_list, 2, pg.p)) == NULL)
 		return;
 	arr = json_array();
 	for (i = 0; i < PQntuples(res); i++)
 		json_array_append_new(arr, api_suppress_row(res, i));
-	if (PQntuples(res) == limit)
+	if (PQntuples(res) == pg.limit)
 		next = api_db_col_str(res, PQntuples(res) - 1, 6);
 	PQclear(res);
 	http_json(rs, 200, json_pack("{s:o,s:o}", "suppressions", arr, "next",

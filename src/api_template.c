@@ -199,28 +199,20 @@ static const char api_template_sql_list[] =
 void
 api_template_list(struct http_req *r, struct http_resp *rs)
 {
-	static const char *const known[] = { "limit", "after", NULL };
-	const char *p[2];
-	char lim[24];
-	long long limit;
+	struct api_db_page pg;
 	json_t *arr, *next = NULL;
 	PGresult *res;
 	int i, n;
 
-	if (!http_params_known(r, known, rs) ||
-	    http_param_int(r, "limit", 50, 1, 1000, &limit, rs) == -1)
-		return;
-	snprintf(lim, sizeof(lim), "%lld", limit);
-	p[0] = http_query(r, "after");
-	p[1] = lim;
-	if ((res = api_db_query(r, rs, api_template_sql_list, 2, p)) == NULL)
+	if (api_db_page(r, rs, &pg) == -1 || (res = api_db_query(r, rs,
+	    api_template_sql_list, 2, pg.p)) == NULL)
 		return;
 	arr = json_array();
 	n = PQntuples(res);
 	for (i = 0; i < n; i++)
 		json_array_append_new(arr, json_loads(PQgetvalue(res, i, 0), 0,
 		    NULL));
-	if (n == limit)
+	if (n == pg.limit)
 		next = json_string(PQgetvalue(res, n - 1, 1));
 	PQclear(res);
 	http_json(rs, 200, json_pack("{s:o,s:o}", "templates", arr, "next",
