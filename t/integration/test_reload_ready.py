@@ -53,6 +53,17 @@ def exited(d, pid):
                      % (pid, pid), d.log())
 
 
+def reload_with_a_slow_mailer(d):
+    """SIGHUP, then the new mailer/1 stopped before it can join: returns
+    the first generation's pids, the log mark and the stopped pid."""
+    old = pids_of(d, 1)
+    mark = d.mark()
+    d.signal(signal.SIGHUP)
+    slow = started(d, "mailer/1", 2, mark)
+    os.kill(slow, signal.SIGSTOP)
+    return old, mark, slow
+
+
 class Probe:
     """GET /ready again and again; every answer that is not 200 kept."""
 
@@ -78,11 +89,7 @@ class Probe:
 
 def test_slow_new_worker_keeps_the_old_ones(conf, notifyd, smtp):
     d = notifyd(email_conf(conf))
-    old = pids_of(d, 1)
-    mark = d.mark()
-    d.signal(signal.SIGHUP)
-    slow = started(d, "mailer/1", 2, mark)
-    os.kill(slow, signal.SIGSTOP)
+    old, mark, slow = reload_with_a_slow_mailer(d)
     probe = Probe(d)
     try:
         probe.poll(HELD)
@@ -116,11 +123,7 @@ def test_unready_process_of_an_old_reload_stops_at_the_next(conf, notifyd,
     stops it at once rather than keeping it next to a third generation
     (with a slow join at each reload they would pile up)."""
     d = notifyd(email_conf(conf))
-    old = pids_of(d, 1)
-    mark = d.mark()
-    d.signal(signal.SIGHUP)
-    slow = started(d, "mailer/1", 2, mark)
-    os.kill(slow, signal.SIGSTOP)
+    old, mark, slow = reload_with_a_slow_mailer(d)
     try:
         d.wait_log(r"mailer/0\[%d\]: ready" % started(d, "mailer/0", 2, mark),
                    timeout=60)
