@@ -233,55 +233,62 @@ notif_fail_member(struct notif_error *e, const char *k, const char *msg)
 	return -1;
 }
 
-/* Whether j is or holds a string with a NUL in it (\u0000). */
+/* Whether j itself is what a walk (notif_holds) looks for. */
+typedef bool (*notif_leaf_fn)(json_t *j);
+
+/* Whether j is, or holds at any depth, a value leaf says yes to. */
 static bool
-notif_has_nul(json_t *j)
+notif_holds(json_t *j, notif_leaf_fn leaf)
 {
 	const char *k;
 	json_t *v;
 	size_t i;
 
-	if (json_is_string(j))
-		return strlen(json_string_value(j)) != json_string_length(j);
+	if (leaf(j))
+		return true;
 	json_object_foreach(j, k, v)
-		if (notif_has_nul(v))
+		if (notif_holds(v, leaf))
 			return true;
 	json_array_foreach(j, i, v)
-		if (notif_has_nul(v))
+		if (notif_holds(v, leaf))
 			return true;
 	return false;
+}
+
+/* The member of body that is or holds such a value, or NULL. */
+static const char *
+notif_member_holding(json_t *body, notif_leaf_fn leaf)
+{
+	const char *k;
+	json_t *v;
+
+	json_object_foreach(body, k, v)
+		if (notif_holds(v, leaf))
+			return k;
+	return NULL;
+}
+
+/* A string with a NUL in it (\u0000). */
+static bool
+notif_is_nul_string(json_t *j)
+{
+	return json_is_string(j) &&
+	    strlen(json_string_value(j)) != json_string_length(j);
 }
 
 /* The member of body holding a NUL (which no text column takes), or NULL. */
 const char *
 notif_nul_member(json_t *body)
 {
-	const char *k;
-	json_t *v;
-
-	json_object_foreach(body, k, v)
-		if (notif_has_nul(v))
-			return k;
-	return NULL;
+	return notif_member_holding(body, notif_is_nul_string);
 }
 
-/* Whether j is or holds a number beyond 64-bit integers. */
+/* A number beyond 64-bit integers. */
 static bool
-notif_has_big(json_t *j)
+notif_is_big_real(json_t *j)
 {
-	const char *k;
-	json_t *v;
-	size_t i;
-
-	if (json_is_real(j))
-		return fabs(json_real_value(j)) >= 9223372036854775808.0;
-	json_object_foreach(j, k, v)
-		if (notif_has_big(v))
-			return true;
-	json_array_foreach(j, i, v)
-		if (notif_has_big(v))
-			return true;
-	return false;
+	return json_is_real(j) &&
+	    fabs(json_real_value(j)) >= 9223372036854775808.0;
 }
 
 /*
@@ -292,29 +299,20 @@ notif_has_big(json_t *j)
 static const char *
 notif_big_member(json_t *body)
 {
-	const char *k;
-	json_t *v;
-
-	json_object_foreach(body, k, v)
-		if (notif_has_big(v))
-			return k;
-	return NULL;
+	return notif_member_holding(body, notif_is_big_real);
 }
 
 /* The member a too big integer sits in, found by reading it as a real. */
 static void
 notif_big_field(const char *buf, size_t len, struct notif_error *e)
 {
-	json_t *j, *v;
 	const char *k;
+	json_t *j;
 
 	j = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL |
 	    JSON_DECODE_INT_AS_REAL, NULL);
-	json_object_foreach(j, k, v)
-		if (notif_has_big(v)) {
-			notif_fail_member(e, k, "holds an integer beyond 64 bits");
-			break;
-		}
+	if ((k = notif_big_member(j)) != NULL)
+		notif_fail_member(e, k, "holds an integer beyond 64 bits");
 	json_decref(j);
 }
 
