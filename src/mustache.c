@@ -137,6 +137,22 @@ mustache_node_add(struct mustache_parser *p, int type)
 	return n;
 }
 
+/* A node for tag g: its content and where it stands (for errors). */
+static struct mustache_node *
+mustache_node_tag(struct mustache_parser *p, int type,
+    const struct mustache_tag *g)
+{
+	struct mustache_node *n;
+
+	if ((n = mustache_node_add(p, type)) == NULL)
+		return NULL;
+	n->off = g->off;
+	n->len = g->len;
+	n->line = g->line;
+	n->col = g->col;
+	return n;
+}
+
 /*
  * Where the tag's content ends: the close delimiter, preceded by `lead`
  * when it is not 0 ('}' of a triple mustache, '=' of a delimiter
@@ -281,14 +297,10 @@ mustache_tag_open(struct mustache_parser *p, const struct mustache_tag *g)
 		    "sections nested deeper than %d", MUSTACHE_MAX_NEST);
 		return -1;
 	}
-	n = mustache_node_add(p, g->kind == '#' ? MUSTACHE_SECTION :
-	    MUSTACHE_INVERTED);
+	n = mustache_node_tag(p, g->kind == '#' ? MUSTACHE_SECTION :
+	    MUSTACHE_INVERTED, g);
 	if (n == NULL)
 		return -1;
-	n->off = g->off;
-	n->len = g->len;
-	n->line = g->line;
-	n->col = g->col;
 	p->open[p->nopen++] = p->t->n - 1;
 	return 0;
 }
@@ -352,14 +364,10 @@ mustache_tag_apply(struct mustache_parser *p, const struct mustache_tag *g)
 		return mustache_tag_open(p, g);
 	if (g->kind == '/')
 		return mustache_tag_close(p, g);
-	n = mustache_node_add(p, g->kind == '>' ? MUSTACHE_PARTIAL :
-	    g->kind == 0 ? MUSTACHE_VAR : MUSTACHE_RAW);
+	n = mustache_node_tag(p, g->kind == '>' ? MUSTACHE_PARTIAL :
+	    g->kind == 0 ? MUSTACHE_VAR : MUSTACHE_RAW, g);
 	if (n == NULL)
 		return -1;
-	n->off = g->off;
-	n->len = g->len;
-	n->line = g->line;
-	n->col = g->col;
 	if (g->kind == '>' && g->standalone) {
 		n->standalone = true;
 		n->ioff = g->lbeg;
