@@ -302,6 +302,14 @@ master_child_died(struct master *m, struct master_slot *s, int status)
 		s->pid = 0;
 		return;
 	}
+	if (s->gen != m->gen) {
+		/* the role's new processes replace it, ready or soon */
+		log_warnx("%s/%d pid %d %s; generation %u replaces it",
+		    proc_role_name(s->role), s->index, (int)pid, how, m->gen);
+		s->state = MS_FREE;
+		s->pid = 0;
+		return;
+	}
 	stats->restarts[s->role]++;
 	s->pid = 0;
 	if (WIFEXITED(status) && WEXITSTATUS(status) == EXIT_CONFIG) {

@@ -140,3 +140,29 @@ def test_unready_process_of_an_old_reload_stops_at_the_next(conf, notifyd,
                   timeout=20, msg="generation 1 gone")
     code, body, _ = d.get("/ready")
     assert code == 200 and body["checks"]["mailers"] == "ok", body
+
+
+def test_old_process_dying_during_the_handover_is_not_respawned(conf,
+                                                                notifyd):
+    """Respawned, it would be an old-generation process that no
+    handover stops (it came after its role's) or a spare next to the
+    new one; the new generation replaces it."""
+    d = notifyd(email_conf(conf))
+    old, mark, slow = reload_with_a_slow_mailer(d)
+    try:
+        os.kill(old["mailer/0"], signal.SIGKILL)
+        d.wait_log(r"mailer/0 pid %d killed by signal 9 \(Killed\); "
+                   r"generation 2 replaces it" % old["mailer/0"],
+                   since=mark)
+        time.sleep(1.5)         # a respawn of a ready child is immediate
+        assert not re.search(r"started \S+ pid \d+ generation 1$",
+                             d.log()[mark:], re.M), tail(d, mark)
+        assert alive(old["mailer/1"])
+    finally:
+        os.kill(slow, signal.SIGCONT)
+    d.wait_log(r"generation 2 ready", timeout=60, since=mark)
+    nd.wait_until(lambda: not any(alive(p) for p in old.values()),
+                  timeout=20, msg="generation 1 gone")
+    assert len(pids_of(d, 2)) == len(old)
+    code, body, _ = d.get("/ready")
+    assert code == 200 and body["checks"]["mailers"] == "ok", body
