@@ -156,7 +156,7 @@ audit_encode(struct buf *b, const rd_kafka_message_t *m, bool stage)
 	    audit_put_field(b, m->key, m->key_len, 0) == -1 ||
 	    audit_put_field(b, m->payload, m->len, 0) == -1 ||
 	    audit_put_headers(b, m) == -1 || audit_put_ts(b, m) == -1 ||
-	    audit_put_field(b, f.root ? m->payload : NULL, m->len,
+	    audit_put_field(b, f.json ? m->payload : NULL, m->len,
 	    stage ? 0 : 1) == -1)
 		goto out;
 	for (i = 0; i < AUDIT_F_MAX; i++)

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "audit_extract.h"
+#include "audit_scan.h"
 #include "audit_seed.h"
 #include "base64.h"
 #include "utf8.h"
@@ -202,14 +203,57 @@ audit_parse(const char *p, size_t len)
 	return audit_json_load(p, len);
 }
 
+static void audit_extract_tree(struct audit_fields *f);
+static void audit_extract_unknown(struct audit_fields *f);
+
 void
 audit_extract(struct audit_fields *f, const void *value, size_t len)
+{
+	struct audit_scan_field sf[AUDIT_SCAN_NFIELDS];
+	int af;
+
+	/* The common plain object without a jansson tree (audit_scan.c). */
+	if (value == NULL || audit_scan(sf, value, len) != 1) {
+		audit_extract_parsed(f, value, len);
+		return;
+	}
+	f->root = NULL;
+	f->json = true;
+	for (af = 0; af < AUDIT_F_MAX; af++) {
+		f->f[af].p = sf[af].p;
+		f->f[af].len = sf[af].p != NULL ?
+		    audit_utf8_cut(sf[af].p, sf[af].len, AUDIT_FIELD_MAX) : 0;
+	}
+	audit_extract_unknown(f);
+}
+
+void
+audit_extract_parsed(struct audit_fields *f, const void *value, size_t len)
+{
+	memset(f->f, 0, sizeof(f->f));
+	f->root = value != NULL ? audit_parse(value, len) : NULL;
+	f->json = f->root != NULL;
+	audit_extract_tree(f);
+	audit_extract_unknown(f);
+}
+
+/* An absent or empty type reads "unknown", as the seed's. */
+static void
+audit_extract_unknown(struct audit_fields *f)
+{
+	if (f->f[AUDIT_F_EVENT_TYPE].p == NULL || f->f[AUDIT_F_EVENT_TYPE].len == 0) {
+		f->f[AUDIT_F_EVENT_TYPE].p = "unknown";
+		f->f[AUDIT_F_EVENT_TYPE].len = 7;
+	}
+}
+
+/* The fields from jansson's tree, by the seed's fallbacks. */
+static void
+audit_extract_tree(struct audit_fields *f)
 {
 	json_t *payload;
 	int af;
 
-	memset(f->f, 0, sizeof(f->f));
-	f->root = value != NULL ? audit_parse(value, len) : NULL;
 	if (json_is_object(f->root)) {
 		audit_lookup(f, AUDIT_F_EVENT_TYPE, f->root);
 		audit_lookup(f, AUDIT_F_CORRELATION_ID, f->root);
@@ -222,10 +266,6 @@ audit_extract(struct audit_fields *f, const void *value, size_t len)
 			if (f->f[af].p == NULL && payload != f->root)
 				audit_lookup(f, af, f->root);
 		}
-	}
-	if (f->f[AUDIT_F_EVENT_TYPE].p == NULL || f->f[AUDIT_F_EVENT_TYPE].len == 0) {
-		f->f[AUDIT_F_EVENT_TYPE].p = "unknown";
-		f->f[AUDIT_F_EVENT_TYPE].len = 7;
 	}
 }
 

@@ -15,7 +15,7 @@
 
 #define AUDIT_FIELD_MAX	255	/* bytes kept of an extracted field */
 
-enum audit_field {
+enum audit_field {		/* audit_scan.h's order too */
 	AUDIT_F_EVENT_TYPE,
 	AUDIT_F_CORRELATION_ID,
 	AUDIT_F_SOURCE_SERVICE,
@@ -31,13 +31,17 @@ struct audit_str {
 };
 
 struct audit_fields {
-	json_t		*root;		/* the parsed value, NULL if not JSON */
+	json_t		*root;		/* the parsed value when jansson read it */
+	bool		 json;		/* the value is JSON (stored as the event) */
 	struct audit_str f[AUDIT_F_MAX];	/* event_type is never NULL */
 	char		 num[AUDIT_F_MAX][32];	/* numbers turned into text */
 };
 
 /* Fills f from a message value (NULL = tombstone); never fails. */
 void	 audit_extract(struct audit_fields *f, const void *value, size_t len);
+/* The same through jansson alone: the reference audit_scan.c must equal. */
+void	 audit_extract_parsed(struct audit_fields *f, const void *value,
+	    size_t len);
 void	 audit_extract_clear(struct audit_fields *f);
 const char *audit_field_name(enum audit_field);
 

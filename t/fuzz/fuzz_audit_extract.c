@@ -16,6 +16,25 @@
 #include "audit_seed.h"
 #include "fuzz.h"
 
+/* The fast scanner (audit_scan.c) reads what jansson's path reads. */
+static void
+fuzz_check_same(const struct audit_fields *f, const uint8_t *data,
+    size_t size)
+{
+	struct audit_fields r;
+	int i;
+
+	audit_extract_parsed(&r, data, size);
+	FUZZ_CHECK(f->json == r.json, "JSON %d, jansson says %d", f->json,
+	    r.json);
+	for (i = 0; i < AUDIT_F_MAX; i++)
+		FUZZ_CHECK((f->f[i].p == NULL) == (r.f[i].p == NULL) &&
+		    f->f[i].len == r.f[i].len && (f->f[i].p == NULL ||
+		    memcmp(f->f[i].p, r.f[i].p, r.f[i].len) == 0),
+		    "%s differs from jansson's", audit_field_name(i));
+	audit_extract_clear(&r);
+}
+
 static void
 fuzz_check_fields(const uint8_t *data, size_t size)
 {
@@ -33,6 +52,7 @@ fuzz_check_fields(const uint8_t *data, size_t size)
 	}
 	FUZZ_CHECK(f.f[AUDIT_F_EVENT_TYPE].p != NULL &&
 	    f.f[AUDIT_F_EVENT_TYPE].len > 0, "no event_type");
+	fuzz_check_same(&f, data, size);
 	audit_extract_clear(&f);
 }
 

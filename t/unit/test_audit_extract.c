@@ -101,14 +101,14 @@ test_not_json(void **state)
 	check("\"just a string\"", unknown);
 	check("{\"type\":\"\"}", unknown);	/* empty is no type */
 	audit_extract(&f, bin, sizeof(bin) - 1);
-	assert_null(f.root);			/* a NUL byte is not JSON */
+	assert_false(f.json);			/* a NUL byte is not JSON */
 	audit_extract_clear(&f);
 	audit_extract(&f, "[1]", 3);
-	assert_non_null(f.root);		/* stored as the event */
+	assert_true(f.json);			/* stored as the event */
 	audit_extract_clear(&f);
 }
 
-/* Extracts value and tells whether it counts as JSON (root set). */
+/* Extracts value and tells whether it counts as JSON. */
 static bool
 is_json(const char *value)
 {
@@ -116,7 +116,7 @@ is_json(const char *value)
 	bool j;
 
 	audit_extract(&f, value, strlen(value));
-	j = f.root != NULL;
+	j = f.json;
 	audit_extract_clear(&f);
 	return j;
 }
