@@ -132,7 +132,10 @@ def test_migration_counts_existing_rows(db, smtp, kafka, notifyd, tmp_path):
 
 FILTERS = [  # (query parameter, column, an index that serves it)
     ("topic", "source_topic", "audit_events_topic"),
-    ("event_type", "event_type", "audit_events_type"),
+    # with no match, (event_type, id) and sql/021's (event_type,
+    # created_at) cost the same: either serves it
+    ("event_type", "event_type", ("audit_events_type",
+                                  "event_type_created_at")),
     ("correlation_id", "correlation_id", "audit_events_correlation"),
     ("order_id", "order_id", "audit_events_order"),
     ("customer_id", "customer_id", "audit_events_customer"),
@@ -157,7 +160,9 @@ def test_every_filter_has_an_index(db, smtp, kafka, notifyd):
     # sql/007), whose indexes carry its name.
     for _, column, index in FILTERS:
         p = plan(db, column + " = %s", ("no-such-value",))
-        assert index.replace("audit_events_", "audit_events_p0_") in p \
+        names = index if isinstance(index, tuple) else (index,)
+        assert any(n.replace("audit_events_", "audit_events_p0_") in p
+                   for n in names) \
             and "Seq Scan on audit_events_p0" not in p, (column, p)
     p = plan(db, "created_at >= %s", ("2999-01-01",))
     assert "Seq Scan on audit_events_p0" not in p, p
