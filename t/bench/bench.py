@@ -1295,23 +1295,22 @@ def e2e_warmup(daemon, sink):
     nd.wait_until(lambda: len(sink.stamps()) >= 8, 60, msg="warm-up mail")
 
 
-def e2e_once(daemon, sink, tag, rate, secs):
-    """Paced POSTs from 4 threads; (latencies ms, median message size)."""
-    total, nthreads = rate * secs, 4
-    sent = {}
-    errors = []
+def paced_posts(url, rate, secs, post_one, nthreads=4):
+    """rate × secs paced POSTs from nthreads threads: post_one(poster, i,
+    rnd) posts message i and returns the answer's status; all must be 202."""
+    import random
+    total, errors = rate * secs, []
     t0 = time.time() + 0.3
 
     def worker(k):
-        p = Poster(daemon.url)
+        p = Poster(url)
+        rnd = random.Random(k)
         try:
             for i in range(k, total, nthreads):
                 wait = t0 + i / rate - time.time()
                 if wait > 0:
                     time.sleep(wait)
-                title = "bench %s %d" % (tag, i)
-                sent[title] = time.time()
-                status = p.post(e2e_body(title))
+                status = post_one(p, i, rnd)
                 if status != 202:
                     errors.append(status)
         finally:
@@ -1324,6 +1323,18 @@ def e2e_once(daemon, sink, tag, rate, secs):
         t.join(secs + 60)
     if errors:
         raise RuntimeError("POST answers: %s" % errors[:5])
+    return total
+
+
+def e2e_once(daemon, sink, tag, rate, secs):
+    """Paced POSTs from 4 threads; (latencies ms, median message size)."""
+    sent = {}
+
+    def post_one(p, i, rnd):
+        title = "bench %s %d" % (tag, i)
+        sent[title] = time.time()
+        return p.post(e2e_body(title))
+    total = paced_posts(daemon.url, rate, secs, post_one)
     prefix = "bench %s " % tag
 
     def arrived():
@@ -1460,37 +1471,17 @@ class InboxStreams:
 def inbox_once(daemon, streams, tag, rate, secs, users):
     """Paced IN_APP POSTs from 4 threads to random users; the latency of
     every event, from the 202's arrival to the event's, in ms."""
-    import random
-    total, nthreads = rate * secs, 4
-    answered, errors = {}, []
-    t0 = time.time() + 0.3
+    answered = {}
 
-    def worker(k):
-        p = Poster(daemon.url)
-        rnd = random.Random(k)
-        try:
-            for i in range(k, total, nthreads):
-                wait = t0 + i / rate - time.time()
-                if wait > 0:
-                    time.sleep(wait)
-                title = "bench-%s-%d" % (tag, i)
-                body = json.dumps({"type": "IN_APP", "title": title,
-                                   "content": "<p>hello</p>",
-                                   "userId": "u%d" % rnd.randrange(users)})
-                status = p.post(body.encode())
-                answered[title] = time.time()
-                if status != 202:
-                    errors.append(status)
-        finally:
-            p.close()
-    threads = [threading.Thread(target=worker, args=(k,))
-               for k in range(nthreads)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(secs + 60)
-    if errors:
-        raise RuntimeError("POST answers: %s" % errors[:5])
+    def post_one(p, i, rnd):
+        title = "bench-%s-%d" % (tag, i)
+        body = json.dumps({"type": "IN_APP", "title": title,
+                           "content": "<p>hello</p>",
+                           "userId": "u%d" % rnd.randrange(users)})
+        status = p.post(body.encode())
+        answered[title] = time.time()
+        return status
+    total = paced_posts(daemon.url, rate, secs, post_one)
     per_user = len(streams.socks) // users
     nd.wait_until(lambda: all(len(streams.times(t)) >= per_user
                               for t in answered), 60, interval=0.2,
