@@ -184,6 +184,7 @@ class BenchPostgres:
         opts = ("-k %s -p %d -c listen_addresses=127.0.0.1 "
                 "-c max_connections=200 -c track_commit_timestamp=on"
                 % (pg.dir, pg.port))
+        opts += "".join(" -c " + x for x in OPTS.pg_set)
         pg._run("pg_ctl", "-D", pg.data, "-l", pg.logfile, "-w", "-o", opts,
                 "start")
         pg.running = True
@@ -1650,6 +1651,8 @@ def fig_query10m(pg, res):
                                     for r in pg.query(db, QUERY10M_SAMPLE)))
     out = []
     try:
+        if OPTS.prewarm:
+            query10m_prewarm(pg, db)
         daemon = Daemon(bench_conf(pg, db, km.bootstrap, nd.free_port()))
         for label, tpl in QUERY10M_CASES:
             if OPTS.cases and not re.search(OPTS.cases, label):
@@ -1662,6 +1665,27 @@ def fig_query10m(pg, res):
         km.stop()
         if not loaded:
             pg.drop_db(db)
+
+
+def query10m_prewarm(pg, db):
+    """--prewarm: every audit partition's heap, then its window index
+    (last, so the clock sweep keeps it when the heaps overflow), read
+    into shared_buffers (pg_prewarm) before the first case, as a
+    server with a large shared_buffers would hold them after a restart
+    with autoprewarm; what does not fit stays in the OS cache."""
+    t0 = time.monotonic()
+    pg.query(db, "CREATE EXTENSION IF NOT EXISTS pg_prewarm")
+    blocks = pg.scalar(db, "SELECT sum(pg_prewarm(c)) FROM (SELECT i.indexrelid"
+                       "::regclass AS c, 2 AS k, h.inhrelid AS p FROM pg_inherits h"
+                       " JOIN pg_index i ON i.indrelid = h.inhrelid JOIN"
+                       " pg_class x ON x.oid = i.indexrelid WHERE h.inhparent ="
+                       " 'audit_events'::regclass AND x.relam = (SELECT oid FROM"
+                       " pg_am WHERE amname = 'gist') UNION ALL SELECT inhrelid"
+                       "::regclass, 1, inhrelid FROM pg_inherits WHERE inhparent"
+                       " = 'audit_events'::regclass ORDER BY 2, 3) s")
+    log("query10m: prewarmed %d blocks in %.1f s (shared_buffers %s)" % (
+        int(blocks), time.monotonic() - t0,
+        pg.scalar(db, "SHOW shared_buffers")))
 
 
 def query10m_case(daemon, tpl, sample, secs):
@@ -2252,6 +2276,15 @@ def parse_args():
                    "server")
     p.add_argument("--cases", default=None, metavar="REGEX",
                    help="query10m: only the cases whose label matches")
+    p.add_argument("--pg-set", action="append", default=[],
+                   metavar="NAME=VALUE",
+                   help="development: a PostgreSQL setting for the bench's "
+                   "server, e.g. shared_buffers=6GB (repeatable; the "
+                   "figures are then not from PostgreSQL's defaults)")
+    p.add_argument("--prewarm", action="store_true",
+                   help="query10m: read the audit partitions' window indexes "
+                   "and heaps into shared_buffers (pg_prewarm) before the "
+                   "cases (with --pg-set shared_buffers=...)")
     a = p.parse_args()
     a.only = [x.strip() for x in a.only.split(",") if x.strip()]
     for x in a.only:
