@@ -24,7 +24,9 @@ import datetime
 import hashlib
 import json
 import os
+import random
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -184,7 +186,8 @@ class BenchPostgres:
         opts = ("-k %s -p %d -c listen_addresses=127.0.0.1 "
                 "-c max_connections=200 -c track_commit_timestamp=on"
                 % (pg.dir, pg.port))
-        opts += "".join(" -c " + x for x in OPTS.pg_set)
+        # pg_ctl hands -o to a shell: each setting is quoted as one word.
+        opts += "".join(" -c " + shlex.quote(x) for x in OPTS.pg_set)
         pg._run("pg_ctl", "-D", pg.data, "-l", pg.logfile, "-w", "-o", opts,
                 "start")
         pg.running = True
@@ -1299,7 +1302,6 @@ def e2e_warmup(daemon, sink):
 def paced_posts(url, rate, secs, post_one, nthreads=4):
     """rate × secs paced POSTs from nthreads threads: post_one(poster, i,
     rnd) posts message i and returns the answer's status; all must be 202."""
-    import random
     total, errors = rate * secs, []
     t0 = time.time() + 0.3
 
@@ -2282,14 +2284,17 @@ def parse_args():
                    "server, e.g. shared_buffers=6GB (repeatable; the "
                    "figures are then not from PostgreSQL's defaults)")
     p.add_argument("--prewarm", action="store_true",
-                   help="query10m: read the audit partitions' window indexes "
-                   "and heaps into shared_buffers (pg_prewarm) before the "
+                   help="query10m: read the audit partitions' heaps and then "
+                   "their window indexes into shared_buffers (pg_prewarm) before the "
                    "cases (with --pg-set shared_buffers=...)")
     a = p.parse_args()
     a.only = [x.strip() for x in a.only.split(",") if x.strip()]
     for x in a.only:
         if x not in FIGURES:
             p.error("unknown figure %r (one of %s)" % (x, ", ".join(FIGURES)))
+    for x in a.pg_set:
+        if not re.match(r"^[a-z_][a-z0-9_.]*=", x):
+            p.error("--pg-set %r: expected NAME=VALUE" % x)
     a.runs = a.runs or (1 if a.quick else 3)
     if a.markdown is None and not a.only:
         a.markdown = str(SRCDIR / "BENCHMARKS.md")
