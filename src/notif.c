@@ -215,6 +215,11 @@ notif_user_id(json_t *body, struct notif_input *in, struct notif_error *e)
 		if (util_has_ctl(json_string_value(v)))
 			return notif_fail(e, 400, "userId",
 			    "must not contain control characters");
+		/* Longer ones no preferences or inbox route takes, and past
+		 * btree's 2704 bytes the INSERT fails (a 422 naming nothing). */
+		if (json_string_length(v) > NOTIF_UID_MAX)
+			return notif_fail(e, 400, "userId",
+			    "must be at most 256 bytes");
 	} else if (!json_is_integer(v))
 		return notif_fail(e, 400, "userId",
 		    "must be an integer or a string");

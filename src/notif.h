@@ -15,6 +15,7 @@
 #define NOTIF_ADDR_MAX	254
 #define NOTIF_TITLE_MAX	998
 #define NOTIF_KEY_MAX	255
+#define NOTIF_UID_MAX	256	/* bytes of a string userId, as the routes take */
 #define NOTIF_SUBJECT_PLAIN 68	/* longest subject sent unencoded */
 
 struct channel;

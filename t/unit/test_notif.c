@@ -92,6 +92,30 @@ test_validate_refusals(void **state)
 	expect_refused("{" GOOD ",\"from\":\"x@y.z\\nBcc: q@r.s\"}", 400, "from");
 }
 
+/* A string userId: at most NOTIF_UID_MAX bytes, as the routes take. */
+static void
+test_user_id_limit(void **state)
+{
+	struct notif_input in;
+	struct notif_error e;
+	char uid[NOTIF_UID_MAX + 2], text[NOTIF_UID_MAX + 200];
+	json_t *j;
+
+	memset(uid, 'u', sizeof(uid) - 1);
+	uid[NOTIF_UID_MAX + 1] = '\0';
+	snprintf(text, sizeof(text), "{\"type\":\"EMAIL\",\"title\":\"T\","
+	    "\"content\":\"c\",\"userId\":\"%s\",\"recipient\":\"a@b.c\"}",
+	    uid);
+	expect_refused(text, 400, "userId");
+	uid[NOTIF_UID_MAX] = '\0';
+	snprintf(text, sizeof(text), "{\"type\":\"EMAIL\",\"title\":\"T\","
+	    "\"content\":\"c\",\"userId\":\"%s\",\"recipient\":\"a@b.c\"}",
+	    uid);
+	j = body(text);
+	assert_int_equal(notif_validate(j, NULL, 1000, &in, &e), 0);
+	json_decref(j);
+}
+
 static void
 test_content_limit(void **state)
 {
@@ -414,6 +438,7 @@ main(void)
 		cmocka_unit_test(test_validate_ok),
 		cmocka_unit_test(test_validate_refusals),
 		cmocka_unit_test(test_content_limit),
+		cmocka_unit_test(test_user_id_limit),
 		cmocka_unit_test(test_addresses),
 		cmocka_unit_test(test_subject),
 		cmocka_unit_test(test_html_to_text),
