@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -773,6 +774,31 @@ conf_span_seconds(const char *s)
 	return -1;
 }
 
+/*
+ * audit.exclude compiled as the audit role compiles it (audit.c), so
+ * that -t and a reload refuse what would stop that role at its start.
+ */
+static int
+conf_check_exclude(const struct conf *c, const char *file, char *err,
+    size_t len)
+{
+	regex_t re;
+	char why[128];
+	int e;
+
+	if (*c->audit_exclude == '\0')
+		return 0;
+	e = regcomp(&re, c->audit_exclude, REG_EXTENDED | REG_NOSUB);
+	if (e != 0) {
+		regerror(e, &re, why, sizeof(why));
+		return conf_errf(err, len, "%s: audit.exclude: \"%s\" is not "
+		    "an extended regular expression: %s", file,
+		    c->audit_exclude, why);
+	}
+	regfree(&re);
+	return 0;
+}
+
 /* Checks what no single key can: list formats and key combinations. */
 static int
 conf_check(const struct conf *c, const char *file, char *err, size_t len)
@@ -791,7 +817,8 @@ conf_check(const struct conf *c, const char *file, char *err, size_t len)
 			return conf_errf(err, len, "%s: http.tokens: element %d "
 			    "is not TOKEN:scope[,scope]", file, i);
 	}
-	if (conf_check_from(c, file, err, len) == -1)
+	if (conf_check_from(c, file, err, len) == -1 ||
+	    conf_check_exclude(c, file, err, len) == -1)
 		return -1;
 	if (conf_span_seconds(c->email_schedule_horizon) <= 0)
 		return conf_errf(err, len, "%s: email.schedule_horizon: \"%s\" is "
@@ -817,6 +844,25 @@ conf_check(const struct conf *c, const char *file, char *err, size_t len)
 }
 
 /*
+ * http.public_url goes as it is into the List-Unsubscribe header of
+ * every mail with a category: a host, then visible ASCII only, nothing
+ * that ends the <...> (a CR or LF would start a header of its own).
+ */
+static bool
+conf_public_url_ok(const char *s)
+{
+	size_t skip = strncmp(s, "https://", 8) == 0 ? 8 : 7;
+
+	if (s[skip] == '\0' || s[skip] == '/')
+		return false;
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f ||
+		    *s == '<' || *s == '>' || *s == '"')
+			return false;
+	return true;
+}
+
+/*
  * Reads email.unsubscribe_secret_file (one trailing newline dropped) at
  * load, so a reload or -t reports a missing or short secret by its key;
  * the public URL needs it, since every link must be signed.
@@ -832,6 +878,11 @@ conf_read_unsubscribe(struct conf *c, const char *file, char *err, size_t len)
 	    strncmp(c->http_public_url, "http://", 7) != 0)
 		return conf_errf(err, len, "%s: http.public_url: must start "
 		    "with https:// (or http://)", file);
+	if (*c->http_public_url != '\0' &&
+	    !conf_public_url_ok(c->http_public_url))
+		return conf_errf(err, len, "%s: http.public_url: must be a "
+		    "host and path of visible ASCII, without blanks, control "
+		    "characters, <, > or \"", file);
 	if (*f == '\0')
 		return *c->http_public_url == '\0' ? 0 : conf_errf(err, len,
 		    "%s: http.public_url is set but email.unsubscribe_secret_file "

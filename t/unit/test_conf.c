@@ -329,6 +329,46 @@ test_span_seconds(void **state)
 	assert_non_null(strstr(err, "email.schedule_horizon"));
 }
 
+/* audit.exclude is compiled at load: -t and a reload refuse a bad one. */
+static void
+test_audit_exclude(void **state)
+{
+	char err[CONF_ERRLEN];
+	struct conf *c;
+
+	(void)state;
+	expect_error("audit = { exclude = \"(\"; };\n", "audit.exclude",
+	    "regular expression");
+	expect_error("audit = { exclude = \"a[\"; };\n", "audit.exclude",
+	    "regular expression");
+	c = load_text("audit = { exclude = \"^(tmp|test)[.]\"; };\n", err);
+	if (c == NULL)
+		fail_msg("%s", err);
+	conf_free(c);
+}
+
+/* http.public_url goes into a mail header as it is: nothing that ends it. */
+static void
+test_public_url(void **state)
+{
+	static const char *const bad[] = { "https://n.example/a b",
+	    "https://n.example>, <mailto:x@y.z>", "https://n.example/\\\"",
+	    "https://", "https:///x", "http://n.\xc3\xa9xample", NULL };
+	char text[256], err[CONF_ERRLEN];
+	int i;
+
+	(void)state;
+	for (i = 0; bad[i] != NULL; i++) {
+		snprintf(text, sizeof(text),
+		    "http = { public_url = \"%s\"; };\n", bad[i]);
+		expect_error(text, "http.public_url", "visible ASCII");
+	}
+	/* a good URL gets past that check, to the secret it needs */
+	assert_null(load_text("http = { public_url = \"https://n.example/b\";"
+	    " };\n", err));
+	assert_non_null(strstr(err, "email.unsubscribe_secret_file"));
+}
+
 int
 main(void)
 {
@@ -343,6 +383,8 @@ main(void)
 		cmocka_unit_test(test_env_unknown),
 		cmocka_unit_test(test_dump),
 		cmocka_unit_test(test_span_seconds),
+		cmocka_unit_test(test_audit_exclude),
+		cmocka_unit_test(test_public_url),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
