@@ -13,6 +13,10 @@
   regcomp refuses used to pass -t and a reload, then stop the audit role
   ("not respawned until a reload"); -t and the reload refuse it now and
   the running audit role keeps recording.
+- Untested until now, and correct: messages on the email topic that are
+  no notification id (text, bytes that are not UTF-8, a NUL, 30 digits,
+  100 kB) are logged by partition and offset and skipped; the id queued
+  after them is sent once.
 """
 import base64
 import os
@@ -183,3 +187,31 @@ def test_bad_audit_exclude_reload_keeps_recording(db, smtp, kafka_factory,
     kafka.produce("orders9", [b'{"type":"b","order_id":"o2"}'], partition=0)
     nd.wait_until(lambda: count() == 2, 30, msg="second audit row")
     assert "not respawned" not in d.log()[mark:]
+
+
+# ---------------------------------------------------------------- email topic
+
+GARBAGE = [b"abc", b"\xff\xfe\x00\x01", b"-5", b"0", b"1" * 30,
+           b"12abc", b"x" * 100000, b"3.5", b"{\"id\": 1}"]
+
+
+def test_email_topic_garbage_is_skipped_and_named(db, smtp, kafka_factory,
+                                                  notifyd):
+    """Messages on the email topic that are no notification id are logged
+    with their partition and offset and skipped: the partition moves on,
+    and the id queued after them is sent, once."""
+    kafka = kafka_factory(topics=[("notifications.email", 1)])
+    conf = email_conf(nd.base_conf(db.conninfo, kafka.bootstrap, smtp.url,
+                                   nd.free_port()), workers=1)
+    kafka.produce("notifications.email", GARBAGE, partition=0)
+    d = notifyd(conf)
+    st, body, _ = d.post(PATH, json=notification())
+    assert st == 202, body
+    nd.wait_until(lambda: db.scalar("SELECT status FROM email_notifications"
+                                    " WHERE id = %s", (body["id"],)) ==
+                  "SENT", 30, msg="SENT after the garbage")
+    for off in range(len(GARBAGE)):
+        d.wait_log(r"notifications\.email \[0\] offset %d: not a "
+                   r"notification id; skipped" % off, timeout=5)
+    assert len(smtp.messages()) == 1
+    assert "\xff" not in d.log()
