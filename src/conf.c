@@ -149,7 +149,8 @@ K("email.smtp.username", CONF_STRING, email_smtp_username, "", 0, 0, NULL,
   "SMTP AUTH user; empty = no AUTH; needs starttls = \"required\" "
   "or an smtps:// url"),
 K("email.smtp.password_file", CONF_STRING, email_smtp_password_file, "",
-  0, 0, NULL, "file holding the SMTP AUTH password; a warning is "
+  0, 0, NULL, "file holding the SMTP AUTH password (its first line, "
+  "at most 4 kB; read by each mailer); a warning is "
   "logged when its group or others can read it"),
 K("email.smtp.connect_timeout", CONF_FLOAT, email_smtp_connect_timeout, "10",
   0.1, 600, NULL, "seconds to connect to the relay"),

@@ -274,6 +274,8 @@ db_query_rows(PGconn *c, const char *sql, int n, const char *const *params,
  * it avoids a failed execute, which PostgreSQL logs as an ERROR.
  */
 #define DB_PREPARED_MAX 32
+/* The largest migration file read; ours are tens of kB. */
+#define DB_MIGRATION_MAX	(16 * 1024 * 1024)
 static __thread struct {
 	const PGconn	*c;
 	int		 pid;
@@ -414,7 +416,7 @@ db_apply_one(PGconn *c, const char *dir, const char *file, char *err,
 	if (done)
 		return 0;
 	snprintf(path, sizeof(path), "%s/%s", dir, file);
-	if ((sql = util_read_file(path, NULL)) == NULL) {
+	if ((sql = util_read_file(path, DB_MIGRATION_MAX, NULL)) == NULL) {
 		db_errf(err, len, "%s: %s", path, strerror(errno));
 		return -1;
 	}

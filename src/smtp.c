@@ -11,6 +11,7 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,9 @@
 
 #include "smtp.h"
 #include "util.h"
+
+/* A password is one line; a file far larger is not one (a log, /dev/zero). */
+#define SMTP_PASSWORD_MAX	4096
 
 struct smtp {
 	CURL		*curl;
@@ -178,10 +182,12 @@ smtp_setup(struct smtp *s, const struct smtp_opts *c, char *err, size_t len)
 	if (*c->username != '\0') {
 		curl_easy_setopt(h, CURLOPT_USERNAME, c->username);
 		if (*c->password_file != '\0') {
-			s->password = util_read_file(c->password_file, NULL);
+			s->password = util_read_file(c->password_file,
+			    SMTP_PASSWORD_MAX, NULL);
 			if (s->password == NULL) {
 				snprintf(err, len, "email.smtp.password_file %s: "
-				    "cannot read", c->password_file);
+				    "cannot read: %s", c->password_file,
+				    strerror(errno));
 				return -1;
 			}
 			s->password[strcspn(s->password, "\r\n")] = '\0';

@@ -73,23 +73,27 @@ util_set_cloexec(int fd)
 	return fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
 }
 
-/* Reads a whole small file into a NUL-terminated buffer. */
+/*
+ * Reads a whole small file into a NUL-terminated buffer; NULL with errno
+ * EFBIG past max bytes, so a path named by mistake (a log, /dev/zero)
+ * costs at most max, not all memory.
+ */
 char *
-util_read_file(const char *path, size_t *lenp)
+util_read_file(const char *path, size_t max, size_t *lenp)
 {
 	char *buf = NULL, *nb;
 	size_t len = 0, cap = 0;
 	ssize_t n;
-	int fd;
+	int fd, e;
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
 		return NULL;
 	for (;;) {
 		if (len + 4096 + 1 > cap) {
-			cap = cap ? cap * 2 : 8192;
-			if ((nb = realloc(buf, cap)) == NULL)
+			if ((nb = realloc(buf, cap ? cap * 2 : 8192)) == NULL)
 				goto fail;
 			buf = nb;
+			cap = cap ? cap * 2 : 8192;
 		}
 		if ((n = read(fd, buf + len, cap - len - 1)) == -1) {
 			if (errno == EINTR)
@@ -99,6 +103,10 @@ util_read_file(const char *path, size_t *lenp)
 		if (n == 0)
 			break;
 		len += (size_t)n;
+		if (len > max) {
+			errno = EFBIG;
+			goto fail;
+		}
 	}
 	close(fd);
 	buf[len] = '\0';
@@ -106,8 +114,12 @@ util_read_file(const char *path, size_t *lenp)
 		*lenp = len;
 	return buf;
 fail:
+	e = errno;
+	if (buf != NULL)
+		explicit_bzero(buf, cap);	/* it may hold a secret */
 	free(buf);
 	close(fd);
+	errno = e;
 	return NULL;
 }
 

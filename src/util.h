@@ -14,7 +14,7 @@ double	 util_wall(void);		/* CLOCK_REALTIME, seconds */
 void	 util_sleep(double seconds);
 int	 util_set_nonblock(int fd) __attribute__((warn_unused_result));
 int	 util_set_cloexec(int fd) __attribute__((warn_unused_result));
-char	*util_read_file(const char *path, size_t *len)
+char	*util_read_file(const char *path, size_t max, size_t *len)
 	    __attribute__((warn_unused_result));
 double	 util_jitter(double value, double fraction);
 bool	 util_has_ctl(const char *s);	/* CR, LF or other C0 but TAB */

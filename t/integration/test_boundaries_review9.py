@@ -13,6 +13,8 @@
   regcomp refuses used to pass -t and a reload, then stop the audit role
   ("not respawned until a reload"); -t and the reload refuse it now and
   the running audit role keeps recording.
+- email.smtp.password_file is read by each mailer at most 4 kB: a path
+  naming a large file was read whole (/dev/zero: until out of memory).
 - Untested until now, and correct: messages on the email topic that are
   no notification id (text, bytes that are not UTF-8, a NUL, 30 digits,
   100 kB) are logged by partition and offset and skipped; the id queued
@@ -215,3 +217,29 @@ def test_email_topic_garbage_is_skipped_and_named(db, smtp, kafka_factory,
                    r"notification id; skipped" % off, timeout=5)
     assert len(smtp.messages()) == 1
     assert "\xff" not in d.log()
+
+
+# ---------------------------------------------------------------- password
+
+def test_huge_password_file_is_refused_by_name(conf, notifyd, smtp, tmp_path):
+    """email.smtp.password_file naming a 1 MB file (a log, a dump) used to
+    be read whole by every mailer (a 300 MB file: 319 MB resident;
+    /dev/zero until out of memory).  Now a mailer reads at most 4 kB and
+    treats a larger file as it treats a missing one: a configuration
+    error naming the key, the path and why, status 78, not respawned
+    until a reload; the API still accepts and keeps what is posted."""
+    pw = tmp_path / "smtp-password"
+    pw.write_bytes(b"x" * (1 << 20))
+    pw.chmod(0o600)
+    d = notifyd(nd.merge(email_conf(conf, workers=1), {"email": {
+        "smtp": {"starttls": "required", "username": "notifyd",
+                 "password_file": str(pw)}}}), wait_ready=False)
+    d.wait_log(r"^<3>notifyd mailer/0\[\d+\]: email\.smtp\.password_file "
+               r"%s: cannot read: File too large$" % re.escape(str(pw)), 20)
+    d.wait_log(r"mailer/0 exited with status 78 \(configuration error\)", 20)
+    d.wait_log(r"api/0\[\d+\]: ready", 30)
+    st, body, _ = d.post(PATH, json=notification())
+    assert st == 202, body
+    st, got, _ = d.get("%s/%s" % (PATH, body["id"]))
+    assert st == 200 and got["status"] in ("PENDING", "PROCESSING"), got
+    assert smtp.messages() == [], "nothing reached the relay"
