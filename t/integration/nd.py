@@ -12,6 +12,7 @@ import email
 import email.policy
 import json
 import os
+import random
 import re
 import select
 import shutil
@@ -80,7 +81,24 @@ def wait_until(fn, timeout=10, interval=0.05, msg=None):
 
 
 def free_port():
-    """A TCP port free right now on 127.0.0.1 (racy, but good enough)."""
+    """A TCP port free right now on 127.0.0.1, below the kernel's
+    ephemeral range: a port the kernel picked for us (bind to 0) was
+    free, but the kernel could give it to another test's outgoing
+    connection before our server bound it (CI: "bind: Address already
+    in use").  Falls back to the kernel's pick."""
+    try:
+        lo = int(Path("/proc/sys/net/ipv4/ip_local_port_range")
+                 .read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        lo = 1024
+    for _ in range(50 if lo > 11024 else 0):
+        port = random.randrange(max(1024, lo - 12000), lo)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
