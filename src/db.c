@@ -39,6 +39,13 @@ db_errclass(void)
 	return db_last;
 }
 
+/* For db_pool.c: a pool wait that timed out is this thread's failure. */
+void
+db_errclass_set(enum db_class c)
+{
+	db_last = c;
+}
+
 /*
  * What a SQLSTATE means for the one answering for it, first match by
  * code or class.  Pure: the API answers 503 + Retry-After only for
@@ -464,136 +471,6 @@ db_migrate(PGconn *c, const char *dir, char *err, size_t len)
 	free(files);
 	(void)!db_exec(c, "SELECT pg_advisory_unlock(72710001)", NULL, 0);
 	return applied;
-}
-
-struct db_pool *
-db_pool_new(const char *conninfo, int max)
-{
-	return db_pool_new_opts(conninfo, max, NULL);
-}
-
-/* A pool of at most max connections, each made with o's limits. */
-struct db_pool *
-db_pool_new_opts(const char *conninfo, int max, const struct db_opts *o)
-{
-	pthread_condattr_t ca;
-	struct db_pool *p;
-
-	if ((p = calloc(1, sizeof(*p))) == NULL)
-		return NULL;
-	if ((p->idle = calloc((size_t)max, sizeof(*p->idle))) == NULL ||
-	    (p->conninfo = strdup(conninfo)) == NULL) {
-		free(p->idle);
-		free(p);
-		return NULL;
-	}
-	p->max = max;
-	if (o != NULL)
-		p->opts = *o;
-	pthread_mutex_init(&p->mu, NULL);
-	pthread_condattr_init(&ca);	/* deadlines immune to clock steps */
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&p->cv, &ca);
-	pthread_condattr_destroy(&ca);
-	return p;
-}
-
-void
-db_pool_free(struct db_pool *p)
-{
-	int i;
-
-	if (p == NULL)
-		return;
-	for (i = 0; i < p->nidle; i++)
-		PQfinish(p->idle[i]);
-	pthread_mutex_destroy(&p->mu);
-	pthread_cond_destroy(&p->cv);
-	free(p->idle);
-	free(p->conninfo);
-	free(p);
-}
-
-static bool
-db_pool_full(const struct db_pool *p)
-{
-	return p->nidle == 0 && p->total >= p->max;
-}
-
-/* With p->mu held: waits for a free slot until the pool's deadline. */
-static int
-db_pool_wait(struct db_pool *p)
-{
-	double t = p->opts.pool_timeout;
-	struct timespec until;
-
-	if (t <= 0) {
-		while (db_pool_full(p))
-			pthread_cond_wait(&p->cv, &p->mu);
-		return 0;
-	}
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += (time_t)t;
-	until.tv_nsec += (long)((t - (double)(time_t)t) * 1e9);
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
-	while (db_pool_full(p))
-		if (pthread_cond_timedwait(&p->cv, &p->mu, &until) != 0)
-			return db_pool_full(p) ? -1 : 0;
-	return 0;
-}
-
-/*
- * Lends an idle connection, opens one, or waits for one to come back,
- * at most opts.pool_timeout (then NULL, and db_errclass() is DB_BUSY).
- */
-PGconn *
-db_pool_get(struct db_pool *p, char *err, size_t len)
-{
-	PGconn *c = NULL;
-
-	pthread_mutex_lock(&p->mu);
-	if (db_pool_wait(p) == -1) {
-		pthread_mutex_unlock(&p->mu);
-		db_last = DB_BUSY;
-		db_errf(err, len, "no pooled connection free within %gs",
-		    p->opts.pool_timeout);
-		return NULL;
-	}
-	if (p->nidle > 0)
-		c = p->idle[--p->nidle];
-	else
-		p->total++;
-	pthread_mutex_unlock(&p->mu);
-	if (c != NULL)
-		return c;
-	if ((c = db_connect_opts(p->conninfo, &p->opts, err, len)) == NULL) {
-		pthread_mutex_lock(&p->mu);
-		p->total--;
-		pthread_cond_signal(&p->cv);
-		pthread_mutex_unlock(&p->mu);
-	}
-	return c;
-}
-
-/* Takes a connection back; a broken one is closed, not kept. */
-void
-db_pool_put(struct db_pool *p, PGconn *c)
-{
-	bool bad = db_broken(c) || PQtransactionStatus(c) != PQTRANS_IDLE;
-
-	pthread_mutex_lock(&p->mu);
-	if (bad) {
-		p->total--;
-		pthread_mutex_unlock(&p->mu);
-		PQfinish(c);
-		pthread_mutex_lock(&p->mu);
-	} else
-		p->idle[p->nidle++] = c;
-	pthread_cond_signal(&p->cv);
-	pthread_mutex_unlock(&p->mu);
 }
 
 /* Reopens l's connection when it is missing or broken, backing off. */

@@ -32,12 +32,15 @@ struct db_opts {
 	double	 pool_timeout;		/* s db_pool_get waits for a connection */
 };
 
+struct db_waiter;
+
 struct db_pool {
 	pthread_mutex_t	 mu;
-	pthread_cond_t	 cv;
+	struct db_waiter *line;		/* threads waiting, first first */
+	struct db_waiter **tail;
 	PGconn		**idle;
 	int		 nidle;
-	int		 total;		/* open, idle or lent */
+	int		 total;		/* open, idle, lent or being opened */
 	int		 max;
 	char		*conninfo;
 	struct db_opts	 opts;
@@ -49,6 +52,7 @@ PGconn	*db_connect_opts(const char *conninfo, const struct db_opts *,
 	    char *err, size_t errlen) __attribute__((warn_unused_result));
 enum db_class db_classify(const char *sqlstate);
 enum db_class db_errclass(void);	/* of this thread's last failure */
+void	 db_errclass_set(enum db_class);
 int	 db_exec(PGconn *, const char *sql, char *err, size_t errlen)
 	    __attribute__((warn_unused_result));
 PGresult *db_query(PGconn *, const char *sql, int n, const char *const *params,
