@@ -426,14 +426,73 @@ conf_set_number(struct conf *c, const struct conf_key *k, double v,
 	return 0;
 }
 
+/*
+ * Tells whether s is a number as text may give one: an optional '-',
+ * decimal digits and, when real, an optional '.' and more digits; no
+ * blank, sign '+', exponent, hex, inf or nan.  strtod alone took
+ * NOTIFYD_HTTP_PORT=0x1F90 as 8080, " 8080", "8e3" and "0x1p3" (a
+ * typo or a shell quirk, not a way anyone means a port).  The file is
+ * libconfig's to parse: its hex integers (0x1F90) are its syntax.
+ */
+static bool
+conf_number_text(const char *s, bool real)
+{
+	const char *digits = "0123456789";
+	size_t n;
+
+	if (*s == '-')
+		s++;
+	if ((n = strspn(s, digits)) == 0)
+		return false;
+	s += n;
+	if (real && *s == '.') {
+		if ((n = strspn(++s, digits)) == 0)
+			return false;
+		s += n;
+	}
+	return *s == '\0';
+}
+
+/*
+ * Sets a number key from text (a default or a variable).  The value is
+ * shown only when it is visible ASCII, cut to 40 bytes: CR, LF or ESC
+ * in it must not reach a log line, a terminal or sd_notify's STATUS=
+ * raw, and escaping it here would be escaped again by the log.
+ */
+static int
+conf_set_number_text(struct conf *c, const struct conf_key *k, const char *s,
+    char *why, size_t len)
+{
+	bool real = k->type == CONF_FLOAT;
+	const char *want = real ?
+	    "a decimal number (digits, optional '-' and '.digits')" :
+	    "an integer (decimal digits, optional '-')";
+	const char *p;
+	double v;
+
+	if (!conf_number_text(s, real)) {
+		for (p = s; *p >= 0x20 && *p < 0x7f; p++)
+			;
+		if (*p != '\0')
+			return conf_errf(why, len, "expected %s, got a value "
+			    "with control or non-ASCII bytes", want);
+		return conf_errf(why, len, "expected %s, got \"%.40s\"%s",
+		    want, s, p - s > 40 ? " (cut)" : "");
+	}
+	v = strtod(s, NULL);	/* checked text: no errno but range */
+	if (!isfinite(v))
+		return conf_errf(why, len, "out of range [%g, %g]", k->min,
+		    k->max);
+	return conf_set_number(c, k, v, why, len);
+}
+
 /* Sets a key from text: defaults and environment variables. */
 static int
 conf_set_text(struct conf *c, const struct conf_key *k, const char *s,
     char *why, size_t len)
 {
 	struct conf_strlist *l;
-	char *end, *copy, *tok, *save;
-	double v;
+	char *copy, *tok, *save;
 
 	switch (k->type) {
 	case CONF_BOOL:
@@ -448,11 +507,7 @@ conf_set_text(struct conf *c, const struct conf_key *k, const char *s,
 		return 0;
 	case CONF_INT:
 	case CONF_FLOAT:
-		errno = 0;
-		v = strtod(s, &end);
-		if (errno != 0 || end == s || *end != '\0' || !isfinite(v))
-			return conf_errf(why, len, "expected a number, got \"%s\"", s);
-		return conf_set_number(c, k, v, why, len);
+		return conf_set_number_text(c, k, s, why, len);
 	case CONF_STRING:
 		return conf_set_string(c, k, s, why, len);
 	case CONF_STRLIST:

@@ -179,6 +179,92 @@ test_environment(void **state)
 	    name, sizeof(name)), "NOTIFYD_EMAIL_SMTP_URL");
 }
 
+/* Loads the defaults with one variable set; NULL and err on error. */
+static struct conf *
+load_env(const char *name, const char *value, char *err)
+{
+	struct conf *c;
+
+	setenv(name, value, 1);
+	c = conf_load(NULL, err, CONF_ERRLEN);
+	unsetenv(name);
+	return c;
+}
+
+/*
+ * A number from the environment is plain decimal text: strtod took
+ * hex (0x1F90 = 8080), blanks before, exponents, "inf".  The error
+ * names the variable and the key, and shows the value only when it
+ * holds no control byte.
+ */
+static void
+test_env_numbers(void **state)
+{
+	static const char *const bad_int[] = { "0x1F90", "0X1f90", " 8080",
+	    "\t8080", "8080 ", "8080\n", "8e3", "0x1p3", "+8080", "8080.0",
+	    "8080.", "inf", "nan", "", "-", "80 80", "8,080", "\xd9\xa8",
+	    NULL };
+	static const char *const bad_float[] = { "1e1", "1E1", "0x10",
+	    "0x1p3", " 5", "5 ", "+5", "5.", ".5", "-.5", "inf", "-inf",
+	    "nan", "infinity", "", "-", "1,5", "5..0", NULL };
+	static const char *const ctl = "80\r\nX: y\x1b[31m";
+	char err[CONF_ERRLEN];
+	struct conf *c;
+	int i;
+
+	(void)state;
+	for (i = 0; bad_int[i] != NULL; i++) {
+		c = load_env("NOTIFYD_HTTP_PORT", bad_int[i], err);
+		if (c != NULL || strstr(err, "environment NOTIFYD_HTTP_PORT: "
+		    "http.port: expected an integer") == NULL)
+			fail_msg("NOTIFYD_HTTP_PORT=\"%s\": %s", bad_int[i],
+			    c != NULL ? "accepted" : err);
+	}
+	for (i = 0; bad_float[i] != NULL; i++) {
+		c = load_env("NOTIFYD_SHUTDOWN_TIMEOUT", bad_float[i], err);
+		if (c != NULL || strstr(err, "environment "
+		    "NOTIFYD_SHUTDOWN_TIMEOUT: shutdown_timeout: expected a "
+		    "decimal number") == NULL)
+			fail_msg("NOTIFYD_SHUTDOWN_TIMEOUT=\"%s\": %s",
+			    bad_float[i], c != NULL ? "accepted" : err);
+	}
+	/* control bytes of the value never reach the message raw */
+	assert_null(load_env("NOTIFYD_HTTP_PORT", ctl, err));
+	assert_null(strpbrk(err, "\r\n\x1b"));
+	assert_non_null(strstr(err, "environment NOTIFYD_HTTP_PORT: http.port:"
+	    " expected an integer (decimal digits, optional '-'), got a value "
+	    "with control or non-ASCII bytes"));
+	assert_null(load_env("NOTIFYD_HTTP_PORT", "0x1F90", err));
+	assert_non_null(strstr(err, "got \"0x1F90\""));
+	/* a long value is cut, not the names before it */
+	assert_null(load_env("NOTIFYD_HTTP_PORT",
+	    "12345678901234567890123456789012345678901234567890123456789"
+	    "0123456789012345678901234567890123456789x", err));
+	assert_non_null(strstr(err, "NOTIFYD_HTTP_PORT: http.port:"));
+	assert_non_null(strstr(err,
+	    "got \"1234567890123456789012345678901234567890\" (cut)"));
+	/* what is valid: digits, a '-', a decimal point; range still kept */
+	c = load_env("NOTIFYD_HTTP_PORT", "08080", err);
+	assert_non_null(c);
+	assert_int_equal(c->http_port, 8080);
+	conf_free(c);
+	c = load_env("NOTIFYD_SHUTDOWN_TIMEOUT", "2.5", err);
+	assert_non_null(c);
+	assert_true(c->shutdown_timeout == 2.5);
+	conf_free(c);
+	c = load_env("NOTIFYD_SHUTDOWN_TIMEOUT", "30", err);
+	assert_non_null(c);
+	assert_true(c->shutdown_timeout == 30);
+	conf_free(c);
+	assert_null(load_env("NOTIFYD_HTTP_PORT", "-1", err));
+	assert_non_null(strstr(err, "out of range"));
+	assert_null(load_env("NOTIFYD_SHUTDOWN_TIMEOUT", "-0.5", err));
+	assert_non_null(strstr(err, "out of range"));
+	assert_null(load_env("NOTIFYD_HTTP_PORT",
+	    "99999999999999999999999999999", err));
+	assert_non_null(strstr(err, "out of range"));
+}
+
 /* An empty value for a key that needs one is refused, naming the key. */
 static void
 test_empty_values(void **state)
@@ -380,6 +466,7 @@ main(void)
 		cmocka_unit_test(test_unreadable),
 		cmocka_unit_test(test_environment),
 		cmocka_unit_test(test_empty_values),
+		cmocka_unit_test(test_env_numbers),
 		cmocka_unit_test(test_env_unknown),
 		cmocka_unit_test(test_dump),
 		cmocka_unit_test(test_span_seconds),
