@@ -67,7 +67,9 @@ K("database.worker_statement_timeout", CONF_FLOAT,
 K("kafka.brokers", CONF_STRING, kafka_brokers, "localhost:9092",
   0, 0, NULL, "bootstrap.servers for every Kafka client"),
 K("kafka.properties", CONF_STRLIST, kafka_properties, "", 0, 0, NULL,
-  "librdkafka properties passed through, as \"key=value\" strings"),
+  "librdkafka properties passed through, as \"key=value\" strings; "
+  "each is set on a scratch librdkafka configuration at load, so an "
+  "unknown name or a bad value fails -t, the start and a reload"),
 
 K("http.listen", CONF_STRING, http_listen, "127.0.0.1", 0, 0, NULL,
   "address the master binds (rebound on reload when changed)"),
@@ -108,7 +110,8 @@ K("email.enabled", CONF_BOOL, email_enabled, "true", 0, 0, NULL,
 K("email.workers", CONF_INT, email_workers, "2", 0, 64, NULL,
   "mailer processes"),
 K("email.topic", CONF_STRING, email_topic, "notifications.email",
-  0, 0, NULL, "Kafka topic the API queues emails on"),
+  0, 0, NULL, "Kafka topic the API queues emails on (1 to 249 of A-Z a-z "
+  "0-9 . _ -, as Kafka requires)"),
 K("email.group_id", CONF_STRING, email_group_id, "notifyd-mailer",
   0, 0, NULL, "consumer group of the mailer workers"),
 K("email.from", CONF_STRING, email_from, "notifications@localhost",
@@ -232,7 +235,8 @@ K("sweeper.batch", CONF_INT, sweeper_batch, "500", 1, 100000, NULL,
 K("webhook.workers", CONF_INT, webhook_workers, "1", 0, 64, NULL,
   "webhook worker processes (none run while webhook.endpoints is empty)"),
 K("webhook.topic", CONF_STRING, webhook_topic, "notifications.webhook",
-  0, 0, NULL, "Kafka topic the API queues webhook notifications on"),
+  0, 0, NULL, "Kafka topic the API queues webhook notifications on (1 to "
+  "249 of A-Z a-z 0-9 . _ -, as Kafka requires)"),
 K("webhook.group_id", CONF_STRING, webhook_group_id, "notifyd-webhook",
   0, 0, NULL, "consumer group of the webhook workers"),
 K("webhook.timeout", CONF_FLOAT, webhook_timeout, "10", 0.1, 600, NULL,
@@ -262,7 +266,8 @@ K("inbox.workers", CONF_INT, inbox_workers, "1", 0, 64, NULL,
   "inbox worker processes, delivering IN_APP notifications (with "
   "email.enabled)"),
 K("inbox.topic", CONF_STRING, inbox_topic, "notifications.inapp", 0, 0,
-  NULL, "Kafka topic the API queues IN_APP notifications on"),
+  NULL, "Kafka topic the API queues IN_APP notifications on (1 to 249 "
+  "of A-Z a-z 0-9 . _ -, as Kafka requires)"),
 K("inbox.group_id", CONF_STRING, inbox_group_id, "notifyd-inbox", 0, 0,
   NULL, "consumer group of the inbox workers"),
 K("inbox.heartbeat", CONF_FLOAT, inbox_heartbeat, "15", 0.05, 3600, NULL,
@@ -978,6 +983,7 @@ conf_load(const char *path, char *err, size_t len)
 		goto fail;
 	if (conf_read_env(c, err, len) == -1 ||
 	    conf_check(c, path ? path : "(defaults)", err, len) == -1 ||
+	    conf_kafka_check(c, path ? path : "(defaults)", err, len) == -1 ||
 	    conf_rate_load(c, path ? path : "(defaults)", err, len) == -1 ||
 	    conf_dkim_load(c, path ? path : "(defaults)", err, len) == -1 ||
 	    conf_webhook_check(c, path ? path : "(defaults)", err, len) == -1 ||

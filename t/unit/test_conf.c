@@ -161,7 +161,7 @@ test_environment(void **state)
 
 	setenv("NOTIFYD_HTTP_PORT", "7000", 1);
 	setenv("NOTIFYD_DATABASE_URL", "postgresql://u@h/db", 1);
-	setenv("NOTIFYD_KAFKA_PROPERTIES", "a=1;b=2", 1);
+	setenv("NOTIFYD_KAFKA_PROPERTIES", "linger.ms=1;acks=all", 1);
 	c = load_text("http = { port = 9999; };\n", err);
 	if (c == NULL)
 		fail_msg("%s", err);
@@ -455,6 +455,90 @@ test_public_url(void **state)
 	assert_non_null(strstr(err, "email.unsubscribe_secret_file"));
 }
 
+/*
+ * kafka.properties are set on a scratch librdkafka conf at load: an
+ * unknown name or a bad value fails -t, the start and a reload, naming
+ * the file, the property and librdkafka's reason (they used to pass and
+ * stop every Kafka role at its start).
+ */
+static void
+test_kafka_properties(void **state)
+{
+	char err[CONF_ERRLEN];
+	struct conf *c;
+
+	(void)state;
+	expect_error("kafka = { properties = [ \"no.such.property=1\" ]; };\n",
+	    "kafka.properties: no.such.property", "No such configuration "
+	    "property");
+	expect_error("kafka = { properties = [ \"linger.ms=5\", "
+	    "\"linger.ms=soon\" ]; };\n", "kafka.properties: linger.ms",
+	    "Invalid value");
+	expect_error("kafka = { properties = [ \"acks=some\" ]; };\n",
+	    "kafka.properties: acks", "Invalid value");
+	expect_error("kafka = { properties = [ \"session.timeout.ms=-1\" ]; "
+	    "};\n", "kafka.properties: session.timeout.ms", "range");
+	/* the environment's list goes through the same check */
+	assert_null(load_env("NOTIFYD_KAFKA_PROPERTIES",
+	    "linger.ms=5;no.such=2", err));
+	assert_non_null(strstr(err, "kafka.properties: no.such: "));
+	/* what librdkafka takes still loads, consumer and producer alike */
+	c = load_text("kafka = { properties = [ \"linger.ms=5\", "
+	    "\"session.timeout.ms=6000\", \"acks=all\", "
+	    "\"client.id=a=b\", \"topic.metadata.refresh.interval.ms=1000\""
+	    " ]; };\n", err);
+	if (c == NULL)
+		fail_msg("%s", err);
+	conf_free(c);
+}
+
+/* Topic keys follow Kafka's rule: 1..249 of [A-Za-z0-9._-], not . or .. */
+static void
+test_topic_names(void **state)
+{
+	static const char *const keys[][2] = {
+		{ "email", "email.topic" },
+		{ "webhook", "webhook.topic" },
+		{ "inbox", "inbox.topic" },
+	};
+	static const char *const bad[] = { "bad topic", "a/b", ".", "..",
+	    "a:b", "caf\\u00e9", "x\\ny", "a\\u0000b", NULL };
+	char text[512], name[300], err[CONF_ERRLEN];
+	struct conf *c;
+	size_t k;
+	int i;
+
+	(void)state;
+	for (k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+		for (i = 0; bad[i] != NULL; i++) {
+			snprintf(text, sizeof(text), "%s = { topic = \"%s\"; "
+			    "};\n", keys[k][0], bad[i]);
+			expect_error(text, keys[k][1], "not a Kafka topic name");
+		}
+		memset(name, 'a', 250);
+		name[250] = '\0';
+		snprintf(text, sizeof(text), "%s = { topic = \"%s\"; };\n",
+		    keys[k][0], name);
+		expect_error(text, keys[k][1], "(cut) is not a Kafka topic");
+		name[249] = '\0';
+		snprintf(text, sizeof(text), "%s = { topic = \"%s\"; };\n",
+		    keys[k][0], name);
+		if ((c = load_text(text, err)) == NULL)
+			fail_msg("249 bytes: %s", err);
+		conf_free(c);
+	}
+	/* a line break in the name is not shown raw */
+	assert_null(load_text("email = { topic = \"x\\r\\nSTATUS=y\"; };\n",
+	    err));
+	assert_null(strpbrk(err, "\r\n"));
+	assert_null(load_env("NOTIFYD_EMAIL_TOPIC", "x y", err));
+	assert_non_null(strstr(err, "email.topic: \"x y\" is not a Kafka"));
+	c = load_text("email = { topic = \"A-z_0.9\"; };\n", err);
+	if (c == NULL)
+		fail_msg("%s", err);
+	conf_free(c);
+}
+
 int
 main(void)
 {
@@ -472,6 +556,8 @@ main(void)
 		cmocka_unit_test(test_span_seconds),
 		cmocka_unit_test(test_audit_exclude),
 		cmocka_unit_test(test_public_url),
+		cmocka_unit_test(test_kafka_properties),
+		cmocka_unit_test(test_topic_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
