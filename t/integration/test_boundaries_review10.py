@@ -9,6 +9,8 @@
   topic name at load (1 to 249 of A-Z a-z 0-9 . _ -, not . or ..).
 - A number from the environment is plain decimal text:
   NOTIFYD_HTTP_PORT=0x1F90 used to mean 8080, " 8080" and 8e3 passed.
+- A failed reload's error on sd_notify's STATUS= is escaped: a line break
+  in a quoted value of the file (audit.exclude) sent STOPPING=1 of its own.
 (Kafka message ids: test_boundaries_review9.py; the 414 for a long path
 segment: test_boundaries_api.py.)
 """
@@ -108,3 +110,22 @@ def test_env_number_must_be_plain_decimal(conf, tmp_path):
     path, r = check(tmp_path, conf, {"NOTIFYD_HTTP_PORT": "8080",
                                      "NOTIFYD_SHUTDOWN_TIMEOUT": "2.5"})
     assert r.returncode == 0, r.stderr
+
+
+def test_reload_error_reaches_sd_notify_as_one_status_line(conf, notifyd):
+    """A failed reload's error goes to systemd as STATUS=...; it may quote
+    a value of the file (audit.exclude here), and a line break in it
+    started an sd_notify assignment of its own (STOPPING=1, MAINPID=...).
+    Now it is escaped as in the log."""
+    d = notifyd(conf)
+    after = len(d.notifications())
+    d.write_conf(nd.merge(conf, {"audit": {"exclude": "(\nSTOPPING=1\n"}}))
+    d.signal(signal.SIGHUP)
+    nd.wait_until(lambda: any(n.startswith("STATUS=reload failed: ")
+                              for n in d.notifications()[after:]), 20,
+                  msg="STATUS=reload failed")
+    notes = d.notifications()[after:]
+    assert "STOPPING=1" not in notes, notes
+    status = next(n for n in notes if n.startswith("STATUS=reload failed"))
+    assert "audit.exclude" in status and "\\nSTOPPING=1" in status, status
+    assert d.get("/health")[0] == 200
