@@ -67,7 +67,9 @@ K("database.worker_statement_timeout", CONF_FLOAT,
 K("kafka.brokers", CONF_STRING, kafka_brokers, "localhost:9092",
   0, 0, NULL, "bootstrap.servers for every Kafka client"),
 K("kafka.properties", CONF_STRLIST, kafka_properties, "", 0, 0, NULL,
-  "librdkafka properties passed through, as \"key=value\" strings"),
+  "librdkafka properties passed through, as \"key=value\" strings; "
+  "each is set on a scratch librdkafka configuration at load, so an "
+  "unknown name or a bad value fails -t, the start and a reload"),
 
 K("http.listen", CONF_STRING, http_listen, "127.0.0.1", 0, 0, NULL,
   "address the master binds (rebound on reload when changed)"),
@@ -108,7 +110,8 @@ K("email.enabled", CONF_BOOL, email_enabled, "true", 0, 0, NULL,
 K("email.workers", CONF_INT, email_workers, "2", 0, 64, NULL,
   "mailer processes"),
 K("email.topic", CONF_STRING, email_topic, "notifications.email",
-  0, 0, NULL, "Kafka topic the API queues emails on"),
+  0, 0, NULL, "Kafka topic the API queues emails on (1 to 249 of A-Z a-z "
+  "0-9 . _ -, as Kafka requires)"),
 K("email.group_id", CONF_STRING, email_group_id, "notifyd-mailer",
   0, 0, NULL, "consumer group of the mailer workers"),
 K("email.from", CONF_STRING, email_from, "notifications@localhost",
@@ -232,7 +235,8 @@ K("sweeper.batch", CONF_INT, sweeper_batch, "500", 1, 100000, NULL,
 K("webhook.workers", CONF_INT, webhook_workers, "1", 0, 64, NULL,
   "webhook worker processes (none run while webhook.endpoints is empty)"),
 K("webhook.topic", CONF_STRING, webhook_topic, "notifications.webhook",
-  0, 0, NULL, "Kafka topic the API queues webhook notifications on"),
+  0, 0, NULL, "Kafka topic the API queues webhook notifications on (1 to "
+  "249 of A-Z a-z 0-9 . _ -, as Kafka requires)"),
 K("webhook.group_id", CONF_STRING, webhook_group_id, "notifyd-webhook",
   0, 0, NULL, "consumer group of the webhook workers"),
 K("webhook.timeout", CONF_FLOAT, webhook_timeout, "10", 0.1, 600, NULL,
@@ -262,7 +266,8 @@ K("inbox.workers", CONF_INT, inbox_workers, "1", 0, 64, NULL,
   "inbox worker processes, delivering IN_APP notifications (with "
   "email.enabled)"),
 K("inbox.topic", CONF_STRING, inbox_topic, "notifications.inapp", 0, 0,
-  NULL, "Kafka topic the API queues IN_APP notifications on"),
+  NULL, "Kafka topic the API queues IN_APP notifications on (1 to 249 "
+  "of A-Z a-z 0-9 . _ -, as Kafka requires)"),
 K("inbox.group_id", CONF_STRING, inbox_group_id, "notifyd-inbox", 0, 0,
   NULL, "consumer group of the inbox workers"),
 K("inbox.heartbeat", CONF_FLOAT, inbox_heartbeat, "15", 0.05, 3600, NULL,
@@ -426,14 +431,73 @@ conf_set_number(struct conf *c, const struct conf_key *k, double v,
 	return 0;
 }
 
+/*
+ * Tells whether s is a number as text may give one: an optional '-',
+ * decimal digits and, when real, an optional '.' and more digits; no
+ * blank, sign '+', exponent, hex, inf or nan.  strtod alone took
+ * NOTIFYD_HTTP_PORT=0x1F90 as 8080, " 8080", "8e3" and "0x1p3" (a
+ * typo or a shell quirk, not a way anyone means a port).  The file is
+ * libconfig's to parse: its hex integers (0x1F90) are its syntax.
+ */
+static bool
+conf_number_text(const char *s, bool real)
+{
+	const char *digits = "0123456789";
+	size_t n;
+
+	if (*s == '-')
+		s++;
+	if ((n = strspn(s, digits)) == 0)
+		return false;
+	s += n;
+	if (real && *s == '.') {
+		if ((n = strspn(++s, digits)) == 0)
+			return false;
+		s += n;
+	}
+	return *s == '\0';
+}
+
+/*
+ * Sets a number key from text (a default or a variable).  The value is
+ * shown only when it is visible ASCII, cut to 40 bytes: CR, LF or ESC
+ * in it must not reach a log line, a terminal or sd_notify's STATUS=
+ * raw, and escaping it here would be escaped again by the log.
+ */
+static int
+conf_set_number_text(struct conf *c, const struct conf_key *k, const char *s,
+    char *why, size_t len)
+{
+	bool real = k->type == CONF_FLOAT;
+	const char *want = real ?
+	    "a decimal number (digits, optional '-' and '.digits')" :
+	    "an integer (decimal digits, optional '-')";
+	const char *p;
+	double v;
+
+	if (!conf_number_text(s, real)) {
+		for (p = s; *p >= 0x20 && *p < 0x7f; p++)
+			;
+		if (*p != '\0')
+			return conf_errf(why, len, "expected %s, got a value "
+			    "with control or non-ASCII bytes", want);
+		return conf_errf(why, len, "expected %s, got \"%.40s\"%s",
+		    want, s, p - s > 40 ? " (cut)" : "");
+	}
+	v = strtod(s, NULL);	/* checked text: no errno but range */
+	if (!isfinite(v))
+		return conf_errf(why, len, "out of range [%g, %g]", k->min,
+		    k->max);
+	return conf_set_number(c, k, v, why, len);
+}
+
 /* Sets a key from text: defaults and environment variables. */
 static int
 conf_set_text(struct conf *c, const struct conf_key *k, const char *s,
     char *why, size_t len)
 {
 	struct conf_strlist *l;
-	char *end, *copy, *tok, *save;
-	double v;
+	char *copy, *tok, *save;
 
 	switch (k->type) {
 	case CONF_BOOL:
@@ -448,11 +512,7 @@ conf_set_text(struct conf *c, const struct conf_key *k, const char *s,
 		return 0;
 	case CONF_INT:
 	case CONF_FLOAT:
-		errno = 0;
-		v = strtod(s, &end);
-		if (errno != 0 || end == s || *end != '\0' || !isfinite(v))
-			return conf_errf(why, len, "expected a number, got \"%s\"", s);
-		return conf_set_number(c, k, v, why, len);
+		return conf_set_number_text(c, k, s, why, len);
 	case CONF_STRING:
 		return conf_set_string(c, k, s, why, len);
 	case CONF_STRLIST:
@@ -923,6 +983,7 @@ conf_load(const char *path, char *err, size_t len)
 		goto fail;
 	if (conf_read_env(c, err, len) == -1 ||
 	    conf_check(c, path ? path : "(defaults)", err, len) == -1 ||
+	    conf_kafka_check(c, path ? path : "(defaults)", err, len) == -1 ||
 	    conf_rate_load(c, path ? path : "(defaults)", err, len) == -1 ||
 	    conf_dkim_load(c, path ? path : "(defaults)", err, len) == -1 ||
 	    conf_webhook_check(c, path ? path : "(defaults)", err, len) == -1 ||

@@ -198,6 +198,8 @@ char		*conf_file_read(const char *file, const char *key,
 		    __attribute__((warn_unused_result));
 int		 conf_dkim_load(struct conf *, const char *file, char *err,
 		    size_t len) __attribute__((warn_unused_result));
+int		 conf_kafka_check(const struct conf *, const char *file,
+		    char *err, size_t len) __attribute__((warn_unused_result));
 int		 conf_webhook_set(struct conf *, const void *setting,
 		    const char *file, char *err, size_t len)
 		    __attribute__((warn_unused_result));

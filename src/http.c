@@ -200,21 +200,47 @@ http_allow_add(char *allow, size_t len, const char *method)
 }
 
 /*
+ * 414 naming the path segment that a route's pattern fits but the
+ * capture buffer cannot hold (arg[] set up to it): the path is longer
+ * than we interpret (RFC 9110 15.5.15), which is what libmicrohttpd
+ * answers too for a request line beyond its buffer.  It was a 404 "not
+ * found" for a path that names a route.
+ */
+static void
+http_route_long(const struct http_route *rt, const char **arg,
+    struct http_resp *rs)
+{
+	int i;
+
+	for (i = 0; i < HTTP_MAX_ARGS - 1 && arg[i] != NULL; i++)
+		;
+	http_error(rs, 414, "path segment too long", rt->arg_name[i]);
+}
+
+/*
  * Finds the route; HEAD takes the GET route (libmicrohttpd sends no body
- * for HEAD).  404 when no path fits, 405 with Allow when no method does.
+ * for HEAD).  404 when no path fits, 414 when one fits with a segment
+ * too long to hold (whatever the method), 405 with Allow when no method
+ * does.
  */
 static int
 http_route_find(struct http_req *r, struct http_resp *rs, char *buf, size_t len)
 {
 	const char *method = strcmp(r->method, "HEAD") == 0 ? "GET" : r->method;
 	char allow[64] = "";
+	enum route_result m;
 	int i;
 
 	for (i = 0; r->routes[i].pattern != NULL; i++) {
 		const char *arg[HTTP_MAX_ARGS] = { NULL, NULL };
-		if (!route_match(r->routes[i].pattern, r->url, arg,
-		    HTTP_MAX_ARGS, buf, len))
+		m = route_match(r->routes[i].pattern, r->url, arg,
+		    HTTP_MAX_ARGS, buf, len);
+		if (m == ROUTE_NONE)
 			continue;
+		if (m == ROUTE_LONG) {
+			http_route_long(&r->routes[i], arg, rs);
+			return -1;
+		}
 		if (strcmp(r->routes[i].method, method) != 0) {
 			http_allow_add(allow, sizeof(allow), r->routes[i].method);
 			continue;

@@ -121,19 +121,38 @@ kafka_worker_store(rd_kafka_t *rk, const char *topic, int32_t partition,
 	rd_kafka_topic_partition_list_destroy(l);
 }
 
-/* The id a message names (its decimal text); -1 for one that names none. */
+/* Digits in INT64_MAX, 9223372036854775807. */
+#define KAFKA_WORKER_ID_DIGITS	19
+
+/*
+ * The id a message names; -1 for one that names none, which the caller
+ * logs by partition and offset and skips.  Only the exact text our
+ * producer writes (notif_queue_key: "%lld" of a positive id) is an id:
+ * 1 to 19 ASCII digits, the first not '0', nothing else and no
+ * overflow.  strtoll read "12\0junk", "+12", " 12" as 12 and clamped
+ * an overflow to LLONG_MAX; a leading zero is refused too, so that one
+ * id has one text and "012" cannot pass for 12 (nobody writes it).
+ */
 int64_t
 kafka_worker_msg_id(const rd_kafka_message_t *km)
 {
-	char buf[24], *end;
-	long long id;
+	const unsigned char *p = km->payload;
+	int64_t id = 0;
+	size_t i;
+	int d;
 
-	if (km->payload == NULL || km->len == 0 || km->len >= sizeof(buf))
+	if (p == NULL || km->len == 0 || km->len > KAFKA_WORKER_ID_DIGITS ||
+	    p[0] == '0')
 		return -1;
-	memcpy(buf, km->payload, km->len);
-	buf[km->len] = '\0';
-	id = strtoll(buf, &end, 10);
-	return *end == '\0' && id > 0 ? id : -1;
+	for (i = 0; i < km->len; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return -1;
+		d = p[i] - '0';
+		if (id > (INT64_MAX - d) / 10)
+			return -1;
+		id = id * 10 + d;
+	}
+	return id;
 }
 
 /* Leaves the group, committing what was stored; _close(NULL) is safe. */

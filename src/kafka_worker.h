@@ -22,7 +22,10 @@ rd_kafka_t	*kafka_worker_new(const char *group, const char *topic,
 /* Marks one message done: its offset goes out with the next commit. */
 void		 kafka_worker_store(rd_kafka_t *, const char *topic,
 		    int32_t partition, int64_t offset);
-/* The notification id a message names; -1 for one that names none. */
+/*
+ * The notification id a message names (exactly the decimal text of a
+ * positive int64, no leading zero); -1 for one that names none.
+ */
 int64_t		 kafka_worker_msg_id(const rd_kafka_message_t *);
 /* Leaves the group (committing what was stored) unless stopping fast. */
 void		 kafka_worker_close(rd_kafka_t *);

@@ -465,6 +465,22 @@ master_retire(struct master *m, double now)
 }
 
 /*
+ * A reload that failed: logged, and told to systemd on STATUS=, escaped
+ * as the log escapes it.  err may quote a value of the file (a regex, a
+ * span): a line break in it started an sd_notify assignment of its own
+ * (STOPPING=1, MAINPID=...).
+ */
+static void
+master_reload_failed(const char *err)
+{
+	char shown[CONF_ERRLEN];
+
+	log_error("reload failed, keeping the running configuration: %s", err);
+	log_escape(shown, sizeof(shown), err, strlen(err));
+	sdnotify("READY=1\nSTATUS=reload failed: %s", shown);
+}
+
+/*
  * SIGHUP: all or nothing.  A bad file keeps everything as it was; a
  * good one starts a new generation next to the old, whose processes of
  * each role are told to stop once the new ones of that role are ready
@@ -482,17 +498,13 @@ master_reload(struct master *m)
 	sdnotify("RELOADING=1\nMONOTONIC_USEC=%lld\nSTATUS=reloading",
 	    (long long)util_now_us());
 	if ((nc = conf_load(m->path, err, sizeof(err))) == NULL) {
-		log_error("reload failed, keeping the running configuration: %s",
-		    err);
-		sdnotify("READY=1\nSTATUS=reload failed: %s", err);
+		master_reload_failed(err);
 		return;
 	}
 	if (!conf_same_listen(m->conf, nc) &&
 	    (fd = master_listen(nc, err, sizeof(err))) == -1) {
-		log_error("reload failed, keeping the running configuration: %s",
-		    err);
+		master_reload_failed(err);
 		conf_free(nc);
-		sdnotify("READY=1\nSTATUS=reload failed: %s", err);
 		return;
 	}
 	if (fd != -1) {

@@ -11,7 +11,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-bool	route_match(const char *pat, const char *url, const char **arg,
-	    int maxargs, char *buf, size_t buflen);
+enum route_result {
+	ROUTE_NONE,		/* the path does not fit the pattern */
+	ROUTE_MATCH,		/* it fits: arg[] holds the segments */
+	ROUTE_LONG		/* it fits, but a segment overflows buf */
+};
+
+enum route_result route_match(const char *pat, const char *url,
+	    const char **arg, int maxargs, char *buf, size_t buflen);
 
 #endif

@@ -81,7 +81,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if ((buf = malloc(buflen)) == NULL)
 		abort();
-	if (route_match(pat, url, arg, FUZZ_MAXARGS, buf, buflen))
+	if (route_match(pat, url, arg, FUZZ_MAXARGS, buf, buflen) ==
+	    ROUTE_MATCH)
 		fuzz_check_rebuild(pat, url, arg);
 	free(buf);
 done:

@@ -212,9 +212,15 @@ def test_numbers_beyond_jansson_are_audited_as_json(db, smtp, kafka_factory,
 
 
 def test_config_error_is_one_line(conf, tmp_path):
-    """-t prints the bad value it quotes escaped, on one line."""
+    """-t reports a bad value on one line.  A number's value with a control
+    byte is not quoted at all (review 10: CR, LF, ESC never reach the
+    error text), a visible one is."""
     r = check(tmp_path, conf, {"NOTIFYD_HTTP_PORT": "1\n<3>notifyd: FORGED"})
     assert r.returncode == 1
     assert r.stderr.count("\n") == 1, r.stderr
     assert "NOTIFYD_HTTP_PORT: http.port" in r.stderr
-    assert "1\\n<3>notifyd: FORGED" in r.stderr, r.stderr
+    assert "control or non-ASCII bytes" in r.stderr, r.stderr
+    assert "FORGED" not in r.stderr, r.stderr
+    r = check(tmp_path, conf, {"NOTIFYD_HTTP_PORT": "1 <3>notifyd: FORGED"})
+    assert r.returncode == 1 and r.stderr.count("\n") == 1, r.stderr
+    assert 'got "1 <3>notifyd: FORGED"' in r.stderr, r.stderr

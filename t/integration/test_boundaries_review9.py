@@ -19,12 +19,16 @@
   no notification id (text, bytes that are not UTF-8, a NUL, 30 digits,
   100 kB) are logged by partition and offset and skipped; the id queued
   after them is sent once.
+- Review 10: a message is an id only when it is exactly the decimal
+  text of a positive int64: "<id>\\0junk", "+<id>", " <id>", "0<id>"
+  used to be read by strtoll as <id> and send that row.
 """
 import base64
 import os
 import re
 import signal
 import subprocess
+import time
 
 import nd
 
@@ -197,25 +201,45 @@ GARBAGE = [b"abc", b"\xff\xfe\x00\x01", b"-5", b"0", b"1" * 30,
            b"12abc", b"x" * 100000, b"3.5", b"{\"id\": 1}"]
 
 
+def named(nid):
+    """Payloads that strtoll read as nid: a NUL and junk after it, a sign,
+    a blank before, a leading zero.  Only the exact decimal text is an id
+    now."""
+    n = b"%d" % nid
+    return [n + b"\x00junk", n + b"\x00", b"+" + n, b" " + n, b"\t" + n,
+            b"0" + n]
+
+
 def test_email_topic_garbage_is_skipped_and_named(db, smtp, kafka_factory,
                                                   notifyd):
     """Messages on the email topic that are no notification id are logged
     with their partition and offset and skipped: the partition moves on,
-    and the id queued after them is sent, once."""
+    and the id queued after them is sent, once.  A PENDING row that only
+    garbage names (its id, then a NUL; a sign; a blank) is not sent: it
+    used to be, the payload read by strtoll."""
     kafka = kafka_factory(topics=[("notifications.email", 1)])
     conf = email_conf(nd.base_conf(db.conninfo, kafka.bootstrap, smtp.url,
                                    nd.free_port()), workers=1)
-    kafka.produce("notifications.email", GARBAGE, partition=0)
     d = notifyd(conf)
+    # a row on no message of the topic: stored SCHEDULED, then made PENDING
+    st, held, _ = d.post(PATH, json=notification(
+        sendAt=int(time.time()) + 3600))
+    assert st == 202, held
+    db.query("UPDATE email_notifications SET status = 'PENDING',"
+             " send_at = NULL WHERE id = %s", (held["id"],))
+    garbage = GARBAGE + named(held["id"])
+    kafka.produce("notifications.email", garbage, partition=0)
     st, body, _ = d.post(PATH, json=notification())
     assert st == 202, body
     nd.wait_until(lambda: db.scalar("SELECT status FROM email_notifications"
                                     " WHERE id = %s", (body["id"],)) ==
                   "SENT", 30, msg="SENT after the garbage")
-    for off in range(len(GARBAGE)):
+    for off in range(len(garbage)):
         d.wait_log(r"notifications\.email \[0\] offset %d: not a "
                    r"notification id; skipped" % off, timeout=5)
     assert len(smtp.messages()) == 1
+    assert db.scalar("SELECT status FROM email_notifications WHERE id = %s",
+                     (held["id"],)) == "PENDING"
     assert "\xff" not in d.log()
 
 

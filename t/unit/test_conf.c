@@ -161,7 +161,7 @@ test_environment(void **state)
 
 	setenv("NOTIFYD_HTTP_PORT", "7000", 1);
 	setenv("NOTIFYD_DATABASE_URL", "postgresql://u@h/db", 1);
-	setenv("NOTIFYD_KAFKA_PROPERTIES", "a=1;b=2", 1);
+	setenv("NOTIFYD_KAFKA_PROPERTIES", "linger.ms=1;acks=all", 1);
 	c = load_text("http = { port = 9999; };\n", err);
 	if (c == NULL)
 		fail_msg("%s", err);
@@ -177,6 +177,92 @@ test_environment(void **state)
 	unsetenv("NOTIFYD_KAFKA_PROPERTIES");
 	assert_string_equal(conf_env_name(conf_key_find("email.smtp.url"),
 	    name, sizeof(name)), "NOTIFYD_EMAIL_SMTP_URL");
+}
+
+/* Loads the defaults with one variable set; NULL and err on error. */
+static struct conf *
+load_env(const char *name, const char *value, char *err)
+{
+	struct conf *c;
+
+	setenv(name, value, 1);
+	c = conf_load(NULL, err, CONF_ERRLEN);
+	unsetenv(name);
+	return c;
+}
+
+/*
+ * A number from the environment is plain decimal text: strtod took
+ * hex (0x1F90 = 8080), blanks before, exponents, "inf".  The error
+ * names the variable and the key, and shows the value only when it
+ * holds no control byte.
+ */
+static void
+test_env_numbers(void **state)
+{
+	static const char *const bad_int[] = { "0x1F90", "0X1f90", " 8080",
+	    "\t8080", "8080 ", "8080\n", "8e3", "0x1p3", "+8080", "8080.0",
+	    "8080.", "inf", "nan", "", "-", "80 80", "8,080", "\xd9\xa8",
+	    NULL };
+	static const char *const bad_float[] = { "1e1", "1E1", "0x10",
+	    "0x1p3", " 5", "5 ", "+5", "5.", ".5", "-.5", "inf", "-inf",
+	    "nan", "infinity", "", "-", "1,5", "5..0", NULL };
+	static const char *const ctl = "80\r\nX: y\x1b[31m";
+	char err[CONF_ERRLEN];
+	struct conf *c;
+	int i;
+
+	(void)state;
+	for (i = 0; bad_int[i] != NULL; i++) {
+		c = load_env("NOTIFYD_HTTP_PORT", bad_int[i], err);
+		if (c != NULL || strstr(err, "environment NOTIFYD_HTTP_PORT: "
+		    "http.port: expected an integer") == NULL)
+			fail_msg("NOTIFYD_HTTP_PORT=\"%s\": %s", bad_int[i],
+			    c != NULL ? "accepted" : err);
+	}
+	for (i = 0; bad_float[i] != NULL; i++) {
+		c = load_env("NOTIFYD_SHUTDOWN_TIMEOUT", bad_float[i], err);
+		if (c != NULL || strstr(err, "environment "
+		    "NOTIFYD_SHUTDOWN_TIMEOUT: shutdown_timeout: expected a "
+		    "decimal number") == NULL)
+			fail_msg("NOTIFYD_SHUTDOWN_TIMEOUT=\"%s\": %s",
+			    bad_float[i], c != NULL ? "accepted" : err);
+	}
+	/* control bytes of the value never reach the message raw */
+	assert_null(load_env("NOTIFYD_HTTP_PORT", ctl, err));
+	assert_null(strpbrk(err, "\r\n\x1b"));
+	assert_non_null(strstr(err, "environment NOTIFYD_HTTP_PORT: http.port:"
+	    " expected an integer (decimal digits, optional '-'), got a value "
+	    "with control or non-ASCII bytes"));
+	assert_null(load_env("NOTIFYD_HTTP_PORT", "0x1F90", err));
+	assert_non_null(strstr(err, "got \"0x1F90\""));
+	/* a long value is cut, not the names before it */
+	assert_null(load_env("NOTIFYD_HTTP_PORT",
+	    "12345678901234567890123456789012345678901234567890123456789"
+	    "0123456789012345678901234567890123456789x", err));
+	assert_non_null(strstr(err, "NOTIFYD_HTTP_PORT: http.port:"));
+	assert_non_null(strstr(err,
+	    "got \"1234567890123456789012345678901234567890\" (cut)"));
+	/* what is valid: digits, a '-', a decimal point; range still kept */
+	c = load_env("NOTIFYD_HTTP_PORT", "08080", err);
+	assert_non_null(c);
+	assert_int_equal(c->http_port, 8080);
+	conf_free(c);
+	c = load_env("NOTIFYD_SHUTDOWN_TIMEOUT", "2.5", err);
+	assert_non_null(c);
+	assert_true(c->shutdown_timeout == 2.5);
+	conf_free(c);
+	c = load_env("NOTIFYD_SHUTDOWN_TIMEOUT", "30", err);
+	assert_non_null(c);
+	assert_true(c->shutdown_timeout == 30);
+	conf_free(c);
+	assert_null(load_env("NOTIFYD_HTTP_PORT", "-1", err));
+	assert_non_null(strstr(err, "out of range"));
+	assert_null(load_env("NOTIFYD_SHUTDOWN_TIMEOUT", "-0.5", err));
+	assert_non_null(strstr(err, "out of range"));
+	assert_null(load_env("NOTIFYD_HTTP_PORT",
+	    "99999999999999999999999999999", err));
+	assert_non_null(strstr(err, "out of range"));
 }
 
 /* An empty value for a key that needs one is refused, naming the key. */
@@ -369,6 +455,90 @@ test_public_url(void **state)
 	assert_non_null(strstr(err, "email.unsubscribe_secret_file"));
 }
 
+/*
+ * kafka.properties are set on a scratch librdkafka conf at load: an
+ * unknown name or a bad value fails -t, the start and a reload, naming
+ * the file, the property and librdkafka's reason (they used to pass and
+ * stop every Kafka role at its start).
+ */
+static void
+test_kafka_properties(void **state)
+{
+	char err[CONF_ERRLEN];
+	struct conf *c;
+
+	(void)state;
+	expect_error("kafka = { properties = [ \"no.such.property=1\" ]; };\n",
+	    "kafka.properties: no.such.property", "No such configuration "
+	    "property");
+	expect_error("kafka = { properties = [ \"linger.ms=5\", "
+	    "\"linger.ms=soon\" ]; };\n", "kafka.properties: linger.ms",
+	    "Invalid value");
+	expect_error("kafka = { properties = [ \"acks=some\" ]; };\n",
+	    "kafka.properties: acks", "Invalid value");
+	expect_error("kafka = { properties = [ \"session.timeout.ms=-1\" ]; "
+	    "};\n", "kafka.properties: session.timeout.ms", "range");
+	/* the environment's list goes through the same check */
+	assert_null(load_env("NOTIFYD_KAFKA_PROPERTIES",
+	    "linger.ms=5;no.such=2", err));
+	assert_non_null(strstr(err, "kafka.properties: no.such: "));
+	/* what librdkafka takes still loads, consumer and producer alike */
+	c = load_text("kafka = { properties = [ \"linger.ms=5\", "
+	    "\"session.timeout.ms=6000\", \"acks=all\", "
+	    "\"client.id=a=b\", \"topic.metadata.refresh.interval.ms=1000\""
+	    " ]; };\n", err);
+	if (c == NULL)
+		fail_msg("%s", err);
+	conf_free(c);
+}
+
+/* Topic keys follow Kafka's rule: 1..249 of [A-Za-z0-9._-], not . or .. */
+static void
+test_topic_names(void **state)
+{
+	static const char *const keys[][2] = {
+		{ "email", "email.topic" },
+		{ "webhook", "webhook.topic" },
+		{ "inbox", "inbox.topic" },
+	};
+	static const char *const bad[] = { "bad topic", "a/b", ".", "..",
+	    "a:b", "caf\\u00e9", "x\\ny", "a\\u0000b", NULL };
+	char text[512], name[300], err[CONF_ERRLEN];
+	struct conf *c;
+	size_t k;
+	int i;
+
+	(void)state;
+	for (k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+		for (i = 0; bad[i] != NULL; i++) {
+			snprintf(text, sizeof(text), "%s = { topic = \"%s\"; "
+			    "};\n", keys[k][0], bad[i]);
+			expect_error(text, keys[k][1], "not a Kafka topic name");
+		}
+		memset(name, 'a', 250);
+		name[250] = '\0';
+		snprintf(text, sizeof(text), "%s = { topic = \"%s\"; };\n",
+		    keys[k][0], name);
+		expect_error(text, keys[k][1], "(cut) is not a Kafka topic");
+		name[249] = '\0';
+		snprintf(text, sizeof(text), "%s = { topic = \"%s\"; };\n",
+		    keys[k][0], name);
+		if ((c = load_text(text, err)) == NULL)
+			fail_msg("249 bytes: %s", err);
+		conf_free(c);
+	}
+	/* a line break in the name is not shown raw */
+	assert_null(load_text("email = { topic = \"x\\r\\nSTATUS=y\"; };\n",
+	    err));
+	assert_null(strpbrk(err, "\r\n"));
+	assert_null(load_env("NOTIFYD_EMAIL_TOPIC", "x y", err));
+	assert_non_null(strstr(err, "email.topic: \"x y\" is not a Kafka"));
+	c = load_text("email = { topic = \"A-z_0.9\"; };\n", err);
+	if (c == NULL)
+		fail_msg("%s", err);
+	conf_free(c);
+}
+
 int
 main(void)
 {
@@ -380,11 +550,14 @@ main(void)
 		cmocka_unit_test(test_unreadable),
 		cmocka_unit_test(test_environment),
 		cmocka_unit_test(test_empty_values),
+		cmocka_unit_test(test_env_numbers),
 		cmocka_unit_test(test_env_unknown),
 		cmocka_unit_test(test_dump),
 		cmocka_unit_test(test_span_seconds),
 		cmocka_unit_test(test_audit_exclude),
 		cmocka_unit_test(test_public_url),
+		cmocka_unit_test(test_kafka_properties),
+		cmocka_unit_test(test_topic_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -191,6 +191,56 @@ test_input_checks(void **state)
 	assert_int_equal(t->app.calls, 0);
 }
 
+/* A request to url with method; the answer, as test_ask's. */
+static char *
+test_ask_url(struct test_srv *t, const char *method, const char *url)
+{
+	static char req[8192];
+
+	snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: x\r\n"
+	    "X-Key: k\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+	    method, url);
+	return test_ask(t, req);
+}
+
+/*
+ * A segment longer than the capture buffer on a path that names a
+ * route: 414 naming the segment, whatever the method; it was a 404.
+ */
+static void
+test_long_segment_414(void **state)
+{
+	struct test_srv *t = *state;
+	char url[2048];
+	char *a;
+
+	memcpy(url, "/echo/", 6);
+	memset(url + 6, '7', 600);
+	url[606] = '\0';
+	a = test_ask_url(t, "GET", url);
+	assert_non_null(strstr(a, "HTTP/1.1 414"));
+	assert_non_null(strstr(a, "application/problem+json"));
+	assert_non_null(strstr(a, "\"detail\":\"path segment too long\""));
+	assert_non_null(strstr(a, "\"field\":\"name\""));
+	a = test_ask_url(t, "DELETE", url);	/* the path is what is wrong */
+	assert_non_null(strstr(a, "HTTP/1.1 414"));
+	/* %37 is one byte once decoded: 600 of them too long, 511 fit */
+	url[6] = '\0';
+	while (strlen(url) < 6 + 3 * 600)
+		strcat(url, "%37");
+	a = test_ask_url(t, "GET", url);
+	assert_non_null(strstr(a, "HTTP/1.1 414"));
+	url[6 + 511] = '\0';
+	memset(url + 6, '7', 511);
+	a = test_ask_url(t, "GET", url);
+	assert_non_null(strstr(a, "HTTP/1.1 200"));
+	/* a long path that names no route stays a 404 */
+	memcpy(url, "/nope/", 6);
+	a = test_ask_url(t, "GET", url);
+	assert_non_null(strstr(a, "HTTP/1.1 404"));
+	assert_int_equal(t->app.calls, 1);
+}
+
 int
 main(void)
 {
@@ -202,6 +252,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_authorize_callback,
 		    test_setup, test_teardown),
 		cmocka_unit_test_setup_teardown(test_input_checks,
+		    test_setup, test_teardown),
+		cmocka_unit_test_setup_teardown(test_long_segment_414,
 		    test_setup, test_teardown),
 	};
 

@@ -1,7 +1,8 @@
 /*
  * test_worker.c - the worker roles' shared set-up: the lease owner
- * name, the retry policy from the configuration, and a database link
- * that backs off while the database is out.
+ * name, the retry policy from the configuration, a database link
+ * that backs off while the database is out, and the id a Kafka message
+ * names.
  */
 #include "config.h"
 
@@ -17,6 +18,7 @@
 #include <cmocka.h>
 
 #include "conf.h"
+#include "kafka_worker.h"
 #include "util.h"
 #include "worker.h"
 
@@ -74,6 +76,56 @@ test_db_backs_off(void **state)
 	db_link_close(&l);
 }
 
+/* The id a message's payload of len bytes names. */
+static int64_t
+msg_id(const void *payload, size_t len)
+{
+	rd_kafka_message_t km;
+
+	memset(&km, 0, sizeof(km));
+	km.payload = (void *)payload;
+	km.len = len;
+	return kafka_worker_msg_id(&km);
+}
+
+#define MSG_ID(lit)	msg_id(lit, sizeof(lit) - 1)
+
+/* Only the exact decimal text of a positive int64 names an id. */
+static void
+test_msg_id(void **state)
+{
+	static const char *const bad[] = {
+		"", "0", "-1", "+12", " 12", "\t12", "\n12", "12 ", "12\n",
+		"012", "00000000000000000012", "1e3", "0x1F", "12a", "a12",
+		"1.0", "\xd9\xa1\xd9\xa2",	/* Arabic-Indic digits */
+		"9223372036854775808",		/* INT64_MAX + 1 */
+		"18446744073709551616",		/* 2^64: wraps to 0 */
+		"18446744073709551617",		/* 2^64 + 1: wraps to 1 */
+		"99999999999999999999",
+		NULL
+	};
+	int i;
+
+	(void)state;
+	assert_int_equal(MSG_ID("1"), 1);
+	assert_int_equal(MSG_ID("12"), 12);
+	assert_int_equal(MSG_ID("1000000"), 1000000);
+	assert_int_equal(MSG_ID("9223372036854775807"), INT64_MAX);
+	for (i = 0; bad[i] != NULL; i++) {
+		print_message("payload \"%s\"\n", bad[i]);
+		assert_int_equal(msg_id(bad[i], strlen(bad[i])), -1);
+	}
+	/* a NUL inside: the bytes after it count (strtoll stopped there) */
+	assert_int_equal(MSG_ID("12\0junk"), -1);
+	assert_int_equal(MSG_ID("12\0"), -1);
+	assert_int_equal(MSG_ID("\0" "12"), -1);
+	/* only len bytes are read: no NUL needed after them */
+	assert_int_equal(msg_id("123456", 2), 12);
+	assert_int_equal(msg_id(NULL, 0), -1);
+	assert_int_equal(msg_id(NULL, 2), -1);
+	assert_int_equal(msg_id("12", 0), -1);
+}
+
 static int
 setup(void **state)
 {
@@ -106,6 +158,7 @@ main(void)
 		cmocka_unit_test(test_owner),
 		cmocka_unit_test(test_policy),
 		cmocka_unit_test(test_db_backs_off),
+		cmocka_unit_test(test_msg_id),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
