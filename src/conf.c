@@ -47,9 +47,11 @@ K("database.migrations_dir", CONF_STRING, database_migrations_dir,
 K("database.pool", CONF_INT, database_pool, "8", 1, 256, NULL,
   "connections an api process holds for the notification routes and "
   "/ready (the POST group commit has one of its own)"),
-K("database.audit_pool", CONF_INT, database_audit_pool, "4", 1, 256, NULL,
+K("database.audit_pool", CONF_INT, database_audit_pool, "2", 1, 256, NULL,
   "connections an api process holds for the audit routes, apart "
-  "from database.pool so slow audit queries cannot starve the others"),
+  "from database.pool so slow audit queries cannot starve the others; "
+  "about PostgreSQL's CPU cores: more only queue in its scheduler "
+  "(see the README)"),
 K("database.pool_timeout", CONF_FLOAT, database_pool_timeout, "2", 0, 3600,
   NULL, "seconds a request waits for a pooled connection before 503; "
   "0 = no limit"),
