@@ -26,6 +26,8 @@ static int	 finished;	/* connections closed */
 static int	 connect_fails;	/* the next n connects fail */
 static PGconn	*broken;	/* db_broken() is true for this one */
 static __thread enum db_class last;
+static int	 served;		/* takers that got an answer */
+static pthread_mutex_t served_mu = PTHREAD_MUTEX_INITIALIZER;
 
 PGconn *
 db_connect_opts(const char *conninfo, const struct db_opts *o, char *err,
@@ -89,7 +91,7 @@ pool(int max, double timeout)
 {
 	struct db_opts o = { 0, 0, timeout };
 
-	opened = finished = connect_fails = 0;
+	opened = finished = connect_fails = served = 0;
 	broken = NULL;
 	return db_pool_new_opts("dbname=stub", max, &o);
 }
@@ -102,9 +104,6 @@ struct taker {
 	int		 order;		/* 1 = first to get one */
 	enum db_class	 cls;
 };
-
-static int		 served;
-static pthread_mutex_t	 served_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static void *
 taker_run(void *arg)
@@ -147,7 +146,6 @@ test_returned_connection_goes_to_the_waiter(void **state)
 	char err[128];
 
 	(void)state;
-	served = 0;
 	c = db_pool_get(p, err, sizeof(err));
 	assert_non_null(c);
 	taker_start(&a, p);
@@ -177,7 +175,6 @@ test_waiters_are_served_in_order(void **state)
 	int i;
 
 	(void)state;
-	served = 0;
 	c = db_pool_get(p, err, sizeof(err));
 	for (i = 0; i < 4; i++)
 		taker_start(&k[i], p);
@@ -203,7 +200,6 @@ test_timed_out_waiter_leaves_the_line(void **state)
 	char err[128];
 
 	(void)state;
-	served = 0;
 	c = db_pool_get(p, err, sizeof(err));
 	taker_start(&a, p);
 	nap(250);			/* a gives up */
@@ -231,7 +227,6 @@ test_broken_and_failed_connections_free_their_place(void **state)
 	char err[128];
 
 	(void)state;
-	served = 0;
 	c = db_pool_get(p, err, sizeof(err));
 	taker_start(&a, p);
 	broken = c;
