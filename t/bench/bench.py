@@ -2199,13 +2199,14 @@ move by ±20% from run to run (the limits too), the ratios less.
 * **end to end** p99 (close to 50 ms): p50 is ~9 ms; the tail comes from
   requests whose mailer is busy with the previous batch (claim → send →
   outcome commit) and from the producer's and the mock's round trips.
-* **audit query** at 1M rows, concurrency 8 (p99 9.2 ms at 2,639 req/s
-  on 2026-11-26; 12–18 ms at 4,100–4,600 req/s on 2026-12-01): wrk,
-  notifyd and 8 PostgreSQL backends share two cores in a closed loop;
-  with one client the p99 is ~1 ms, so the concurrency-8 tail is
-  queueing for CPU, not the query (an index scan on (order_id, id)).
-  Not examined further: no open issue owns this figure; the 10M-row
-  figure, measured at one client, is the target's.
+* **audit query** at 1M rows, concurrency 8: wrk, notifyd and the
+  PostgreSQL backends share two cores in a closed loop, and with one
+  client the p99 is ~1-2 ms, so the concurrency-8 tail is queueing for
+  CPU, not the query (an index scan on (order_id, id)).  With 4 audit
+  connections the kernel's time slices made it 15-30 ms; with
+  `database.audit_pool` 2 (the default since 2026-12-01) the other
+  requests wait in the pool's line, first come first served: 6.4-7.4
+  ms for ~10% fewer req/s ("audit queries at concurrency 8").
 * **audit queries at 10M rows** (every case's p99 at one client under
   10 ms with the data in memory): a 1,000-row page reads ~230 blocks; from
   the OS cache that is 3–7 ms, from this VM's disk (~0.17 ms a random
