@@ -95,6 +95,7 @@ channel_email_smtp_opts(const struct conf *c, struct smtp_opts *o)
 	o->password_file = c->email_smtp_password_file;
 	o->connect_timeout = c->email_smtp_connect_timeout;
 	o->timeout = c->email_smtp_timeout;
+	o->pipelining = c->email_smtp_pipelining;
 }
 
 static void

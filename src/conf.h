@@ -88,6 +88,7 @@ struct conf {
 	size_t	 email_unsubscribe_secret_len;
 	double	 email_smtp_connect_timeout;
 	double	 email_smtp_timeout;
+	bool	 email_smtp_pipelining;
 	double	 email_retry_initial;
 	double	 email_retry_multiplier;
 	double	 email_retry_max_delay;

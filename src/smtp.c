@@ -1,25 +1,36 @@
 /*
- * smtp.c - sending one message through libcurl's SMTP.
+ * smtp.c - sending messages to the relay over one kept connection.
  *
- * One easy handle per worker, so libcurl keeps one connection to the
- * relay open across messages (it drops it after a failed transfer).
- * The server's last reply line is captured from the header callback
- * because libcurl itself only keeps the code.  Addresses arrive
- * validated: libcurl does not refuse CR/LF in envelopes.  The settings
- * arrive as arguments (the mailer fills them from email.smtp.*).
+ * libcurl opens the connection (CURLOPT_CONNECT_ONLY): TCP, TLS or
+ * STARTTLS, the greeting, EHLO and AUTH.  The transaction itself (MAIL,
+ * RCPT, DATA, the message, the dot) is ours, written and read through
+ * curl_easy_send/curl_easy_recv, because libcurl's own waits for each
+ * reply before the next command: four round trips a message.  When the
+ * relay offers PIPELINING (RFC 2920) MAIL, RCPT and DATA go out in one
+ * write and the message in the next: two round trips, and about half the
+ * system calls on both sides.
+ *
+ * After a refusal the transaction is reset with RSET and the connection
+ * kept.  After anything that leaves the order of replies in doubt (a
+ * timeout, a malformed reply, a closed connection) it is dropped and the
+ * next message connects again.  Addresses arrive validated: libcurl does
+ * not refuse CR/LF in envelopes and neither would this.
  */
 #include "config.h"
 
-#include <ctype.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 
 #include <curl/curl.h>
 
 #include "smtp.h"
+#include "smtp_wire.h"
 #include "util.h"
 
 /* A password is one line; a file far larger is not one (a log, /dev/zero). */
@@ -27,98 +38,59 @@
 
 struct smtp {
 	CURL		*curl;
+	struct smtp_opts o;		/* strings owned (copies) */
 	char		*password;
-	const char	*body;		/* the message being read by libcurl */
-	size_t		 left;
-	char		 reply[256];	/* last line the server sent */
-	char		 refusal[256];	/* first 4xx/5xx line of this transfer */
-	int		 replies;	/* final reply lines since EHLO or MAIL */
-	int		 refusal_at;	/* replies when the refusal came */
-	/* SMTPUTF8 (RFC 6531), as the connection's last EHLO announced it */
+	curl_socket_t	 fd;
+	bool		 open;		/* connected, in no transaction */
+	/* the connection's last EHLO, from libcurl's header callback */
 	int		 ehlo;		/* 0 unknown, 1 reading EHLO, 2 read */
 	bool		 utf8_offered;
-	bool		 tls_offered;	/* STARTTLS: another EHLO will follow */
-	bool		 tls_wanted;	/* we ask for STARTTLS when offered */
-	bool		 need_utf8;	/* this message has a non-ASCII address */
-	bool		 utf8_refused;	/* stopped before MAIL FROM for that */
+	bool		 pipelining;	/* offered, and email.smtp.pipelining */
+	bool		 size_offered;
+	bool		 tls_offered;
+	/* what libcurl saw while connecting, for smtp_classify */
+	char		 reply[256];
+	char		 refusal[256];
+	/* bytes read from the relay not yet taken by a reply */
+	char		 in[SMTP_LINE_MAX + 2];
+	size_t		 in_len;
+	/* this transaction: any byte of a reply came; the connection broke */
+	bool		 got, lost;
+	struct buf	 out;
 };
 
 /*
  * Follows the greeting and EHLO lines of each new connection (libcurl
- * hands them to the header callback too) to learn whether the relay
- * offers SMTPUTF8.  False stops the transfer before MAIL FROM: a
- * non-ASCII address must never go out without SMTPUTF8.
+ * hands them to the header callback): SMTPUTF8, PIPELINING, SIZE.  A
+ * 220 starts over: after STARTTLS the relay greets and is asked again.
  */
-static bool
+static void
 smtp_track_ehlo(struct smtp *s, const char *line, size_t n)
 {
-	if (n >= 3 && strncmp(line, "220", 3) == 0) {	/* greeting, STARTTLS */
+	if (n >= 3 && strncmp(line, "220", 3) == 0) {
 		s->ehlo = 1;
-		s->utf8_offered = s->tls_offered = false;
-		return true;
+		s->utf8_offered = s->pipelining = s->size_offered =
+		    s->tls_offered = false;
+		return;
 	}
 	if (s->ehlo != 1 || n < 4 || strncmp(line, "250", 3) != 0)
-		return true;
+		return;
 	if (n >= 12 && strncasecmp(line + 4, "SMTPUTF8", 8) == 0 &&
 	    (n == 12 || line[12] == ' '))
 		s->utf8_offered = true;
+	if (n >= 14 && strncasecmp(line + 4, "PIPELINING", 10) == 0 &&
+	    (n == 14 || line[14] == ' '))
+		s->pipelining = s->o.pipelining;
+	if (n >= 8 && strncasecmp(line + 4, "SIZE", 4) == 0 &&
+	    (n == 8 || line[8] == ' '))
+		s->size_offered = true;
 	if (n >= 12 && strncasecmp(line + 4, "STARTTLS", 8) == 0)
 		s->tls_offered = true;
-	if (line[3] != ' ')
-		return true;
-	s->ehlo = 2;
-	/* After STARTTLS the relay greets and is asked again: judge that. */
-	if (s->need_utf8 && !s->utf8_offered &&
-	    !(s->tls_offered && s->tls_wanted)) {
-		s->utf8_refused = true;
-		return false;
-	}
-	return true;
+	if (line[3] == ' ')
+		s->ehlo = 2;
 }
 
-static size_t
-smtp_read(char *buf, size_t size, size_t n, void *arg)
-{
-	struct smtp *s = arg;
-	size_t want = size * n;
-
-	if (want > s->left)
-		want = s->left;
-	memcpy(buf, s->body, want);
-	s->body += want;
-	s->left -= want;
-	return want;
-}
-
-/*
- * Keeps the last reply line, for lastError and the attempts log: libcurl
- * hands SMTP reply lines to the header callback.  (The debug callback
- * sees them too, but turning VERBOSE on makes libcurl format every
- * event and pass every body chunk through it, a cost paid per message.)
- */
-/*
- * Counts the final reply lines of the transaction, so that a refusal
- * says which command it answers: the first after EHLO (or after the
- * previous message, on a reused connection) is MAIL FROM's, then RCPT,
- * DATA.  A refused sender is about us, not about the recipient (a bare
- * 550 there must not suppress the address).  The greeting and EHLO
- * lines, and AUTH's 334 and 235, are not the transaction's.
- */
-static void
-smtp_count_reply(struct smtp *s, const char *line, size_t n)
-{
-	if (n >= 4 && line[3] == '-')
-		return;		/* a multi-line reply counts once, at its end */
-	if (n >= 3 && (strncmp(line, "220", 3) == 0 ||
-	    strncmp(line, "334", 3) == 0 || strncmp(line, "235", 3) == 0)) {
-		s->replies = 0;
-		return;
-	}
-	if (s->ehlo != 2)
-		return;		/* EHLO's own lines, or before it */
-	s->replies++;
-}
-
+/* Keeps the last line libcurl read while connecting, and its refusal. */
 static size_t
 smtp_header(char *data, size_t size, size_t nitems, void *arg)
 {
@@ -133,14 +105,9 @@ smtp_header(char *data, size_t size, size_t nitems, void *arg)
 		n = sizeof(s->reply) - 1;
 	memcpy(s->reply, data, n);
 	s->reply[n] = '\0';
-	smtp_count_reply(s, s->reply, n);
-	if (!smtp_track_ehlo(s, s->reply, n))
-		return 0;	/* aborts the transfer before MAIL FROM */
-	/* libcurl QUITs after a refusal: keep the refusal, not the "221 Bye". */
-	if ((data[0] == '4' || data[0] == '5') && s->refusal[0] == '\0') {
+	smtp_track_ehlo(s, s->reply, n);
+	if ((data[0] == '4' || data[0] == '5') && s->refusal[0] == '\0')
 		memcpy(s->refusal, s->reply, n + 1);
-		s->refusal_at = s->replies;
-	}
 	return total;
 }
 
@@ -157,20 +124,19 @@ smtp_use_ssl(const struct smtp_opts *o)
 	    CURLUSESSL_TRY;
 }
 
+/* A fresh easy handle for the next connection; -1 when out of memory. */
 static int
-smtp_setup(struct smtp *s, const struct smtp_opts *c, char *err, size_t len)
+smtp_handle(struct smtp *s)
 {
-	long tls = smtp_use_ssl(c);
-	CURL *h = s->curl;
+	const struct smtp_opts *c = &s->o;
+	CURL *h;
 
-	s->tls_wanted = tls != CURLUSESSL_NONE &&
-	    strncmp(c->url, "smtps://", 8) != 0;
+	if ((h = curl_easy_init()) == NULL)
+		return -1;
 	curl_easy_setopt(h, CURLOPT_URL, c->url);
-	curl_easy_setopt(h, CURLOPT_USE_SSL, tls);
+	curl_easy_setopt(h, CURLOPT_CONNECT_ONLY, 1L);
+	curl_easy_setopt(h, CURLOPT_USE_SSL, smtp_use_ssl(c));
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-	curl_easy_setopt(h, CURLOPT_READFUNCTION, smtp_read);
-	curl_easy_setopt(h, CURLOPT_READDATA, s);
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, smtp_header);
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, s);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
@@ -181,18 +147,40 @@ smtp_setup(struct smtp *s, const struct smtp_opts *c, char *err, size_t len)
 		curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
 	if (*c->username != '\0') {
 		curl_easy_setopt(h, CURLOPT_USERNAME, c->username);
-		if (*c->password_file != '\0') {
-			s->password = util_read_file(c->password_file,
-			    SMTP_PASSWORD_MAX, NULL);
-			if (s->password == NULL) {
-				snprintf(err, len, "email.smtp.password_file %s: "
-				    "cannot read: %s", c->password_file,
-				    strerror(errno));
-				return -1;
-			}
-			s->password[strcspn(s->password, "\r\n")] = '\0';
+		if (s->password != NULL)
 			curl_easy_setopt(h, CURLOPT_PASSWORD, s->password);
+	}
+	s->curl = h;
+	return 0;
+}
+
+static int
+smtp_setup(struct smtp *s, const struct smtp_opts *c, char *err, size_t len)
+{
+	s->o = *c;
+	s->o.url = strdup(c->url);
+	s->o.ca_file = strdup(c->ca_file);
+	s->o.username = strdup(c->username);
+	s->o.password_file = strdup(c->password_file);
+	if (s->o.url == NULL || s->o.ca_file == NULL ||
+	    s->o.username == NULL || s->o.password_file == NULL) {
+		snprintf(err, len, "out of memory");
+		return -1;
+	}
+	if (*c->username != '\0' && *c->password_file != '\0') {
+		s->password = util_read_file(c->password_file,
+		    SMTP_PASSWORD_MAX, NULL);
+		if (s->password == NULL) {
+			snprintf(err, len, "email.smtp.password_file %s: "
+			    "cannot read: %s", c->password_file,
+			    strerror(errno));
+			return -1;
 		}
+		s->password[strcspn(s->password, "\r\n")] = '\0';
+	}
+	if (smtp_handle(s) == -1) {
+		snprintf(err, len, "out of memory");
+		return -1;
 	}
 	return 0;
 }
@@ -202,12 +190,11 @@ smtp_new(const struct smtp_opts *o, char *err, size_t len)
 {
 	struct smtp *s;
 
-	if ((s = calloc(1, sizeof(*s))) == NULL ||
-	    (s->curl = curl_easy_init()) == NULL) {
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		snprintf(err, len, "out of memory");
-		free(s);
 		return NULL;
 	}
+	s->fd = CURL_SOCKET_BAD;
 	if (smtp_setup(s, o, err, len) == -1) {
 		smtp_free(s);
 		return NULL;
@@ -215,21 +202,44 @@ smtp_new(const struct smtp_opts *o, char *err, size_t len)
 	return s;
 }
 
+/*
+ * Ends the connection.  A healthy one gets libcurl's QUIT; a broken one
+ * is shut down first, so that libcurl's QUIT fails at once instead of
+ * waiting out email.smtp.timeout on a relay that stopped answering.
+ */
+static void
+smtp_close(struct smtp *s, bool healthy)
+{
+	if (s->fd != CURL_SOCKET_BAD && !healthy)
+		(void)shutdown(s->fd, SHUT_RDWR);
+	curl_easy_cleanup(s->curl);
+	s->curl = NULL;
+	s->fd = CURL_SOCKET_BAD;
+	s->open = false;
+	s->in_len = 0;
+}
+
 void
 smtp_free(struct smtp *s)
 {
 	if (s == NULL)
 		return;
-	curl_easy_cleanup(s->curl);
+	smtp_close(s, s->open);
 	if (s->password != NULL)
 		explicit_bzero(s->password, strlen(s->password));
 	free(s->password);
+	free((char *)s->o.url);
+	free((char *)s->o.ca_file);
+	free((char *)s->o.username);
+	free((char *)s->o.password_file);
+	buf_free(&s->out);
 	free(s);
 }
 
 /*
- * Classifies a transfer: the reply code first, curl's error otherwise.
- * Pure, so the rules have a unit test.
+ * Classifies a failed or refused connect (or, in the unit test, any
+ * transfer): the reply code first, curl's error otherwise.  Pure, so
+ * the rules have a unit test.
  */
 void
 smtp_classify(const struct smtp_transfer *t, struct smtp_result *r)
@@ -267,15 +277,171 @@ smtp_classify(const struct smtp_transfer *t, struct smtp_result *r)
 	snprintf(r->text, sizeof(r->text), "%s", curl_easy_strerror(rc));
 }
 
-/* What the transfer just made left on the handle, then its outcome. */
+/* A temporary failure of our own making: no reply code, a reason. */
 static void
-smtp_result(struct smtp *s, CURLcode rc, struct smtp_result *r)
+smtp_temp(struct smtp_result *r, const char *why, const char *detail)
 {
-	struct smtp_transfer t = { rc, 0, s->reply, s->refusal,
-	    s->utf8_refused, s->refusal_at };
+	r->outcome = SMTP_TEMP;
+	r->code = 0;
+	r->sender_refused = false;
+	/* A relay's long line is cut here: the text is for people. */
+	if (snprintf(r->text, sizeof(r->text), "%s%s%s", why,
+	    *detail != '\0' ? ": " : "", detail) < 0)
+		r->text[0] = '\0';
+}
 
-	curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &t.code);
-	smtp_classify(&t, r);
+/* Connects, greets, EHLO, STARTTLS, AUTH: libcurl's part. */
+static int
+smtp_connect(struct smtp *s, struct smtp_result *r)
+{
+	struct smtp_transfer t = { 0, 0, s->reply, s->refusal, false, 0 };
+	curl_socket_t fd = CURL_SOCKET_BAD;
+	CURLcode rc;
+
+	if (s->curl == NULL && smtp_handle(s) == -1) {
+		smtp_temp(r, "out of memory", "");
+		return -1;
+	}
+	s->ehlo = 0;
+	s->reply[0] = s->refusal[0] = '\0';
+	rc = curl_easy_perform(s->curl);
+	if (rc == CURLE_OK)
+		rc = curl_easy_getinfo(s->curl, CURLINFO_ACTIVESOCKET, &fd);
+	if (rc != CURLE_OK || fd == CURL_SOCKET_BAD) {
+		t.rc = rc != CURLE_OK ? rc : CURLE_COULDNT_CONNECT;
+		curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &t.code);
+		smtp_classify(&t, r);
+		if (r->outcome == SMTP_OK)	/* no socket after all */
+			smtp_temp(r, "no connection to the relay", "");
+		smtp_close(s, false);
+		return -1;
+	}
+	s->fd = fd;
+	s->open = true;
+	s->in_len = 0;
+	return 0;
+}
+
+static double
+smtp_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Waits for the socket; 0 ready, -1 timed out or failed. */
+static int
+smtp_wait(struct smtp *s, short ev, double deadline)
+{
+	struct pollfd p = { s->fd, ev, 0 };
+	double left;
+	int n;
+
+	for (;;) {
+		if ((left = deadline - smtp_now()) <= 0)
+			return -1;
+		n = poll(&p, 1, (int)(left * 1000) + 1);
+		if (n > 0)
+			return 0;
+		if (n == -1 && errno != EINTR)
+			return -1;
+	}
+}
+
+/* Writes all of it; NULL, or why not. */
+static const char *
+smtp_write(struct smtp *s, const char *p, size_t len)
+{
+	double deadline = smtp_now() + s->o.timeout;
+
+	while (len > 0) {
+		size_t n = 0;
+		CURLcode rc = curl_easy_send(s->curl, p, len, &n);
+
+		if (rc == CURLE_AGAIN) {
+			if (smtp_wait(s, POLLOUT, deadline) == -1)
+				return "timed out writing to the relay";
+			continue;
+		}
+		if (rc != CURLE_OK) {
+			s->lost = true;
+			return curl_easy_strerror(rc);
+		}
+		p += n;
+		len -= n;
+		deadline = smtp_now() + s->o.timeout;
+	}
+	return NULL;
+}
+
+/* Reads one reply within email.smtp.timeout of asking; NULL, or why not. */
+static const char *
+smtp_read_reply(struct smtp *s, struct smtp_reply *rep)
+{
+	double deadline = smtp_now() + s->o.timeout;
+
+	smtp_reply_init(rep);
+	for (;;) {
+		ssize_t used = smtp_reply_feed(rep, s->in, s->in_len);
+		size_t n = 0;
+		CURLcode rc;
+
+		if (used == -1)
+			return rep->error;
+		memmove(s->in, s->in + used, s->in_len - (size_t)used);
+		s->in_len -= (size_t)used;
+		if (rep->done)
+			return NULL;
+		if (s->in_len == sizeof(s->in))
+			return "reply line too long";
+		rc = curl_easy_recv(s->curl, s->in + s->in_len,
+		    sizeof(s->in) - s->in_len, &n);
+		if (rc == CURLE_AGAIN) {
+			if (smtp_wait(s, POLLIN, deadline) == -1)
+				return "timed out waiting for the relay";
+			continue;
+		}
+		if (rc != CURLE_OK || n == 0) {
+			s->lost = true;
+			return rc != CURLE_OK ? curl_easy_strerror(rc) :
+			    "connection closed by the relay";
+		}
+		s->got = true;
+		s->in_len += n;
+	}
+}
+
+/*
+ * Whether a kept connection is still there before it is used: a relay
+ * closes idle ones (often after a 421 line).  Anything readable now, in
+ * no transaction, ends it.
+ */
+static bool
+smtp_alive(struct smtp *s)
+{
+	struct pollfd p = { s->fd, POLLIN, 0 };
+	char b[256];
+	size_t n = 0;
+
+	if (s->in_len > 0)
+		return false;
+	if (poll(&p, 1, 0) <= 0)
+		return true;
+	/* TLS may read a record that carries no data (a session ticket). */
+	return curl_easy_recv(s->curl, b, sizeof(b), &n) == CURLE_AGAIN;
+}
+
+/* The relay's refusal of a command: its code says for how long. */
+static void
+smtp_refused(const struct smtp_reply *rep, bool sender,
+    struct smtp_result *r)
+{
+	r->outcome = rep->code >= 500 ? SMTP_PERM : SMTP_TEMP;
+	r->code = rep->code;
+	r->sender_refused = sender;
+	snprintf(r->text, sizeof(r->text), "%s", rep->line);
 }
 
 static bool
@@ -287,39 +453,160 @@ smtp_ascii(const char *a)
 	return true;
 }
 
+/* MAIL, RCPT and DATA of one message, as one write. */
+static void
+smtp_envelope(struct smtp *s, const char *from, const char *to, size_t len,
+    bool utf8)
+{
+	buf_reset(&s->out);
+	buf_printf(&s->out, "MAIL FROM:<%s>%s", from, utf8 ? " SMTPUTF8" : "");
+	if (s->size_offered)
+		buf_printf(&s->out, " SIZE=%zu", len);
+	buf_printf(&s->out, "\r\nRCPT TO:<%s>\r\nDATA\r\n", to);
+}
+
+/*
+ * The three commands before the message, and their replies: all three
+ * written at once under PIPELINING, else each after the previous reply.
+ * Returns 0 when DATA got its 354, 1 after a refusal (in *r), -1 after
+ * a failure that leaves the connection unusable (in *r).
+ */
+static int
+smtp_commands(struct smtp *s, struct smtp_result *r)
+{
+	const char *cmd[3], *p = buf_str(&s->out), *err = NULL;
+	struct smtp_reply rep[3];
+	int i, sent = 0;
+
+	if (p == NULL) {
+		smtp_temp(r, "out of memory", "");
+		return -1;
+	}
+	cmd[0] = p;
+	cmd[1] = strstr(cmd[0], "\r\n") + 2;
+	cmd[2] = strstr(cmd[1], "\r\n") + 2;
+	for (i = 0; i < 3 && err == NULL; i++) {
+		if (i == sent) {
+			const char *end = s->pipelining ? p + s->out.len :
+			    strstr(cmd[i], "\r\n") + 2;
+
+			err = smtp_write(s, cmd[i], (size_t)(end - cmd[i]));
+			sent = s->pipelining ? 3 : i + 1;
+			if (err != NULL)
+				break;
+		}
+		err = smtp_read_reply(s, &rep[i]);
+		/* Unpipelined, a refusal ends the commands here. */
+		if (err == NULL && !s->pipelining &&
+		    (rep[i].code >= 400 || (i < 2 && rep[i].code >= 300)))
+			break;
+	}
+	if (err != NULL) {
+		smtp_temp(r, "relay", err);
+		return -1;
+	}
+	for (i = 0; i < 3 && i < sent; i++) {
+		bool last = i == 2;
+
+		if ((!last && rep[i].code >= 200 && rep[i].code < 300) ||
+		    (last && rep[i].code == 354))
+			continue;
+		smtp_refused(&rep[i], i == 0, r);
+		if (rep[i].code < 400) {	/* 3xx to MAIL, 2xx to DATA */
+			smtp_temp(r, "relay broke the protocol", rep[i].line);
+			return -1;
+		}
+		/* A DATA accepted after a refusal can only be closed. */
+		return s->pipelining && rep[2].code == 354 ? -1 : 1;
+	}
+	return 0;
+}
+
+/* After a refusal: RSET keeps the connection for the next message. */
+static void
+smtp_reset(struct smtp *s)
+{
+	struct smtp_reply rep;
+
+	if (smtp_write(s, "RSET\r\n", 6) != NULL ||
+	    smtp_read_reply(s, &rep) != NULL ||
+	    rep.code < 200 || rep.code >= 300)
+		smtp_close(s, false);
+}
+
+/* One transaction on an open connection. */
+static void
+smtp_transaction(struct smtp *s, const char *from, const char *to,
+    const char *msg, size_t len, bool utf8, struct smtp_result *r)
+{
+	struct smtp_reply rep;
+	const char *err;
+	int rc;
+
+	smtp_envelope(s, from, to, len, utf8);
+	if ((rc = smtp_commands(s, r)) != 0) {
+		if (rc == 1 && r->code != 421)
+			smtp_reset(s);
+		else
+			smtp_close(s, false);
+		return;
+	}
+	buf_reset(&s->out);
+	smtp_dot_stuff(&s->out, msg, len);
+	if (buf_str(&s->out) == NULL) {
+		smtp_temp(r, "out of memory", "");
+		smtp_close(s, false);
+		return;
+	}
+	if ((err = smtp_write(s, s->out.p, s->out.len)) != NULL ||
+	    (err = smtp_read_reply(s, &rep)) != NULL) {
+		smtp_temp(r, "relay", err);
+		smtp_close(s, false);
+		return;
+	}
+	if (rep.code >= 200 && rep.code < 300) {
+		r->outcome = SMTP_OK;
+		r->code = rep.code;
+		r->sender_refused = false;
+		snprintf(r->text, sizeof(r->text), "%s", rep.line);
+		return;
+	}
+	smtp_refused(&rep, false, r);
+	if (rep.code < 400 || rep.code == 421) {
+		if (rep.code < 400)
+			smtp_temp(r, "relay broke the protocol", rep.line);
+		smtp_close(s, false);
+	}
+}
+
 /* Sends one message to one recipient; the result says what to do next. */
 void
 smtp_send(struct smtp *s, const char *from, const char *to, const char *msg,
     size_t len, struct smtp_result *r)
 {
-	struct curl_slist *rcpt;
-	char env_from[300], env_to[300];
-	CURLcode rc;
+	bool utf8 = !smtp_ascii(from) || !smtp_ascii(to), kept;
+	int tries;
 
-	snprintf(env_from, sizeof(env_from), "<%s>", from);
-	snprintf(env_to, sizeof(env_to), "<%s>", to);
-	if ((rcpt = curl_slist_append(NULL, env_to)) == NULL) {
-		r->outcome = SMTP_TEMP;
-		r->code = 0;
-		snprintf(r->text, sizeof(r->text), "out of memory");
-		return;
+	for (tries = 0; tries < 2; tries++) {
+		kept = s->open && smtp_alive(s);
+		if (s->open && !kept)
+			smtp_close(s, false);
+		if (!s->open && smtp_connect(s, r) == -1)
+			return;
+		if (utf8 && !s->utf8_offered) {
+			struct smtp_transfer t = { 0, 0, "", "", true, 0 };
+
+			smtp_classify(&t, r);
+			return;
+		}
+		s->got = s->lost = false;
+		smtp_transaction(s, from, to, msg, len, utf8, r);
+		/*
+		 * A kept connection that broke before the relay's first
+		 * byte was closed while idle: nothing was taken, so the
+		 * message goes once more over a new one.
+		 */
+		if (!kept || s->got || !s->lost)
+			return;
 	}
-	s->body = msg;
-	s->left = len;
-	s->reply[0] = s->refusal[0] = '\0';
-	s->replies = s->refusal_at = 0;
-	s->need_utf8 = !smtp_ascii(from) || !smtp_ascii(to);
-	s->utf8_refused = s->need_utf8 && s->ehlo == 2 && !s->utf8_offered;
-	if (s->utf8_refused) {	/* the open connection said no already */
-		curl_slist_free_all(rcpt);
-		smtp_result(s, CURLE_OK, r);
-		return;
-	}
-	curl_easy_setopt(s->curl, CURLOPT_MAIL_FROM, env_from);
-	curl_easy_setopt(s->curl, CURLOPT_MAIL_RCPT, rcpt);
-	curl_easy_setopt(s->curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
-	rc = curl_easy_perform(s->curl);
-	smtp_result(s, rc, r);
-	curl_easy_setopt(s->curl, CURLOPT_MAIL_RCPT, NULL);
-	curl_slist_free_all(rcpt);
 }

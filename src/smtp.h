@@ -1,5 +1,5 @@
 /*
- * smtp.h - one SMTP relay connection through libcurl.
+ * smtp.h - one SMTP relay connection, opened by libcurl.
  */
 #ifndef NOTIFYD_SMTP_H
 #define NOTIFYD_SMTP_H
@@ -35,6 +35,7 @@ struct smtp_opts {
 	const char	*password_file;	/* "" = no password */
 	double		 connect_timeout;	/* seconds */
 	double		 timeout;	/* seconds per server reply */
+	bool		 pipelining;	/* group commands when offered */
 };
 
 /* What one transfer left behind, for smtp_classify. */
