@@ -68,7 +68,8 @@ smtp_reply_feed(struct smtp_reply *r, const char *buf, size_t len)
 
 		nl = memchr(l, '\n', len - used);
 		if (nl == NULL) {
-			if (len - used > SMTP_LINE_MAX)
+			/* the longest line still to come: its text and CR */
+			if (len - used > SMTP_LINE_MAX + 1)
 				return smtp_reply_bad(r, "reply line too long");
 			break;
 		}

@@ -155,6 +155,12 @@ test_long(void **state)
 	assert_int_equal(feed(&r, s, SMTP_LINE_MAX), 0);
 	assert_int_equal(feed(&r, s, n), -1);
 	assert_string_equal(r.error, "reply line too long");
+	/* the longest line, CR LF and all, fits */
+	memcpy(s + SMTP_LINE_MAX, "\r\n", 2);
+	assert_int_equal(feed(&r, s, SMTP_LINE_MAX + 1), 0);
+	assert_int_equal(feed(&r, s, SMTP_LINE_MAX + 2), SMTP_LINE_MAX + 2);
+	assert_true(r.done);
+	memset(s + SMTP_LINE_MAX, 'x', 2);
 	/* nor past the limit with its end */
 	memcpy(s + n, "\r\n", 2);
 	assert_int_equal(feed(&r, s, n + 2), -1);
