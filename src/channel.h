@@ -88,6 +88,13 @@ struct channel {
 			    const char *msg, size_t len,
 			    struct channel_attempt *);
 	enum channel_verdict (*classify)(const struct channel_attempt *);
+	/*
+	 * May be NULL.  Called before send with the job the worker will
+	 * send next on this channel, or NULL: a channel may start that
+	 * job's exchange with this send (SMTP PIPELINING).  Only a hint: a
+	 * different next send must still work.
+	 */
+	void		 (*ahead)(void *ctx, const struct channel_job *next);
 
 	/* The Kafka topic its rows are queued on; NULL: email.topic. */
 	const char	*(*topic)(const struct conf *);

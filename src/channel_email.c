@@ -317,6 +317,21 @@ channel_email_send(void *ctx, const struct channel_job *j, const char *msg,
 	return 0;
 }
 
+/* The next job's envelope, for smtp_ahead; none if it cannot go out. */
+static void
+channel_email_ahead(void *ctx, const struct channel_job *next)
+{
+	struct channel_email *ce = ctx;
+	char *from = NULL, *to = NULL, err[160];
+
+	if (next != NULL && channel_email_envelope(ce, next, &from, &to, err,
+	    sizeof(err)) != 0)
+		from = to = NULL;
+	smtp_ahead(ce->smtp, from, to);
+	free(from);
+	free(to);
+}
+
 /*
  * 2xx sent, 5xx (or a refusal without a code, e.g. no SMTPUTF8 at the
  * relay) permanent, anything else (4xx, network, timeout) temporary.
@@ -339,4 +354,5 @@ const struct channel channel_email = {
 	.build = channel_email_build,
 	.send = channel_email_send,
 	.classify = channel_email_classify,
+	.ahead = channel_email_ahead,
 };

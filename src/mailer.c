@@ -157,7 +157,8 @@ mailer_channel_ctx(struct mailer *m, const struct channel *ch, void **ctx,
  * cannot send) fails permanently, unsent.  Returns the verdict.
  */
 static enum channel_verdict
-mailer_attempt(struct mailer *m, struct mailer_job *j)
+mailer_attempt(struct mailer *m, struct mailer_job *j,
+    const struct mailer_job *next)
 {
 	const struct channel_job cj = { j->id, j->created_us, j->attempts + 1,
 	    j->row };
@@ -182,17 +183,26 @@ mailer_attempt(struct mailer *m, struct mailer_job *j)
 	if (err[0] != '\0')
 		log_warnx("notification %lld: %s", (long long)j->id, err);
 	mailer_rate_wait();
+	if (j->ch->ahead != NULL) {
+		const struct channel_job nj = next == NULL ? cj : (struct
+		    channel_job){ next->id, next->created_us, next->attempts + 1,
+		    next->row };
+
+		j->ch->ahead(ctx, next != NULL && next->ch == j->ch ? &nj :
+		    NULL);
+	}
 	(void)j->ch->send(ctx, &cj, msg, len, &j->att);
 	free(msg);
 	return j->ch->classify(&j->att);
 }
 
 static void
-mailer_send(struct mailer *m, struct mailer_job *j)
+mailer_send(struct mailer *m, struct mailer_job *j,
+    const struct mailer_job *next)
 {
 	const char *to;
 
-	mailer_judge(m, j, mailer_attempt(m, j));
+	mailer_judge(m, j, mailer_attempt(m, j, next));
 	if (!log_enabled(LOG_LVL_INFO))
 		return;		/* one line per message: not even its context */
 	if ((to = json_string_value(json_object_get(j->row, "recipient"))) ==
@@ -254,22 +264,34 @@ mailer_collect(struct mailer *m)
 	return 0;
 }
 
+/* The first job from i on that is due now; NULL: none. */
+static struct mailer_job *
+mailer_due(struct mailer *m, size_t i, double now)
+{
+	for (; i < m->njobs; i++)
+		if (m->jobs[i].state == MAILER_JOB_WAITING &&
+		    m->jobs[i].due <= now)
+			return &m->jobs[i];
+	return NULL;
+}
+
 /*
  * Sends every job that is due; the turn records the results at once
- * afterwards.  On a stop request it finishes the message in hand and no
- * more.
+ * afterwards.  Each send is told the job after it (none under
+ * email.rate_limit, whose turns space the sends anyway).  On a stop
+ * request it finishes the message in hand and no more.
  */
 static void
 mailer_send_due(struct mailer *m)
 {
 	double now = util_now();
-	size_t i;
+	struct mailer_job *j = mailer_due(m, 0, now), *next;
 
-	for (i = 0; i < m->njobs && proc_running(); i++) {
+	while (j != NULL && proc_running()) {
 		mailer_renew(m);
-		if (m->jobs[i].state == MAILER_JOB_WAITING &&
-		    m->jobs[i].due <= now)
-			mailer_send(m, &m->jobs[i]);
+		next = mailer_due(m, (size_t)(j - m->jobs) + 1, now);
+		mailer_send(m, j, conf->email_rate_limit > 0 ? NULL : next);
+		j = next;
 	}
 }
 

@@ -55,6 +55,7 @@ struct smtp	*smtp_new(const struct smtp_opts *, char *err, size_t len)
 void		 smtp_free(struct smtp *);
 void		 smtp_send(struct smtp *, const char *from, const char *to,
 		    const char *msg, size_t len, struct smtp_result *);
+void		 smtp_ahead(struct smtp *, const char *from, const char *to);
 void		 smtp_classify(const struct smtp_transfer *,
 		    struct smtp_result *);
 

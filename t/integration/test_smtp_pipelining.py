@@ -34,6 +34,8 @@ class Relay:
         self.messages = []      # (rcpt, raw data as sent, dot-stuffed)
         self.verbs = []
         self.mails = []
+        self.after_dot = []     # per message: the next MAIL came with its dot
+        self.gate = None        # an Event the first MAIL waits for
         self.connections = 0
         self.done = set()       # behaviours already spent, by recipient
         self.stopping = threading.Event()
@@ -143,6 +145,9 @@ class Relay:
             if not fill(0.05) and not buf:
                 break
         grouped = buf.count(b"\n") >= 2
+        if self.gate is not None:
+            self.gate.wait(30)
+            self.gate = None
         with self.lock:
             self.grouped.append(grouped)
             self.mails.append(bytes(ln))
@@ -186,6 +191,8 @@ class Relay:
             if x is None:
                 return False
             if x == b".\r\n":
+                with self.lock:
+                    self.after_dot.append(bytes(buf).startswith(b"MAIL "))
                 break
             data.extend(x)
         with self.lock:
@@ -251,21 +258,29 @@ def wait_status(d, nid, status, timeout=45):
 
 
 def test_commands_grouped_under_pipelining(conf, notifyd, relay):
-    d = notifyd(email_conf(conf, relay.url))
-    ids = [post(d, "ok%d@example.com" % i) for i in range(5)]
+    d = notifyd(email_conf(conf, relay.url, timeout=20))
+    # The first message's MAIL is held until the others are queued, so
+    # the mailer then has a batch in hand: each message's dot goes out
+    # with the next one's MAIL, RCPT and DATA.
+    relay.gate = threading.Event()
+    ids = [post(d, "ok%d@example.com" % i) for i in range(10)]
+    relay.gate.set()
     for nid in ids:
         sent = wait_status(d, nid, "SENT")
         assert sent["attempts"] == 1
         assert sent["history"][0]["smtpText"] == "250 2.0.0 OK queued"
-    assert relay.grouped == [True] * 5
+    assert relay.grouped == [True] * 10
     assert relay.connections == 1       # one worker, one kept connection
-    for i in range(5):
+    for i in range(10):
         (raw,) = relay.delivered("ok%d@example.com" % i)
         assert b"\r\nSubject: Payment Confirmation\r\n" in raw
-    # the relay offers SIZE: each MAIL declares the message's size
-    assert len(relay.mails) == 5
-    assert all(re.match(rb"MAIL FROM:<notify@example.com> SIZE=\d+\r\n$", m)
-               for m in relay.mails), relay.mails
+    assert relay.after_dot.count(True) >= 7, relay.after_dot
+    # A MAIL written with its own group declares the size (the relay
+    # offers SIZE); one written after the last dot cannot know it yet.
+    assert len(relay.mails) == 10
+    assert all(re.match(rb"MAIL FROM:<notify@example.com>( SIZE=\d+)?\r\n$",
+                        m) for m in relay.mails), relay.mails
+    assert re.match(rb".* SIZE=\d+\r\n$", relay.mails[0])
 
 
 def test_without_pipelining_each_command_waits(conf, notifyd):
@@ -346,3 +361,33 @@ def test_silent_relay_times_out(conf, notifyd, relay):
     assert sent["history"][0]["smtpCode"] in (0, None)
     assert time.monotonic() - t0 < 15
     assert len(relay.delivered("hang@example.com")) == 1
+
+
+@pytest.mark.parametrize("odd,why,conns", [
+    ("permfail", None, 1),
+    ("garbage", "relay: malformed reply line", 2),
+])
+def test_refusal_or_garbage_amid_a_pipelined_batch(conf, notifyd, relay,
+                                                    odd, why, conns):
+    """The odd one's envelope goes out after the previous dot: its
+    refusal resets the session, its garbage drops the connection, and
+    every other message is delivered exactly once."""
+    d = notifyd(email_conf(conf, relay.url, timeout=20))
+    relay.gate = threading.Event()
+    rcpts = ["ok0@example.com", "ok1@example.com", odd + "@example.com",
+             "ok2@example.com", "ok3@example.com"]
+    ids = [post(d, r) for r in rcpts]
+    relay.gate.set()
+    for r, nid in zip(rcpts, ids):
+        if r.startswith("permfail"):
+            h = wait_status(d, nid, "FAILED")
+            assert h["lastError"] == "550 5.1.1 no such user"
+            assert relay.delivered(r) == []
+            continue
+        h = wait_status(d, nid, "SENT")
+        assert len(relay.delivered(r)) == 1, r
+        if r.startswith("garbage"):
+            assert h["history"][0]["smtpText"] == why
+        else:
+            assert h["attempts"] == 1, (r, h["history"])
+    assert relay.connections == conns
