@@ -2179,19 +2179,22 @@ move by ±20% from run to run (the limits too), the ratios less.
   (`audit.synchronous_commit = false`: the offsets commit with the rows)
   and shares the two cores with the feeder's kcat processes and the mock
   broker, which psql's COPY does not.
-* **email delivery** (0.62–0.74 of libcurl alone in every run since
-  2026-11-30, quiet or not): CPU per message on two cores shared by the mailers,
-  PostgreSQL and smtp-sink.  notifyd's phase keeps both cores ~88% busy
-  at ~231 µs a message (mailer ~103, of which libcurl's own ~88;
-  PostgreSQL 56–68 for the claim and the outcome; smtp-sink ~60; the
-  mock ~4); curlsend's phase is not CPU-bound (~22% idle: each session
-  waits for four round trips a message) at ~141 µs (libcurl ~88, the
-  sink ~54).  0.9 would need ≤ ~180 µs a message, i.e. PostgreSQL ≤ ~15
-  µs for two row writes, an attempts row and the rollup; the largest
-  levers measured (a HOT outcome, 256-row batches) take ~6–15 µs each.
-  The workers already pipeline the claim and the outcome (libpq pipeline
-  mode) while the previous batch goes out, so no session waits for the
-  database.
+* **email delivery** (2.0–2.7 of libcurl alone on 2026-12-01 since the
+  mailers run the SMTP transaction themselves; 0.62–0.74 before, through
+  libcurl's): libcurl opens each connection (TLS, EHLO, AUTH), then the
+  mailer writes MAIL, RCPT and DATA as one group under PIPELINING (RFC
+  2920) and the next message's group with each final dot, so a message
+  costs one round trip and a few system calls; libcurl alone waits for
+  four.  notifyd's phase is CPU-bound (idle ~10%): per message the mailer
+  ~50 µs, PostgreSQL ~90 (claim, outcome, attempts row, rollup), the sink
+  ~35; curlsend ~290 and the sink ~125 under it, on a day when this VM
+  made interrupts and system calls expensive (`pvm_irq_enable` 30% of
+  curlsend's samples), which is what moved the old ratio between runs:
+  a client paying four round trips a message pays that cost four times.
+  Against `smtp-source` with the same 4 sessions notifyd reaches
+  0.66–0.95.  The workers pipeline the claim and the outcome (libpq
+  pipeline mode) while the previous batch goes out, so no session waits
+  for the database.
 * **POST accepted** (1.3–1.5 of pgbench): requests in flight share one
   prepared INSERT and one commit, are answered at the commit and
   produced to Kafka afterwards (the sweeper queues what was never
