@@ -477,17 +477,15 @@ conf_set_number_text(struct conf *c, const struct conf_key *k, const char *s,
 	const char *want = real ?
 	    "a decimal number (digits, optional '-' and '.digits')" :
 	    "an integer (decimal digits, optional '-')";
-	const char *p;
+	size_t n;
 	double v;
 
 	if (!conf_number_text(s, real)) {
-		for (p = s; *p >= 0x20 && *p < 0x7f; p++)
-			;
-		if (*p != '\0')
+		if (s[n = util_visible_len(s)] != '\0')
 			return conf_errf(why, len, "expected %s, got a value "
 			    "with control or non-ASCII bytes", want);
 		return conf_errf(why, len, "expected %s, got \"%.40s\"%s",
-		    want, s, p - s > 40 ? " (cut)" : "");
+		    want, s, n > 40 ? " (cut)" : "");
 	}
 	v = strtod(s, NULL);	/* checked text: no errno but range */
 	if (!isfinite(v))

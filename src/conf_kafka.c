@@ -23,6 +23,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "conf.h"
+#include "util.h"
 
 /* Longest topic name Kafka takes (its Topic.validate). */
 #define CONF_KAFKA_TOPIC_MAX	249
@@ -108,18 +109,16 @@ conf_kafka_topic(const char *key, const char *s, const char *file,
     char *err, size_t len)
 {
 	const char *rule = "1 to 249 of A-Z a-z 0-9 . _ -, not \".\" or \"..\"";
-	const char *p;
+	size_t n;
 
 	if (conf_kafka_topic_ok(s))
 		return 0;
-	for (p = s; *p >= 0x20 && *p < 0x7f; p++)
-		;
-	if (*p != '\0')
+	if (s[n = util_visible_len(s)] != '\0')
 		return conf_errf(err, len, "%s: %s: not a Kafka topic name "
 		    "(%s): it holds control or non-ASCII bytes", file, key,
 		    rule);
 	return conf_errf(err, len, "%s: %s: \"%.60s\"%s is not a Kafka topic "
-	    "name (%s)", file, key, s, p - s > 60 ? " (cut)" : "", rule);
+	    "name (%s)", file, key, s, n > 60 ? " (cut)" : "", rule);
 }
 
 /* kafka.properties and every topic key; -1 with err naming file, key. */

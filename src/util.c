@@ -142,6 +142,21 @@ util_has_ctl(const char *s)
 }
 
 /*
+ * The length of s's leading visible ASCII (0x20-0x7e): s[n] is NUL when
+ * all of s may be shown in a log line, a terminal or sd_notify's STATUS=
+ * as it is (no CR, LF, ESC or byte that is not ASCII).
+ */
+size_t
+util_visible_len(const char *s)
+{
+	size_t n = 0;
+
+	while ((unsigned char)s[n] >= 0x20 && (unsigned char)s[n] < 0x7f)
+		n++;
+	return n;
+}
+
+/*
  * Compares a presented secret a with a known one b in time that depends
  * only on alen, the caller's own input: not on where the bytes first
  * differ nor on b's length, so response times do not reveal a bearer

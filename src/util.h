@@ -18,6 +18,7 @@ char	*util_read_file(const char *path, size_t max, size_t *len)
 	    __attribute__((warn_unused_result));
 double	 util_jitter(double value, double fraction);
 bool	 util_has_ctl(const char *s);	/* CR, LF or other C0 but TAB */
+size_t	 util_visible_len(const char *s);	/* leading 0x20-0x7e bytes */
 bool	 util_ct_equal(const void *a, size_t alen, const void *b, size_t blen);
 size_t	 util_json_numlen(const char *p, size_t len, bool *real);
 

@@ -8,7 +8,7 @@ librdkafka-dev libpq-dev libcurl4-openssl-dev libjansson-dev libconfig-dev
 libmicrohttpd-dev libidn2-dev libxml2-dev libssl-dev libopendkim-dev
 libcmocka-dev chromium postgresql postgresql-client kcat postfix
 python3 python3-aiosmtpd python3-pytest python3-pytest-xdist python3-psycopg2 python3-kafka
-python3-yaml python3-dkim python3-websocket wrk groff-base curl ca-certificates strace man-db
+python3-yaml python3-dkim python3-websocket wrk groff-base curl ca-certificates openssl strace man-db
 docker-compose systemd binutils clang libclang-rt-14-dev llvm"
 
 bootstrap_packages() {

@@ -391,3 +391,93 @@ def test_refusal_or_garbage_amid_a_pipelined_batch(conf, notifyd, relay,
         else:
             assert h["attempts"] == 1, (r, h["history"])
     assert relay.connections == conns
+
+
+# ------------------------------------------------- STARTTLS and AUTH, for real
+
+class TlsAuthHandler:
+    """aiosmtpd handler: offers PIPELINING, records each message with
+    whether its session was under TLS and who logged in."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.messages = []
+        self.logins = []
+
+    async def handle_EHLO(self, server, session, envelope, hostname,
+                          responses):
+        session.host_name = hostname
+        return responses[:-1] + ["250-PIPELINING", responses[-1]]
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            self.messages.append({
+                "rcpt": list(envelope.rcpt_tos),
+                "tls": session.ssl is not None,
+                "login": session.authenticated and session.auth_data,
+                "content": envelope.original_content})
+        return "250 2.0.0 OK queued"
+
+    def authenticate(self, server, session, envelope, mechanism, auth_data):
+        from aiosmtpd.smtp import AuthResult
+        ok = (auth_data.login, auth_data.password) == (b"notifyd",
+                                                       b"s3cret pw")
+        with self.lock:
+            self.logins.append((mechanism, auth_data.login, ok,
+                                session.ssl is not None))
+        return AuthResult(success=ok, auth_data=auth_data.login)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_starttls_and_auth_then_pipelined_transaction(conf, notifyd,
+                                                      tmp_path):
+    """libcurl's part of the session (STARTTLS, EHLO again, AUTH) and
+    notifyd's pipelined transaction over the TLS connection."""
+    import ssl
+    import subprocess
+    from aiosmtpd.controller import Controller
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                    "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "1", "-subj", "/CN=localhost", "-addext",
+                    "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(str(cert), str(key))
+    h = TlsAuthHandler()
+    port = free_port()
+    srv = Controller(h, hostname="127.0.0.1", port=port, tls_context=tls,
+                     require_starttls=True, authenticator=h.authenticate,
+                     auth_require_tls=True)
+    srv.start()
+    try:
+        pw = tmp_path / "pw"
+        pw.write_text("s3cret pw\n")
+        pw.chmod(0o600)
+        d = notifyd(email_conf(conf, "smtp://localhost:%d" % port,
+                               starttls="required", ca_file=str(cert),
+                               username="notifyd", password_file=str(pw),
+                               timeout=10))
+        ids = [post(d, "ok%d@example.com" % i) for i in range(6)]
+        for nid in ids:
+            assert wait_status(d, nid, "SENT")["attempts"] == 1
+        with h.lock:
+            msgs, logins = list(h.messages), list(h.logins)
+        assert sorted(m["rcpt"][0] for m in msgs) == \
+            ["ok%d@example.com" % i for i in range(6)]
+        assert all(m["tls"] and m["login"] == b"notifyd" for m in msgs), msgs
+        assert all(b"Subject: Payment Confirmation" in m["content"]
+                   for m in msgs)
+        # one worker, one connection: one login, over TLS
+        assert [(l[1], l[2], l[3]) for l in logins] == \
+            [(b"notifyd", True, True)]
+    finally:
+        srv.stop()
