@@ -2192,7 +2192,7 @@ move by ±20% from run to run (the limits too), the ratios less.
   curlsend's samples), which is what moved the old ratio between runs:
   a client paying four round trips a message pays that cost four times.
   Against `smtp-source` with the same 4 sessions notifyd reaches
-  0.66–0.95.  The workers pipeline the claim and the outcome (libpq
+  0.66–1.09.  The workers pipeline the claim and the outcome (libpq
   pipeline mode) while the previous batch goes out, so no session waits
   for the database.
 * **POST accepted** (1.3–1.5 of pgbench): requests in flight share one
