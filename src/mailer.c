@@ -264,15 +264,15 @@ mailer_collect(struct mailer *m)
 	return 0;
 }
 
-/* The first job from i on that is due now; NULL: none. */
-static struct mailer_job *
-mailer_due(struct mailer *m, size_t i, double now)
+/* The index of the first job from i on that is due now; njobs: none. */
+static size_t
+mailer_due(const struct mailer *m, size_t i, double now)
 {
 	for (; i < m->njobs; i++)
 		if (m->jobs[i].state == MAILER_JOB_WAITING &&
 		    m->jobs[i].due <= now)
-			return &m->jobs[i];
-	return NULL;
+			break;
+	return i;
 }
 
 /*
@@ -285,13 +285,18 @@ static void
 mailer_send_due(struct mailer *m)
 {
 	double now = util_now();
-	struct mailer_job *j = mailer_due(m, 0, now), *next;
+	size_t i = mailer_due(m, 0, now), n;
 
-	while (j != NULL && proc_running()) {
+	/*
+	 * Indices, never pointers kept across mailer_renew: it may collect
+	 * a claim, whose new jobs can move m->jobs (realloc).
+	 */
+	while (i < m->njobs && proc_running()) {
 		mailer_renew(m);
-		next = mailer_due(m, (size_t)(j - m->jobs) + 1, now);
-		mailer_send(m, j, conf->email_rate_limit > 0 ? NULL : next);
-		j = next;
+		n = mailer_due(m, i + 1, now);
+		mailer_send(m, &m->jobs[i], n < m->njobs &&
+		    conf->email_rate_limit <= 0 ? &m->jobs[n] : NULL);
+		i = n;
 	}
 }
 

@@ -405,8 +405,11 @@ smtp_read_reply(struct smtp *s, struct smtp_reply *rep)
 			return rep->error;
 		memmove(s->in, s->in + used, s->in_len - (size_t)used);
 		s->in_len -= (size_t)used;
-		if (rep->done)
+		if (rep->done) {
+			/* The relay took part: never sent again at once. */
+			s->got = true;
 			return NULL;
+		}
 		if (s->in_len == sizeof(s->in))
 			return "reply line too long";
 		rc = curl_easy_recv(s->curl, s->in + s->in_len,
@@ -454,7 +457,8 @@ smtp_refused(const struct smtp_reply *rep, bool sender,
 	r->outcome = rep->code >= 500 ? SMTP_PERM : SMTP_TEMP;
 	r->code = rep->code;
 	r->sender_refused = sender;
-	snprintf(r->text, sizeof(r->text), "%s", rep->line);
+	/* The first line, as before: it carries the enhanced code. */
+	snprintf(r->text, sizeof(r->text), "%s", rep->first);
 }
 
 static bool
@@ -489,7 +493,7 @@ smtp_commands(struct smtp *s, bool written, struct smtp_result *r)
 {
 	const char *cmd[3], *p = buf_str(&s->out), *err = NULL;
 	struct smtp_reply rep[3];
-	int i, sent = written ? 3 : 0;
+	int i, nread = 0, sent = written ? 3 : 0;
 
 	if (p == NULL) {
 		smtp_temp(r, "out of memory", "");
@@ -510,17 +514,22 @@ smtp_commands(struct smtp *s, bool written, struct smtp_result *r)
 			if (err != NULL)
 				break;
 		}
-		err = smtp_read_reply(s, &rep[i]);
-		/* Unpipelined, a refusal ends the commands here. */
-		if (err == NULL && !s->pipelining &&
-		    (rep[i].code >= 400 || (i < 2 && rep[i].code >= 300)))
+		if ((err = smtp_read_reply(s, &rep[i])) != NULL)
+			break;
+		nread = i + 1;
+		/*
+		 * A 421 ends the commands (the relay is closing: what follows
+		 * is its EOF, not replies); unpipelined, any refusal does.
+		 */
+		if (rep[i].code == 421 || (!s->pipelining &&
+		    (rep[i].code >= 400 || (i < 2 && rep[i].code >= 300))))
 			break;
 	}
 	if (err != NULL) {
 		smtp_temp(r, "relay", err);
 		return -1;
 	}
-	for (i = 0; i < 3 && i < sent; i++) {
+	for (i = 0; i < nread; i++) {
 		bool last = i == 2;
 
 		if ((!last && rep[i].code >= 200 && rep[i].code < 300) ||
@@ -532,9 +541,13 @@ smtp_commands(struct smtp *s, bool written, struct smtp_result *r)
 			return -1;
 		}
 		/* A DATA accepted after a refusal can only be closed. */
-		return s->pipelining && rep[2].code == 354 ? -1 : 1;
+		return s->pipelining && nread == 3 && rep[2].code == 354 ?
+		    -1 : 1;
 	}
-	return 0;
+	if (nread == 3)
+		return 0;
+	smtp_temp(r, "relay", "reply missing");	/* cannot be: see above */
+	return -1;
 }
 
 /* After a refusal: RSET keeps the connection for the next message. */

@@ -90,6 +90,8 @@ smtp_reply_feed(struct smtp_reply *r, const char *buf, size_t len)
 		keep = n < sizeof(r->line) - 1 ? n : sizeof(r->line) - 1;
 		memcpy(r->line, l, keep);
 		r->line[keep] = '\0';
+		if (r->lines == 1)
+			memcpy(r->first, r->line, keep + 1);
 		r->done = !more;
 	}
 	return (ssize_t)used;

@@ -22,6 +22,7 @@ struct smtp_reply {
 	int		 lines;
 	bool		 done;
 	char		 line[256];	/* its last line, without CR LF, cut */
+	char		 first[256];	/* its first line, the same way */
 	const char	*error;		/* why it is malformed (static text) */
 };
 

@@ -21,7 +21,7 @@ PATH = "/notification_service/api/notifications"
 
 # What the relay does for a recipient whose local part starts with the key,
 # the first time only (then it behaves).
-ONCE = ("garbage", "long", "extra", "mixed", "closemail", "hang")
+ONCE = ("garbage", "long", "extra", "mixed", "closemail", "hang", "bye421")
 
 
 class Relay:
@@ -36,6 +36,9 @@ class Relay:
         self.mails = []
         self.after_dot = []     # per message: the next MAIL came with its dot
         self.gate = None        # an Event the first MAIL waits for
+        self.dot_delay = 0      # seconds before the 250 to each dot
+        self.drop_ahead = False  # see drop_next_dot
+        self.dropped = None
         self.connections = 0
         self.done = set()       # behaviours already spent, by recipient
         self.stopping = threading.Event()
@@ -166,6 +169,9 @@ class Relay:
         if b in answers:
             say(answers[b])
             return not self.drain(c)
+        if b == "bye421":       # answers MAIL with 421 and closes
+            say(b"421 4.3.2 shutting down\r\n")
+            return False
         if b == "hang":
             say(b"250 2.1.0 OK\r\n")
             return not self.drain(c)
@@ -193,15 +199,45 @@ class Relay:
             if x == b".\r\n":
                 with self.lock:
                     self.after_dot.append(bytes(buf).startswith(b"MAIL "))
+                if self.drop_next_dot(rcpt, data, buf, line, say):
+                    return False
                 break
             data.extend(x)
         with self.lock:
             self.messages.append((rcpt, bytes(data)))
+        if self.dot_delay:
+            time.sleep(self.dot_delay)
         say(b"250 2.0.0 OK queued\r\n")
         if rcpt.lower().startswith("idle421"):
             time.sleep(0.2)
             say(b"421 4.4.2 idle too long\r\n")
             return False
+        return True
+
+    def drop_next_dot(self, rcpt, data, buf, line, say):
+        """With drop_ahead, the first message whose envelope came with a
+        dot: all four replies in one write, then its message is taken
+        and the connection closed before the 250 (the relay may have
+        queued it: the client must not send it again at once)."""
+        m = re.search(rb"^MAIL [^\n]*\nRCPT TO:<([^>]*)>[^\n]*\n"
+                      rb"DATA\r\n", bytes(buf))
+        if not m or not self.drop_ahead:
+            return False
+        with self.lock:
+            self.drop_ahead = False
+            self.dropped = m.group(1).decode()
+            self.messages.append((rcpt, bytes(data)))
+        del buf[:m.end()]
+        say(b"250 2.0.0 OK queued\r\n250 2.1.0 OK\r\n250 2.1.5 OK\r\n"
+            b"354 go ahead\r\n")
+        body = bytearray()
+        while True:
+            x = line()
+            if x is None or x == b".\r\n":
+                break
+            body.extend(x)
+        with self.lock:
+            self.messages.append((m.group(1).decode(), bytes(body)))
         return True
 
     def drain(self, c):
@@ -324,6 +360,7 @@ def test_refused_recipient_resets_and_keeps_connection(conf, notifyd, relay):
     ("long", "relay: reply line too long"),
     ("extra", "relay broke the protocol: 250 2.1.5 OK"),
     ("mixed", "relay: reply lines disagree on their code"),
+    ("bye421", "421 4.3.2 shutting down"),
 ])
 def test_hostile_reply_retried_and_delivered_once(conf, notifyd, relay,
                                                    local, why):
@@ -486,3 +523,48 @@ def test_starttls_and_auth_then_pipelined_transaction(conf, notifyd,
             [(b"notifyd", True, True)]
     finally:
         srv.stop()
+
+
+def test_lease_renewal_amid_a_batch_sends_each_once(conf, notifyd, relay):
+    """A batch going out slowly renews its leases (every lease / 2); the
+    renewal collects the next claim, whose rows can grow the job array
+    (realloc).  A job kept by pointer across it was sent into freed
+    memory and stayed waiting: sent twice (ASan: heap-use-after-free)."""
+    relay.dot_delay = 0.015
+    c = email_conf(conf, relay.url, timeout=20)
+    c["email"]["lease"] = 1
+    d = notifyd(c)
+    rcpts = ["n%d@example.com" % i for i in range(200)]
+    ids = [post(d, r) for r in rcpts]
+    for nid in ids:
+        wait_status(d, nid, "SENT", timeout=120)
+    twice = [r for r in rcpts if len(relay.delivered(r)) != 1]
+    assert twice == [], twice
+    assert "AddressSanitizer" not in d.log()
+
+
+def test_connection_lost_after_the_dot_is_not_resent_at_once(conf, notifyd,
+                                                             relay):
+    """An envelope went with the previous dot and its replies came with
+    that dot's 250; the message's own dot then gets no reply.  The relay
+    may have queued it: the attempt is recorded as temporary and retried
+    with the backoff, never sent again at once as if nothing was taken."""
+    d = notifyd(email_conf(conf, relay.url, timeout=20))
+    relay.gate = threading.Event()
+    relay.drop_ahead = True
+    rcpts = ["ok%d@example.com" % i for i in range(5)]
+    ids = dict((r, post(d, r)) for r in rcpts)
+    time.sleep(1.5)
+    relay.gate.set()
+    for nid in ids.values():
+        wait_status(d, nid, "SENT")
+    assert relay.dropped in ids, relay.dropped
+    h = get(d, ids[relay.dropped])
+    assert h["attempts"] == 2, h["history"]
+    assert h["history"][0]["smtpText"] == \
+        "relay: connection closed by the relay"
+    # at least once: the relay took it on the lost connection, then again
+    assert len(relay.delivered(relay.dropped)) == 2
+    for r in rcpts:
+        if r != relay.dropped:
+            assert len(relay.delivered(r)) == 1, r

@@ -65,6 +65,7 @@ test_multi_line(void **state)
 	assert_int_equal(r.code, 451);
 	assert_int_equal(r.lines, 3);
 	assert_string_equal(r.line, "451 4.3.0 last");
+	assert_string_equal(r.first, "451-4.3.0 first");
 }
 
 /* A reply split across reads: each piece is taken as its lines end. */
