@@ -2,6 +2,7 @@
 
 Real PostgreSQL, librdkafka's mock broker and an aiosmtpd server.
 """
+import re
 import time
 
 import nd
@@ -100,4 +101,22 @@ def test_ready_stays_ready_through_a_reload(conf, notifyd, smtp):
     assert len(answers) > 5 and set(answers) == {200}, (answers, refused)
     code, body, _ = d.get("/ready")
     assert code == 200 and body["checks"]["mailers"] == "ok", body
+    # The old mailers leave the group once the new ones hold partitions:
+    # one more rebalance (4.9 s once under ASan on a loaded CI), after
+    # which the new ones hold them all.  Delivery is timed after it.
+    nd.wait_until(lambda: old_mailers_left(d.log()[mark:]), timeout=40,
+                  interval=0.1, msg="the group's last rebalance")
     assert first_mail_after(d, smtp) < 1.5
+
+
+def old_mailers_left(log):
+    """True once every mailer of generation 1 exited and, after the last
+    exit, each mailer of generation 2 was assigned its partitions."""
+    new = set(re.findall(r"started mailer/\d+ pid (\d+) generation 2", log))
+    gone = list(re.finditer(r"mailer/\d+ pid \d+ exited", log))
+    if not new or len(gone) < len(new):
+        return False
+    after = log[gone[-1].end():]
+    got = set(re.findall(r"mailer/\d+\[(\d+)\]: assigned \d+ partitions "
+                         r"of notifications\.email", after))
+    return new <= got
