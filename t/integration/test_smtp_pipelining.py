@@ -16,8 +16,7 @@ import time
 import pytest
 
 import nd
-
-PATH = "/notification_service/api/notifications"
+from test_email import PATH, wait_status
 
 # What the relay does for a recipient whose local part starts with the key,
 # the first time only (then it behaves).
@@ -285,12 +284,6 @@ def get(d, nid):
     code, body, _ = d.get("%s/%d" % (PATH, nid))
     assert code == 200, body
     return body
-
-
-def wait_status(d, nid, status, timeout=45):
-    return nd.wait_until(lambda: get(d, nid)["status"] == status and
-                         get(d, nid), timeout=timeout,
-                         msg="notification %d %s" % (nid, status))
 
 
 def test_commands_grouped_under_pipelining(conf, notifyd, relay):
